@@ -1,0 +1,52 @@
+"""Per-round checkpoints in workdir/checkpoints/round_R (Orbax): the distiller's state (pi_R's
+parameters and the optimiser state) and the replay buffer, which is all a later round needs: every
+RNG key derives from the seed and the round."""
+from __future__ import annotations
+
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+
+from amplify.distill import Distiller, LabelledSet
+from amplify.tasks.base import Inputs
+
+_ROUND_DIR = re.compile(r"round_(\d+)$")
+
+
+def _directory(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def save(workdir: str, r: int, distiller: Distiller, replay: LabelledSet | None) -> None:
+  leaves = jax.tree.leaves(distiller.state)
+  state = {"train_state": {str(i): leaf for i, leaf in enumerate(leaves)}}
+  if replay is not None:
+    state["replay"] = {"context": replay.inputs.context, "questions": replay.inputs.questions,
+                       "labels": replay.labels, "weights": replay.weights}
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(os.path.join(_directory(workdir), f"round_{r}"), state, force=True)
+  checkpointer.wait_until_finished()
+
+
+def latest_round(workdir: str) -> int | None:
+  """The last round with a complete checkpoint, or None."""
+  if not os.path.isdir(_directory(workdir)):
+    return None
+  rounds = [int(m.group(1)) for name in os.listdir(_directory(workdir))
+            if (m := _ROUND_DIR.match(name))]
+  return max(rounds, default=None)
+
+
+def restore(workdir: str, r: int, distiller: Distiller) -> LabelledSet | None:
+  """Loads round r's state into `distiller` (same architecture and config); returns the replay."""
+  state = ocp.StandardCheckpointer().restore(os.path.join(_directory(workdir), f"round_{r}"))
+  saved = state["train_state"]
+  leaves = [jnp.asarray(saved[str(i)]) for i in range(len(saved))]
+  distiller.load_state(jax.tree.unflatten(jax.tree.structure(distiller.state), leaves))
+  if "replay" not in state:
+    return None
+  b = jax.tree.map(jnp.asarray, state["replay"])
+  return LabelledSet(Inputs(b["context"], b["questions"]), b["labels"], b["weights"])

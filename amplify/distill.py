@@ -1,0 +1,136 @@
+"""The Distiller: trains pi on (input, label) pairs with Optax.
+
+The data lives on the device; each jitted call runs `steps_per_call` optimiser steps in a
+`lax.scan`, sampling minibatches on the device, so Python dispatches once per chunk, not per step.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from amplify.tasks.base import Inputs
+
+
+@dataclasses.dataclass
+class LabelledSet:
+  """inputs (B rows), labels int32[B, La], weights float32[B] (per-row loss weight)."""
+  inputs: Inputs
+  labels: jax.Array
+  weights: jax.Array
+
+  def __len__(self) -> int:
+    return int(self.labels.shape[0])
+
+  @staticmethod
+  def of(inputs: Inputs, labels: jax.Array) -> "LabelledSet":
+    return LabelledSet(inputs, labels, jnp.ones(labels.shape[0], jnp.float32))
+
+  def concat(self, other: "LabelledSet") -> "LabelledSet":
+    cat = lambda a, b: jnp.concatenate([a, b], axis=0)
+    return LabelledSet(jax.tree.map(cat, self.inputs, other.inputs), cat(self.labels, other.labels),
+                       cat(self.weights, other.weights))
+
+  def take(self, index: jax.Array) -> "LabelledSet":
+    return jax.tree.map(lambda a: a[index], self)
+
+
+jax.tree_util.register_dataclass(LabelledSet, data_fields=["inputs", "labels", "weights"],
+                                 meta_fields=[])
+
+
+def make_optimizer(config, steps: int) -> optax.GradientTransformation:
+  """AdamW with a short warm-up and cosine decay over `steps`."""
+  schedule = optax.warmup_cosine_decay_schedule(
+      0.0, config.learning_rate, warmup_steps=min(config.warmup_steps, steps // 2),
+      decay_steps=steps, end_value=0.1 * config.learning_rate)
+  return optax.chain(optax.clip_by_global_norm(1.0),
+                     optax.adamw(schedule, weight_decay=config.weight_decay))
+
+
+def _loss(model, data: LabelledSet) -> jax.Array:
+  logits = model(data.inputs.context, data.inputs.questions)
+  per_token = optax.softmax_cross_entropy_with_integer_labels(logits, data.labels)
+  return jnp.sum(per_token.mean(axis=1) * data.weights) / jnp.maximum(data.weights.sum(), 1e-6)
+
+
+@functools.partial(jax.jit,
+                   static_argnames=("graphdef", "tx", "steps", "batch_size", "augment"))
+def _train_chunk(graphdef, params, opt_state, data, n, key, *, tx, steps, batch_size, augment):
+  """`steps` optimiser steps on minibatches drawn from the first n rows of `data`, which
+  `augment` (if given) first transforms by one random symmetry per row for this chunk."""
+  key, k_augment = jax.random.split(key)
+  if augment is not None:
+    inputs, labels = augment(k_augment, data.inputs, data.labels)
+    data = LabelledSet(inputs, labels, data.weights)
+
+  def step(carry, step_key):
+    params, opt_state = carry
+    batch = data.take(jax.random.randint(step_key, (batch_size,), 0, n))
+    loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p), batch))(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), loss
+
+  (params, opt_state), losses = jax.lax.scan(step, (params, opt_state),
+                                             jax.random.split(key, steps))
+  return params, opt_state, losses.mean()
+
+
+class Distiller:
+  """Trains one policy on a schedule of `total_steps`, over one or several `fit` calls.
+
+  The optimiser state and step count carry over between calls, so warm-started rounds are one
+  continuous optimisation on the same schedule that a single fit of `total_steps` gets.
+  `augment(key, inputs, labels)`, if given, renames every row afresh for each chunk of steps.
+  """
+
+  def __init__(self, policy: nnx.Module, config, total_steps: int, augment=None):
+    self.policy, self._config, self._augment = policy, config, augment
+    self._tx = make_optimizer(config, total_steps)
+    self._graphdef, params = nnx.split(policy, nnx.Param)
+    self._opt_state = self._tx.init(params)
+
+  def fit(self, data: LabelledSet, steps: int, key: jax.Array) -> float:
+    """`steps` optimiser steps on `data` (the policy is updated in place); returns the mean loss
+    of the last chunk of steps."""
+    params = nnx.state(self.policy, nnx.Param)
+    n = len(data)
+    # Pad to a power of two so that rounds with growing data reuse a few compiled programs.
+    padded = data.take(jnp.minimum(jnp.arange(1 << (n - 1).bit_length()), n - 1))
+    loss, done = float("nan"), 0
+    while done < steps:
+      chunk = min(self._config.steps_per_call, steps - done)
+      params, self._opt_state, loss = _train_chunk(
+          self._graphdef, params, self._opt_state, padded, n, jax.random.fold_in(key, done),
+          tx=self._tx, steps=chunk, batch_size=self._config.batch_size, augment=self._augment)
+      done += chunk
+    nnx.update(self.policy, params)
+    return float(loss)
+
+  @property
+  def state(self):
+    """(parameters, optimiser state): what a checkpoint must hold to continue exactly."""
+    return nnx.state(self.policy, nnx.Param), self._opt_state
+
+  def load_state(self, state) -> None:
+    params, self._opt_state = state
+    nnx.update(self.policy, params)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def _predict(graphdef, params, inputs: Inputs) -> jax.Array:
+  return jnp.argmax(nnx.merge(graphdef, params)(inputs.context, inputs.questions), -1).astype(
+      jnp.int32)
+
+
+def predict(policy: nnx.Module, inputs: Inputs, batch_size: int = 4096) -> jax.Array:
+  """pi's answers int32[B, La] (argmax tokens), in fixed-size chunks."""
+  graphdef, params = nnx.split(policy, nnx.Param)
+  n = inputs.questions.shape[0]
+  out = [_predict(graphdef, params, jax.tree.map(lambda a: a[i:i + batch_size], inputs))
+         for i in range(0, n, batch_size)]
+  return jnp.concatenate(out, axis=0)

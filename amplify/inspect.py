@@ -1,0 +1,78 @@
+"""Print a run's per-round table: `python -m amplify.inspect --workdir=DIR`."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import app, flags
+
+COLUMNS = [  # (header, key in the round's eval line, format)
+    ("round", "round", "{:d}"),
+    ("label acc", "label_accuracy", "{:.3f}"),
+    ("IDK", "idk_fraction", "{:.3f}"),
+    ("train agr", "train_agreement", "{:.3f}"),
+    ("held-out agr", "heldout_agreement", "{:.3f}"),
+    ("IID gap", "iid_gap", "{:+.3f}"),
+    ("policy acc", "policy_accuracy", "{:.3f}"),
+    ("H calls", "oracle_calls", "{:d}"),
+    ("asks", "asks", "{:d}"),
+    ("lookups", "lookups", "{:d}"),
+    ("seconds", "seconds", "{:.1f}"),
+]
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"no metrics.jsonl in {workdir!r}: run `python -m amplify.main "
+                            f"--workdir={workdir}` first, or point --workdir at a run.")
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+  widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+  line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))
+  return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def format_table(workdir: str) -> str:
+  records = read_metrics(workdir)
+  evals = [r for r in records if r["phase"] == "eval"]
+  out = []
+  if evals:
+    cell = lambda value, fmt: "n/a" if value is None else fmt.format(value)
+    out.append(_table([[cell(r[key], fmt) for _, key, fmt in COLUMNS] for r in evals],
+                      [h for h, _, _ in COLUMNS]))
+    by_difficulty = evals[-1]["policy_accuracy_by_difficulty"]
+    out.append(f"\nfinal policy (round {evals[-1]['round']}) accuracy by difficulty: " +
+               " ".join(f"{d}:{a:.2f}" for d, a in by_difficulty.items()))
+  baselines = [r for r in records if r["phase"] == "baseline"]
+  if baselines:
+    out.append("\n" + _table([[b["baseline"], f"{b['accuracy']:.3f}", str(b["steps"]),
+                               f"{b['seconds']:.1f}"] for b in baselines],
+                             ["baseline", "accuracy on D*", "steps", "seconds"]))
+  summary_path = os.path.join(workdir, "summary.json")
+  if os.path.exists(summary_path):
+    with open(summary_path) as f:
+      s = json.load(f)
+    show = lambda v: "n/a" if v is None else f"{v:.3f}"
+    out.append(f"\nfinal {show(s['final_policy_accuracy'])}  prosaic {show(s['prosaic_accuracy'])}"
+               f"  ceiling {show(s['ceiling_accuracy'])}  gap recovered "
+               f"{show(s['gap_recovered'])}  seed {s['seed']}  wall {s['wall_seconds']:.0f}s")
+  return "\n".join(out)
+
+
+def main(argv):
+  del argv
+  try:
+    print(format_table(flags.FLAGS.workdir))
+  except FileNotFoundError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("workdir", None, "The run's workdir.", required=True)
+  app.run(main)

@@ -1,0 +1,42 @@
+"""Simulated humans written as programs: the scripted H and a noisy H that sometimes slips."""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from amplify.oracles.base import Oracle
+from amplify.tasks.base import IDK, Task, Tools
+
+
+@dataclasses.dataclass(frozen=True)
+class ScriptedOracle:
+  """H as the task's own decomposition (`Task.human_answer`): exact, never tired."""
+  task: Task
+  name: str = "scripted"
+  jittable: bool = True
+
+  def answer(self, questions: jax.Array, tools: Tools, key: jax.Array) -> jax.Array:
+    del key
+    return self.task.human_answer(questions, tools)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoisyOracle:
+  """Wraps another oracle; each answer it would give is replaced, with probability `error_rate`,
+  by a uniformly random well-formed answer. IDK stays IDK (a noisy human still knows when it
+  doesn't know)."""
+  base: Oracle
+  task: Task
+  error_rate: float
+  name: str = "noisy"
+  jittable: bool = True
+
+  def answer(self, questions: jax.Array, tools: Tools, key: jax.Array) -> jax.Array:
+    k_base, k_slip, k_wrong = jax.random.split(key, 3)
+    answers = self.base.answer(questions, tools, k_base)
+    slip = jax.random.bernoulli(k_slip, self.error_rate, (questions.shape[0],))
+    slip &= jnp.all(answers != IDK, axis=1)
+    wrong = self.task.random_answers(k_wrong, questions.shape[0])
+    return jnp.where(slip[:, None], wrong, answers)

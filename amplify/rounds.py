@@ -1,0 +1,257 @@
+"""The rounds loop: label D* with H^A, split, distil pi_r, check IID generalisation, evaluate.
+
+`run(config, workdir)` is the whole experiment; `amplify.main` is a thin absl wrapper around it.
+Every RNG key derives from `config.seed` by `fold_in` on (phase, round), so a rerun of the same
+config gives the same numbers on the same machine.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from amplify import baselines, checkpoint
+from amplify.amplifier import Amplifier, Budget
+from amplify.config import Config
+from amplify.distill import Distiller, LabelledSet, predict
+from amplify.evaluator import Evaluator
+from amplify.mz import ExactIndex
+from amplify.oracles import make_oracle
+from amplify.policy import make_policy
+from amplify.tasks import make_task
+from amplify.tasks.base import EPISODIC, IDK, Inputs
+
+# fold_in tags, one per phase, so no two phases share a key
+_EVAL, _BASELINE, _ROUND = 1, 10, 100
+_SAMPLE, _LABEL, _INIT, _DISTILL = 0, 1, 2, 3
+
+
+class MetricWriter:
+  """Appends one JSON object per line to workdir/metrics.jsonl.
+
+  `keep` selects the lines of an earlier run in the same workdir to keep (resume); the rest are
+  dropped, since they will be recomputed.
+  """
+
+  def __init__(self, path: str, keep=lambda record: False):
+    self._path = path
+    old = []
+    if os.path.exists(path):
+      with open(path) as f:
+        old = [json.loads(line) for line in f if line.strip()]
+    self.kept = [r for r in old if keep(r)]
+    with open(path, "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in self.kept)
+
+  def write(self, record: dict) -> None:
+    with open(self._path, "a") as f:
+      f.write(json.dumps(record) + "\n")
+
+
+def check_workdir(config: Config, workdir: str) -> None:
+  """Refuses a workdir that holds a run of another config, rather than overwrite it."""
+  path = os.path.join(workdir, "config.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    if old != dataclasses.asdict(config):
+      changed = sorted(k for k in old.keys() | dataclasses.asdict(config).keys()
+                       if old.get(k) != getattr(config, k, None))
+      raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "
+                       f"{changed}); use a new --workdir, or the same flags to resume.")
+
+
+def _start(config: Config, workdir: str) -> int:
+  """Writes config.json; returns the last round a checkpoint holds (-1: start afresh)."""
+  check_workdir(config, workdir)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    json.dump(dataclasses.asdict(config), f, indent=2)
+  last = checkpoint.latest_round(workdir)
+  return -1 if last is None else min(last, config.rounds - 1)
+
+
+def _agrees(predictions: jax.Array, labels: jax.Array) -> np.ndarray:
+  return np.asarray(jnp.all(predictions == labels, axis=1))
+
+
+def _mean(values: np.ndarray, where: jax.Array) -> float | None:
+  where = np.asarray(where)
+  return float(values[where].mean()) if where.any() else None
+
+
+def _rows(inputs: Inputs, start: int, stop: int | None = None) -> Inputs:
+  return jax.tree.map(lambda a: a[start:stop], inputs)
+
+
+def training_set(train: LabelledSet, answered: jax.Array, replay: LabelledSet | None,
+                 idk_share: float) -> LabelledSet:
+  """This round's answered rows + the replay buffer + this round's IDK rows, the IDK rows capped
+  at `idk_share` of the result. Early rounds label mostly IDK; without the cap those rows, which
+  teach only "too hard", take most of a round's steps."""
+  known = train.take(jnp.nonzero(answered)[0])
+  if replay is not None:
+    known = known.concat(replay)
+  idk = train.take(jnp.nonzero(~answered)[0])
+  if len(known) == 0 or idk_share >= 1:
+    return known.concat(idk)
+  cap = int(idk_share / (1 - idk_share) * len(known))
+  return known.concat(idk.take(jnp.arange(min(cap, len(idk)))))  # IID rows: the first are a sample
+
+
+MIN_ROWS_FOR_COMPETENCE = 20
+
+
+def competent_difficulties(difficulty: np.ndarray, answered: np.ndarray, agrees: np.ndarray,
+                           max_difficulty: int, threshold: float) -> np.ndarray:
+  """bool[max_difficulty + 1]: the difficulties at which pi agrees with H^A's answered held-out
+  labels at rate >= threshold, over at least MIN_ROWS_FOR_COMPETENCE rows. This is the IID check,
+  per difficulty; it reads no ground truth."""
+  competent = np.zeros(max_difficulty + 1, bool)
+  for d in range(max_difficulty + 1):
+    rows = answered & (difficulty == d)
+    competent[d] = rows.sum() >= MIN_ROWS_FOR_COMPETENCE and agrees[rows].mean() >= threshold
+  return competent
+
+
+def steps_for_round(config: Config, r: int) -> int:
+  """The amplification step budget, total_steps, split evenly over rounds (remainder last)."""
+  base = config.total_steps // config.rounds
+  return base + (config.total_steps - base * config.rounds if r == config.rounds - 1 else 0)
+
+
+def run(config: Config, workdir: str) -> dict:
+  """Runs the experiment `config` into `workdir`; returns the summary."""
+  config.validate()
+  start = time.time()
+  done = _start(config, workdir)
+  logging.info("jax %s on %s; %s", jax.__version__, jax.devices(),
+               f"resuming after round {done}" if done >= 0 else "starting afresh")
+  metrics = MetricWriter(os.path.join(workdir, "metrics.jsonl"),
+                         keep=lambda rec: rec["phase"] == "baseline" or rec["round"] <= done)
+
+  task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
+  oracle = make_oracle(config, task)
+  evaluator = Evaluator(task, truth)
+  if task.spec.regime != EPISODIC:
+    raise NotImplementedError(f"task {task.name!r} is a latent world; learning the prior is "
+                              "not built yet.")
+  amplifier = Amplifier(oracle, ExactIndex(), task.spec,
+                        Budget(config.max_asks, config.max_lookups), task.difficulty)
+  key = jax.random.key(config.seed)
+  eval_inputs = task.deployment_questions(jax.random.fold_in(key, _EVAL), config.eval_size)
+  n_heldout = int(round(config.label_size * config.heldout_fraction))
+
+  augment = task.augment if config.augment else None
+
+  def new_distiller(r: int) -> Distiller:
+    """Warm start: one policy and one schedule of total_steps across all rounds. Cold start: a
+    fresh policy each round, with a schedule of that round's steps."""
+    policy = make_policy(task.spec, config, jax.random.fold_in(jax.random.fold_in(key, _ROUND + r),
+                                                               _INIT))
+    steps = config.total_steps if config.warm_start else steps_for_round(config, r)
+    return Distiller(policy, config, steps, augment)
+
+  distiller, replay, competent = None, None, None
+  if done >= 0:
+    distiller = new_distiller(done)
+    replay = checkpoint.restore(workdir, done, distiller)
+    record = [rec for rec in metrics.kept if rec["phase"] == "eval"][-1]
+    competent = np.isin(np.arange(task.spec.max_difficulty + 1), record["competent_difficulties"])
+  for r in range(done + 1, config.rounds):
+    round_key = jax.random.fold_in(key, _ROUND + r)
+    t0 = time.time()
+    inputs = task.deployment_questions(jax.random.fold_in(round_key, _SAMPLE), config.label_size)
+    previous_policy = None if distiller is None else distiller.policy  # none in round 0
+    labels = amplifier.label(inputs, previous_policy, competent,
+                             jax.random.fold_in(round_key, _LABEL))
+    answers = jax.block_until_ready(labels.answers)
+    label_seconds = time.time() - t0
+    metrics.write({"round": r, "phase": "label", **labels.cost(),
+                   "seconds": round(label_seconds, 3)})
+
+    # D* rows are drawn IID, so a split by position is an IID split.
+    heldout = LabelledSet.of(_rows(inputs, 0, n_heldout), answers[:n_heldout])
+    train = LabelledSet.of(_rows(inputs, n_heldout), answers[n_heldout:])
+    answered = jnp.all(answers != IDK, axis=1)
+    train_set = training_set(train, answered[n_heldout:], replay, config.idk_share)
+
+    t1 = time.time()
+    if distiller is None or not config.warm_start:
+      distiller = new_distiller(r)
+    steps = steps_for_round(config, r)
+    loss = distiller.fit(train_set, steps, jax.random.fold_in(round_key, _DISTILL))
+    distill_seconds = time.time() - t1
+    metrics.write({"round": r, "phase": "distill", "steps": steps, "train_rows": len(train_set),
+                   "loss": loss, "seconds": round(distill_seconds, 3)})
+
+    t2 = time.time()
+    policy = distiller.policy
+    # Agreement with H^A on the rows it answered (an IDK label is no answer to imitate).
+    train_agrees = _agrees(predict(policy, train.inputs), train.labels)
+    heldout_agrees = _agrees(predict(policy, heldout.inputs), heldout.labels)
+    train_agreement = _mean(train_agrees, answered[n_heldout:])
+    heldout_agreement = _mean(heldout_agrees, answered[:n_heldout])
+    competent = competent_difficulties(
+        np.asarray(task.difficulty(heldout.inputs.questions)), np.asarray(answered[:n_heldout]),
+        heldout_agrees, task.spec.max_difficulty, config.competence)
+    policy_answers = predict(policy, eval_inputs)
+    record = {
+        "round": r, "phase": "eval",
+        "label_accuracy": evaluator.accuracy(inputs, answers),
+        "label_accuracy_by_difficulty": evaluator.accuracy_by_difficulty(inputs, answers),
+        "idk_fraction": float(1 - answered.mean()),
+        "train_agreement": train_agreement,
+        "heldout_agreement": heldout_agreement,
+        "iid_gap": (None if train_agreement is None or heldout_agreement is None
+                    else train_agreement - heldout_agreement),
+        "competent_difficulties": np.flatnonzero(competent).tolist(),
+        "policy_accuracy": evaluator.accuracy(eval_inputs, policy_answers),
+        "policy_accuracy_by_difficulty": evaluator.accuracy_by_difficulty(eval_inputs,
+                                                                          policy_answers),
+        **labels.cost(),
+        "seconds": round(time.time() - t0, 3),
+        "seconds_by_phase": {"label": round(label_seconds, 3),
+                             "distill": round(distill_seconds, 3),
+                             "eval": round(time.time() - t2, 3)},
+    }
+    metrics.write(record)
+    print(f"round {r}: label accuracy {record['label_accuracy']:.3f} (IDK "
+          f"{record['idk_fraction']:.3f}), policy accuracy {record['policy_accuracy']:.3f}, "
+          f"{record['seconds']:.0f}s", flush=True)
+
+    if config.replay_size:  # a FIFO of the newest rows H^A could answer (an IDK teaches little)
+      kept = train.take(jnp.nonzero(answered[n_heldout:])[0])
+      replay = kept if replay is None else replay.concat(kept)
+      replay = replay.take(jnp.arange(max(0, len(replay) - config.replay_size), len(replay)))
+    checkpoint.save(workdir, r, distiller, replay)
+
+  finished = {rec["baseline"]: rec for rec in metrics.kept if rec["phase"] == "baseline"}
+  if config.baselines:
+    for i, (name, train_and_score) in enumerate([("prosaic", baselines.prosaic_ml),
+                                                 ("ceiling", baselines.supervised_ceiling)]):
+      if name not in finished:
+        finished[name] = train_and_score(task, truth, evaluator, eval_inputs,
+                                         jax.random.fold_in(key, _BASELINE + i), config)
+        metrics.write(finished[name])
+  accuracy = lambda name: finished[name]["accuracy"] if name in finished else None
+  final, prosaic, ceiling = record["policy_accuracy"], accuracy("prosaic"), accuracy("ceiling")
+  span = None if prosaic is None or ceiling is None else ceiling - prosaic
+  summary = {
+      "final_policy_accuracy": final,
+      "prosaic_accuracy": prosaic,
+      "ceiling_accuracy": ceiling,
+      "gap_recovered": (final - prosaic) / span if span else None,
+      "rounds": config.rounds,
+      "wall_seconds": round(time.time() - start, 2),
+      "seed": config.seed,
+  }
+  with open(os.path.join(workdir, "summary.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  return summary

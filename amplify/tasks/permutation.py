@@ -1,0 +1,138 @@
+"""Permutation powering (Christiano, Shlegeris and Amodei 2018), an episodic task.
+
+Each example carries its own permutation sigma of N elements as N facts (x, sigma(x)), in a random
+order. The question is an element x and a power k, written in binary; the answer is sigma^k(x).
+
+Tokens: PAD, IDK, then the N elements, then the two bit tokens.
+Question: [x, bit_{b-1}, ..., bit_0] (most significant bit first), so the policy sees k.
+Fact: [x, sigma(x)]. Answer: [sigma^k(x)].
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from amplify.tasks.base import EPISODIC, FIRST_TOKEN, IDK, Inputs, Spec, Tools
+
+
+@dataclasses.dataclass(frozen=True)
+class PermutationPowering:
+  """Questions sigma^k(x) with 1 <= k < 2**k_bits; D (for prosaic ML) has k < prosaic_max_k."""
+  num_elements: int = 8
+  k_bits: int = 4
+  prosaic_max_k: int = 4
+  name: str = "permutation"
+
+  def __post_init__(self):
+    if self.num_elements < 2:
+      raise ValueError(f"num_elements={self.num_elements}: a permutation needs at least 2 elements.")
+    if self.k_bits < 1:
+      raise ValueError(f"k_bits={self.k_bits}: k needs at least one bit.")
+    if not 2 <= self.prosaic_max_k <= 2**self.k_bits:
+      raise ValueError(f"prosaic_max_k={self.prosaic_max_k}: D's powers are 1 <= k < prosaic_max_k, "
+                       f"so it must lie in [2, {2**self.k_bits}] for k_bits={self.k_bits}.")
+
+  @property
+  def bit0(self) -> int:
+    return FIRST_TOKEN + self.num_elements
+
+  @property
+  def spec(self) -> Spec:
+    return Spec(vocab_size=self.bit0 + 2, question_len=1 + self.k_bits, answer_len=1, fact_len=2,
+                context_size=self.num_elements, regime=EPISODIC,
+                max_difficulty=2**self.k_bits - 1, packed_question=True)
+
+  # -- encoding ------------------------------------------------------------------------------
+  def encode(self, x: jax.Array, k: jax.Array) -> jax.Array:
+    """x: int32[B] element tokens, k: int32[B] -> questions int32[B, 1 + k_bits]."""
+    shifts = jnp.arange(self.k_bits - 1, -1, -1)
+    bits = (k[:, None] >> shifts) & 1
+    return jnp.concatenate([x[:, None], self.bit0 + bits], axis=1).astype(jnp.int32)
+
+  def decode(self, questions: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """questions int32[B, 1 + k_bits] -> (x int32[B], k int32[B])."""
+    bits = questions[:, 1:] - self.bit0
+    k = jnp.sum(bits << jnp.arange(self.k_bits - 1, -1, -1), axis=1)
+    return questions[:, 0], k.astype(jnp.int32)
+
+  # -- sampling ------------------------------------------------------------------------------
+  def _sample(self, key: jax.Array, n: int, max_k: int) -> Inputs:
+    k_perm, k_order, k_x, k_k = jax.random.split(key, 4)
+    elements = FIRST_TOKEN + jnp.arange(self.num_elements, dtype=jnp.int32)
+    sigma = jax.vmap(lambda kk: jax.random.permutation(kk, elements))(jax.random.split(k_perm, n))
+    facts = jnp.stack([jnp.broadcast_to(elements, sigma.shape), sigma], axis=-1)  # [n, N, 2]
+    order = jax.vmap(lambda kk: jax.random.permutation(kk, self.num_elements))(
+        jax.random.split(k_order, n))
+    context = jnp.take_along_axis(facts, order[:, :, None], axis=1)
+    x = jax.random.randint(k_x, (n,), FIRST_TOKEN, FIRST_TOKEN + self.num_elements, jnp.int32)
+    k = jax.random.randint(k_k, (n,), 1, max_k, jnp.int32)
+    return Inputs(context=context, questions=self.encode(x, k))
+
+  def training_data(self, key: jax.Array, n: int) -> tuple[Inputs, jax.Array]:
+    """D: powers 1 <= k < prosaic_max_k, labelled by following the example's facts (in an
+    episodic task the facts are the data, so D's labels are exact)."""
+    inputs = self._sample(key, n, self.prosaic_max_k)
+    return inputs, _follow(inputs)
+
+  def deployment_questions(self, key: jax.Array, n: int) -> Inputs:
+    """D*: powers 1 <= k < 2**k_bits."""
+    return self._sample(key, n, 2**self.k_bits)
+
+  def difficulty(self, questions: jax.Array) -> jax.Array:
+    return self.decode(questions)[1]
+
+  def augment(self, key: jax.Array, inputs: Inputs, labels: jax.Array) -> tuple[Inputs, jax.Array]:
+    """The task's symmetry: rename the elements of each row by a random bijection pi. Facts become
+    (pi x, pi sigma x), questions (pi x, k), answers pi sigma^k x: the same relation, relabelled."""
+    n = labels.shape[0]
+    renamed = jnp.argsort(jax.random.uniform(key, (n, self.num_elements)), axis=1) + FIRST_TOKEN
+    table = jnp.concatenate([jnp.broadcast_to(jnp.arange(FIRST_TOKEN), (n, FIRST_TOKEN)), renamed,
+                             jnp.broadcast_to(self.bit0 + jnp.arange(2), (n, 2))], axis=1)
+    rename = lambda t: jnp.take_along_axis(table, t.reshape(n, -1), axis=1).reshape(t.shape)
+    return Inputs(rename(inputs.context), rename(inputs.questions)), rename(labels)
+
+  def random_answers(self, key: jax.Array, n: int) -> jax.Array:
+    return jax.random.randint(key, (n, 1), FIRST_TOKEN, FIRST_TOKEN + self.num_elements, jnp.int32)
+
+  # -- H's decomposition ---------------------------------------------------------------------
+  def human_answer(self, questions: jax.Array, tools: Tools) -> jax.Array:
+    """sigma(x) by a look-up; else y = sigma^h(x), y = sigma^h(y) with h = k // 2, then one more
+    look-up if k is odd. At most 2 asks and 1 look-up; any IDK along the way gives IDK."""
+    x, k = self.decode(questions)
+    one = k == 1
+    direct = tools.lookup(x, where=one)
+    h = k // 2
+    y = tools.ask(self.encode(x, h), where=~one)[:, 0]
+    y = tools.ask(self.encode(y, h), where=~one & (y != IDK))[:, 0]
+    odd = ~one & (k % 2 == 1) & (y != IDK)
+    y = jnp.where(odd, tools.lookup(y, where=odd), y)
+    return jnp.where(one, direct, y)[:, None]
+
+
+
+class PermutationTruth:
+  """Ground truth of permutation powering: sigma^k(x), following the example's own facts."""
+
+  def answers(self, inputs: Inputs) -> jax.Array:
+    return _follow(inputs)
+
+
+def _follow(inputs: Inputs) -> jax.Array:
+  """sigma^k(x) by following the facts k times: int32[B, 1]."""
+  context, questions = inputs
+  n = context.shape[1]
+  k_bits = questions.shape[1] - 1
+  bit0 = FIRST_TOKEN + n
+  k = jnp.sum((questions[:, 1:] - bit0) << jnp.arange(k_bits - 1, -1, -1), axis=1)
+  # table[b, e - FIRST_TOKEN] = sigma(e) for the example's own permutation
+  table = jnp.zeros((context.shape[0], n), jnp.int32)
+  table = jax.vmap(lambda t, f: t.at[f[:, 0] - FIRST_TOKEN].set(f[:, 1]))(table, context)
+
+  def step(i, y):
+    nxt = jnp.take_along_axis(table, (y - FIRST_TOKEN)[:, None], axis=1)[:, 0]
+    return jnp.where(i < k, nxt, y)
+
+  y = jax.lax.fori_loop(0, 2**k_bits, step, questions[:, 0])
+  return y[:, None]

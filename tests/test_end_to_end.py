@@ -1,0 +1,94 @@
+"""A tiny run end to end: later rounds label and answer more than round 0; reruns reproduce."""
+import json
+import shutil
+
+import pytest
+
+from amplify import config as config_lib
+from amplify import inspect, rounds
+
+EVAL_KEYS = {"label_accuracy", "idk_fraction", "train_agreement", "heldout_agreement", "iid_gap",
+             "policy_accuracy", "policy_accuracy_by_difficulty", "oracle_calls", "asks", "lookups",
+             "seconds"}
+SUMMARY_KEYS = {"final_policy_accuracy", "prosaic_accuracy", "ceiling_accuracy", "gap_recovered",
+                "rounds", "wall_seconds", "seed"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("run")
+  config = config_lib.get_config("tiny")
+  summary = rounds.run(config, str(workdir))
+  return config, workdir, summary
+
+
+def _evals(workdir):
+  return [r for r in inspect.read_metrics(str(workdir)) if r["phase"] == "eval"]
+
+
+def test_workdir_holds_config_metrics_and_summary(tiny_run):
+  config, workdir, summary = tiny_run
+  assert json.loads((workdir / "config.json").read_text())["seed"] == config.seed
+  evals = _evals(workdir)
+  assert [e["round"] for e in evals] == list(range(config.rounds))
+  for e in evals:
+    assert EVAL_KEYS <= set(e)
+    assert e["iid_gap"] == pytest.approx(e["train_agreement"] - e["heldout_agreement"])
+  assert SUMMARY_KEYS <= set(summary)
+  assert json.loads((workdir / "summary.json").read_text()) == summary
+  baselines = {r["baseline"] for r in inspect.read_metrics(str(workdir)) if r["phase"] == "baseline"}
+  assert baselines == {"prosaic", "ceiling"}
+
+
+def test_later_rounds_label_and_answer_more_than_round_zero(tiny_run):
+  _, workdir, _ = tiny_run
+  evals = _evals(workdir)
+  first, last = evals[0], evals[-1]
+  assert first["idk_fraction"] > 0.5  # unaided H answers only k = 1
+  assert last["idk_fraction"] < first["idk_fraction"] - 0.3
+  assert last["label_accuracy"] > first["label_accuracy"] + 0.3
+  assert last["policy_accuracy"] > first["policy_accuracy"] + 0.3
+  assert first["asks"] > 0 and first["lookups"] > 0
+
+
+def test_inspect_prints_one_row_per_round_and_the_baselines(tiny_run):
+  config, workdir, _ = tiny_run
+  table = inspect.format_table(str(workdir))
+  assert "prosaic" in table and "ceiling" in table and "held-out agr" in table
+  rows = [line for line in table.splitlines() if line.split() and line.split()[0].isdigit()]
+  assert len(rows) == config.rounds
+
+
+def test_rerun_gives_the_same_numbers(tiny_run, tmp_path):
+  config, workdir, summary = tiny_run
+  rounds.run(config_lib.get_config("tiny", rounds=1), str(tmp_path))
+  again = _evals(tmp_path)[0]
+  first = _evals(workdir)[0]
+  for key in ["label_accuracy", "idk_fraction", "train_agreement", "heldout_agreement",
+              "policy_accuracy", "asks", "lookups"]:
+    assert again[key] == first[key], key
+
+
+def test_resume_recomputes_only_what_is_missing_and_matches(tiny_run, tmp_path):
+  config, workdir, summary = tiny_run
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  last = config.rounds - 1
+  shutil.rmtree(copy / "checkpoints" / f"round_{last}")  # as if interrupted during the last round
+  resumed = rounds.run(config, str(copy))
+  records = inspect.read_metrics(str(copy))
+  assert [r["round"] for r in records if r["phase"] == "eval"] == list(range(config.rounds))
+  assert sum(r["phase"] == "baseline" for r in records) == 2  # kept, not recomputed
+  redone = _evals(copy)[-1]
+  original = _evals(workdir)[-1]
+  for key in ["label_accuracy", "train_agreement", "heldout_agreement", "policy_accuracy"]:
+    assert redone[key] == original[key], key
+  assert resumed["final_policy_accuracy"] == summary["final_policy_accuracy"]
+
+
+def test_a_workdir_with_another_config_is_refused(tiny_run):
+  config, workdir, _ = tiny_run
+  before = (workdir / "metrics.jsonl").read_text()
+  with pytest.raises(ValueError, match="different config"):
+    rounds.run(config_lib.get_config("tiny", seed=config.seed + 1), str(workdir))
+  assert (workdir / "metrics.jsonl").read_text() == before

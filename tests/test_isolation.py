@@ -1,0 +1,100 @@
+"""Ground truth reaches only the evaluator and the named baselines, for every task and oracle."""
+import ast
+import gc
+import pathlib
+import types
+
+import jax
+import numpy as np
+import pytest
+
+import amplify
+from amplify import config as config_lib
+from amplify.amplifier import Amplifier, Budget
+from amplify.evaluator import Evaluator
+from amplify.mz import ExactIndex
+from amplify.oracles import ORACLES, make_oracle
+from amplify.policy import make_policy
+from amplify.tasks import TASKS, make_task
+
+PACKAGE = pathlib.Path(amplify.__file__).parent
+# The modules that label, fit or train: none of them may mention ground truth at all.
+LABELLING_AND_TRAINING = ["amplifier.py", "distill.py", "mz.py", "policy.py", "oracles"]
+
+
+def _reachable(root, depth=12):
+  """Every object reachable from root by references (modules and classes not followed)."""
+  seen, frontier = {id(root): root}, [root]
+  for _ in range(depth):
+    nxt = []
+    for obj in frontier:
+      refs = list(gc.get_referents(obj))
+      if hasattr(obj, "__wrapped__"):
+        refs.append(obj.__wrapped__)
+      for ref in refs:
+        if isinstance(ref, (types.ModuleType, type)) or id(ref) in seen:
+          continue
+        seen[id(ref)] = ref
+        nxt.append(ref)
+    frontier = nxt
+  return list(seen.values())
+
+
+def _amplifier(config):
+  task, truth = make_task(config)
+  amplifier = Amplifier(make_oracle(config, task), ExactIndex(), task.spec, Budget(4, 4),
+                        task.difficulty)
+  return task, truth, amplifier
+
+
+@pytest.mark.parametrize("task_name", sorted(TASKS))
+@pytest.mark.parametrize("oracle_name", sorted(ORACLES))
+def test_amplifier_holds_no_handle_to_ground_truth(task_name, oracle_name):
+  config = config_lib.get_config("tiny", task=task_name, oracle=oracle_name)
+  task, truth, amplifier = _amplifier(config)
+  reachable = _reachable(amplifier)
+  assert any(o is task for o in reachable)  # the walk does reach what the amplifier holds
+  assert not any(isinstance(o, type(truth)) for o in reachable)
+
+
+@pytest.mark.parametrize("task_name", sorted(TASKS))
+def test_corrupting_ground_truth_leaves_amplified_labels_unchanged(task_name, monkeypatch):
+  config = config_lib.get_config("tiny", task=task_name)
+  task, truth, amplifier = _amplifier(config)
+  inputs = task.deployment_questions(jax.random.key(0), 256)
+  policy = make_policy(task.spec, config, jax.random.key(1))
+  key = jax.random.key(2)
+  competent = np.ones(task.spec.max_difficulty + 1, bool)
+  before = amplifier.label(inputs, policy, competent, key).answers
+  evaluator = Evaluator(task, truth)
+  accuracy_before = evaluator.accuracy(inputs, before)
+
+  garbage = lambda self, inputs: task.random_answers(jax.random.key(3), inputs.questions.shape[0])
+  monkeypatch.setattr(type(truth), "answers", garbage)
+  after = amplifier.label(inputs, policy, competent, key).answers
+  assert np.array_equal(before, after)
+  assert evaluator.accuracy(inputs, after) != accuracy_before  # the corruption did take effect
+
+
+def _identifiers(source: pathlib.Path) -> set[str]:
+  names = set()
+  for node in ast.walk(ast.parse(source.read_text())):
+    if isinstance(node, ast.Name):
+      names.add(node.id)
+    elif isinstance(node, ast.Attribute):
+      names.add(node.attr)
+    elif isinstance(node, ast.alias):
+      names.add(node.name)
+    elif isinstance(node, ast.ImportFrom):
+      names.add(node.module or "")
+    elif isinstance(node, ast.arg):
+      names.add(node.arg)
+  return names
+
+
+def test_labelling_and_training_code_never_names_ground_truth():
+  for name in LABELLING_AND_TRAINING:
+    path = PACKAGE / name
+    for source in (sorted(path.glob("*.py")) if path.is_dir() else [path]):
+      names = " ".join(_identifiers(source)).lower()
+      assert "truth" not in names and "evaluator" not in names, source

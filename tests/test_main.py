@@ -1,0 +1,40 @@
+"""The command line: bad names and malformed values give a clear error and a non-zero exit."""
+import subprocess
+import sys
+
+import pytest
+
+
+def _main(*args, module="amplify.main"):
+  return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                        timeout=120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task=nonesuch"], "unknown task 'nonesuch' (--task); choose one of"),
+    (["--oracle=nonesuch"], "unknown oracle 'nonesuch' (--oracle); choose one of"),
+    (["--rounds=three"], "--rounds"),
+    (["--rounds=0"], "--rounds=0: must be a positive integer"),
+    (["--heldout_fraction=1.5"], "--heldout_fraction=1.5"),
+    (["--width=30", "--heads=4"], "not divisible by --heads"),
+    (["--preset=huge"], "--preset"),
+    (["stray"], "unexpected arguments"),
+])
+def test_bad_flags_fail_with_a_clear_message(args, message, tmp_path):
+  result = _main(*args, f"--workdir={tmp_path}")
+  assert result.returncode != 0
+  assert message in result.stderr + result.stdout
+  assert not (tmp_path / "metrics.jsonl").exists()  # nothing started
+
+
+def test_inspect_on_an_empty_workdir_explains(tmp_path):
+  result = _main(f"--workdir={tmp_path}", module="amplify.inspect")
+  assert result.returncode != 0
+  assert "no metrics.jsonl" in result.stderr
+
+
+def test_main_runs_and_prints_the_table(tmp_path):
+  result = _main("--preset=tiny", "--rounds=2", "--total_steps=100", f"--workdir={tmp_path}")
+  assert result.returncode == 0, result.stderr
+  assert "held-out agr" in result.stdout and "ceiling" in result.stdout
+  assert (tmp_path / "summary.json").exists()

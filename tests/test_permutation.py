@@ -1,0 +1,93 @@
+"""Permutation powering: encoding, and H's decomposition is exact given a perfect policy."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from amplify.mz import ExactIndex
+from amplify.oracles.tools import BatchTools
+from amplify.tasks.base import IDK, Inputs
+from amplify.tasks.permutation import PermutationPowering, PermutationTruth
+
+
+def _sigma_power(context, x, k):
+  """Reference: follow the facts k times in plain Python."""
+  table = {int(a): int(b) for a, b in context}
+  for _ in range(k):
+    x = table[x]
+  return x
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 12), bits=st.integers(1, 5))
+def test_truth_and_encoding_match_reference(seed, n, bits):
+  task = PermutationPowering(num_elements=n, k_bits=bits, prosaic_max_k=2)
+  inputs = task.deployment_questions(jax.random.key(seed), 16)
+  x, k = task.decode(inputs.questions)
+  assert np.array_equal(task.encode(x, k), inputs.questions)
+  assert int(k.min()) >= 1 and int(k.max()) < 2**bits
+  truth = PermutationTruth().answers(inputs)
+  for row in range(16):
+    assert int(truth[row, 0]) == _sigma_power(np.asarray(inputs.context[row]), int(x[row]),
+                                              int(k[row]))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 12), bits=st.integers(1, 5))
+def test_scripted_decomposition_is_exact_with_a_perfect_policy(seed, n, bits):
+  task = PermutationPowering(num_elements=n, k_bits=bits, prosaic_max_k=2)
+  inputs = task.deployment_questions(jax.random.key(seed), 64)
+  perfect_policy = lambda q: PermutationTruth().answers(Inputs(inputs.context, q))
+  tools = BatchTools(perfect_policy, lambda keys: ExactIndex().lookup(keys, inputs.context), 64,
+                     max_asks=2, max_lookups=1)  # the paper's decomposition needs no more
+  answers = task.human_answer(inputs.questions, tools)
+  assert np.array_equal(answers, PermutationTruth().answers(inputs))
+  t = tools.transcript(inputs.questions, 1)
+  assert np.all(t.asked.sum(1) + t.looked_up.sum(1) <= 3)  # at most 3 steps per question
+
+
+def test_unaided_human_answers_only_k_equal_one():
+  task = PermutationPowering(num_elements=8, k_bits=4)
+  inputs = task.deployment_questions(jax.random.key(0), 256)
+  idk_policy = lambda q: jnp.full((q.shape[0], 1), IDK, jnp.int32)
+  tools = BatchTools(idk_policy, lambda keys: ExactIndex().lookup(keys, inputs.context), 256,
+                     max_asks=4, max_lookups=4)
+  answers = task.human_answer(inputs.questions, tools)[:, 0]
+  k = task.difficulty(inputs.questions)
+  assert np.all((answers != IDK) == (k == 1))
+  truth = PermutationTruth().answers(inputs)[:, 0]
+  assert np.array_equal(answers[k == 1], truth[k == 1])
+
+
+def test_budget_turns_spent_rows_into_idk():
+  task = PermutationPowering(num_elements=8, k_bits=4)
+  inputs = task.deployment_questions(jax.random.key(1), 256)
+  perfect_policy = lambda q: PermutationTruth().answers(Inputs(inputs.context, q))
+  tools = BatchTools(perfect_policy, lambda keys: ExactIndex().lookup(keys, inputs.context), 256,
+                     max_asks=1, max_lookups=4)
+  answers = task.human_answer(inputs.questions, tools)[:, 0]
+  k = task.difficulty(inputs.questions)
+  assert np.all((answers == IDK) == (k >= 2))  # the second ask is over budget
+  assert int(tools.transcript(inputs.questions, 1).asked.sum(1).max()) == 1
+
+
+def test_bad_sizes_are_refused():
+  import pytest
+  with pytest.raises(ValueError, match="num_elements"):
+    PermutationPowering(num_elements=1)
+  with pytest.raises(ValueError, match="prosaic_max_k"):
+    PermutationPowering(num_elements=8, k_bits=2, prosaic_max_k=9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 12), bits=st.integers(1, 5))
+def test_augmentation_is_a_symmetry(seed, n, bits):
+  """Renaming the elements keeps every label true, and does rename them."""
+  task = PermutationPowering(num_elements=n, k_bits=bits, prosaic_max_k=2)
+  inputs = task.deployment_questions(jax.random.key(seed), 64)
+  labels = PermutationTruth().answers(inputs)
+  renamed, renamed_labels = task.augment(jax.random.key(seed + 1), inputs, labels)
+  assert np.array_equal(PermutationTruth().answers(renamed), renamed_labels)
+  assert np.array_equal(task.decode(renamed.questions)[1], task.decode(inputs.questions)[1])
+  if n > 3:
+    assert not np.array_equal(renamed.context, inputs.context)
