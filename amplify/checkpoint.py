@@ -1,6 +1,6 @@
 """Per-round checkpoints in workdir/checkpoints/round_R (Orbax): the distiller's state (pi_R's
-parameters and the optimiser state) and the replay buffer, which is all a later round needs: every
-RNG key derives from the seed and the round."""
+parameters and the optimiser state), the replay buffer and the difficulties pi_R is competent at,
+which is all a later round needs: every RNG key derives from the seed and the round."""
 from __future__ import annotations
 
 import os
@@ -8,6 +8,7 @@ import re
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
 from amplify.distill import Distiller, LabelledSet
@@ -20,9 +21,11 @@ def _directory(workdir: str) -> str:
   return os.path.join(os.path.abspath(workdir), "checkpoints")
 
 
-def save(workdir: str, r: int, distiller: Distiller, replay: LabelledSet | None) -> None:
+def save(workdir: str, r: int, distiller: Distiller, replay: LabelledSet | None,
+         competent: np.ndarray) -> None:
   leaves = jax.tree.leaves(distiller.state)
-  state = {"train_state": {str(i): leaf for i, leaf in enumerate(leaves)}}
+  state = {"train_state": {str(i): leaf for i, leaf in enumerate(leaves)},
+           "competent": np.asarray(competent, np.int8)}
   if replay is not None:
     state["replay"] = {"context": replay.inputs.context, "questions": replay.inputs.questions,
                        "labels": replay.labels, "weights": replay.weights}
@@ -40,13 +43,16 @@ def latest_round(workdir: str) -> int | None:
   return max(rounds, default=None)
 
 
-def restore(workdir: str, r: int, distiller: Distiller) -> LabelledSet | None:
-  """Loads round r's state into `distiller` (same architecture and config); returns the replay."""
+def restore(workdir: str, r: int,
+            distiller: Distiller) -> tuple[LabelledSet | None, np.ndarray]:
+  """Loads round r's state into `distiller` (same architecture and config); returns the replay
+  buffer and the competent difficulties."""
   state = ocp.StandardCheckpointer().restore(os.path.join(_directory(workdir), f"round_{r}"))
   saved = state["train_state"]
   leaves = [jnp.asarray(saved[str(i)]) for i in range(len(saved))]
   distiller.load_state(jax.tree.unflatten(jax.tree.structure(distiller.state), leaves))
+  competent = np.asarray(state["competent"]).astype(bool)
   if "replay" not in state:
-    return None
+    return None, competent
   b = jax.tree.map(jnp.asarray, state["replay"])
-  return LabelledSet(Inputs(b["context"], b["questions"]), b["labels"], b["weights"])
+  return LabelledSet(Inputs(b["context"], b["questions"]), b["labels"], b["weights"]), competent

@@ -13,14 +13,14 @@ class Config:
   # what to run
   task: str = "permutation"
   oracle: str = "scripted"
-  rounds: int = 5
+  rounds: int = 6
   seed: int = 0
   # permutation powering
   num_elements: int = 8
   k_bits: int = 4
   prosaic_max_k: int = 4
   # amplification
-  label_size: int = 32768  # D* questions H^A labels per round
+  label_size: int = 16384  # D* questions H^A labels per round
   heldout_fraction: float = 0.25  # of each round's labels, kept out of training for the IID check
   eval_size: int = 4096  # fresh D* questions for ground-truth accuracy
   max_asks: int = 4  # per-question budget of H's subquestions to pi
@@ -45,6 +45,10 @@ class Config:
   steps_per_call: int = 200  # optimiser steps per jitted call
   baseline_size: int = 262144  # labelled examples for prosaic ML (D) and for the ceiling (D*)
 
+  @property
+  def heldout_rows(self) -> int:
+    return int(round(self.label_size * self.heldout_fraction))
+
   def validate(self) -> "Config":
     positive = ["rounds", "num_elements", "k_bits", "label_size", "eval_size", "width", "depth",
                 "heads", "total_steps", "batch_size", "steps_per_call", "baseline_size"]
@@ -54,9 +58,11 @@ class Config:
     for name in ["max_asks", "max_lookups", "warmup_steps", "seed", "replay_size"]:
       if getattr(self, name) < 0:
         raise ValueError(f"--{name}={getattr(self, name)}: must be >= 0.")
-    if not 0 < self.heldout_fraction < 1:
-      raise ValueError(f"--heldout_fraction={self.heldout_fraction}: must lie strictly between "
-                       "0 and 1 (both the train and the held-out part need rows).")
+    if not 1 <= self.heldout_rows <= self.label_size - 1:
+      raise ValueError(f"--heldout_fraction={self.heldout_fraction} of --label_size="
+                       f"{self.label_size} leaves {self.heldout_rows} held-out rows: both the train "
+                       "and the held-out part need rows; choose a fraction strictly between 0 and 1 "
+                       "(and a label_size of at least 2).")
     if not 0 <= self.competence <= 1:
       raise ValueError(f"--competence={self.competence}: an agreement rate, must lie in [0, 1].")
     if not 0 <= self.idk_share <= 1:
@@ -79,7 +85,7 @@ PRESETS = {
     "default": Config(),
     # The size of Christiano et al. 2018: 64 elements, k < 64. Needs an accelerator.
     "paper": Config(num_elements=64, k_bits=6, prosaic_max_k=4, rounds=7, width=256, depth=8,
-                    heads=8, total_steps=20000, batch_size=512, learning_rate=3e-4,
+                    heads=8, total_steps=20000, batch_size=256, learning_rate=3e-4,
                     label_size=65536, eval_size=8192, baseline_size=262144),
     # Seconds, for tests.
     "tiny": Config(num_elements=4, k_bits=2, prosaic_max_k=2, rounds=3, width=32, depth=2, heads=2,

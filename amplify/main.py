@@ -6,7 +6,7 @@ they override (`default`, `paper`, `tiny`).
 from __future__ import annotations
 
 import dataclasses
-import json
+import os
 import sys
 
 from absl import app, flags, logging
@@ -42,7 +42,8 @@ def main(argv):
     config = config_from_flags()
     oracles.make_oracle(config, tasks.make_task(config)[0])
     rounds.check_workdir(config, _WORKDIR.value)
-  except ValueError as e:
+    os.makedirs(_WORKDIR.value, exist_ok=True)
+  except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   rounds.run(config, _WORKDIR.value)

@@ -130,14 +130,14 @@ def run(config: Config, workdir: str) -> dict:
   """Runs the experiment `config` into `workdir`; returns the summary."""
   config.validate()
   start = time.time()
+  task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
+  oracle = make_oracle(config, task)
   done = _start(config, workdir)
   logging.info("jax %s on %s; %s", jax.__version__, jax.devices(),
                f"resuming after round {done}" if done >= 0 else "starting afresh")
   metrics = MetricWriter(os.path.join(workdir, "metrics.jsonl"),
                          keep=lambda rec: rec["phase"] == "baseline" or rec["round"] <= done)
 
-  task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
-  oracle = make_oracle(config, task)
   evaluator = Evaluator(task, truth)
   if task.spec.regime != EPISODIC:
     raise NotImplementedError(f"task {task.name!r} is a latent world; learning the prior is "
@@ -146,7 +146,7 @@ def run(config: Config, workdir: str) -> dict:
                         Budget(config.max_asks, config.max_lookups), task.difficulty)
   key = jax.random.key(config.seed)
   eval_inputs = task.deployment_questions(jax.random.fold_in(key, _EVAL), config.eval_size)
-  n_heldout = int(round(config.label_size * config.heldout_fraction))
+  n_heldout = config.heldout_rows
 
   augment = task.augment if config.augment else None
 
@@ -161,9 +161,11 @@ def run(config: Config, workdir: str) -> dict:
   distiller, replay, competent = None, None, None
   if done >= 0:
     distiller = new_distiller(done)
-    replay = checkpoint.restore(workdir, done, distiller)
-    record = [rec for rec in metrics.kept if rec["phase"] == "eval"][-1]
-    competent = np.isin(np.arange(task.spec.max_difficulty + 1), record["competent_difficulties"])
+    replay, competent = checkpoint.restore(workdir, done, distiller)
+    record = next((rec for rec in reversed(metrics.kept) if rec["phase"] == "eval"), None)
+    if record is None or record["round"] != done:
+      raise ValueError(f"workdir {workdir!r} has a checkpoint of round {done} but metrics.jsonl "
+                       "lacks that round's eval line; use a new --workdir.")
   for r in range(done + 1, config.rounds):
     round_key = jax.random.fold_in(key, _ROUND + r)
     t0 = time.time()
@@ -230,7 +232,12 @@ def run(config: Config, workdir: str) -> dict:
       kept = train.take(jnp.nonzero(answered[n_heldout:])[0])
       replay = kept if replay is None else replay.concat(kept)
       replay = replay.take(jnp.arange(max(0, len(replay) - config.replay_size), len(replay)))
-    checkpoint.save(workdir, r, distiller, replay)
+    checkpoint.save(workdir, r, distiller, replay, competent)
+    transcript = jax.tree.map(np.asarray, dataclasses.asdict(labels.transcript))
+    os.makedirs(os.path.join(workdir, "transcripts"), exist_ok=True)
+    np.savez_compressed(os.path.join(workdir, "transcripts", f"round_{r}.npz"),
+                        questions=np.asarray(inputs.questions), answers=np.asarray(answers),
+                        **transcript)
 
   finished = {rec["baseline"]: rec for rec in metrics.kept if rec["phase"] == "baseline"}
   if config.baselines:

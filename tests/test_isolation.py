@@ -71,9 +71,19 @@ def test_corrupting_ground_truth_leaves_amplified_labels_unchanged(task_name, mo
 
   garbage = lambda self, inputs: task.random_answers(jax.random.key(3), inputs.questions.shape[0])
   monkeypatch.setattr(type(truth), "answers", garbage)
-  after = amplifier.label(inputs, policy, competent, key).answers
+  _, _, fresh = _amplifier(config)  # a new jit: it retraces, so a read of the truth would show
+  after = fresh.label(inputs, policy, competent, key).answers
   assert np.array_equal(before, after)
   assert evaluator.accuracy(inputs, after) != accuracy_before  # the corruption did take effect
+
+
+@pytest.mark.parametrize("task_name", sorted(TASKS))
+def test_human_decomposition_calls_nothing_the_truth_calls(task_name):
+  """H's decomposition lives beside the task's truth; it must not share its helpers."""
+  task, truth = make_task(config_lib.get_config("tiny", task=task_name))
+  truth_names = set(type(truth).answers.__code__.co_names)
+  assert truth_names  # the truth does call something; the check below is not vacuous
+  assert not truth_names & set(type(task).human_answer.__code__.co_names)
 
 
 def _identifiers(source: pathlib.Path) -> set[str]:
