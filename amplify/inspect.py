@@ -14,6 +14,7 @@ COLUMNS = [  # (header, key in the round's eval line, format)
     ("train agr", "train_agreement", "{:.3f}"),
     ("held-out agr", "heldout_agreement", "{:.3f}"),
     ("IID gap", "iid_gap", "{:+.3f}"),
+    ("competent", "competent_difficulties", "{}"),
     ("policy acc", "policy_accuracy", "{:.3f}"),
     ("H calls", "oracle_calls", "{:d}"),
     ("asks", "asks", "{:d}"),
@@ -31,6 +32,17 @@ def read_metrics(workdir: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
+def _span(values: list[int]) -> str:
+  """[1, 2, 3, 5] -> '1-3,5': the difficulties H may ask pi about next round."""
+  runs = []
+  for v in values:
+    if runs and v == runs[-1][1] + 1:
+      runs[-1][1] = v
+    else:
+      runs.append([v, v])
+  return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs) or "-"
+
+
 def _table(rows: list[list[str]], headers: list[str]) -> str:
   widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
   line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))
@@ -42,7 +54,8 @@ def format_table(workdir: str) -> str:
   evals = [r for r in records if r["phase"] == "eval"]
   out = []
   if evals:
-    cell = lambda value, fmt: "n/a" if value is None else fmt.format(value)
+    cell = lambda value, fmt: ("n/a" if value is None else _span(value) if isinstance(value, list)
+                               else fmt.format(value))
     out.append(_table([[cell(r[key], fmt) for _, key, fmt in COLUMNS] for r in evals],
                       [h for h, _, _ in COLUMNS]))
     by_difficulty = evals[-1]["policy_accuracy_by_difficulty"]
