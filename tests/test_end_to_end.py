@@ -92,3 +92,13 @@ def test_a_workdir_with_another_config_is_refused(tiny_run):
   with pytest.raises(ValueError, match="different config"):
     rounds.run(config_lib.get_config("tiny", seed=config.seed + 1), str(workdir))
   assert (workdir / "metrics.jsonl").read_text() == before
+
+
+def test_noisy_oracle_slips_show_in_label_accuracy(tmp_path):
+  config = config_lib.get_config("tiny", oracle="noisy", noise_rate=0.5, rounds=1, baselines=False)
+  rounds.run(config, str(tmp_path))
+  first = _evals(tmp_path)[0]
+  answered = 1 - first["idk_fraction"]
+  # half of H's answers are replaced by random ones, right 1 time in 4: 0.625 of answers right
+  # (about 660 answered rows, so the standard error is about 0.02)
+  assert 0.5 < first["label_accuracy"] / answered < 0.75
