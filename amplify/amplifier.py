@@ -1,6 +1,6 @@
 """H^A, the amplified human: the oracle H + the last distilled policy pi + Mz.
 
-`label_with_amplification` labels a whole batch of D* questions: H's decomposition runs as array
+`Amplifier.label` labels a whole batch of D* questions: H's decomposition runs as array
 code over the batch, each subquestion slot is one batched policy call, and each look-up slot one
 batched Mz call. With a jittable oracle the whole of H^A is one compiled program.
 Round 0 has no policy: every ask is answered IDK, so H answers only what look-ups settle.

@@ -14,7 +14,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
 from amplify import baselines, checkpoint
 from amplify.amplifier import Amplifier, Budget
@@ -132,16 +131,16 @@ def run(config: Config, workdir: str) -> dict:
   start = time.time()
   task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
   oracle = make_oracle(config, task)
+  if task.spec.regime != EPISODIC:
+    raise NotImplementedError(f"task {task.name!r} is a latent world; learning the prior is "
+                              "not built yet.")
   done = _start(config, workdir)
-  logging.info("jax %s on %s; %s", jax.__version__, jax.devices(),
-               f"resuming after round {done}" if done >= 0 else "starting afresh")
+  print(f"jax {jax.__version__} on {jax.devices()}; "
+        f"{f'resuming after round {done}' if done >= 0 else 'starting afresh'}", flush=True)
   metrics = MetricWriter(os.path.join(workdir, "metrics.jsonl"),
                          keep=lambda rec: rec["phase"] == "baseline" or rec["round"] <= done)
 
   evaluator = Evaluator(task, truth)
-  if task.spec.regime != EPISODIC:
-    raise NotImplementedError(f"task {task.name!r} is a latent world; learning the prior is "
-                              "not built yet.")
   amplifier = Amplifier(oracle, ExactIndex(), task.spec,
                         Budget(config.max_asks, config.max_lookups), task.difficulty)
   key = jax.random.key(config.seed)
@@ -232,12 +231,12 @@ def run(config: Config, workdir: str) -> dict:
       kept = train.take(jnp.nonzero(answered[n_heldout:])[0])
       replay = kept if replay is None else replay.concat(kept)
       replay = replay.take(jnp.arange(max(0, len(replay) - config.replay_size), len(replay)))
-    checkpoint.save(workdir, r, distiller, replay, competent)
     transcript = jax.tree.map(np.asarray, dataclasses.asdict(labels.transcript))
     os.makedirs(os.path.join(workdir, "transcripts"), exist_ok=True)
     np.savez_compressed(os.path.join(workdir, "transcripts", f"round_{r}.npz"),
                         questions=np.asarray(inputs.questions), answers=np.asarray(answers),
                         **transcript)
+    checkpoint.save(workdir, r, distiller, replay, competent)  # last: it marks the round done
 
   finished = {rec["baseline"]: rec for rec in metrics.kept if rec["phase"] == "baseline"}
   if config.baselines:
