@@ -35,13 +35,12 @@ def config_from_flags() -> config_lib.Config:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag=value.")
-  from amplify import inspect, oracles, rounds, tasks  # after flag parsing: --help stays fast
+  from amplify import inspect, rounds  # after flag parsing: --help stays fast
   if not flags.FLAGS["verbosity"].present:  # progress is printed; library INFO logs are noise
     logging.set_verbosity(logging.WARNING)
   try:  # every bad setting is reported before any work starts
     config = config_from_flags()
-    oracles.make_oracle(config, tasks.make_task(config)[0])
-    rounds.check_workdir(config, _WORKDIR.value)
+    rounds.check(config, _WORKDIR.value)
     os.makedirs(_WORKDIR.value, exist_ok=True)
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)

@@ -68,7 +68,6 @@ def check_workdir(config: Config, workdir: str) -> None:
 
 def _start(config: Config, workdir: str) -> int:
   """Writes config.json; returns the last round a checkpoint holds (-1: start afresh)."""
-  check_workdir(config, workdir)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     json.dump(dataclasses.asdict(config), f, indent=2)
@@ -125,15 +124,23 @@ def steps_for_round(config: Config, r: int) -> int:
   return base + (config.total_steps - base * config.rounds if r == config.rounds - 1 else 0)
 
 
-def run(config: Config, workdir: str) -> dict:
-  """Runs the experiment `config` into `workdir`; returns the summary."""
+def check(config: Config, workdir: str):
+  """Every check of the user's settings, before any work: raises ValueError naming the problem.
+  Returns (task, ground truth, oracle)."""
   config.validate()
-  start = time.time()
   task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
   oracle = make_oracle(config, task)
   if task.spec.regime != EPISODIC:
-    raise NotImplementedError(f"task {task.name!r} is a latent world; learning the prior is "
-                              "not built yet.")
+    raise ValueError(f"task {task.name!r} is a latent world; learning the prior is not built "
+                     "yet.")
+  check_workdir(config, workdir)
+  return task, truth, oracle
+
+
+def run(config: Config, workdir: str) -> dict:
+  """Runs the experiment `config` into `workdir`; returns the summary."""
+  start = time.time()
+  task, truth, oracle = check(config, workdir)
   done = _start(config, workdir)
   print(f"jax {jax.__version__} on {jax.devices()}; "
         f"{f'resuming after round {done}' if done >= 0 else 'starting afresh'}", flush=True)
