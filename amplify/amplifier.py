@@ -41,8 +41,8 @@ class Labels:
 jax.tree_util.register_dataclass(Labels, data_fields=["answers", "transcript"], meta_fields=[])
 
 
-def _amplified_answers(oracle: Oracle, mz: IndexedModel, spec: Spec, budget: Budget,
-                       difficulty, graphdef, params, competent: jax.Array, inputs: Inputs,
+def _amplified_answers(oracle: Oracle, spec: Spec, budget: Budget, difficulty, graphdef,
+                       mz: IndexedModel, params, competent: jax.Array, inputs: Inputs,
                        key: jax.Array) -> Labels:
   batch = inputs.questions.shape[0]
   if graphdef is None:  # round 0: no policy yet
@@ -72,14 +72,15 @@ class Amplifier:
   """
 
   def __init__(self, oracle: Oracle, mz: IndexedModel, spec: Spec, budget: Budget, difficulty):
-    fn = functools.partial(_amplified_answers, oracle, mz, spec, budget, difficulty)
+    fn = functools.partial(_amplified_answers, oracle, spec, budget, difficulty)
     self._label = jax.jit(fn, static_argnums=0) if oracle.jittable else fn
+    self._mz = mz  # an argument of the compiled program, not a constant baked into it
 
   def label(self, inputs: Inputs, policy: nnx.Module | None, competent: jax.Array | None,
             key: jax.Array) -> Labels:
     """inputs: a batch of D* questions (and episodic context); policy: pi_{r-1}, or None in
     round 0; competent: bool[max_difficulty + 1], the difficulties H may ask pi about."""
     if policy is None:
-      return self._label(None, None, None, inputs, key)
+      return self._label(None, self._mz, None, None, inputs, key)
     graphdef, params = nnx.split(policy, nnx.Param)
-    return self._label(graphdef, params, jnp.asarray(competent), inputs, key)
+    return self._label(graphdef, self._mz, params, jnp.asarray(competent), inputs, key)

@@ -1,14 +1,19 @@
 """The named baselines every run reports beside amplification; they may read ground truth.
 
 - prosaic ML: the policy network trained on D (its observed labels) and run on D*;
-- supervised ceiling: the same network trained on ground-truth D* labels.
-Both use the same network and the same total step budget as amplification.
+- supervised ceiling: the same network trained on ground-truth D* labels;
+- a task's extra baselines (`Task.extra_baselines`, looked up in `EXTRA`), e.g. colored digits'
+  grayscale oracle: prosaic ML with the spurious feature removed from every input.
+All use the same network and the same total step budget as amplification. Each is scored on D*
+(`accuracy`, against ground truth) and on a sample of D (`agreement_on_d`, against D's observed
+labels: the "train environment" column of a distribution-shift table).
 """
 from __future__ import annotations
 
 import time
 
 import jax
+import jax.numpy as jnp
 
 from amplify.distill import Distiller, LabelledSet, predict
 from amplify.evaluator import Evaluator
@@ -17,32 +22,54 @@ from amplify.tasks.base import GroundTruth, Inputs, Task
 
 
 def _train_and_score(name: str, data: LabelledSet, task: Task, evaluator: Evaluator,
-                     eval_inputs: Inputs, key: jax.Array, config) -> dict:
+                     eval_inputs: Inputs, d_sample, key: jax.Array, config,
+                     view=lambda inputs: inputs) -> dict:
+  """Trains the policy on `data`, then scores what it answers on `view` of D* and of D (`view`:
+  what the policy is shown of an input; the truth is looked up for the input itself)."""
   start = time.time()
   policy = make_policy(task.spec, config, jax.random.fold_in(key, 0))
   distiller = Distiller(policy, config, config.total_steps,
                         augment=task.augment if config.augment else None)
   loss = distiller.fit(data, config.total_steps, jax.random.fold_in(key, 1))
-  answers = predict(policy, eval_inputs)
-  return {"phase": "baseline", "baseline": name, "steps": config.total_steps, "loss": loss,
-          "accuracy": evaluator.accuracy(eval_inputs, answers),
+  answers = predict(policy, view(eval_inputs))
+  d_inputs, d_labels = d_sample
+  on_d = jnp.all(predict(policy, view(d_inputs)) == d_labels, axis=1).mean()
+  return {"round": None, "phase": "baseline", "baseline": name, "steps": config.total_steps,
+          "loss": loss, "accuracy": evaluator.accuracy(eval_inputs, answers),
           "accuracy_by_difficulty": evaluator.accuracy_by_difficulty(eval_inputs, answers),
+          "agreement_on_d": float(on_d),
           "seconds": round(time.time() - start, 2)}
 
 
-def prosaic_ml(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_inputs: Inputs,
+def prosaic_ml(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_inputs: Inputs, d_sample,
                key: jax.Array, config) -> dict:
   """Train on D (its observed labels; `truth` is unused), run on D*: trusts out-of-distribution
   generalisation."""
   del truth
   inputs, labels = task.training_data(jax.random.fold_in(key, 2), config.baseline_size)
   return _train_and_score("prosaic", LabelledSet.of(inputs, labels), task, evaluator,
-                          eval_inputs, key, config)
+                          eval_inputs, d_sample, key, config)
 
 
 def supervised_ceiling(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_inputs: Inputs,
-                       key: jax.Array, config) -> dict:
+                       d_sample, key: jax.Array, config) -> dict:
   """Train on ground-truth D* labels: what the network can learn given perfect supervision."""
   inputs = task.deployment_questions(jax.random.fold_in(key, 2), config.baseline_size)
   return _train_and_score("ceiling", LabelledSet.of(inputs, truth.answers(inputs)), task,
-                          evaluator, eval_inputs, key, config)
+                          evaluator, eval_inputs, d_sample, key, config)
+
+
+def grayscale_oracle(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_inputs: Inputs,
+                     d_sample, key: jax.Array, config) -> dict:
+  """Prosaic ML with the right prior hard-coded (Arjovsky et al.'s "grayscale" row): train on D
+  with its colour removed (`task.grayscale`), score on grayscale D* and D. Needs a task with a
+  `grayscale(inputs)` method; `truth` is unused."""
+  del truth
+  inputs, labels = task.training_data(jax.random.fold_in(key, 2), config.baseline_size)
+  return _train_and_score("grayscale", LabelledSet.of(task.grayscale(inputs), labels), task,
+                          evaluator, eval_inputs, d_sample, key, config, view=task.grayscale)
+
+
+# The extra baselines a task may name in its `extra_baselines` (rounds.run runs them after the two
+# above, each with its own key).
+EXTRA = {"grayscale": grayscale_oracle}

@@ -27,8 +27,11 @@ def save(workdir: str, r: int, distiller: Distiller, replay: LabelledSet | None,
   state = {"train_state": {str(i): leaf for i, leaf in enumerate(leaves)},
            "competent": np.asarray(competent, np.int8)}
   if replay is not None:
-    state["replay"] = {"context": replay.inputs.context, "questions": replay.inputs.questions,
-                       "labels": replay.labels, "weights": replay.weights}
+    state["replay"] = {"questions": replay.inputs.questions, "labels": replay.labels,
+                       "weights": replay.weights,
+                       # Orbax saves no empty array: a latent world's (empty) context by its shape
+                       **({"context": replay.inputs.context} if replay.inputs.context.size else
+                          {"context_shape": np.asarray(replay.inputs.context.shape)})}
   checkpointer = ocp.StandardCheckpointer()
   checkpointer.save(os.path.join(_directory(workdir), f"round_{r}"), state, force=True)
   checkpointer.wait_until_finished()
@@ -54,5 +57,23 @@ def restore(workdir: str, r: int,
   competent = np.asarray(state["competent"]).astype(bool)
   if "replay" not in state:
     return None, competent
-  b = jax.tree.map(jnp.asarray, state["replay"])
-  return LabelledSet(Inputs(b["context"], b["questions"]), b["labels"], b["weights"]), competent
+  b = state["replay"]
+  context = (jnp.asarray(b["context"]) if "context" in b else
+             jnp.zeros(tuple(np.asarray(b["context_shape"])), jnp.int32))
+  return LabelledSet(Inputs(context, jnp.asarray(b["questions"])), jnp.asarray(b["labels"]),
+                     jnp.asarray(b["weights"])), competent
+
+
+def save_prior(workdir: str, params) -> None:
+  """The fitted Mz's parameters (a latent world's z*), in workdir/checkpoints/prior."""
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(os.path.join(_directory(workdir), "prior"), {"params": params}, force=True)
+  checkpointer.wait_until_finished()
+
+
+def restore_prior(workdir: str):
+  """The parameters `save_prior` wrote, or None if there are none."""
+  path = os.path.join(_directory(workdir), "prior")
+  if not os.path.isdir(path):
+    return None
+  return jax.tree.map(jnp.asarray, ocp.StandardCheckpointer().restore(path)["params"])

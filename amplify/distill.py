@@ -45,11 +45,17 @@ jax.tree_util.register_dataclass(LabelledSet, data_fields=["inputs", "labels", "
 
 def make_optimizer(config, steps: int) -> optax.GradientTransformation:
   """AdamW with a short warm-up and cosine decay over `steps`."""
+  return _optimizer(config.learning_rate, config.warmup_steps, config.weight_decay, steps)
+
+
+@functools.lru_cache(maxsize=None)  # one object per setting: arms with equal settings and data
+def _optimizer(learning_rate: float, warmup_steps: int, weight_decay: float,  # shapes share a
+               steps: int) -> optax.GradientTransformation:  # compiled `_train_chunk`
   schedule = optax.warmup_cosine_decay_schedule(
-      0.0, config.learning_rate, warmup_steps=min(config.warmup_steps, steps // 2),
-      decay_steps=steps, end_value=0.1 * config.learning_rate)
+      0.0, learning_rate, warmup_steps=min(warmup_steps, steps // 2), decay_steps=steps,
+      end_value=0.1 * learning_rate)
   return optax.chain(optax.clip_by_global_norm(1.0),
-                     optax.adamw(schedule, weight_decay=config.weight_decay))
+                     optax.adamw(schedule, weight_decay=weight_decay))
 
 
 def _loss(model, data: LabelledSet) -> jax.Array:
@@ -88,8 +94,10 @@ class Distiller:
   `augment(key, inputs, labels)`, if given, renames every row afresh for each chunk of steps.
   """
 
-  def __init__(self, policy: nnx.Module, config, total_steps: int, augment=None):
+  def __init__(self, policy: nnx.Module, config, total_steps: int, augment=None,
+               capacity: int = 0):
     self.policy, self._config, self._augment = policy, config, augment
+    self._capacity = capacity  # rows the data are padded to, if they are fewer (see fit)
     self._tx = make_optimizer(config, total_steps)
     self._graphdef, params = nnx.split(policy, nnx.Param)
     self._opt_state = self._tx.init(params)
@@ -99,8 +107,10 @@ class Distiller:
     of the last chunk of steps."""
     params = nnx.state(self.policy, nnx.Param)
     n = len(data)
-    # Pad to a power of two so that rounds with growing data reuse a few compiled programs.
-    padded = data.take(jnp.minimum(jnp.arange(1 << (n - 1).bit_length()), n - 1))
+    # Pad to `capacity` (or the next power of two above n) so that rounds with growing data reuse
+    # one compiled program; padding rows are never drawn (minibatches index the first n rows).
+    rows = 1 << (max(n, self._capacity) - 1).bit_length()
+    padded = data.take(jnp.minimum(jnp.arange(rows), n - 1))
     loss, done = float("nan"), 0
     while done < steps:
       chunk = min(self._config.steps_per_call, steps - done)

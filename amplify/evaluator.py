@@ -1,7 +1,7 @@
 """The Evaluator: the only code (beside the named baselines) that reads ground truth.
 
 It scores H^A's labels and pi's answers against the task's `GroundTruth`, overall and by
-difficulty.
+difficulty, and a latent world's fitted z* against the true world.
 Nothing it computes flows back into labelling or training.
 """
 from __future__ import annotations
@@ -30,3 +30,7 @@ class Evaluator:
     difficulty = np.asarray(self._task.difficulty(inputs.questions))
     return {str(d): round(float(correct[difficulty == d].mean()), 4)
             for d in np.unique(difficulty)}
+
+  def z_accuracy(self, mz) -> float:
+    """A latent world: the fraction of z*'s entries (Mz's table) equal to the true world's."""
+    return float(np.mean(np.asarray(mz.entries) == np.asarray(self._truth.world)))

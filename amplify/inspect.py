@@ -53,6 +53,10 @@ def format_table(workdir: str) -> str:
   records = read_metrics(workdir)
   evals = [r for r in records if r["phase"] == "eval"]
   out = []
+  for p in (r for r in records if r["phase"] == "prior"):
+    out.append(f"prior: z* accuracy {p['z_accuracy']:.4f}  log prior {p['log_prior']:.1f}  "
+               f"log likelihood {p['log_likelihood']:.1f}  (D: {p['d_rows']} rows)  Mz "
+               f"{p['mz_parameters']} parameters, {p['mz_bytes']} bytes  {p['seconds']:.1f}s\n")
   if evals:
     cell = lambda value, fmt: ("n/a" if value is None else _span(value) if isinstance(value, list)
                                else fmt.format(value))
@@ -63,9 +67,11 @@ def format_table(workdir: str) -> str:
                " ".join(f"{d}:{a:.2f}" for d, a in by_difficulty.items()))
   baselines = [r for r in records if r["phase"] == "baseline"]
   if baselines:
-    out.append("\n" + _table([[b["baseline"], f"{b['accuracy']:.3f}", str(b["steps"]),
+    out.append("\n" + _table([[b["baseline"], f"{b['accuracy']:.3f}",
+                               f"{b['agreement_on_d']:.3f}", str(b["steps"]),
                                f"{b['seconds']:.1f}"] for b in baselines],
-                             ["baseline", "accuracy on D*", "steps", "seconds"]))
+                             ["baseline", "accuracy on D*", "agreement on D", "steps",
+                              "seconds"]))
   summary_path = os.path.join(workdir, "summary.json")
   if os.path.exists(summary_path):
     with open(summary_path) as f:
@@ -73,7 +79,9 @@ def format_table(workdir: str) -> str:
     show = lambda v: "n/a" if v is None else f"{v:.3f}"
     out.append(f"\nfinal {show(s['final_policy_accuracy'])}  prosaic {show(s['prosaic_accuracy'])}"
                f"  ceiling {show(s['ceiling_accuracy'])}  gap recovered "
-               f"{show(s['gap_recovered'])}  seed {s['seed']}  wall {s['wall_seconds']:.0f}s")
+               f"{show(s['gap_recovered'])}"
+               + (f"  z* accuracy {s['z_accuracy']:.4f}" if s.get("z_accuracy") is not None else "")
+               + f"  seed {s['seed']}  wall {s['wall_seconds']:.0f}s")
   return "\n".join(out)
 
 

@@ -1,7 +1,7 @@
 """Launch an experiment: `python -m amplify.main --task=permutation --workdir=DIR`.
 
 Every field of `amplify.config.Config` is a flag of the same name; `--preset` picks the defaults
-they override (`default`, `paper`, `tiny`).
+they override; without it, the preset named after `--task` (default: lexicon).
 """
 from __future__ import annotations
 
@@ -13,17 +13,18 @@ from absl import app, flags, logging
 
 from amplify import config as config_lib
 
-_PRESET = flags.DEFINE_enum("preset", "default", sorted(config_lib.PRESETS),
-                            "Named defaults that the other flags override.")
-_WORKDIR = flags.DEFINE_string("workdir", "workdirs/default",
-                               "Where config.json, metrics.jsonl and summary.json go.")
+_PRESET = flags.DEFINE_enum("preset", None, sorted(config_lib.PRESETS),
+                            "Named defaults that the other flags override (default: the preset "
+                            "named after --task).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where config.json, metrics.jsonl and "
+                               "summary.json go (default: workdirs/TASK).")
 
 _DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string}
 for _field in dataclasses.fields(config_lib.Config):
   _kind = type(getattr(config_lib.Config(), _field.name))
   _DEFINE[_kind](_field.name, None, f"Config.{_field.name} ({_kind.__name__}); default from the "
-                 f"preset (default preset: {getattr(config_lib.Config(), _field.name)!r}).")
+                 f"preset (lexicon preset: {getattr(config_lib.Config(), _field.name)!r}).")
 
 
 def config_from_flags() -> config_lib.Config:
@@ -40,13 +41,14 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   try:  # every bad setting is reported before any work starts
     config = config_from_flags()
-    rounds.check(config, _WORKDIR.value)
-    os.makedirs(_WORKDIR.value, exist_ok=True)
+    workdir = _WORKDIR.value or os.path.join("workdirs", config.task)
+    rounds.check(config, workdir)
+    os.makedirs(workdir, exist_ok=True)
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  rounds.run(config, _WORKDIR.value)
-  print(inspect.format_table(_WORKDIR.value))
+  rounds.run(config, workdir)
+  print(inspect.format_table(workdir))
 
 
 if __name__ == "__main__":

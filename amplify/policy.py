@@ -8,7 +8,8 @@ h E^T). A fact [f_0, f_1, ...] becomes one token E[f_0] + sum_j W_j E[f_j], so a
 can attend to the fact whose key is x and copy its value straight into the output space.
 A task with `Spec.packed_question` has its question packed the same way into one token, which is
 also where the answer is read (one answer slot embedding added per answer position); otherwise
-each question position is a token and answers are read at La learned answer slots.
+each group of `Spec.question_group` question positions is packed into a token (plus a learned
+position embedding) and answers are read at La learned answer slots.
 """
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ class Policy(nnx.Module):
     if spec.packed_question:
       self.question = PackedTokens(spec.question_len, width, rngs=rngs)
     else:
-      self.question_positions = nnx.Param(init(rngs.params(), (spec.question_len, width)))
+      self.question = PackedTokens(spec.question_group, width, rngs=rngs)
+      self.question_positions = nnx.Param(
+          init(rngs.params(), (spec.question_len // spec.question_group, width)))
     self.answer_slots = nnx.Param(init(rngs.params(), (spec.answer_len, width)))
     self.blocks = nnx.List([Block(width, heads, rngs=rngs) for _ in range(depth)])
     self.norm = nnx.LayerNorm(width, rngs=rngs)
@@ -75,7 +78,8 @@ class Policy(nnx.Module):
     if self.spec.packed_question:
       parts.append(self.question(self.embed, questions)[:, None] + self.answer_slots[...])
     else:
-      parts.append(self.embed(questions) + self.question_positions[...])
+      groups = questions.reshape(batch, -1, self.spec.question_group)
+      parts.append(self.question(self.embed, groups) + self.question_positions[...])
       parts.append(jnp.broadcast_to(self.answer_slots[...], (batch,) + self.answer_slots.shape))
     h = jnp.concatenate(parts, axis=1)
     for block in self.blocks:

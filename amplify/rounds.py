@@ -15,19 +15,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amplify import baselines, checkpoint
+from amplify import baselines, checkpoint, prior
 from amplify.amplifier import Amplifier, Budget
 from amplify.config import Config
 from amplify.distill import Distiller, LabelledSet, predict
 from amplify.evaluator import Evaluator
-from amplify.mz import ExactIndex
+from amplify.mz import ExactIndex, Table
 from amplify.oracles import make_oracle
 from amplify.policy import make_policy
 from amplify.tasks import make_task
 from amplify.tasks.base import EPISODIC, IDK, Inputs
 
-# fold_in tags, one per phase, so no two phases share a key
-_EVAL, _BASELINE, _ROUND = 1, 10, 100
+# fold_in tags, one per phase, so no two phases share a key (amplify.tasks.WORLD is 3)
+_EVAL, _D_SAMPLE, _BASELINE, _ROUND = 1, 2, 10, 100
 _SAMPLE, _LABEL, _INIT, _DISTILL = 0, 1, 2, 3
 
 
@@ -130,11 +130,31 @@ def check(config: Config, workdir: str):
   config.validate()
   task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
   oracle = make_oracle(config, task)
-  if task.spec.regime != EPISODIC:
-    raise ValueError(f"task {task.name!r} is a latent world; learning the prior is not built "
-                     "yet.")
   check_workdir(config, workdir)
   return task, truth, oracle
+
+
+def learn_prior(task, oracle, evaluator: Evaluator, params, metrics: MetricWriter, workdir: str,
+                config: Config):
+  """Episodic tasks: Mz is the exact index of each example's facts (z_accuracy None). Latent
+  worlds: fits z* to all of D (or restores the fit a checkpoint holds), writes the `prior` line;
+  returns (Mz, z* accuracy against the true world)."""
+  if task.spec.regime == EPISODIC:
+    return ExactIndex(), None
+  table = Table(task.spec)
+  if params is not None:  # resumed: the fit and its metrics line are already in the workdir
+    mz = table.freeze(params)
+    return mz, evaluator.z_accuracy(mz)
+  inputs, labels = task.observations()  # all of D
+  mz, params, report = prior.fit(oracle, table, inputs, labels, steps=config.prior_steps,
+                                 learning_rate=config.prior_learning_rate)
+  z_accuracy = evaluator.z_accuracy(mz)
+  metrics.write({"round": None, "phase": "prior", "d_rows": len(labels), **report,
+                 "z_accuracy": z_accuracy})
+  checkpoint.save_prior(workdir, params)
+  print(f"prior: z* accuracy {z_accuracy:.4f} from {len(labels)} rows of D, "
+        f"{report['mz_parameters']} parameters, {report['seconds']:.1f}s", flush=True)
+  return mz, z_accuracy
 
 
 def run(config: Config, workdir: str) -> dict:
@@ -144,14 +164,19 @@ def run(config: Config, workdir: str) -> dict:
   done = _start(config, workdir)
   print(f"jax {jax.__version__} on {jax.devices()}; "
         f"{f'resuming after round {done}' if done >= 0 else 'starting afresh'}", flush=True)
+  prior_params = checkpoint.restore_prior(workdir) if task.spec.regime != EPISODIC else None
   metrics = MetricWriter(os.path.join(workdir, "metrics.jsonl"),
-                         keep=lambda rec: rec["phase"] == "baseline" or rec["round"] <= done)
+                         keep=lambda rec: (rec["phase"] == "baseline"
+                                           or (rec["phase"] == "prior" and prior_params is not None)
+                                           or (rec["phase"] != "prior" and rec["round"] <= done)))
 
   evaluator = Evaluator(task, truth)
-  amplifier = Amplifier(oracle, ExactIndex(), task.spec,
-                        Budget(config.max_asks, config.max_lookups), task.difficulty)
+  mz, z_accuracy = learn_prior(task, oracle, evaluator, prior_params, metrics, workdir, config)
+  amplifier = Amplifier(oracle, mz, task.spec, Budget(config.max_asks, config.max_lookups),
+                        task.difficulty)
   key = jax.random.key(config.seed)
-  eval_inputs = task.deployment_questions(jax.random.fold_in(key, _EVAL), config.eval_size)
+  eval_inputs = task.evaluation_questions(jax.random.fold_in(key, _EVAL), config.eval_size)
+  d_inputs, d_labels = task.training_data(jax.random.fold_in(key, _D_SAMPLE), config.eval_size)
   n_heldout = config.heldout_rows
 
   augment = task.augment if config.augment else None
@@ -162,7 +187,9 @@ def run(config: Config, workdir: str) -> dict:
     policy = make_policy(task.spec, config, jax.random.fold_in(jax.random.fold_in(key, _ROUND + r),
                                                                _INIT))
     steps = config.total_steps if config.warm_start else steps_for_round(config, r)
-    return Distiller(policy, config, steps, augment)
+    # a round trains on at most its train rows + the replay buffer
+    return Distiller(policy, config, steps, augment,
+                     capacity=config.label_size - n_heldout + config.replay_size)
 
   distiller, replay, competent = None, None, None
   if done >= 0:
@@ -223,6 +250,7 @@ def run(config: Config, workdir: str) -> dict:
         "policy_accuracy": evaluator.accuracy(eval_inputs, policy_answers),
         "policy_accuracy_by_difficulty": evaluator.accuracy_by_difficulty(eval_inputs,
                                                                           policy_answers),
+        "policy_agreement_on_d": float(_agrees(predict(policy, d_inputs), d_labels).mean()),
         **labels.cost(),
         "seconds": round(time.time() - t0, 3),
         "seconds_by_phase": {"label": round(label_seconds, 3),
@@ -247,10 +275,11 @@ def run(config: Config, workdir: str) -> dict:
 
   finished = {rec["baseline"]: rec for rec in metrics.kept if rec["phase"] == "baseline"}
   if config.baselines:
-    for i, (name, train_and_score) in enumerate([("prosaic", baselines.prosaic_ml),
-                                                 ("ceiling", baselines.supervised_ceiling)]):
+    named = [("prosaic", baselines.prosaic_ml), ("ceiling", baselines.supervised_ceiling)]
+    named += [(name, baselines.EXTRA[name]) for name in getattr(task, "extra_baselines", ())]
+    for i, (name, train_and_score) in enumerate(named):  # key _BASELINE + i: one per baseline
       if name not in finished:
-        finished[name] = train_and_score(task, truth, evaluator, eval_inputs,
+        finished[name] = train_and_score(task, truth, evaluator, eval_inputs, (d_inputs, d_labels),
                                          jax.random.fold_in(key, _BASELINE + i), config)
         metrics.write(finished[name])
   accuracy = lambda name: finished[name]["accuracy"] if name in finished else None
@@ -261,6 +290,7 @@ def run(config: Config, workdir: str) -> dict:
       "prosaic_accuracy": prosaic,
       "ceiling_accuracy": ceiling,
       "gap_recovered": (final - prosaic) / span if span else None,
+      "z_accuracy": z_accuracy,
       "rounds": config.rounds,
       "wall_seconds": round(time.time() - start, 2),
       "seed": config.seed,

@@ -28,7 +28,8 @@ from amplify.tasks.base import IDK
 
 _BATCH = flags.DEFINE_integer("batch", 1024, "D* questions labelled.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions of each side (best is reported).")
-_PRESET = flags.DEFINE_string("preset", "default", "Config preset for task and policy sizes.")
+_PRESET = flags.DEFINE_string("preset", "permutation",
+                              "Config preset for task and policy sizes.")
 _WIDTH = flags.DEFINE_integer("width", None, "Override the preset's policy width.")
 _DEPTH = flags.DEFINE_integer("depth", None, "Override the preset's policy depth.")
 _MIN_AGREEMENT = 0.99

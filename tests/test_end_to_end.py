@@ -12,13 +12,14 @@ EVAL_KEYS = {"label_accuracy", "idk_fraction", "train_agreement", "heldout_agree
              "policy_accuracy", "policy_accuracy_by_difficulty", "oracle_calls", "asks", "lookups",
              "seconds"}
 SUMMARY_KEYS = {"final_policy_accuracy", "prosaic_accuracy", "ceiling_accuracy", "gap_recovered",
-                "rounds", "wall_seconds", "seed"}
+                "rounds", "wall_seconds", "seed", "z_accuracy"}
+PRIOR_KEYS = {"log_prior", "log_likelihood", "z_accuracy", "mz_parameters", "seconds"}
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=["lexicon_tiny", "permutation_tiny"])
+def tiny_run(tmp_path_factory, request):
   workdir = tmp_path_factory.mktemp("run")
-  config = config_lib.get_config("tiny")
+  config = config_lib.get_config(request.param)
   summary = rounds.run(config, str(workdir))
   return config, workdir, summary
 
@@ -39,13 +40,19 @@ def test_workdir_holds_config_metrics_and_summary(tiny_run):
   assert json.loads((workdir / "summary.json").read_text()) == summary
   baselines = {r["baseline"] for r in inspect.read_metrics(str(workdir)) if r["phase"] == "baseline"}
   assert baselines == {"prosaic", "ceiling"}
+  priors = [r for r in inspect.read_metrics(str(workdir)) if r["phase"] == "prior"]
+  if config.task == "lexicon":  # a latent world: z* is fitted before round 0
+    assert len(priors) == 1 and PRIOR_KEYS <= set(priors[0])
+    assert priors[0]["z_accuracy"] == summary["z_accuracy"] > 0.9
+  else:
+    assert not priors and summary["z_accuracy"] is None
 
 
 def test_later_rounds_label_and_answer_more_than_round_zero(tiny_run):
   _, workdir, _ = tiny_run
   evals = _evals(workdir)
   first, last = evals[0], evals[-1]
-  assert first["idk_fraction"] > 0.5  # unaided H answers only k = 1
+  assert first["idk_fraction"] > 0.4  # unaided H answers only k = 1, or sets of size <= 2
   assert last["idk_fraction"] < first["idk_fraction"] - 0.3
   assert last["label_accuracy"] > first["label_accuracy"] + 0.3
   assert last["policy_accuracy"] > first["policy_accuracy"] + 0.3
@@ -79,6 +86,7 @@ def test_resume_recomputes_only_what_is_missing_and_matches(tiny_run, tmp_path):
   records = inspect.read_metrics(str(copy))
   assert [r["round"] for r in records if r["phase"] == "eval"] == list(range(config.rounds))
   assert sum(r["phase"] == "baseline" for r in records) == 2  # kept, not recomputed
+  assert sum(r["phase"] == "prior" for r in records) == (config.task == "lexicon")  # kept too
   redone = _evals(copy)[-1]
   original = _evals(workdir)[-1]
   for key in ["label_accuracy", "train_agreement", "heldout_agreement", "policy_accuracy"]:
@@ -90,12 +98,13 @@ def test_a_workdir_with_another_config_is_refused(tiny_run):
   config, workdir, _ = tiny_run
   before = (workdir / "metrics.jsonl").read_text()
   with pytest.raises(ValueError, match="different config"):
-    rounds.run(config_lib.get_config("tiny", seed=config.seed + 1), str(workdir))
+    rounds.run(dataclasses.replace(config, seed=config.seed + 1), str(workdir))
   assert (workdir / "metrics.jsonl").read_text() == before
 
 
 def test_noisy_oracle_slips_show_in_label_accuracy(tmp_path):
-  config = config_lib.get_config("tiny", oracle="noisy", noise_rate=0.5, rounds=1, baselines=False)
+  config = config_lib.get_config("permutation_tiny", oracle="noisy", noise_rate=0.5, rounds=1,
+                                 baselines=False)
   rounds.run(config, str(tmp_path))
   first = _evals(tmp_path)[0]
   answered = 1 - first["idk_fraction"]

@@ -10,16 +10,18 @@ import pytest
 
 import amplify
 from amplify import config as config_lib
+from amplify import prior
 from amplify.amplifier import Amplifier, Budget
 from amplify.evaluator import Evaluator
-from amplify.mz import ExactIndex
+from amplify.mz import ExactIndex, Table
 from amplify.oracles import ORACLES, make_oracle
 from amplify.policy import make_policy
 from amplify.tasks import TASKS, make_task
 
 PACKAGE = pathlib.Path(amplify.__file__).parent
 # The modules that label, fit or train: none of them may mention ground truth at all.
-LABELLING_AND_TRAINING = ["amplifier.py", "distill.py", "mz.py", "policy.py", "oracles"]
+LABELLING_AND_TRAINING = ["amplifier.py", "distill.py", "mz.py", "policy.py", "prior.py",
+                          "oracles"]
 
 
 def _reachable(root, depth=12):
@@ -42,15 +44,19 @@ def _reachable(root, depth=12):
 
 def _amplifier(config):
   task, truth = make_task(config)
-  amplifier = Amplifier(make_oracle(config, task), ExactIndex(), task.spec, Budget(4, 4),
-                        task.difficulty)
+  if task.spec.context_size:
+    mz = ExactIndex()
+  else:  # a latent world: z* fitted from D (as rounds.learn_prior does), never the true world
+    mz, _, _ = prior.fit(make_oracle(config, task), Table(task.spec), *task.observations(),
+                         steps=20, learning_rate=0.3)
+  amplifier = Amplifier(make_oracle(config, task), mz, task.spec, Budget(4, 4), task.difficulty)
   return task, truth, amplifier
 
 
 @pytest.mark.parametrize("task_name", sorted(TASKS))
 @pytest.mark.parametrize("oracle_name", sorted(ORACLES))
 def test_amplifier_holds_no_handle_to_ground_truth(task_name, oracle_name):
-  config = config_lib.get_config("tiny", task=task_name, oracle=oracle_name)
+  config = config_lib.get_config(f"{task_name}_tiny", oracle=oracle_name)
   task, truth, amplifier = _amplifier(config)
   reachable = _reachable(amplifier)
   assert any(o is task for o in reachable)  # the walk does reach what the amplifier holds
@@ -59,7 +65,7 @@ def test_amplifier_holds_no_handle_to_ground_truth(task_name, oracle_name):
 
 @pytest.mark.parametrize("task_name", sorted(TASKS))
 def test_corrupting_ground_truth_leaves_amplified_labels_unchanged(task_name, monkeypatch):
-  config = config_lib.get_config("tiny", task=task_name)
+  config = config_lib.get_config(f"{task_name}_tiny")
   task, truth, amplifier = _amplifier(config)
   inputs = task.deployment_questions(jax.random.key(0), 256)
   policy = make_policy(task.spec, config, jax.random.key(1))
@@ -80,7 +86,7 @@ def test_corrupting_ground_truth_leaves_amplified_labels_unchanged(task_name, mo
 @pytest.mark.parametrize("task_name", sorted(TASKS))
 def test_human_decomposition_calls_nothing_the_truth_calls(task_name):
   """H's decomposition lives beside the task's truth; it must not share its helpers."""
-  task, truth = make_task(config_lib.get_config("tiny", task=task_name))
+  task, truth = make_task(config_lib.get_config(f"{task_name}_tiny"))
   truth_names = set(type(truth).answers.__code__.co_names)
   assert truth_names  # the truth does call something; the check below is not vacuous
   assert not truth_names & set(type(task).human_answer.__code__.co_names)

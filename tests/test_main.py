@@ -34,7 +34,9 @@ def test_inspect_on_an_empty_workdir_explains(tmp_path):
 
 
 def test_main_runs_and_prints_the_table(tmp_path):
-  result = _main("--preset=tiny", "--rounds=2", "--total_steps=100", f"--workdir={tmp_path}")
+  result = _main("--preset=lexicon_tiny", "--rounds=2", "--total_steps=100",
+                 f"--workdir={tmp_path}")
   assert result.returncode == 0, result.stderr
   assert "held-out agr" in result.stdout and "ceiling" in result.stdout
+  assert "z* accuracy" in result.stdout
   assert (tmp_path / "summary.json").exists()

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from amplify.oracles.base import Oracle
-from amplify.tasks.base import IDK, Task, Tools
+from amplify.tasks.base import IDK, Inputs, Task, Tools
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +20,13 @@ class ScriptedOracle:
   def answer(self, questions: jax.Array, tools: Tools, key: jax.Array) -> jax.Array:
     del key
     return self.task.human_answer(questions, tools)
+
+  # The human's model, for learning the prior (latent-world tasks only).
+  def log_prior(self, lookup) -> jax.Array:
+    return self.task.human_log_prior(lookup)
+
+  def log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
+    return self.task.human_log_likelihood(inputs, labels, lookup)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,3 +47,10 @@ class NoisyOracle:
     slip &= jnp.all(answers != IDK, axis=1)
     wrong = self.task.random_answers(k_wrong, questions.shape[0])
     return jnp.where(slip[:, None], wrong, answers)
+
+  # A noisy human slips when answering, but believes what the human it wraps believes.
+  def log_prior(self, lookup) -> jax.Array:
+    return self.base.log_prior(lookup)
+
+  def log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
+    return self.base.log_likelihood(inputs, labels, lookup)

@@ -35,8 +35,15 @@ class Spec:
   max_difficulty: int  # Task.difficulty lies in [0, max_difficulty]
   # True: the policy reads the whole question as one token, E[q_0] + sum_j W_j E[q_j], and
   # answers at that token (pointer-friendly; permutation powering needs it to learn at all).
-  # False: one token per question position, answers read at separate answer slots.
+  # False: the question is read as tokens of `question_group` consecutive positions, each packed
+  # the same way (e.g. an (entity, background) pair), and answers at separate answer slots.
   packed_question: bool = False
+  question_group: int = 1
+  # A latent world's z: z_entries entries (Mz's keys are 0 .. z_entries - 1), each one of the
+  # z_values tokens z_first_token, z_first_token + 1, ... (all 0 in an episodic task).
+  z_entries: int = 0
+  z_values: int = 0
+  z_first_token: int = 0
 
 
 class Inputs(NamedTuple):
@@ -70,6 +77,11 @@ class Task(Protocol):
   def deployment_questions(self, key: jax.Array, n: int) -> Inputs:
     """D*: n questions (with their episodic context), no labels."""
 
+  def evaluation_questions(self, key: jax.Array, n: int) -> Inputs:
+    """D* questions that no label or training ever sees, for the evaluator. A generated task
+    returns a fresh D* sample; a task with a finite pool returns its evaluation split.
+    (A finite task returns at most its pool's rows from every sampler.)"""
+
   def difficulty(self, questions: jax.Array) -> jax.Array:
     """int32[B]: the difficulty of each question, for per-difficulty metrics."""
 
@@ -84,8 +96,25 @@ class Task(Protocol):
     distiller applies it afresh every few steps, for amplification and baselines alike."""
 
 
+class HumanModel(Protocol):
+  """What a latent-world task adds: all of D, and its model of the human, which learning the prior maximises over z
+  (`amplify.prior`). Both read z only through `lookup`: keys int32[K] -> float32[K, z_values],
+  a distribution over each entry's values (one-hot for a fitted z*, soft while fitting)."""
+
+  def observations(self) -> tuple[Inputs, jax.Array]:
+    """All of D (a latent world's D is a fixed sample of it): what z* is fitted to."""
+
+  def human_log_prior(self, lookup) -> jax.Array:
+    """log P_H(z): a scalar."""
+
+  def human_log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
+    """log P_H(y | x, z) for each row of D: float32[B]."""
+
+
 class GroundTruth(Protocol):
   """The world as it is. Only the evaluator and the named baselines hold one."""
 
   def answers(self, inputs: Inputs) -> jax.Array:
     """int32[B, La]: the true answers to a batch of questions."""
+
+  # A latent world also has `world`: int32[z_entries], the true z as tokens (for z accuracy).

@@ -80,6 +80,8 @@ class PermutationPowering:
     """D*: powers 1 <= k < 2**k_bits."""
     return self._sample(key, n, 2**self.k_bits)
 
+  evaluation_questions = deployment_questions
+
   def difficulty(self, questions: jax.Array) -> jax.Array:
     return self.decode(questions)[1]
 

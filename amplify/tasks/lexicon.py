@@ -1,0 +1,216 @@
+"""Lexicon, a latent world: N entities, each with one hidden class of C (the true world z).
+
+D: single-entity observations (entity, background) -> class, the class observed with label noise,
+and the background agreeing with the entity's true class in `spurious` of D (a spurious feature,
+like huskies photographed on snow). D*: questions about sets of up to M distinct entities, each
+with a background drawn independently of its class; the answer is the count of each class in the
+set. The human's model: every entity has exactly one class, a priori uniform; an observation
+reports it with a known noise rate; the background is irrelevant.
+
+H's decomposition: a set of size <= 2 is answered by looking each entity up in Mz (the fitted z*);
+a larger set is split into halves asked of pi, and their counts are added. H refuses (IDK) a
+subanswer that is not a count vector summing to its half's size.
+
+Tokens: PAD, IDK, the counts 0..M, the C classes, the C backgrounds, the N entities.
+Question: [size, PAD, e_1, b_1, ..., e_M, b_M] (entity and background tokens, PAD after `size`
+elements), read by the policy as M + 1 pairs, so it sees the set size. Answer: [count of class 0, ..., count of class C-1] as count tokens.
+A D row is a set of size 1 whose answer counts its observed class once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+
+from amplify.tasks.base import FIRST_TOKEN, IDK, LATENT, PAD, Inputs, Spec, Tools
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (it holds arrays)
+class Lexicon:
+  num_entities: int
+  num_classes: int
+  max_set_size: int
+  label_noise: float
+  d_inputs: Inputs  # D: the observations, as size-1 questions
+  d_labels: jax.Array  # D's observed (noisy) labels
+  name: str = "lexicon"
+
+  # -- tokens --------------------------------------------------------------------------------
+  @property
+  def count0(self) -> int:
+    return FIRST_TOKEN
+
+  @property
+  def class0(self) -> int:
+    return self.count0 + self.max_set_size + 1
+
+  @property
+  def background0(self) -> int:
+    return self.class0 + self.num_classes
+
+  @property
+  def entity0(self) -> int:
+    return self.background0 + self.num_classes
+
+  @property
+  def spec(self) -> Spec:
+    return Spec(vocab_size=self.entity0 + self.num_entities, question_len=2 + 2 * self.max_set_size,
+                question_group=2, answer_len=self.num_classes, fact_len=1, context_size=0, regime=LATENT,
+                max_difficulty=self.max_set_size, z_entries=self.num_entities,
+                z_values=self.num_classes, z_first_token=self.class0)
+
+  def encode(self, size: jax.Array, entities: jax.Array, backgrounds: jax.Array) -> jax.Array:
+    """size int32[B], entities and backgrounds int32[B, M] (ids; slots >= size ignored)."""
+    valid = jnp.arange(self.max_set_size) < size[:, None]
+    pairs = jnp.stack([jnp.where(valid, self.entity0 + entities, PAD),
+                       jnp.where(valid, self.background0 + backgrounds, PAD)], axis=-1)
+    head = jnp.stack([self.count0 + size, jnp.full_like(size, PAD)], axis=1)
+    return jnp.concatenate([head, pairs.reshape(size.shape[0], -1)], axis=1).astype(jnp.int32)
+
+  def decode(self, questions: jax.Array):
+    """-> (size int32[B], entity ids int32[B, M], background ids int32[B, M], valid bool[B, M])."""
+    size = questions[:, 0] - self.count0
+    valid = jnp.arange(self.max_set_size) < size[:, None]
+    entities = jnp.where(valid, questions[:, 2::2] - self.entity0, 0)
+    backgrounds = jnp.where(valid, questions[:, 3::2] - self.background0, 0)
+    return size, entities, backgrounds, valid
+
+  def _counts_answer(self, counts: jax.Array) -> jax.Array:
+    return (self.count0 + counts).astype(jnp.int32)
+
+  # -- sampling ------------------------------------------------------------------------------
+  def _take(self, key: jax.Array, n: int, inputs: Inputs, labels: jax.Array):
+    order = jax.random.permutation(key, labels.shape[0])[:n]
+    return jax.tree.map(lambda a: a[order], inputs), labels[order]
+
+  def training_data(self, key: jax.Array, n: int) -> tuple[Inputs, jax.Array]:
+    """D is a fixed sample of the world: n of its rows (all of them if n exceeds it)."""
+    return self._take(key, n, self.d_inputs, self.d_labels)
+
+  def observations(self) -> tuple[Inputs, jax.Array]:
+    return self.d_inputs, self.d_labels
+
+  def deployment_questions(self, key: jax.Array, n: int) -> Inputs:
+    """D*: set sizes uniform in 1..M, distinct entities, backgrounds independent of class."""
+    k_size, k_entities, k_order, k_background = jax.random.split(key, 4)
+    m = self.max_set_size
+    size = jax.random.randint(k_size, (n,), 1, m + 1, jnp.int32)
+    # M distinct entities per row: sorted draws from N - M + 1 values plus offsets 0..M-1,
+    # in a random order (near-uniform over subsets when N >> M; O(M) per row at any N).
+    draws = jnp.sort(jax.random.randint(k_entities, (n, m), 0, self.num_entities - m + 1), axis=1)
+    distinct = draws + jnp.arange(m)
+    order = jnp.argsort(jax.random.uniform(k_order, (n, m)), axis=1)
+    entities = jnp.take_along_axis(distinct, order, axis=1)
+    backgrounds = jax.random.randint(k_background, (n, m), 0, self.num_classes)
+    return Inputs(jnp.zeros((n, 0, 1), jnp.int32), self.encode(size, entities, backgrounds))
+
+  evaluation_questions = deployment_questions
+
+  def difficulty(self, questions: jax.Array) -> jax.Array:
+    return questions[:, 0] - self.count0
+
+  def augment(self, key: jax.Array, inputs: Inputs, labels: jax.Array) -> tuple[Inputs, jax.Array]:
+    """The task's symmetry: a set's order does not matter; shuffle each row's elements."""
+    size, entities, backgrounds, valid = self.decode(inputs.questions)
+    order = jnp.argsort(jax.random.uniform(key, valid.shape) + ~valid, axis=1)  # PAD stays last
+    shuffle = lambda a: jnp.take_along_axis(a, order, axis=1)
+    return Inputs(inputs.context, self.encode(size, shuffle(entities), shuffle(backgrounds))), labels
+
+  def random_answers(self, key: jax.Array, n: int) -> jax.Array:
+    return self._counts_answer(
+        jax.random.randint(key, (n, self.num_classes), 0, self.max_set_size + 1))
+
+  # -- the human's model (learning the prior) ------------------------------------------------
+  def human_log_prior(self, lookup) -> jax.Array:
+    """Classes a priori uniform, independently: E_z[log P(z)] = -N log C for any z."""
+    q = lookup(jnp.arange(self.num_entities))
+    return jnp.sum(q) * -math.log(self.num_classes)
+
+  def human_log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
+    """An observation reports the entity's class with probability 1 - noise, else one of the
+    other classes uniformly; the background is not read."""
+    entity = inputs.questions[:, 2] - self.entity0
+    observed = jnp.argmax(labels - self.count0, axis=1)
+    q = jnp.take_along_axis(lookup(entity), observed[:, None], axis=1)[:, 0]
+    slip = self.label_noise / (self.num_classes - 1)
+    return jnp.log(q * (1 - self.label_noise) + (1 - q) * slip)
+
+  # -- H's decomposition ---------------------------------------------------------------------
+  def _subset(self, questions: jax.Array, start: jax.Array, length: jax.Array) -> jax.Array:
+    """The question about elements start .. start + length - 1 of each row's set."""
+    _, entities, backgrounds, _ = self.decode(questions)
+    index = jnp.clip(start[:, None] + jnp.arange(self.max_set_size), 0, self.max_set_size - 1)
+    pick = lambda a: jnp.take_along_axis(a, index, axis=1)
+    return self.encode(length, pick(entities), pick(backgrounds))
+
+  def _read_counts(self, answers: jax.Array, size: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(counts int32[B, C], ok bool[B]): ok where every token is a count and they sum to size."""
+    counts = answers - self.count0
+    ok = jnp.all((counts >= 0) & (counts <= self.max_set_size), axis=1)
+    return counts, ok & (jnp.sum(counts, axis=1) == size)
+
+  def human_answer(self, questions: jax.Array, tools: Tools) -> jax.Array:
+    size, entities, _, _ = self.decode(questions)
+    small = size <= 2
+    # size 1 or 2: read each entity's class in Mz
+    first = tools.lookup(entities[:, 0], where=small)
+    second = tools.lookup(entities[:, 1], where=small & (size == 2))
+    is_class = lambda c: (c >= self.class0) & (c < self.class0 + self.num_classes)
+    one_hot = lambda c: jax.nn.one_hot(c - self.class0, self.num_classes, dtype=jnp.int32)
+    small_counts = one_hot(first) + jnp.where((size == 2)[:, None], one_hot(second), 0)
+    small_ok = is_class(first) & ((size == 1) | is_class(second))
+    # larger: halves asked of pi, counts added
+    half = (size + 1) // 2
+    left = tools.ask(self._subset(questions, jnp.zeros_like(size), half), where=~small)
+    left_counts, left_ok = self._read_counts(left, half)
+    right = tools.ask(self._subset(questions, half, size - half), where=~small & left_ok)
+    right_counts, right_ok = self._read_counts(right, size - half)
+    counts = jnp.where(small[:, None], small_counts, left_counts + right_counts)
+    ok = jnp.where(small, small_ok, left_ok & right_ok)
+    return jnp.where(ok[:, None], self._counts_answer(counts), IDK)
+
+
+class LexiconTruth:
+  """The true world z (the classes of the N entities) and the true counts it implies."""
+
+  def __init__(self, task: Lexicon, classes: jax.Array):
+    self._task, self._classes = task, classes
+    self.world = (task.class0 + classes).astype(jnp.int32)  # z as tokens, for z accuracy
+
+  def answers(self, inputs: Inputs) -> jax.Array:
+    return _true_counts(self._task, self._classes, inputs.questions)
+
+
+def _true_counts(task: Lexicon, classes: jax.Array, questions: jax.Array) -> jax.Array:
+  _, entities, _, valid = task.decode(questions)
+  members = jax.nn.one_hot(classes[entities], task.num_classes, dtype=jnp.int32)
+  return (task.count0 + jnp.sum(members * valid[..., None], axis=1)).astype(jnp.int32)
+
+
+def make_lexicon(config, key: jax.Array) -> tuple[Lexicon, LexiconTruth]:
+  """Draws the world z from `key`, then D from it: observations per entity on average, entities
+  uniform, labels noisy, backgrounds agreeing with the true class in config.spurious of D."""
+  n, c = config.num_entities, config.num_classes
+  if c < 2 or n < config.max_set_size or config.max_set_size < 1:
+    raise ValueError(f"lexicon needs --num_classes >= 2 and --num_entities >= --max_set_size >= 1 "
+                     f"(got {c}, {n}, {config.max_set_size}).")
+  k_world, k_entity, k_noise, k_slip, k_agree, k_background = jax.random.split(key, 6)
+  classes = jax.random.randint(k_world, (n,), 0, c)
+  rows = config.observations * n
+  entity = jax.random.randint(k_entity, (rows,), 0, n)
+  true = classes[entity]
+  other = lambda k: (true + jax.random.randint(k, (rows,), 1, c)) % c  # a class other than true
+  observed = jnp.where(jax.random.bernoulli(k_noise, config.label_noise, (rows,)), other(k_slip),
+                       true)
+  background = jnp.where(jax.random.bernoulli(k_agree, config.spurious, (rows,)), true,
+                         other(k_background))
+  task = Lexicon(n, c, config.max_set_size, config.label_noise, None, None)
+  pad = jnp.zeros((rows, config.max_set_size - 1), jnp.int32)
+  questions = task.encode(jnp.ones(rows, jnp.int32), jnp.concatenate([entity[:, None], pad], 1),
+                          jnp.concatenate([background[:, None], pad], 1))
+  labels = task._counts_answer(jax.nn.one_hot(observed, c, dtype=jnp.int32))
+  task = dataclasses.replace(task, d_inputs=Inputs(jnp.zeros((rows, 0, 1), jnp.int32), questions),
+                             d_labels=labels)
+  return task, LexiconTruth(task, classes)

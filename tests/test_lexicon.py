@@ -1,0 +1,123 @@
+"""Lexicon and learning the prior: the decomposition is exact, the human's likelihood ignores the
+background, fitting recovers a planted world (sharded or not), and Mz refuses unknown keys."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import hypothesis
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import strategies as st
+
+from amplify import config as config_lib
+from amplify import prior
+from amplify.evaluator import Evaluator
+from amplify.mz import Table, TableMz
+from amplify.oracles import make_oracle
+from amplify.oracles.tools import BatchTools
+from amplify.tasks import make_task
+from amplify.tasks.base import IDK, Inputs
+
+
+def _tiny(**overrides):
+  return config_lib.get_config("lexicon_tiny", **overrides)
+
+
+@hypothesis.settings(deadline=None, max_examples=10)
+@hypothesis.given(seed=st.integers(0, 10**6), max_set_size=st.integers(1, 9))
+def test_decomposition_is_exact_with_a_perfect_policy_and_a_perfect_mz(seed, max_set_size):
+  task, truth = make_task(_tiny(seed=seed, max_set_size=max_set_size, num_entities=16))
+  inputs = task.deployment_questions(jax.random.key(seed), 256)
+  perfect_mz = TableMz(truth.world, task.spec.z_values, task.spec.z_first_token)
+  policy = lambda q: truth.answers(Inputs(jnp.zeros((q.shape[0], 0, 1), jnp.int32), q))
+  tools = BatchTools(policy, lambda keys: perfect_mz.lookup(keys, None), 256, max_asks=2,
+                     max_lookups=2)
+  answers = task.human_answer(inputs.questions, tools)
+  np.testing.assert_array_equal(answers, truth.answers(inputs))
+  size = np.asarray(task.difficulty(inputs.questions))
+  asked = np.asarray(jnp.stack([w for _, _, w in tools._ask_log], 1).sum(1))
+  np.testing.assert_array_equal(asked, np.where(size > 2, 2, 0))  # halves go to pi, pairs to Mz
+
+
+def test_a_subanswer_that_does_not_add_up_is_refused():
+  task, truth = make_task(_tiny(max_set_size=4))
+  inputs = task.deployment_questions(jax.random.key(0), 256)
+  mz = TableMz(truth.world, task.spec.z_values, task.spec.z_first_token)
+  wrong = lambda q: jnp.full((q.shape[0], task.spec.answer_len), task.count0, jnp.int32)  # all 0
+  tools = BatchTools(wrong, lambda keys: mz.lookup(keys, None), 256, max_asks=2, max_lookups=2)
+  answers = task.human_answer(inputs.questions, tools)
+  large = np.asarray(task.difficulty(inputs.questions)) > 2
+  assert large.any()
+  assert np.all(np.asarray(answers)[large] == IDK)
+
+
+def test_human_likelihood_and_prior_ignore_the_background():
+  task, _ = make_task(_tiny())
+  oracle = make_oracle(_tiny(), task)
+  inputs, labels = task.observations()
+  questions = np.asarray(inputs.questions).copy()
+  rng = np.random.default_rng(0)
+  questions[:, 3] = task.background0 + rng.integers(0, task.num_classes, len(questions))
+  moved = Inputs(inputs.context, jnp.asarray(questions))
+  assert not np.array_equal(questions, inputs.questions)  # the backgrounds did change
+  logits = jax.random.normal(jax.random.key(1), (task.num_entities, task.num_classes))
+  lookup = lambda keys: jax.nn.softmax(logits[keys])
+  np.testing.assert_array_equal(oracle.log_likelihood(inputs, labels, lookup),
+                                oracle.log_likelihood(moved, labels, lookup))
+  # and z* fitted to D with the backgrounds moved is the same
+  fit = lambda x: prior.fit(oracle, Table(task.spec), x, labels, steps=50, learning_rate=0.3)[0]
+  np.testing.assert_array_equal(fit(inputs).entries, fit(moved).entries)
+
+
+def _votes(task, inputs, labels) -> np.ndarray:
+  """float[N, C]: how often each entity was observed with each class."""
+  entity = np.asarray(inputs.questions[:, 2]) - task.entity0
+  observed = np.argmax(np.asarray(labels) - task.count0, axis=1)
+  votes = np.zeros((task.num_entities, task.num_classes))
+  np.add.at(votes, (entity, observed), 1)
+  return votes
+
+
+def test_fitting_recovers_a_planted_world():
+  config = _tiny(num_entities=64, observations=10)
+  task, truth = make_task(config)
+  inputs, labels = task.observations()
+  mz, params, report = prior.fit(make_oracle(config, task), Table(task.spec), inputs, labels,
+                                 steps=config.prior_steps, learning_rate=config.prior_learning_rate)
+  # z* maximises the human's objective: under a uniform prior and symmetric noise below
+  # (C-1)/C, that is each entity's most often observed class (any of them, where tied) ...
+  votes = _votes(task, inputs, labels)
+  chosen = votes[np.arange(task.num_entities), np.asarray(mz.entries) - task.class0]
+  np.testing.assert_array_equal(chosen, votes.max(axis=1))
+  # ... which, with 10 noisy observations per entity, is (nearly) the planted world
+  assert Evaluator(task, truth).z_accuracy(mz) >= 0.95
+  assert report["mz_parameters"] == 64 * task.num_classes and report["log_likelihood"] < 0
+  assert np.all(np.asarray(mz.lookup(jnp.array([-1, 64, 10**6]), None)) == IDK)
+
+
+def test_a_table_sharded_across_two_devices_fits_the_same_world(tmp_path):
+  script = textwrap.dedent("""
+      import jax, numpy as np
+      from amplify import config as config_lib, prior
+      from amplify.mz import Table
+      from amplify.oracles import make_oracle
+      from amplify.tasks import make_task
+      config = config_lib.get_config("lexicon_tiny", num_entities=33)  # 33: not a multiple of 2
+      task, _ = make_task(config)
+      table = Table(task.spec)
+      params = table.init()
+      mz, _, _ = prior.fit(make_oracle(config, task), table, *task.observations(), steps=100,
+                           learning_rate=0.3)
+      print(len(jax.devices()), len(params.sharding.device_set), params.shape[0])
+      print(" ".join(map(str, np.asarray(mz.entries))))
+  """)
+  def run(devices):
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         timeout=300, check=True).stdout.splitlines()
+    return out[0], out[1]
+  (sharded, entries_2), (single, entries_1) = run(2), run(1)
+  assert sharded == "2 2 34" and single == "1 1 33"  # rows padded to a multiple of the devices
+  assert entries_2 == entries_1
