@@ -34,7 +34,7 @@ class Config:
   # amplification
   label_size: int = 16384  # D* questions H^A labels per round
   heldout_fraction: float = 0.25  # of each round's labels, kept out of training for the IID check
-  eval_size: int = 4096  # fresh D* questions for ground-truth accuracy
+  eval_size: int = 4096  # fresh D* questions for ground-truth accuracy (and D rows for agreement on D)
   max_asks: int = 4  # per-question budget of H's subquestions to pi
   max_lookups: int = 4  # per-question budget of H's look-ups in Mz
   competence: float = 0.95  # H asks pi only at difficulties where pi's held-out agreement >= this
@@ -92,11 +92,23 @@ class Config:
     if self.width % self.heads:
       raise ValueError(f"--width={self.width} is not divisible by --heads={self.heads}: "
                        "choose a width that is a multiple of the head count.")
+    for name, tasks in READ_BY.items():
+      if self.task not in tasks and getattr(self, name) != getattr(Config(), name):
+        raise ValueError(f"--{name} is read only by --task={' or '.join(tasks)}; --task="
+                         f"{self.task} would ignore it: drop the flag.")
     if self.total_steps < self.rounds:
       raise ValueError(f"--total_steps={self.total_steps} < --rounds={self.rounds}: each round "
                        "needs at least one distillation step.")
     return self
 
+
+# Fields only some tasks read: setting one for another task is an error, not silently ignored.
+READ_BY = {
+    **{name: ("lexicon",) for name in ("num_entities", "num_classes", "max_set_size",
+                                       "label_noise", "observations", "spurious")},
+    **{name: ("lexicon", "colored_digits") for name in ("prior_steps", "prior_learning_rate")},
+    **{name: ("permutation",) for name in ("num_elements", "k_bits", "prosaic_max_k")},
+}
 
 _PERMUTATION = Config(task="permutation", rounds=6, total_steps=4000, depth=4, batch_size=256,
                       idk_share=0.1, baseline_size=262144)

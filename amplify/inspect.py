@@ -49,6 +49,10 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
   return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
+def _cell(value, fmt: str) -> str:
+  return "n/a" if value is None else _span(value) if isinstance(value, list) else fmt.format(value)
+
+
 def format_table(workdir: str) -> str:
   records = read_metrics(workdir)
   evals = [r for r in records if r["phase"] == "eval"]
@@ -58,9 +62,7 @@ def format_table(workdir: str) -> str:
                f"log likelihood {p['log_likelihood']:.1f}  (D: {p['d_rows']} rows)  Mz "
                f"{p['mz_parameters']} parameters, {p['mz_bytes']} bytes  {p['seconds']:.1f}s\n")
   if evals:
-    cell = lambda value, fmt: ("n/a" if value is None else _span(value) if isinstance(value, list)
-                               else fmt.format(value))
-    out.append(_table([[cell(r[key], fmt) for _, key, fmt in COLUMNS] for r in evals],
+    out.append(_table([[_cell(r.get(key), fmt) for _, key, fmt in COLUMNS] for r in evals],
                       [h for h, _, _ in COLUMNS]))
     by_difficulty = evals[-1]["policy_accuracy_by_difficulty"]
     out.append(f"\nfinal policy (round {evals[-1]['round']}) accuracy by difficulty: " +
@@ -68,7 +70,7 @@ def format_table(workdir: str) -> str:
   baselines = [r for r in records if r["phase"] == "baseline"]
   if baselines:
     out.append("\n" + _table([[b["baseline"], f"{b['accuracy']:.3f}",
-                               f"{b['agreement_on_d']:.3f}", str(b["steps"]),
+                               _cell(b.get("agreement_on_d"), "{:.3f}"), str(b["steps"]),
                                f"{b['seconds']:.1f}"] for b in baselines],
                              ["baseline", "accuracy on D*", "agreement on D", "steps",
                               "seconds"]))

@@ -42,12 +42,12 @@ def main(argv):
   try:  # every bad setting is reported before any work starts
     config = config_from_flags()
     workdir = _WORKDIR.value or os.path.join("workdirs", config.task)
-    rounds.check(config, workdir)
+    checked = rounds.check(config, workdir)
     os.makedirs(workdir, exist_ok=True)
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  rounds.run(config, workdir)
+  rounds.run(config, workdir, checked)
   print(inspect.format_table(workdir))
 
 

@@ -42,6 +42,12 @@ class FittableMz(Protocol):
   def freeze(self, params) -> "TableMz":
     """The fitted z* (each entry's most likely value) as the IndexedModel H reads."""
 
+  def size(self, params) -> dict[str, int]:
+    """{"mz_parameters", "mz_bytes"}: what z* takes (padding for sharding excluded)."""
+
+  def unpadded(self, params):
+    """The parameters without padding: what a checkpoint keeps (restorable on any devices)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class ExactIndex:
@@ -95,13 +101,14 @@ class Table:
     return jax.nn.softmax(params[keys], axis=-1)
 
   def freeze(self, params: jax.Array) -> TableMz:
+    """params: the fitted table, padded or not."""
     values = jnp.argmax(params[:self.spec.z_entries], axis=-1)
     entries = jax.device_put(values.astype(jnp.int32) + self.spec.z_first_token, jax.devices()[0])
     return TableMz(entries, self.spec.z_values, self.spec.z_first_token)
 
+  def size(self, params: jax.Array) -> dict[str, int]:
+    rows = self.unpadded(params)
+    return {"mz_parameters": int(rows.size), "mz_bytes": int(rows.nbytes)}
 
-def size(params) -> dict[str, int]:
-  """Mz's size: parameters and bytes."""
-  leaves = jax.tree.leaves(params)
-  return {"mz_parameters": int(sum(x.size for x in leaves)),
-          "mz_bytes": int(sum(x.nbytes for x in leaves))}
+  def unpadded(self, params: jax.Array) -> jax.Array:
+    return params[:self.spec.z_entries]

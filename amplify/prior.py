@@ -46,14 +46,17 @@ def fit(human, fittable: mz_lib.FittableMz, inputs: Inputs, labels: jax.Array, *
         learning_rate: float) -> tuple[mz_lib.TableMz, jax.Array, dict]:
   """Fits z* to D = (inputs, labels) by full-batch Adam on the negated objective (per row of D).
 
-  Returns (Mz holding z*, its parameters, a report: both objective terms at z*, the final loss,
-  Mz's size, steps and seconds)."""
+  Returns (Mz holding z*, its parameters without padding, a report: both objective terms at z*,
+  the final loss, Mz's size, steps and seconds)."""
   start = time.time()
   params, losses = _fit(fittable.init(), inputs, labels, human=human, fittable=fittable,
-                        tx=optax.adam(learning_rate), steps=steps)
+                        tx=_adam(learning_rate), steps=steps)
   fitted = fittable.freeze(params)
   log_prior, log_likelihood = objective(human, fitted.distribution, inputs, labels)
   report = {"log_prior": float(log_prior), "log_likelihood": float(log_likelihood),
-            "loss": float(losses[-1]), **mz_lib.size(params), "steps": steps,
+            "loss": float(losses[-1]), **fittable.size(params), "steps": steps,
             "seconds": round(time.time() - start, 3)}
-  return fitted, params, report
+  return fitted, fittable.unpadded(params), report
+
+
+_adam = functools.lru_cache(maxsize=None)(optax.adam)  # one object per rate: fits share a compile

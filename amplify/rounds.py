@@ -130,6 +130,17 @@ def check(config: Config, workdir: str):
   config.validate()
   task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
   oracle = make_oracle(config, task)
+  asks, lookups = task.budget_needed
+  for flag, needed in (("max_asks", asks), ("max_lookups", lookups)):
+    if getattr(config, flag) < needed:
+      raise ValueError(f"--{flag}={getattr(config, flag)}: H's decomposition for task "
+                       f"{task.name!r} needs up to {needed} per question; use --{flag}>={needed}.")
+  for flag, sampler in (("label_size", task.deployment_questions),
+                        ("eval_size", task.evaluation_questions)):
+    rows = sampler(jax.random.key(0), getattr(config, flag)).questions.shape[0]
+    if rows < getattr(config, flag):  # a finite task returns at most its pool's rows
+      raise ValueError(f"--{flag}={getattr(config, flag)}: task {task.name!r} has only {rows} "
+                       f"such questions; use --{flag}<={rows}.")
   check_workdir(config, workdir)
   return task, truth, oracle
 
@@ -157,10 +168,11 @@ def learn_prior(task, oracle, evaluator: Evaluator, params, metrics: MetricWrite
   return mz, z_accuracy
 
 
-def run(config: Config, workdir: str) -> dict:
-  """Runs the experiment `config` into `workdir`; returns the summary."""
+def run(config: Config, workdir: str, checked=None) -> dict:
+  """Runs the experiment `config` into `workdir`; returns the summary. `checked`: what
+  `check(config, workdir)` returned, if the caller has run it already."""
   start = time.time()
-  task, truth, oracle = check(config, workdir)
+  task, truth, oracle = checked or check(config, workdir)
   done = _start(config, workdir)
   print(f"jax {jax.__version__} on {jax.devices()}; "
         f"{f'resuming after round {done}' if done >= 0 else 'starting afresh'}", flush=True)

@@ -37,11 +37,12 @@ def main(argv):
   task, truth = make_task(config)
   inputs, labels = jax.block_until_ready(task.observations())
   world_seconds = time.time() - start
-  mz, params, report = prior.fit(make_oracle(config, task), Table(task.spec), inputs, labels,
+  mz, _, report = prior.fit(make_oracle(config, task), Table(task.spec), inputs, labels,
                                  steps=config.prior_steps,
                                  learning_rate=config.prior_learning_rate)
   result = {"num_entities": config.num_entities, "d_rows": int(labels.shape[0]),
-            "devices": len(jax.devices()), "shards": len(params.sharding.device_set),
+            "devices": len(jax.devices()),
+            "shards": len(Table(task.spec).init().sharding.device_set),  # how the fit held it
             "world_and_d_seconds": round(world_seconds, 2),
             "z_accuracy": Evaluator(task, truth).z_accuracy(mz), **report}
   print(json.dumps(result, indent=2))

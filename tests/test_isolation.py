@@ -2,9 +2,11 @@
 import ast
 import gc
 import pathlib
+import sys
 import types
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -17,6 +19,7 @@ from amplify.mz import ExactIndex, Table
 from amplify.oracles import ORACLES, make_oracle
 from amplify.policy import make_policy
 from amplify.tasks import TASKS, make_task
+from amplify.tasks.base import LATENT
 
 PACKAGE = pathlib.Path(amplify.__file__).parent
 # The modules that label, fit or train: none of them may mention ground truth at all.
@@ -84,12 +87,41 @@ def test_corrupting_ground_truth_leaves_amplified_labels_unchanged(task_name, mo
 
 
 @pytest.mark.parametrize("task_name", sorted(TASKS))
-def test_human_decomposition_calls_nothing_the_truth_calls(task_name):
-  """H's decomposition lives beside the task's truth; it must not share its helpers."""
+def test_human_code_calls_no_helper_of_the_truth(task_name):
+  """H's decomposition and model live beside the task's truth; they must not call its helpers."""
   task, truth = make_task(config_lib.get_config(f"{task_name}_tiny"))
-  truth_names = set(type(truth).answers.__code__.co_names)
-  assert truth_names  # the truth does call something; the check below is not vacuous
-  assert not truth_names & set(type(task).human_answer.__code__.co_names)
+  module = sys.modules[type(truth).__module__]
+  helpers = {name for name in type(truth).answers.__code__.co_names
+             if callable(getattr(module, name, None))}
+  assert helpers  # the truth does call a helper of its module; the check below is not vacuous
+  human = ["human_answer", "human_log_prior", "human_log_likelihood", "observations"]
+  for method in (getattr(type(task), m) for m in human if hasattr(type(task), m)):
+    assert not helpers & set(method.__code__.co_names), method.__name__
+
+
+LATENT_TASKS = [name for name in sorted(TASKS)
+                if make_task(config_lib.get_config(f"{name}_tiny"))[0].spec.regime == LATENT]
+
+
+@pytest.mark.parametrize("task_name", LATENT_TASKS)
+def test_the_true_world_is_unreachable_and_changing_it_changes_no_fit(task_name, monkeypatch):
+  config = config_lib.get_config(f"{task_name}_tiny")
+  task, truth, amplifier = _amplifier(config)
+  held = [v for v in vars(truth).values() if isinstance(v, (jax.Array, np.ndarray, dict))]
+  assert held  # the truth holds the world (and any labels) in these
+  reachable = _reachable(amplifier)
+  assert not any(o is v for o in reachable for v in held)
+
+  fit = lambda: prior.fit(make_oracle(config, task), Table(task.spec), *task.observations(),
+                          steps=20, learning_rate=0.3)[0]
+  before = fit()
+  evaluator = Evaluator(task, truth)
+  score = evaluator.z_accuracy(before)
+  for name, value in vars(truth).items():  # another world, everywhere the truth keeps it
+    if isinstance(value, jax.Array):
+      monkeypatch.setattr(truth, name, jnp.roll(value, 1))
+  np.testing.assert_array_equal(fit().entries, before.entries)
+  assert evaluator.z_accuracy(before) != score  # the change did reach the evaluator
 
 
 def _identifiers(source: pathlib.Path) -> set[str]:

@@ -18,6 +18,14 @@ def _main(*args, module="amplify.main"):
     (["--heldout_fraction=1.5"], "--heldout_fraction=1.5"),
     (["--width=30", "--heads=4"], "not divisible by --heads"),
     (["--preset=huge"], "--preset"),
+    (["--label_noise=1.5"], "--label_noise=1.5: a probability"),
+    (["--num_classes=1"], "lexicon needs --num_classes >= 2"),
+    (["--max_set_size=300"], "--num_entities >= --max_set_size"),
+    (["--prior_steps=0"], "--prior_steps=0: must be a positive integer"),
+    (["--max_asks=1"], "--max_asks=1: H's decomposition for task 'lexicon' needs up to 2"),
+    (["--task=colored_digits", "--label_size=2000"], "--label_size=2000: task 'colored_digits' "
+                                                     "has only 450"),
+    (["--task=colored_digits", "--label_noise=0.1"], "--label_noise is read only by --task=lexicon"),
     (["stray"], "unexpected arguments"),
 ])
 def test_bad_flags_fail_with_a_clear_message(args, message, tmp_path):

@@ -70,6 +70,7 @@ class Task(Protocol):
   """A task: samplers for D and D*, difficulties, H's decomposition, and ground truth."""
   name: str
   spec: Spec
+  budget_needed: tuple[int, int]  # (asks, look-ups) H's decomposition may use per question
 
   def training_data(self, key: jax.Array, n: int) -> tuple[Inputs, jax.Array]:
     """D: n observed examples and their observed labels int32[n, La] (the data, not the truth of D*)."""

@@ -69,6 +69,7 @@ class ColoredDigits:
   # the grayscale digits better (~63% against ~58% on D* for the grayscale oracle, seeds 10-12).
   packed_question: bool = True
   name: str = "colored_digits"
+  budget_needed = (0, 1)  # one look-up of the rule
   extra_baselines = ("grayscale",)  # named baselines beside prosaic and ceiling (baselines.EXTRA)
 
   # -- tokens --------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class Lexicon:
   d_inputs: Inputs  # D: the observations, as size-1 questions
   d_labels: jax.Array  # D's observed (noisy) labels
   name: str = "lexicon"
+  budget_needed = (2, 2)  # two halves asked of pi, or two entities looked up
 
   # -- tokens --------------------------------------------------------------------------------
   @property

@@ -24,6 +24,7 @@ class PermutationPowering:
   k_bits: int = 4
   prosaic_max_k: int = 4
   name: str = "permutation"
+  budget_needed = (2, 1)  # sigma^h asked twice, one look-up
 
   def __post_init__(self):
     if self.num_elements < 2:
