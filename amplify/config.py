@@ -32,7 +32,7 @@ class Config:
   k_bits: int = 4
   prosaic_max_k: int = 4
   # amplification
-  label_size: int = 16384  # D* questions H^A labels per round
+  label_size: int = 32768  # D* questions H^A labels per round
   heldout_fraction: float = 0.25  # of each round's labels, kept out of training for the IID check
   eval_size: int = 4096  # fresh D* questions for ground-truth accuracy (and D rows for agreement on D)
   max_asks: int = 4  # per-question budget of H's subquestions to pi
@@ -110,8 +110,8 @@ READ_BY = {
     **{name: ("permutation",) for name in ("num_elements", "k_bits", "prosaic_max_k")},
 }
 
-_PERMUTATION = Config(task="permutation", rounds=6, total_steps=4000, depth=4, batch_size=256,
-                      idk_share=0.1, baseline_size=262144)
+_PERMUTATION = Config(task="permutation", rounds=6, label_size=16384, total_steps=4000, depth=4,
+                      batch_size=256, idk_share=0.1, baseline_size=262144)
 
 _COLORED_DIGITS = Config(task="colored_digits", rounds=1, label_size=450, eval_size=247,
                          baseline_size=65536, width=32, depth=1, heads=2, total_steps=150,
