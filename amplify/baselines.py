@@ -13,9 +13,8 @@ from __future__ import annotations
 import time
 
 import jax
-import jax.numpy as jnp
 
-from amplify.distill import Distiller, LabelledSet, predict
+from amplify.distill import Distiller, LabelledSet, agrees, predict
 from amplify.evaluator import Evaluator
 from amplify.policy import make_policy
 from amplify.tasks.base import GroundTruth, Inputs, Task
@@ -33,7 +32,7 @@ def _train_and_score(name: str, data: LabelledSet, task: Task, evaluator: Evalua
   loss = distiller.fit(data, config.total_steps, jax.random.fold_in(key, 1))
   answers = predict(policy, view(eval_inputs))
   d_inputs, d_labels = d_sample
-  on_d = jnp.all(predict(policy, view(d_inputs)) == d_labels, axis=1).mean()
+  on_d = agrees(predict(policy, view(d_inputs)), d_labels).mean()
   return {"round": None, "phase": "baseline", "baseline": name, "steps": config.total_steps,
           "loss": loss, "accuracy": evaluator.accuracy(eval_inputs, answers),
           "accuracy_by_difficulty": evaluator.accuracy_by_difficulty(eval_inputs, answers),

@@ -10,6 +10,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -135,6 +136,11 @@ class Distiller:
 def _predict(graphdef, params, inputs: Inputs) -> jax.Array:
   return jnp.argmax(nnx.merge(graphdef, params)(inputs.context, inputs.questions), -1).astype(
       jnp.int32)
+
+
+def agrees(predictions: jax.Array, labels: jax.Array) -> np.ndarray:
+  """bool[B]: rows whose every answer token equals the label's."""
+  return np.asarray(jnp.all(predictions == labels, axis=1))
 
 
 def predict(policy: nnx.Module, inputs: Inputs, batch_size: int = 4096) -> jax.Array:

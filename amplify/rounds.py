@@ -18,7 +18,7 @@ import numpy as np
 from amplify import baselines, checkpoint, prior
 from amplify.amplifier import Amplifier, Budget
 from amplify.config import Config
-from amplify.distill import Distiller, LabelledSet, predict
+from amplify.distill import Distiller, LabelledSet, agrees, predict
 from amplify.evaluator import Evaluator
 from amplify.mz import ExactIndex, Table
 from amplify.oracles import make_oracle
@@ -73,10 +73,6 @@ def _start(config: Config, workdir: str) -> int:
     json.dump(dataclasses.asdict(config), f, indent=2)
   last = checkpoint.latest_round(workdir)
   return -1 if last is None else min(last, config.rounds - 1)
-
-
-def _agrees(predictions: jax.Array, labels: jax.Array) -> np.ndarray:
-  return np.asarray(jnp.all(predictions == labels, axis=1))
 
 
 def _mean(values: np.ndarray, where: jax.Array) -> float | None:
@@ -241,8 +237,8 @@ def run(config: Config, workdir: str, checked=None) -> dict:
     t2 = time.time()
     policy = distiller.policy
     # Agreement with H^A on the rows it answered (an IDK label is no answer to imitate).
-    train_agrees = _agrees(predict(policy, train.inputs), train.labels)
-    heldout_agrees = _agrees(predict(policy, heldout.inputs), heldout.labels)
+    train_agrees = agrees(predict(policy, train.inputs), train.labels)
+    heldout_agrees = agrees(predict(policy, heldout.inputs), heldout.labels)
     train_agreement = _mean(train_agrees, answered[n_heldout:])
     heldout_agreement = _mean(heldout_agrees, answered[:n_heldout])
     competent = competent_difficulties(
@@ -262,7 +258,7 @@ def run(config: Config, workdir: str, checked=None) -> dict:
         "policy_accuracy": evaluator.accuracy(eval_inputs, policy_answers),
         "policy_accuracy_by_difficulty": evaluator.accuracy_by_difficulty(eval_inputs,
                                                                           policy_answers),
-        "policy_agreement_on_d": float(_agrees(predict(policy, d_inputs), d_labels).mean()),
+        "policy_agreement_on_d": float(agrees(predict(policy, d_inputs), d_labels).mean()),
         **labels.cost(),
         "seconds": round(time.time() - t0, 3),
         "seconds_by_phase": {"label": round(label_seconds, 3),
