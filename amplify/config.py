@@ -110,8 +110,9 @@ READ_BY = {
     **{name: ("permutation",) for name in ("num_elements", "k_bits", "prosaic_max_k")},
 }
 
-_PERMUTATION = Config(task="permutation", rounds=6, label_size=16384, total_steps=4000, depth=4,
-                      batch_size=256, idk_share=0.1, baseline_size=262144)
+_PERMUTATION = Config(task="permutation", rounds=6, label_size=65536, replay_size=65536,
+                      total_steps=4000, depth=4, batch_size=256, learning_rate=3e-3,
+                      idk_share=0.1, baseline_size=262144)
 
 _COLORED_DIGITS = Config(task="colored_digits", rounds=1, label_size=450, eval_size=247,
                          baseline_size=65536, width=32, depth=1, heads=2, total_steps=150,
@@ -134,7 +135,7 @@ PRESETS = {
     # Seconds, for tests.
     "permutation_tiny": dataclasses.replace(
         _PERMUTATION, num_elements=4, k_bits=2, prosaic_max_k=2, rounds=3, width=32, depth=2,
-        heads=2, total_steps=600, batch_size=64, label_size=2048, eval_size=512,
+        heads=2, total_steps=600, batch_size=64, label_size=2048, replay_size=4096, eval_size=512,
         baseline_size=4096, steps_per_call=100, learning_rate=3e-3),
     # Colored MNIST (Arjovsky et al. 2019) on scikit-learn's 8x8 digits; under a minute on 2 CPU
     # cores. One round: H answers every D* question in round 0 by applying z*, so later rounds

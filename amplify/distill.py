@@ -102,10 +102,12 @@ class Distiller:
     self._tx = make_optimizer(config, total_steps)
     self._graphdef, params = nnx.split(policy, nnx.Param)
     self._opt_state = self._tx.init(params)
+    self.steps_run = 0
 
-  def fit(self, data: LabelledSet, steps: int, key: jax.Array) -> float:
-    """`steps` optimiser steps on `data` (the policy is updated in place); returns the mean loss
-    of the last chunk of steps."""
+  def fit(self, data: LabelledSet, steps: int, key: jax.Array, until=None) -> float:
+    """Up to `steps` optimiser steps on `data` (the policy is updated in place), stopping early
+    when `until()`, asked after each chunk of steps, returns True; returns the mean loss of the
+    last chunk. `self.steps_run` counts the steps of every call."""
     params = nnx.state(self.policy, nnx.Param)
     n = len(data)
     # Pad to `capacity` (or the next power of two above n) so that rounds with growing data reuse
@@ -119,6 +121,11 @@ class Distiller:
           self._graphdef, params, self._opt_state, padded, n, jax.random.fold_in(key, done),
           tx=self._tx, steps=chunk, batch_size=self._config.batch_size, augment=self._augment)
       done += chunk
+      self.steps_run += chunk
+      if until is not None and done < steps:
+        nnx.update(self.policy, params)
+        if until():
+          break
     nnx.update(self.policy, params)
     return float(loss)
 

@@ -2,14 +2,25 @@
 
 One family serves distillation, prosaic ML and the supervised ceiling, so comparisons are fair.
 
+Depth is recurrent: one pre-norm block, applied `depth` times, told which iteration it is in by a
+learned vector (a network that learnt to follow a pointer in one iteration can do it again in the
+next, with a quarter of the parameters at depth 4). A task whose question is a count, like
+permutation powering's k, has it fed one bit per iteration (`Spec.serial_question`), so that
+iteration i decides whether to apply sigma^(2^i). Amplification's rounds impose a curriculum
+(k < 2, then k < 4, k < 8, k < 16): with k's bits packed into one token a network learnt each new
+range slowly and never caught up, even on right labels; fed serially it learns each range in the
+stage that brings it (BUILD_NOTES.md).
+
 The encoding is pointer-friendly (see ../shared/REFERENCES.md, the measured note on permutation
 powering): one token table E is shared by every input token and by the output layer (logits =
 h E^T). A fact [f_0, f_1, ...] becomes one token E[f_0] + sum_j W_j E[f_j], so a token holding E[x]
 can attend to the fact whose key is x and copy its value straight into the output space.
 A task with `Spec.packed_question` has its question packed the same way into one token, which is
-also where the answer is read (one answer slot embedding added per answer position); otherwise
-each group of `Spec.question_group` question positions is packed into a token (plus a learned
-position embedding) and answers are read at La learned answer slots.
+also where the answer is read (one answer slot embedding added per answer position); with
+`Spec.serial_question` only q_0 is packed and the rest of the question is added to that token one
+position per iteration, for that iteration only. Otherwise each group of `Spec.question_group`
+question positions is packed into a token (plus a learned position embedding) and answers are
+read at La learned answer slots.
 """
 from __future__ import annotations
 
@@ -59,16 +70,26 @@ class Policy(nnx.Module):
     if spec.context_size:
       self.fact = PackedTokens(spec.fact_len, width, rngs=rngs)
       self.fact_segment = nnx.Param(init(rngs.params(), (width,)))
+    if spec.serial_question and depth < spec.question_len - 1:
+      raise ValueError(f"depth={depth}: the policy reads one question position per iteration and "
+                       f"this task's questions have {spec.question_len - 1} after the first; use "
+                       f"--depth>={spec.question_len - 1}.")
     if spec.packed_question:
-      self.question = PackedTokens(spec.question_len, width, rngs=rngs)
+      self.question = PackedTokens(1 if spec.serial_question else spec.question_len, width,
+                                   rngs=rngs)
     else:
       self.question = PackedTokens(spec.question_group, width, rngs=rngs)
       self.question_positions = nnx.Param(
           init(rngs.params(), (spec.question_len // spec.question_group, width)))
     self.answer_slots = nnx.Param(init(rngs.params(), (spec.answer_len, width)))
-    self.blocks = nnx.List([Block(width, heads, rngs=rngs) for _ in range(depth)])
+    self.block = Block(width, heads, rngs=rngs)
     self.norm = nnx.LayerNorm(width, rngs=rngs)
     self.out_bias = nnx.Param(jnp.zeros((spec.vocab_size,)))
+    self.depth = depth
+    if depth > 1:  # with one iteration there is nothing to tell apart
+      self.iterations = nnx.Param(init(rngs.params(), (depth, width)))
+    if spec.serial_question:
+      self.serial = nnx.Linear(width, width, use_bias=False, rngs=rngs)
 
   def __call__(self, context: jax.Array, questions: jax.Array) -> jax.Array:
     batch = questions.shape[0]
@@ -82,10 +103,21 @@ class Policy(nnx.Module):
       parts.append(self.question(self.embed, groups) + self.question_positions[...])
       parts.append(jnp.broadcast_to(self.answer_slots[...], (batch,) + self.answer_slots.shape))
     h = jnp.concatenate(parts, axis=1)
-    for block in self.blocks:
-      h = block(h)
+    for i in range(self.depth):
+      read = self._read(i, questions, h)
+      h = self.block(h) if read is None else self.block(h + read) - read
     h = self.norm(h[:, -self.spec.answer_len:])
     return self.embed.attend(h) + self.out_bias[...]
+
+  def _read(self, i: int, questions: jax.Array, h: jax.Array) -> jax.Array | None:
+    """What iteration i is given, for that iteration only (it is not kept in h): its index, when
+    there are several, and with a serial question one question position, last first."""
+    read = jnp.broadcast_to(self.iterations[i], h.shape) if self.depth > 1 else None
+    if self.spec.serial_question and i < self.spec.question_len - 1:
+      position = self.serial(self.embed(questions[:, -1 - i]))
+      position = jnp.zeros_like(h).at[:, -self.spec.answer_len:].add(position[:, None])
+      read = position if read is None else read + position
+    return read
 
 
 def make_policy(spec: Spec, config, key: jax.Array) -> Policy:

@@ -114,10 +114,12 @@ def competent_difficulties(difficulty: np.ndarray, answered: np.ndarray, agrees:
   return competent
 
 
-def steps_for_round(config: Config, r: int) -> int:
-  """The amplification step budget, total_steps, split evenly over rounds (remainder last)."""
-  base = config.total_steps // config.rounds
-  return base + (config.total_steps - base * config.rounds if r == config.rounds - 1 else 0)
+def steps_for_round(config: Config, r: int, used: int) -> int:
+  """Round r's step budget: what earlier rounds left of total_steps, split evenly over the rounds
+  to come; the last round gets all of it. A round stops early once pi passes the IID check at
+  every difficulty H^A answered (see `run`), and the steps it saves go to later rounds."""
+  left = config.total_steps - used
+  return left if r == config.rounds - 1 else left // (config.rounds - r)
 
 
 def check(config: Config, workdir: str):
@@ -126,6 +128,7 @@ def check(config: Config, workdir: str):
   config.validate()
   task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
   oracle = make_oracle(config, task)
+  make_policy(task.spec, config, jax.random.key(0))  # refuses a network that can't read the task
   asks, lookups = task.budget_needed
   for flag, needed in (("max_asks", asks), ("max_lookups", lookups)):
     if getattr(config, flag) < needed:
@@ -189,19 +192,20 @@ def run(config: Config, workdir: str, checked=None) -> dict:
 
   augment = task.augment if config.augment else None
 
-  def new_distiller(r: int) -> Distiller:
+  def new_distiller(r: int, budget: int) -> Distiller:
     """Warm start: one policy and one schedule of total_steps across all rounds. Cold start: a
-    fresh policy each round, with a schedule of that round's steps."""
+    fresh policy each round, with a schedule of that round's `budget` of steps."""
     policy = make_policy(task.spec, config, jax.random.fold_in(jax.random.fold_in(key, _ROUND + r),
                                                                _INIT))
-    steps = config.total_steps if config.warm_start else steps_for_round(config, r)
+    steps = config.total_steps if config.warm_start else budget
     # a round trains on at most its train rows + the replay buffer
     return Distiller(policy, config, steps, augment,
                      capacity=config.label_size - n_heldout + config.replay_size)
 
   distiller, replay, competent = None, None, None
+  used = sum(rec["steps"] for rec in metrics.kept if rec["phase"] == "distill")  # resumed rounds'
   if done >= 0:
-    distiller = new_distiller(done)
+    distiller = new_distiller(done, 0)
     replay, competent = checkpoint.restore(workdir, done, distiller)
     record = next((rec for rec in reversed(metrics.kept) if rec["phase"] == "eval"), None)
     if record is None or record["round"] != done:
@@ -226,13 +230,32 @@ def run(config: Config, workdir: str, checked=None) -> dict:
     train_set = training_set(train, answered[n_heldout:], replay, config.idk_share)
 
     t1 = time.time()
+    budget = steps_for_round(config, r, used)
     if distiller is None or not config.warm_start:
-      distiller = new_distiller(r)
-    steps = steps_for_round(config, r)
-    loss = distiller.fit(train_set, steps, jax.random.fold_in(round_key, _DISTILL))
+      distiller = new_distiller(r, budget)
+    # The round stops once pi imitates H^A's answers at every difficulty it answered, judged on
+    # (up to n_heldout of) this round's training rows, so the held-out rows stay an unbiased check.
+    probe = _rows(train.inputs, 0, n_heldout)
+    probe_labels = train.labels[:n_heldout]
+    probe_answered = np.asarray(answered[n_heldout:])[:n_heldout]
+    probe_difficulty = np.asarray(task.difficulty(probe.questions))
+    answered_enough = np.bincount(probe_difficulty[probe_answered],
+                                  minlength=task.spec.max_difficulty + 1) >= MIN_ROWS_FOR_COMPETENCE
+
+    def imitates_h_a() -> bool:
+      return bool(np.all(answered_enough <= competent_difficulties(
+          probe_difficulty, probe_answered, agrees(predict(distiller.policy, probe), probe_labels),
+          task.spec.max_difficulty, config.competence)))
+
+    before = distiller.steps_run
+    loss = distiller.fit(train_set, budget, jax.random.fold_in(round_key, _DISTILL),
+                         until=imitates_h_a)
+    steps = distiller.steps_run - before
+    used += steps
     distill_seconds = time.time() - t1
-    metrics.write({"round": r, "phase": "distill", "steps": steps, "train_rows": len(train_set),
-                   "loss": loss, "seconds": round(distill_seconds, 3)})
+    metrics.write({"round": r, "phase": "distill", "steps": steps, "step_budget": budget,
+                   "train_rows": len(train_set), "loss": loss,
+                   "seconds": round(distill_seconds, 3)})
 
     t2 = time.time()
     policy = distiller.policy

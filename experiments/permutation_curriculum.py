@@ -1,13 +1,14 @@
-"""Why amplification stalls on permutation powering: can the policy learn k = 4..7 from right
-labels at all, when no larger k is in its data?
+"""The curriculum amplification imposes on permutation powering, with right labels: can the policy
+learn each new range of k in a round's worth of steps?
 
-  python experiments/permutation_curriculum.py --max_k=8
+  python experiments/permutation_curriculum.py --stages=2:667,4:667,8:667,16:2000
 
-Trains the permutation preset's policy (same network, steps and batch as every arm) on
-ground-truth labels of D* questions, with the rows whose k >= max_k either dropped or labelled IDK
-(`--idk`, as H^A's labels are before the policy is competent there), and prints its accuracy by k
-on a fresh D* sample. max_k = 16 is the supervised ceiling. A diagnostic: it reads ground truth
-by design, like the ceiling.
+Each stage `max_k:steps` trains the permutation preset's policy (one network, warm, on one
+schedule of the stages' total steps, as amplification's rounds do) on ground-truth labels of a
+fresh sample of `--rows` D* questions with the rows k >= max_k dropped (or labelled IDK, `--idk`,
+as H^A labels them before the policy is competent there), then prints its accuracy by k on a
+fresh D* sample. Round r of amplification can at best label k < 2^(r+1); `--stages=16:4000` is the
+supervised ceiling. A diagnostic: it reads ground truth by design, like the ceiling.
 """
 from __future__ import annotations
 
@@ -25,32 +26,40 @@ from amplify.policy import make_policy
 from amplify.tasks import make_task
 from amplify.tasks.base import IDK
 
-_MAX_K = flags.DEFINE_integer("max_k", 8, "Rows with k >= max_k are dropped (or IDK).")
+_STAGES = flags.DEFINE_list("stages", ["2:667", "4:667", "8:667", "16:2000"],
+                            "max_k:steps per stage; rows with k >= max_k are dropped (or IDK).")
+_ROWS = flags.DEFINE_integer("rows", 262144, "D* questions drawn per stage, before dropping.")
 _IDK = flags.DEFINE_bool("idk", False, "Label rows with k >= max_k IDK instead of dropping them.")
-_STEPS = flags.DEFINE_integer("steps", None, "Optimiser steps (default: the preset's).")
 
 
 def main(argv):
   del argv
-  overrides = {} if _STEPS.value is None else {"total_steps": _STEPS.value}
-  config = config_lib.get_config("permutation", **overrides)
+  try:
+    stages = [tuple(int(v) for v in stage.split(":")) for stage in _STAGES.value]
+    assert all(len(stage) == 2 for stage in stages)
+  except (ValueError, AssertionError):
+    raise app.UsageError(f"--stages={','.join(_STAGES.value)}: write max_k:steps,max_k:steps,... "
+                         "(e.g. 2:667,4:667,8:667,16:2000).")
+  config = config_lib.get_config("permutation")
   task, truth = make_task(config)
   key = jax.random.key(config.seed)
-  inputs = task.deployment_questions(jax.random.fold_in(key, 0), config.baseline_size)
-  labels = truth.answers(inputs)
-  hard = task.difficulty(inputs.questions) >= _MAX_K.value
-  data = LabelledSet.of(inputs, jnp.where(hard[:, None], IDK, labels))
-  if not _IDK.value:
-    data = data.take(jnp.nonzero(~hard)[0])
-  start = time.time()
   policy = make_policy(task.spec, config, jax.random.fold_in(key, 1))
-  distiller = Distiller(policy, config, config.total_steps, task.augment)
-  loss = distiller.fit(data, config.total_steps, jax.random.fold_in(key, 2))
+  distiller = Distiller(policy, config, sum(steps for _, steps in stages), task.augment)
   eval_inputs = task.evaluation_questions(jax.random.fold_in(key, 3), config.eval_size)
-  by_k = Evaluator(task, truth).accuracy_by_difficulty(eval_inputs, predict(policy, eval_inputs))
-  print(json.dumps({"max_k": _MAX_K.value, "idk": _IDK.value, "rows": len(data),
-                    "steps": config.total_steps, "loss": loss,
-                    "seconds": round(time.time() - start, 1), "accuracy_by_k": by_k}))
+  evaluator = Evaluator(task, truth)
+  start = time.time()
+  for i, (max_k, steps) in enumerate(stages):
+    inputs = task.deployment_questions(jax.random.fold_in(key, 10 + i), _ROWS.value)
+    hard = task.difficulty(inputs.questions) >= max_k
+    data = LabelledSet.of(inputs, jnp.where(hard[:, None], IDK, truth.answers(inputs)))
+    if not _IDK.value:
+      data = data.take(jnp.nonzero(~hard)[0])
+    loss = distiller.fit(data, steps, jax.random.fold_in(key, 100 + i))
+    by_k = evaluator.accuracy_by_difficulty(eval_inputs, predict(policy, eval_inputs))
+    print(json.dumps({"stage": i, "max_k": max_k, "idk": _IDK.value, "rows": len(data),
+                      "steps": steps, "loss": round(loss, 4),
+                      "seconds": round(time.time() - start, 1),
+                      "accuracy_by_k": {k: round(v, 3) for k, v in by_k.items()}}), flush=True)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,24 @@ def test_later_rounds_label_and_answer_more_than_round_zero(tiny_run):
   assert first["asks"] > 0 and first["lookups"] > 0
 
 
+def test_rounds_keep_within_the_step_budget_and_stop_early_only_when_imitating(tiny_run):
+  """Paced rounds: no run uses more than total_steps; a round that stopped short of its budget
+  did so because pi imitated H^A on its training rows (the agreement the IID check then reports
+  on held-out rows is near it), and the steps it saved went to later rounds' budgets."""
+  config, workdir, _ = tiny_run
+  records = inspect.read_metrics(str(workdir))
+  distills = [r for r in records if r["phase"] == "distill"]
+  evals = {r["round"]: r for r in records if r["phase"] == "eval"}
+  assert sum(d["steps"] for d in distills) <= config.total_steps
+  used = 0
+  for d in distills:
+    assert d["step_budget"] == rounds.steps_for_round(config, d["round"], used)
+    assert 0 < d["steps"] <= d["step_budget"]
+    if d["steps"] < d["step_budget"]:
+      assert evals[d["round"]]["train_agreement"] >= config.competence - 0.05
+    used += d["steps"]
+
+
 def test_inspect_prints_one_row_per_round_and_the_baselines(tiny_run):
   config, workdir, _ = tiny_run
   table = inspect.format_table(str(workdir))

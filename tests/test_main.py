@@ -26,6 +26,7 @@ def _main(*args, module="amplify.main"):
     (["--task=colored_digits", "--label_size=2000"], "--label_size=2000: task 'colored_digits' "
                                                      "has only 450"),
     (["--task=colored_digits", "--label_noise=0.1"], "--label_noise is read only by --task=lexicon"),
+    (["--task=permutation", "--depth=3"], "--depth>=4"),
     (["stray"], "unexpected arguments"),
 ])
 def test_bad_flags_fail_with_a_clear_message(args, message, tmp_path):

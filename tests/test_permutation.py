@@ -91,3 +91,18 @@ def test_augmentation_is_a_symmetry(seed, n, bits):
   assert np.array_equal(task.decode(renamed.questions)[1], task.decode(inputs.questions)[1])
   if n > 3:
     assert not np.array_equal(renamed.context, inputs.context)
+
+
+def test_policy_reads_every_position_of_the_question():
+  """The policy is fed k one bit per iteration: flipping any one bit changes its logits (a bit
+  that no iteration reads would fail this)."""
+  from amplify import config as config_lib
+  from amplify.policy import make_policy
+  config = config_lib.get_config("permutation_tiny", k_bits=3, depth=3)
+  task = PermutationPowering(num_elements=4, k_bits=3, prosaic_max_k=2)
+  policy = make_policy(task.spec, config, jax.random.key(0))
+  inputs = task.deployment_questions(jax.random.key(1), 32)
+  base = policy(inputs.context, inputs.questions)
+  for position in range(1, task.spec.question_len):
+    flipped = inputs.questions.at[:, position].set(2 * task.bit0 + 1 - inputs.questions[:, position])
+    assert float(jnp.abs(policy(inputs.context, flipped) - base).max()) > 1e-4, position

@@ -39,6 +39,10 @@ class Spec:
   # the same way (e.g. an (entity, background) pair), and answers at separate answer slots.
   packed_question: bool = False
   question_group: int = 1
+  # With packed_question, True packs only q_0 into the answer token and feeds q_1 .. q_{Lq-1} to
+  # it one per iteration of the policy's shared block, last position first (permutation powering:
+  # one bit of k per iteration, least significant first). The policy needs depth >= Lq - 1.
+  serial_question: bool = False
   # A latent world's z: z_entries entries (Mz's keys are 0 .. z_entries - 1), each one of the
   # z_values tokens z_first_token, z_first_token + 1, ... (all 0 in an episodic task).
   z_entries: int = 0
