@@ -8,8 +8,8 @@ next, with a quarter of the parameters at depth 4). A task whose question is a c
 permutation powering's k, has it fed one bit per iteration (`Spec.serial_question`), so that
 iteration i decides whether to apply sigma^(2^i). Amplification's rounds impose a curriculum
 (k < 2, then k < 4, k < 8, k < 16): with k's bits packed into one token a network learnt each new
-range slowly and never caught up, even on right labels; fed serially it learns each range in the
-stage that brings it (BUILD_NOTES.md).
+range slowly and never caught up, even on right labels; fed serially it learnt each range in the
+stage that brought it, though not from every initialisation (BUILD_NOTES.md).
 
 The encoding is pointer-friendly (see ../shared/REFERENCES.md, the measured note on permutation
 powering): one token table E is shared by every input token and by the output layer (logits =
