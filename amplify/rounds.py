@@ -205,12 +205,13 @@ def run(config: Config, workdir: str, checked=None) -> dict:
   distiller, replay, competent = None, None, None
   used = sum(rec["steps"] for rec in metrics.kept if rec["phase"] == "distill")  # resumed rounds'
   if done >= 0:
-    distiller = new_distiller(done, 0)
-    replay, competent = checkpoint.restore(workdir, done, distiller)
-    record = next((rec for rec in reversed(metrics.kept) if rec["phase"] == "eval"), None)
-    if record is None or record["round"] != done:
+    lines = {rec["phase"]: rec for rec in metrics.kept if rec["round"] == done}
+    if not {"distill", "eval"} <= lines.keys():
       raise ValueError(f"workdir {workdir!r} has a checkpoint of round {done} but metrics.jsonl "
-                       "lacks that round's eval line; use a new --workdir.")
+                       "lacks that round's distill or eval line; use a new --workdir.")
+    # the schedule that round trained on (a cold start's is that round's budget)
+    distiller = new_distiller(done, lines["distill"]["step_budget"])
+    replay, competent = checkpoint.restore(workdir, done, distiller)
   for r in range(done + 1, config.rounds):
     round_key = jax.random.fold_in(key, _ROUND + r)
     t0 = time.time()
@@ -239,8 +240,10 @@ def run(config: Config, workdir: str, checked=None) -> dict:
     probe_labels = train.labels[:n_heldout]
     probe_answered = np.asarray(answered[n_heldout:])[:n_heldout]
     probe_difficulty = np.asarray(task.difficulty(probe.questions))
-    answered_enough = np.bincount(probe_difficulty[probe_answered],
-                                  minlength=task.spec.max_difficulty + 1) >= MIN_ROWS_FOR_COMPETENCE
+    # the difficulties at which a perfect imitator would pass: those with enough answered rows
+    answered_enough = competent_difficulties(probe_difficulty, probe_answered,
+                                             np.ones_like(probe_answered), task.spec.max_difficulty,
+                                             config.competence)
 
     def imitates_h_a() -> bool:
       return bool(np.all(answered_enough <= competent_difficulties(

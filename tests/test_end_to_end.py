@@ -112,6 +112,17 @@ def test_resume_recomputes_only_what_is_missing_and_matches(tiny_run, tmp_path):
   assert resumed["final_policy_accuracy"] == summary["final_policy_accuracy"]
 
 
+def test_resume_with_a_fresh_network_per_round_matches(tmp_path):
+  """--warm_start=false: the resumed round's network is rebuilt on the schedule it trained on."""
+  config = config_lib.get_config("permutation_tiny", warm_start=False, rounds=2, total_steps=200,
+                                 baselines=False)
+  first = rounds.run(config, str(tmp_path / "a"))
+  shutil.copytree(tmp_path / "a", tmp_path / "b")
+  shutil.rmtree(tmp_path / "b" / "checkpoints" / "round_1")
+  assert rounds.run(config, str(tmp_path / "b"))["final_policy_accuracy"] == \
+      first["final_policy_accuracy"]
+
+
 def test_a_workdir_with_another_config_is_refused(tiny_run):
   config, workdir, _ = tiny_run
   before = (workdir / "metrics.jsonl").read_text()
