@@ -64,6 +64,10 @@ def format_table(workdir: str) -> str:
   if evals:
     out.append(_table([[_cell(r.get(key), fmt) for _, key, fmt in COLUMNS] for r in evals],
                       [h for h, _, _ in COLUMNS]))
+    kept = [str(r["round"]) for r in evals if r.get("kept_previous_policy")]
+    if kept:
+      out.append(f"\nround(s) {', '.join(kept)} kept the previous round's policy: the fresh network "
+                 "agreed less with H^A's held-out labels (--warm_start=false)")
     by_difficulty = evals[-1]["policy_accuracy_by_difficulty"]
     out.append(f"\nfinal policy (round {evals[-1]['round']}) accuracy by difficulty: " +
                " ".join(f"{d}:{a:.2f}" for d, a in by_difficulty.items()))

@@ -34,9 +34,16 @@ from amplify.tasks.base import Spec
 class Block(nnx.Module):
   """Pre-norm transformer block."""
 
-  def __init__(self, width: int, heads: int, *, rngs: nnx.Rngs):
+  def __init__(self, width: int, heads: int, *, pointer_init: bool = False, rngs: nnx.Rngs):
     self.norm1 = nnx.LayerNorm(width, rngs=rngs)
     self.attention = nnx.MultiHeadAttention(heads, width, decode=False, rngs=rngs)
+    if pointer_init:
+      # Queries and keys start as one orthogonal map, so from the first step a token attends to
+      # tokens that share its symbol: a pointer. Over 64 facts a policy without it stays at
+      # chance on the look-up itself (BUILD_NOTES.md, GPU figures, "Why `--pointer_init`").
+      tied = nnx.initializers.orthogonal()(rngs.params(), (width, width))
+      self.attention.query.kernel[...] = tied.reshape(self.attention.query.kernel.shape)
+      self.attention.key.kernel[...] = tied.reshape(self.attention.key.kernel.shape)
     self.norm2 = nnx.LayerNorm(width, rngs=rngs)
     self.mlp_in = nnx.Linear(width, 4 * width, rngs=rngs)
     self.mlp_out = nnx.Linear(4 * width, width, rngs=rngs)
@@ -63,7 +70,8 @@ class PackedTokens(nnx.Module):
 class Policy(nnx.Module):
   """pi(context int32[B, C, Lf], questions int32[B, Lq]) -> logits float32[B, La, V]."""
 
-  def __init__(self, spec: Spec, *, width: int, depth: int, heads: int, rngs: nnx.Rngs):
+  def __init__(self, spec: Spec, *, width: int, depth: int, heads: int, pointer_init: bool = False,
+               rngs: nnx.Rngs):
     self.spec = spec
     init = nnx.initializers.normal(0.02)
     self.embed = nnx.Embed(spec.vocab_size, width, rngs=rngs)
@@ -82,7 +90,7 @@ class Policy(nnx.Module):
       self.question_positions = nnx.Param(
           init(rngs.params(), (spec.question_len // spec.question_group, width)))
     self.answer_slots = nnx.Param(init(rngs.params(), (spec.answer_len, width)))
-    self.block = Block(width, heads, rngs=rngs)
+    self.block = Block(width, heads, pointer_init=pointer_init, rngs=rngs)
     self.norm = nnx.LayerNorm(width, rngs=rngs)
     self.out_bias = nnx.Param(jnp.zeros((spec.vocab_size,)))
     self.depth = depth
@@ -92,6 +100,15 @@ class Policy(nnx.Module):
       self.serial = nnx.Linear(width, width, use_bias=False, rngs=rngs)
 
   def __call__(self, context: jax.Array, questions: jax.Array) -> jax.Array:
+    h = self.tokens(context, questions)
+    for i in range(self.depth):
+      read = self._read(i, questions, h)
+      h = self.block(h) if read is None else self.block(h + read) - read
+    h = self.norm(h[:, -self.spec.answer_len:])
+    return self.embed.attend(h) + self.out_bias[...]
+
+  def tokens(self, context: jax.Array, questions: jax.Array) -> jax.Array:
+    """The input tokens float32[B, T, width]: the facts, then the question/answer tokens."""
     batch = questions.shape[0]
     parts = []
     if self.spec.context_size:
@@ -102,12 +119,7 @@ class Policy(nnx.Module):
       groups = questions.reshape(batch, -1, self.spec.question_group)
       parts.append(self.question(self.embed, groups) + self.question_positions[...])
       parts.append(jnp.broadcast_to(self.answer_slots[...], (batch,) + self.answer_slots.shape))
-    h = jnp.concatenate(parts, axis=1)
-    for i in range(self.depth):
-      read = self._read(i, questions, h)
-      h = self.block(h) if read is None else self.block(h + read) - read
-    h = self.norm(h[:, -self.spec.answer_len:])
-    return self.embed.attend(h) + self.out_bias[...]
+    return jnp.concatenate(parts, axis=1)
 
   def _read(self, i: int, questions: jax.Array, h: jax.Array) -> jax.Array | None:
     """What iteration i is given, for that iteration only (it is not kept in h): its index, when
@@ -122,4 +134,4 @@ class Policy(nnx.Module):
 
 def make_policy(spec: Spec, config, key: jax.Array) -> Policy:
   return Policy(spec, width=config.width, depth=config.depth, heads=config.heads,
-                rngs=nnx.Rngs(params=key))
+                pointer_init=config.pointer_init, rngs=nnx.Rngs(params=key))

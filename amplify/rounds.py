@@ -232,6 +232,7 @@ def run(config: Config, workdir: str, checked=None) -> dict:
 
     t1 = time.time()
     budget = steps_for_round(config, r, used)
+    previous = None if config.warm_start else distiller  # a cold round's rival (see below)
     if distiller is None or not config.warm_start:
       distiller = new_distiller(r, budget)
     # The round stops once pi imitates H^A's answers at every difficulty it answered, judged on
@@ -261,10 +262,20 @@ def run(config: Config, workdir: str, checked=None) -> dict:
                    "seconds": round(distill_seconds, 3)})
 
     t2 = time.time()
-    policy = distiller.policy
     # Agreement with H^A on the rows it answered (an IDK label is no answer to imitate).
+    heldout_agrees = agrees(predict(distiller.policy, heldout.inputs), heldout.labels)
+    # A cold round's fresh network does not always learn in its share of the steps; the round
+    # then keeps pi_{r-1} if that agrees better with H^A on this round's held-out answered rows
+    # (the IID check, no ground truth), so that one failed draw costs a round, not every label
+    # after it. A warm round continues pi_{r-1}'s own optimisation: it has no rival.
+    kept_previous = False
+    if previous is not None:
+      previous_agrees = agrees(predict(previous.policy, heldout.inputs), heldout.labels)
+      held = answered[:n_heldout]
+      if (_mean(previous_agrees, held) or 0.0) > (_mean(heldout_agrees, held) or 0.0):
+        distiller, heldout_agrees, kept_previous = previous, previous_agrees, True
+    policy = distiller.policy
     train_agrees = agrees(predict(policy, train.inputs), train.labels)
-    heldout_agrees = agrees(predict(policy, heldout.inputs), heldout.labels)
     train_agreement = _mean(train_agrees, answered[n_heldout:])
     heldout_agreement = _mean(heldout_agrees, answered[:n_heldout])
     competent = competent_difficulties(
@@ -281,6 +292,7 @@ def run(config: Config, workdir: str, checked=None) -> dict:
         "iid_gap": (None if train_agreement is None or heldout_agreement is None
                     else train_agreement - heldout_agreement),
         "competent_difficulties": np.flatnonzero(competent).tolist(),
+        "kept_previous_policy": kept_previous,
         "policy_accuracy": evaluator.accuracy(eval_inputs, policy_answers),
         "policy_accuracy_by_difficulty": evaluator.accuracy_by_difficulty(eval_inputs,
                                                                           policy_answers),

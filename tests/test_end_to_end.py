@@ -123,6 +123,26 @@ def test_resume_with_a_fresh_network_per_round_matches(tmp_path):
       first["final_policy_accuracy"]
 
 
+def test_a_cold_round_whose_fresh_network_failed_keeps_the_previous_policy(tmp_path, monkeypatch):
+  """--warm_start=false: a round whose fresh network does not learn (here: its fit is skipped)
+  keeps pi_{r-1}, which then answers the evaluation exactly as it did a round earlier."""
+  config = config_lib.get_config("permutation_tiny", warm_start=False, baselines=False)
+  fit, calls = rounds.Distiller.fit, []
+
+  def fit_but_not_the_last_round(self, *args, **kwargs):
+    calls.append(None)
+    return float("nan") if len(calls) == config.rounds else fit(self, *args, **kwargs)
+
+  monkeypatch.setattr(rounds.Distiller, "fit", fit_but_not_the_last_round)
+  rounds.run(config, str(tmp_path))
+  evals = _evals(tmp_path)
+  assert evals[-2]["competent_difficulties"]  # pi_{r-1} had learnt something worth keeping
+  assert evals[-1]["kept_previous_policy"]
+  assert evals[-1]["policy_accuracy"] == evals[-2]["policy_accuracy"]
+  assert evals[-1]["policy_accuracy_by_difficulty"] == evals[-2]["policy_accuracy_by_difficulty"]
+  assert f"round(s) {config.rounds - 1} kept the previous" in inspect.format_table(str(tmp_path))
+
+
 def test_a_workdir_with_another_config_is_refused(tiny_run):
   config, workdir, _ = tiny_run
   before = (workdir / "metrics.jsonl").read_text()
