@@ -30,6 +30,7 @@ _STAGES = flags.DEFINE_list("stages", ["2:667", "4:667", "8:667", "16:2000"],
                             "max_k:steps per stage; rows with k >= max_k are dropped (or IDK).")
 _ROWS = flags.DEFINE_integer("rows", 262144, "D* questions drawn per stage, before dropping.")
 _IDK = flags.DEFINE_bool("idk", False, "Label rows with k >= max_k IDK instead of dropping them.")
+_SEED = flags.DEFINE_integer("seed", 0, "The network's initialisation and the data drawn.")
 
 
 def main(argv):
@@ -40,7 +41,7 @@ def main(argv):
   except (ValueError, AssertionError):
     raise app.UsageError(f"--stages={','.join(_STAGES.value)}: write max_k:steps,max_k:steps,... "
                          "(e.g. 2:667,4:667,8:667,16:2000).")
-  config = config_lib.get_config("permutation")
+  config = config_lib.get_config("permutation", seed=_SEED.value)
   task, truth = make_task(config)
   key = jax.random.key(config.seed)
   policy = make_policy(task.spec, config, jax.random.fold_in(key, 1))
