@@ -267,7 +267,10 @@ def run(config: Config, workdir: str, checked=None) -> dict:
     # A cold round's fresh network does not always learn in its share of the steps; the round
     # then keeps pi_{r-1} if that agrees better with H^A on this round's held-out answered rows
     # (the IID check, no ground truth), so that one failed draw costs a round, not every label
-    # after it. A warm round continues pi_{r-1}'s own optimisation: it has no rival.
+    # after it. The same rows then report the kept policy's agreement: in such a round it is the
+    # larger of two estimates, a bias of the order of their noise (1/sqrt(rows)), and the distill
+    # line describes the discarded network. A warm round continues pi_{r-1}'s own optimisation:
+    # it has no rival.
     kept_previous = False
     if previous is not None:
       previous_agrees = agrees(predict(previous.policy, heldout.inputs), heldout.labels)

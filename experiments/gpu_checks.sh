@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every device check in one script (about 8 minutes; see BUILD_NOTES.md):
+# Every device check in one script (305 s on an H100; see BUILD_NOTES.md):
 #   PYTHONPATH=. bash experiments/gpu_checks.sh OUT_DIR
 # 1. the whole test suite on that machine's Python / JAX / Flax, on its CPU, beside the rest;
 # 2. the paper-size permutation preset on the GPU, time-boxed at 400 s: whatever rounds finish are
@@ -13,6 +13,7 @@ export PYTHONUNBUFFERED=1
 } > "$out/device.txt" 2>&1
 JAX_PLATFORMS=cpu timeout 420 python3 -m pytest -q -p no:cacheprovider tests > "$out/tests.txt" 2>&1 &
 tests=$!
+rm -rf /tmp/paper  # a rerun on a warm machine starts afresh
 start=$(date +%s)
 timeout 400 python3 -m amplify.main --preset=permutation_paper --workdir=/tmp/paper > "$out/paper_log.txt" 2>&1
 echo "exit $? after $(( $(date +%s) - start ))s" >> "$out/paper_log.txt"

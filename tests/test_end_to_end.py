@@ -124,23 +124,29 @@ def test_resume_with_a_fresh_network_per_round_matches(tmp_path):
 
 
 def test_a_cold_round_whose_fresh_network_failed_keeps_the_previous_policy(tmp_path, monkeypatch):
-  """--warm_start=false: a round whose fresh network does not learn (here: its fit is skipped)
-  keeps pi_{r-1}, which then answers the evaluation exactly as it did a round earlier."""
+  """--warm_start=false: a round whose fresh network does not learn (here: round 1's fit is
+  skipped) keeps pi_0, which then answers the evaluation exactly as it did a round earlier; a
+  resume after that round matches the uninterrupted run."""
   config = config_lib.get_config("permutation_tiny", warm_start=False, baselines=False)
   fit, calls = rounds.Distiller.fit, []
 
-  def fit_but_not_the_last_round(self, *args, **kwargs):
+  def fit_but_not_in_round_1(self, *args, **kwargs):
     calls.append(None)
-    return float("nan") if len(calls) == config.rounds else fit(self, *args, **kwargs)
+    return float("nan") if len(calls) == 2 else fit(self, *args, **kwargs)
 
-  monkeypatch.setattr(rounds.Distiller, "fit", fit_but_not_the_last_round)
-  rounds.run(config, str(tmp_path))
-  evals = _evals(tmp_path)
-  assert evals[-2]["competent_difficulties"]  # pi_{r-1} had learnt something worth keeping
-  assert evals[-1]["kept_previous_policy"]
-  assert evals[-1]["policy_accuracy"] == evals[-2]["policy_accuracy"]
-  assert evals[-1]["policy_accuracy_by_difficulty"] == evals[-2]["policy_accuracy_by_difficulty"]
-  assert f"round(s) {config.rounds - 1} kept the previous" in inspect.format_table(str(tmp_path))
+  monkeypatch.setattr(rounds.Distiller, "fit", fit_but_not_in_round_1)
+  workdir, copy = tmp_path / "a", tmp_path / "b"
+  summary = rounds.run(config, str(workdir))
+  evals = _evals(workdir)
+  assert evals[0]["competent_difficulties"]  # pi_0 had learnt something worth keeping
+  assert [e["kept_previous_policy"] for e in evals[:2]] == [False, True]
+  assert evals[1]["policy_accuracy"] == evals[0]["policy_accuracy"]
+  assert evals[1]["policy_accuracy_by_difficulty"] == evals[0]["policy_accuracy_by_difficulty"]
+  assert "round(s) 1 kept the previous" in inspect.format_table(str(workdir))
+  shutil.copytree(workdir, copy)
+  shutil.rmtree(copy / "checkpoints" / "round_2")  # resume from the round that kept pi_0
+  assert rounds.run(config, str(copy))["final_policy_accuracy"] == summary["final_policy_accuracy"]
+  assert _evals(copy)[-1]["label_accuracy"] == evals[-1]["label_accuracy"]
 
 
 def test_a_workdir_with_another_config_is_refused(tiny_run):

@@ -109,9 +109,9 @@ def test_policy_reads_every_position_of_the_question():
 
 
 def test_pointer_init_points_the_answer_token_at_its_fact():
-  """With --pointer_init the untrained policy's first attention already ranks, for the answer
-  token holding x, the fact whose key is x first (a pointer); without it that fact is ranked first
-  about as often as chance (1 in N)."""
+  """With --pointer_init the untrained policy's first attention, scores summed over heads and
+  compared among the facts, already ranks the fact whose key is the answer token's x first (a
+  pointer); without it that fact is ranked first about as often as chance (1 in N)."""
   from amplify import config as config_lib
   from amplify.policy import make_policy
   task = PermutationPowering(num_elements=64, k_bits=6, prosaic_max_k=4)
