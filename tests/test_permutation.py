@@ -4,8 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
+from amplify import config as config_lib
 from amplify.mz import ExactIndex
 from amplify.oracles.tools import BatchTools
+from amplify.policy import make_policy
 from amplify.tasks.base import IDK, Inputs
 from amplify.tasks.permutation import PermutationPowering, PermutationTruth
 
@@ -96,8 +98,6 @@ def test_augmentation_is_a_symmetry(seed, n, bits):
 def test_policy_reads_every_position_of_the_question():
   """The policy is fed k one bit per iteration: flipping any one bit changes its logits (a bit
   that no iteration reads would fail this)."""
-  from amplify import config as config_lib
-  from amplify.policy import make_policy
   config = config_lib.get_config("permutation_tiny", k_bits=3, depth=3)
   task = PermutationPowering(num_elements=4, k_bits=3, prosaic_max_k=2)
   policy = make_policy(task.spec, config, jax.random.key(0))
@@ -112,8 +112,6 @@ def test_pointer_init_points_the_answer_token_at_its_fact():
   """With --pointer_init the untrained policy's first attention, scores summed over heads and
   compared among the facts, already ranks the fact whose key is the answer token's x first (a
   pointer); without it that fact is ranked first about as often as chance (1 in N)."""
-  from amplify import config as config_lib
-  from amplify.policy import make_policy
   task = PermutationPowering(num_elements=64, k_bits=6, prosaic_max_k=4)
   inputs = task.deployment_questions(jax.random.key(1), 256)
   target = jnp.argmax(inputs.context[:, :, 0] == inputs.questions[:, :1], axis=1)
