@@ -4,7 +4,8 @@ learn each new range of k in a round's worth of steps?
   python experiments/permutation_curriculum.py --stages=2:667,4:667,8:667,16:2000
 
 Each stage `max_k:steps` trains the permutation preset's policy (one network, warm, on one
-schedule of the stages' total steps, as amplification's rounds do) on ground-truth labels of a
+schedule of the stages' total steps, as amplification's rounds do; `--preset` and every Config
+field's flag work as in `amplify.main`) on ground-truth labels of a
 fresh sample of `--rows` D* questions with the rows k >= max_k dropped (or labelled IDK, `--idk`,
 as H^A labels them before the policy is competent there), then prints its accuracy by k on a
 fresh D* sample. Round r of amplification can at best label k < 2^(r+1); `--stages=16:4000` is the
@@ -19,9 +20,9 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-from amplify import config as config_lib
 from amplify.distill import Distiller, LabelledSet, predict
 from amplify.evaluator import Evaluator
+from amplify.main import config_from_flags  # also defines --preset and a flag per Config field
 from amplify.policy import make_policy
 from amplify.tasks import make_task
 from amplify.tasks.base import IDK
@@ -30,7 +31,7 @@ _STAGES = flags.DEFINE_list("stages", ["2:667", "4:667", "8:667", "16:2000"],
                             "max_k:steps per stage; rows with k >= max_k are dropped (or IDK).")
 _ROWS = flags.DEFINE_integer("rows", 262144, "D* questions drawn per stage, before dropping.")
 _IDK = flags.DEFINE_bool("idk", False, "Label rows with k >= max_k IDK instead of dropping them.")
-_SEED = flags.DEFINE_integer("seed", 0, "The network's initialisation and the data drawn.")
+flags.FLAGS.set_default("task", "permutation")
 
 
 def main(argv):
@@ -41,7 +42,9 @@ def main(argv):
   except (ValueError, AssertionError):
     raise app.UsageError(f"--stages={','.join(_STAGES.value)}: write max_k:steps,max_k:steps,... "
                          "(e.g. 2:667,4:667,8:667,16:2000).")
-  config = config_lib.get_config("permutation", seed=_SEED.value)
+  config = config_from_flags()
+  if config.task != "permutation":
+    raise app.UsageError(f"--task={config.task}: this diagnostic is for --task=permutation.")
   task, truth = make_task(config)
   key = jax.random.key(config.seed)
   policy = make_policy(task.spec, config, jax.random.fold_in(key, 1))
