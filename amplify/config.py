@@ -49,6 +49,7 @@ class Config:
   depth: int = 1
   heads: int = 4
   pointer_init: bool = False  # queries and keys start tied, so tokens attend to equal symbols
+  answer_in_value_slot: bool = False  # permutation: the answer token is a fact's value slot
   # distillation
   total_steps: int = 3500  # amplification spreads these over its rounds; each baseline gets all
   batch_size: int = 128
@@ -108,12 +109,13 @@ READ_BY = {
     **{name: ("lexicon",) for name in ("num_entities", "num_classes", "max_set_size",
                                        "label_noise", "observations", "spurious")},
     **{name: ("lexicon", "colored_digits") for name in ("prior_steps", "prior_learning_rate")},
-    **{name: ("permutation",) for name in ("num_elements", "k_bits", "prosaic_max_k")},
+    **{name: ("permutation",) for name in ("num_elements", "k_bits", "prosaic_max_k",
+                                           "answer_in_value_slot")},
 }
 
 _PERMUTATION = Config(task="permutation", rounds=6, label_size=65536, replay_size=65536,
                       total_steps=4000, depth=4, batch_size=256, learning_rate=3e-3,
-                      idk_share=0.1, baseline_size=262144)
+                      idk_share=0.1, baseline_size=262144, answer_in_value_slot=True)
 
 _COLORED_DIGITS = Config(task="colored_digits", rounds=1, label_size=450, eval_size=247,
                          baseline_size=65536, width=32, depth=1, heads=2, total_steps=150,
@@ -131,9 +133,12 @@ PRESETS = {
     "permutation": _PERMUTATION,
     # The size of Christiano et al. 2018: 64 elements, k < 64. Needs an accelerator.
     # One bit of k per iteration (depth 6); rounds 0-5 bring k's six ranges, 6-7 are slack.
+    # The answer token keeps its key slot: --pointer_init, which the look-up over 64 facts needs
+    # (BUILD_NOTES.md), points key slots at keys.
     "permutation_paper": dataclasses.replace(
         _PERMUTATION, num_elements=64, k_bits=6, prosaic_max_k=4, rounds=8, width=128, depth=6,
-        heads=4, pointer_init=True, total_steps=12000, learning_rate=2e-3, eval_size=8192),
+        heads=4, pointer_init=True, answer_in_value_slot=False, total_steps=12000,
+        learning_rate=2e-3, eval_size=8192),
     # Seconds, for tests.
     "permutation_tiny": dataclasses.replace(
         _PERMUTATION, num_elements=4, k_bits=2, prosaic_max_k=2, rounds=3, width=32, depth=2,

@@ -21,6 +21,13 @@ also where the answer is read (one answer slot embedding added per answer positi
 position per iteration, for that iteration only. Otherwise each group of `Spec.question_group`
 question positions is packed into a token (plus a learned position embedding) and answers are
 read at La learned answer slots.
+
+`--answer_in_value_slot` (permutation; off by default, under test): the answer token starts as
+W_1 E[x], where a fact (x, sigma(x)) holds sigma(x), and the output reads it through W_1. The
+answer is then a fact without a key, so moving the answer by sigma^(2^i) and doubling a fact
+(its value sigma^j(x) becoming sigma^2j(x)) are one operation of the shared block; applying a move
+to an answer an earlier iteration already moved is where the default encoding is slow
+(BUILD_NOTES.md, "Round designs over many seeds").
 """
 from __future__ import annotations
 
@@ -71,8 +78,17 @@ class Policy(nnx.Module):
   """pi(context int32[B, C, Lf], questions int32[B, Lq]) -> logits float32[B, La, V]."""
 
   def __init__(self, spec: Spec, *, width: int, depth: int, heads: int, pointer_init: bool = False,
-               rngs: nnx.Rngs):
+               answer_in_value_slot: bool = False, rngs: nnx.Rngs):
     self.spec = spec
+    if answer_in_value_slot and not (spec.serial_question and spec.fact_len == 2):
+      raise ValueError("--answer_in_value_slot: the answer token takes the value slot of a "
+                       "(key, value) fact, so the task needs 2-token facts and a serially fed "
+                       "question (permutation); drop the flag for this task.")
+    if answer_in_value_slot and pointer_init:
+      raise ValueError("--answer_in_value_slot with --pointer_init: the tied query and key point "
+                       "a token's key slot at the facts' keys, and this answer token has no key "
+                       "slot; use one of the two flags.")
+    self.answer_in_value_slot = answer_in_value_slot
     init = nnx.initializers.normal(0.02)
     self.embed = nnx.Embed(spec.vocab_size, width, rngs=rngs)
     if spec.context_size:
@@ -104,7 +120,13 @@ class Policy(nnx.Module):
     for i in range(self.depth):
       read = self._read(i, questions, h)
       h = self.block(h) if read is None else self.block(h + read) - read
-    h = self.norm(h[:, -self.spec.answer_len:])
+    return self.readout(h[:, -self.spec.answer_len:])
+
+  def readout(self, h: jax.Array) -> jax.Array:
+    """Answer tokens float32[B, La, width] -> logits over the vocabulary (the tied table E)."""
+    h = self.norm(h)
+    if self.answer_in_value_slot:  # the answer is held as W_1 E[y]: read it through W_1
+      h = h @ self.fact.slots[0].kernel[...].T
     return self.embed.attend(h) + self.out_bias[...]
 
   def tokens(self, context: jax.Array, questions: jax.Array) -> jax.Array:
@@ -113,7 +135,9 @@ class Policy(nnx.Module):
     parts = []
     if self.spec.context_size:
       parts.append(self.fact(self.embed, context) + self.fact_segment[...])
-    if self.spec.packed_question:
+    if self.answer_in_value_slot:
+      parts.append(self.fact.slots[0](self.embed(questions[:, 0]))[:, None] + self.answer_slots[...])
+    elif self.spec.packed_question:
       parts.append(self.question(self.embed, questions)[:, None] + self.answer_slots[...])
     else:
       groups = questions.reshape(batch, -1, self.spec.question_group)
@@ -134,4 +158,5 @@ class Policy(nnx.Module):
 
 def make_policy(spec: Spec, config, key: jax.Array) -> Policy:
   return Policy(spec, width=config.width, depth=config.depth, heads=config.heads,
-                pointer_init=config.pointer_init, rngs=nnx.Rngs(params=key))
+                pointer_init=config.pointer_init,
+                answer_in_value_slot=config.answer_in_value_slot, rngs=nnx.Rngs(params=key))

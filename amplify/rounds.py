@@ -31,6 +31,11 @@ _EVAL, _D_SAMPLE, _BASELINE, _ROUND = 1, 2, 10, 100
 _SAMPLE, _LABEL, _INIT, _DISTILL = 0, 1, 2, 3
 
 
+def policy_key(key: jax.Array, r: int) -> jax.Array:
+  """The key of round r's fresh policy (round 0's is the warm-started policy of every round)."""
+  return jax.random.fold_in(jax.random.fold_in(key, _ROUND + r), _INIT)
+
+
 class MetricWriter:
   """Appends one JSON object per line to workdir/metrics.jsonl.
 
@@ -195,8 +200,7 @@ def run(config: Config, workdir: str, checked=None) -> dict:
   def new_distiller(r: int, budget: int) -> Distiller:
     """Warm start: one policy and one schedule of total_steps across all rounds. Cold start: a
     fresh policy each round, with a schedule of that round's `budget` of steps."""
-    policy = make_policy(task.spec, config, jax.random.fold_in(jax.random.fold_in(key, _ROUND + r),
-                                                               _INIT))
+    policy = make_policy(task.spec, config, policy_key(key, r))
     steps = config.total_steps if config.warm_start else budget
     # a round trains on at most its train rows + the replay buffer
     return Distiller(policy, config, steps, augment,

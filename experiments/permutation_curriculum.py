@@ -24,12 +24,15 @@ from amplify.distill import Distiller, LabelledSet, predict
 from amplify.evaluator import Evaluator
 from amplify.main import config_from_flags  # also defines --preset and a flag per Config field
 from amplify.policy import make_policy
+from amplify.rounds import policy_key
 from amplify.tasks import make_task
 from amplify.tasks.base import IDK
 
 _STAGES = flags.DEFINE_list("stages", ["2:667", "4:667", "8:667", "16:2000"],
                             "max_k:steps per stage; rows with k >= max_k are dropped (or IDK).")
 _ROWS = flags.DEFINE_integer("rows", 262144, "D* questions drawn per stage, before dropping.")
+_SCHEDULE = flags.DEFINE_integer("schedule_steps", None, "Steps of the learning-rate schedule "
+                                 "(default: the stages' total).")
 _IDK = flags.DEFINE_bool("idk", False, "Label rows with k >= max_k IDK instead of dropping them.")
 flags.FLAGS.set_default("task", "permutation")
 
@@ -47,8 +50,9 @@ def main(argv):
     raise app.UsageError(f"--task={config.task}: this diagnostic is for --task=permutation.")
   task, truth = make_task(config)
   key = jax.random.key(config.seed)
-  policy = make_policy(task.spec, config, jax.random.fold_in(key, 1))
-  distiller = Distiller(policy, config, sum(steps for _, steps in stages), task.augment)
+  policy = make_policy(task.spec, config, policy_key(key, 0))  # amplify.main's pi_0 of this seed
+  distiller = Distiller(policy, config, _SCHEDULE.value or sum(steps for _, steps in stages),
+                        task.augment)
   eval_inputs = task.evaluation_questions(jax.random.fold_in(key, 3), config.eval_size)
   evaluator = Evaluator(task, truth)
   start = time.time()

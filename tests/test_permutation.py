@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from amplify import config as config_lib
@@ -128,3 +129,27 @@ def test_pointer_init_points_the_answer_token_at_its_fact():
 
   assert hit_rate(True) > 0.9
   assert hit_rate(False) < 0.2
+
+
+def test_answer_in_value_slot_is_read_back_through_the_value_slot():
+  """--answer_in_value_slot: the answer token holds W_1 E[x] and the output reads it through W_1,
+  so the untrained readout of the input tokens already names x; read through the table E alone,
+  as without the flag, W_1 E[x] names x no more often than chance."""
+  task = PermutationPowering(num_elements=8, k_bits=4)
+  inputs = task.deployment_questions(jax.random.key(1), 256)
+  config = config_lib.get_config("permutation", answer_in_value_slot=True)
+  policy = make_policy(task.spec, config, jax.random.key(0))
+  answer = policy.tokens(inputs.context, inputs.questions)[:, -1:]
+  x = inputs.questions[:, 0]
+  assert float(jnp.mean(jnp.argmax(policy.readout(answer)[:, 0], -1) == x)) > 0.9
+  through_e = policy.embed.attend(policy.norm(answer))[:, 0]
+  assert float(jnp.mean(jnp.argmax(through_e, -1) == x)) < 0.3
+
+
+def test_answer_in_value_slot_refuses_pointer_init_and_other_tasks():
+  task = PermutationPowering(num_elements=8, k_bits=4)
+  with pytest.raises(ValueError, match="use one of the two flags"):
+    make_policy(task.spec, config_lib.get_config("permutation", answer_in_value_slot=True,
+                                                 pointer_init=True), jax.random.key(0))
+  with pytest.raises(ValueError, match="drop the flag"):
+    config_lib.get_config("lexicon", answer_in_value_slot=True)
