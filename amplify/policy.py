@@ -22,12 +22,13 @@ position per iteration, for that iteration only. Otherwise each group of `Spec.q
 question positions is packed into a token (plus a learned position embedding) and answers are
 read at La learned answer slots.
 
-`--answer_in_value_slot` (permutation; off by default, under test): the answer token starts as
-W_1 E[x], where a fact (x, sigma(x)) holds sigma(x), and the output reads it through W_1. The
-answer is then a fact without a key, so moving the answer by sigma^(2^i) and doubling a fact
-(its value sigma^j(x) becoming sigma^2j(x)) are one operation of the shared block; applying a move
-to an answer an earlier iteration already moved is where the default encoding is slow
-(BUILD_NOTES.md, "Round designs over many seeds").
+`--answer_in_value_slot` (on in the permutation preset, off in `permutation_paper`): the answer
+token starts as W_1 E[x], where a fact (x, sigma(x)) holds sigma(x), and the output reads it
+through W_1. The answer is then a fact without a key, so moving the answer by sigma^(2^i) and
+doubling a fact (its value sigma^j(x) becoming sigma^2j(x)) are one operation of the shared block.
+With the answer in the key slot (E[x]) a move applied to an answer that an earlier iteration had
+already moved was learnt late in about half the runs (BUILD_NOTES.md, "The answer in a fact's
+value slot").
 """
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ _SAMPLE, _LABEL, _INIT, _DISTILL = 0, 1, 2, 3
 
 
 def policy_key(key: jax.Array, r: int) -> jax.Array:
-  """The key of round r's fresh policy (round 0's is the warm-started policy of every round)."""
+  """The key of round r's fresh policy (with warm starts only round 0 draws one)."""
   return jax.random.fold_in(jax.random.fold_in(key, _ROUND + r), _INIT)
 
 
