@@ -42,7 +42,7 @@ jax.tree_util.register_dataclass(Labels, data_fields=["answers", "transcript"], 
 
 
 def _amplified_answers(oracle: Oracle, spec: Spec, budget: Budget, difficulty, graphdef,
-                       mz: IndexedModel, params, competent: jax.Array, inputs: Inputs,
+                       mz: IndexedModel, view, params, competent: jax.Array, inputs: Inputs,
                        key: jax.Array) -> Labels:
   batch = inputs.questions.shape[0]
   if graphdef is None:  # round 0: no policy yet
@@ -51,7 +51,8 @@ def _amplified_answers(oracle: Oracle, spec: Spec, budget: Budget, difficulty, g
     policy = nnx.merge(graphdef, params)
 
     def ask_fn(q):
-      answers = jnp.argmax(policy(inputs.context, q), -1).astype(jnp.int32)
+      shown = Inputs(inputs.context, q) if view is None else view(Inputs(inputs.context, q))
+      answers = jnp.argmax(policy(shown.context, shown.questions), -1).astype(jnp.int32)
       return jnp.where(competent[difficulty(q)][:, None], answers, IDK)
 
   tools = BatchTools(ask_fn, lambda keys: mz.lookup(keys, inputs.context), batch,
@@ -74,10 +75,13 @@ class Amplifier:
   learns to repeat them (measured in BUILD_NOTES.md).
   """
 
-  def __init__(self, oracle: Oracle, mz: IndexedModel, spec: Spec, budget: Budget, difficulty):
+  def __init__(self, oracle: Oracle, mz: IndexedModel, spec: Spec, budget: Budget, difficulty,
+               view=None):
+    """view: what the policy is shown of a subquestion (an `amplify.mz.MzView` for a policy that
+    reads Mz; None: the subquestion itself)."""
     fn = functools.partial(_amplified_answers, oracle, spec, budget, difficulty)
     self._label = jax.jit(fn, static_argnums=0) if oracle.jittable else fn
-    self._mz = mz  # an argument of the compiled program, not a constant baked into it
+    self._mz, self._view = mz, view  # arguments of the compiled program, not constants in it
 
   def label(self, inputs: Inputs, policy: nnx.Module | None, competent: jax.Array | None,
             key: jax.Array) -> Labels:
@@ -91,7 +95,7 @@ class Amplifier:
     # Fixed-size chunks: one compiled program for any batch, and memory that does not grow with it
     # (a whole 32k batch at once ran ~5x slower per row on 2 CPU cores than 4k chunks).
     n = inputs.questions.shape[0]
-    chunks = [self._label(graphdef, self._mz, params, competent,
+    chunks = [self._label(graphdef, self._mz, self._view, params, competent,
                           jax.tree.map(lambda a: a[i:i + CHUNK], inputs),
                           jax.random.fold_in(key, i)) for i in range(0, n, CHUNK)]
     return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *chunks)

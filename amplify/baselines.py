@@ -22,17 +22,19 @@ from amplify.tasks.base import GroundTruth, Inputs, Task
 
 def _train_and_score(name: str, data: LabelledSet, task: Task, evaluator: Evaluator,
                      eval_inputs: Inputs, d_sample, key: jax.Array, config,
-                     view=lambda inputs: inputs) -> dict:
-  """Trains the policy on `data`, then scores what it answers on `view` of D* and of D (`view`:
-  what the policy is shown of an input; the truth is looked up for the input itself)."""
+                     view=None, remove=lambda inputs: inputs) -> dict:
+  """Trains the policy on `data`, then scores what it answers on D* and on D. `view`: an
+  `amplify.mz.MzView` for a network that reads Mz (None: the memorising network, which reads no
+  z*); `remove`: what every input loses before the network sees it (the truth is looked up for
+  the input itself)."""
   start = time.time()
-  policy = make_policy(task.spec, config, jax.random.fold_in(key, 0))
+  policy = make_policy(task.spec, config, jax.random.fold_in(key, 0), reads_mz=view is not None)
   distiller = Distiller(policy, config, config.total_steps,
-                        augment=task.augment if config.augment else None)
+                        augment=task.augment if config.augment else None, view=view)
   loss = distiller.fit(data, config.total_steps, jax.random.fold_in(key, 1))
-  answers = predict(policy, view(eval_inputs))
+  answers = predict(policy, remove(eval_inputs), view)
   d_inputs, d_labels = d_sample
-  on_d = agrees(predict(policy, view(d_inputs)), d_labels).mean()
+  on_d = agrees(predict(policy, remove(d_inputs), view), d_labels).mean()
   return {"round": None, "phase": "baseline", "baseline": name, "steps": config.total_steps,
           "loss": loss, "accuracy": evaluator.accuracy(eval_inputs, answers),
           "accuracy_by_difficulty": evaluator.accuracy_by_difficulty(eval_inputs, answers),
@@ -41,32 +43,34 @@ def _train_and_score(name: str, data: LabelledSet, task: Task, evaluator: Evalua
 
 
 def prosaic_ml(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_inputs: Inputs, d_sample,
-               key: jax.Array, config) -> dict:
+               key: jax.Array, config, view=None) -> dict:
   """Train on D (its observed labels; `truth` is unused), run on D*: trusts out-of-distribution
-  generalisation."""
-  del truth
+  generalisation. It never reads z* (it is the baseline without the prior): the memorising
+  network, whatever `view` the run's policy has."""
+  del truth, view
   inputs, labels = task.training_data(jax.random.fold_in(key, 2), config.baseline_size)
   return _train_and_score("prosaic", LabelledSet.of(inputs, labels), task, evaluator,
                           eval_inputs, d_sample, key, config)
 
 
 def supervised_ceiling(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_inputs: Inputs,
-                       d_sample, key: jax.Array, config) -> dict:
-  """Train on ground-truth D* labels: what the network can learn given perfect supervision."""
+                       d_sample, key: jax.Array, config, view=None) -> dict:
+  """Train on ground-truth D* labels: what the network can learn given perfect supervision.
+  It is the `--policy` network: reading Mz, it reads the fitted z* (`view`)."""
   inputs = task.deployment_questions(jax.random.fold_in(key, 2), config.baseline_size)
   return _train_and_score("ceiling", LabelledSet.of(inputs, truth.answers(inputs)), task,
-                          evaluator, eval_inputs, d_sample, key, config)
+                          evaluator, eval_inputs, d_sample, key, config, view=view)
 
 
 def grayscale_oracle(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_inputs: Inputs,
-                     d_sample, key: jax.Array, config) -> dict:
+                     d_sample, key: jax.Array, config, view=None) -> dict:
   """Prosaic ML with the right prior hard-coded (Arjovsky et al.'s "grayscale" row): train on D
   with its colour removed (`task.grayscale`), score on grayscale D* and D. Needs a task with a
   `grayscale(inputs)` method; `truth` is unused."""
-  del truth
+  del truth, view  # colored digits' questions name no Mz keys
   inputs, labels = task.training_data(jax.random.fold_in(key, 2), config.baseline_size)
   return _train_and_score("grayscale", LabelledSet.of(task.grayscale(inputs), labels), task,
-                          evaluator, eval_inputs, d_sample, key, config, view=task.grayscale)
+                          evaluator, eval_inputs, d_sample, key, config, remove=task.grayscale)
 
 
 # The extra baselines a task may name in its `extra_baselines` (rounds.run runs them after the two

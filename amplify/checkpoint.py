@@ -22,10 +22,13 @@ def _directory(workdir: str) -> str:
 
 
 def save(workdir: str, r: int, distiller: Distiller, replay: LabelledSet | None,
-         competent: np.ndarray) -> None:
+         competent: np.ndarray, seen: np.ndarray | None = None) -> None:
+  """seen: bool[z entries], the keys named by a question pi trained on (None: none tracked)."""
   leaves = jax.tree.leaves(distiller.state)
   state = {"train_state": {str(i): leaf for i, leaf in enumerate(leaves)},
            "competent": np.asarray(competent, np.int8)}
+  if seen is not None:
+    state["seen"] = np.asarray(seen, np.int8)
   if replay is not None:
     state["replay"] = {"questions": replay.inputs.questions, "labels": replay.labels,
                        "weights": replay.weights,
@@ -47,21 +50,22 @@ def latest_round(workdir: str) -> int | None:
 
 
 def restore(workdir: str, r: int,
-            distiller: Distiller) -> tuple[LabelledSet | None, np.ndarray]:
+            distiller: Distiller) -> tuple[LabelledSet | None, np.ndarray, np.ndarray | None]:
   """Loads round r's state into `distiller` (same architecture and config); returns the replay
-  buffer and the competent difficulties."""
+  buffer, the competent difficulties and the keys seen in training (or None)."""
   state = ocp.StandardCheckpointer().restore(os.path.join(_directory(workdir), f"round_{r}"))
   saved = state["train_state"]
   leaves = [jnp.asarray(saved[str(i)]) for i in range(len(saved))]
   distiller.load_state(jax.tree.unflatten(jax.tree.structure(distiller.state), leaves))
   competent = np.asarray(state["competent"]).astype(bool)
+  seen = np.asarray(state["seen"]).astype(bool) if "seen" in state else None
   if "replay" not in state:
-    return None, competent
+    return None, competent, seen
   b = state["replay"]
   context = (jnp.asarray(b["context"]) if "context" in b else
              jnp.zeros(tuple(np.asarray(b["context_shape"])), jnp.int32))
   return LabelledSet(Inputs(context, jnp.asarray(b["questions"])), jnp.asarray(b["labels"]),
-                     jnp.asarray(b["weights"])), competent
+                     jnp.asarray(b["weights"])), competent, seen
 
 
 def save_prior(workdir: str, params) -> None:

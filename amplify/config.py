@@ -15,7 +15,9 @@ class Config:
   # what to run
   task: str = "lexicon"
   oracle: str = "scripted"
-  rounds: int = 7
+  arm: str = "ltp"  # the comparison to run (amplify.arms): ltp, no_prior, raw_d, imitate_on_d, joint
+  policy: str = "reads_mz"  # lexicon: pi reads Mz at the question's keys, or "memorises" z*
+  rounds: int = 5
   seed: int = 0
   # lexicon (a latent world)
   num_entities: int = 256
@@ -32,7 +34,7 @@ class Config:
   k_bits: int = 4
   prosaic_max_k: int = 4
   # amplification
-  label_size: int = 32768  # D* questions H^A labels per round
+  label_size: int = 16384  # D* questions H^A labels per round
   heldout_fraction: float = 0.25  # of each round's labels, kept out of training for the IID check
   eval_size: int = 4096  # fresh D* questions for ground-truth accuracy (and D rows for agreement on D)
   max_asks: int = 4  # per-question budget of H's subquestions to pi
@@ -40,7 +42,7 @@ class Config:
   competence: float = 0.95  # H asks pi only at difficulties where pi's held-out agreement >= this
   noise_rate: float = 0.1  # the noisy oracle's slip probability
   idk_share: float = 0.0  # at most this share of a round's training rows are IDK labels (1: all)
-  replay_size: int = 32768  # rows of earlier rounds' answered labels replayed (newest kept; 0: none)
+  replay_size: int = 16384  # rows of earlier rounds' answered labels replayed (newest kept; 0: none)
   warm_start: bool = True  # pi_r starts from pi_{r-1}
   augment: bool = True  # train on the task's symmetries (Task.augment), in every arm alike
   baselines: bool = True  # also train prosaic ML and the supervised ceiling (false: IDA alone)
@@ -51,7 +53,7 @@ class Config:
   pointer_init: bool = False  # queries and keys start tied, so tokens attend to equal symbols
   answer_in_value_slot: bool = False  # permutation: the answer token is a fact's value slot
   # distillation
-  total_steps: int = 3500  # amplification spreads these over its rounds; each baseline gets all
+  total_steps: int = 1500  # amplification spreads these over its rounds; each baseline gets all
   batch_size: int = 128
   learning_rate: float = 2e-3
   warmup_steps: int = 100
@@ -98,16 +100,22 @@ class Config:
       if self.task not in tasks and getattr(self, name) != getattr(Config(), name):
         raise ValueError(f"--{name} is read only by --task={' or '.join(tasks)}; --task="
                          f"{self.task} would ignore it: drop the flag.")
+    if self.policy not in POLICIES:
+      raise ValueError(f"--policy={self.policy!r}: choose one of {POLICIES}.")
     if self.total_steps < self.rounds:
       raise ValueError(f"--total_steps={self.total_steps} < --rounds={self.rounds}: each round "
                        "needs at least one distillation step.")
     return self
 
 
+# --policy: pi reads Mz's entries at the keys a question names (amplify.mz.MzView), or learns
+# z*'s entries into an embedding row per key (the comparison arm; prosaic ML's network).
+POLICIES = ("reads_mz", "memorises")
+
 # Fields only some tasks read: setting one for another task is an error, not silently ignored.
 READ_BY = {
     **{name: ("lexicon",) for name in ("num_entities", "num_classes", "max_set_size",
-                                       "label_noise", "observations", "spurious")},
+                                       "label_noise", "observations", "spurious", "policy")},
     **{name: ("lexicon", "colored_digits") for name in ("prior_steps", "prior_learning_rate")},
     **{name: ("permutation",) for name in ("num_elements", "k_bits", "prosaic_max_k",
                                            "answer_in_value_slot")},
@@ -123,8 +131,12 @@ _COLORED_DIGITS = Config(task="colored_digits", rounds=1, label_size=450, eval_s
                          prior_steps=100)
 
 PRESETS = {
-    # The default experiment: learn the prior, then amplify; a few minutes on 2 CPU cores.
+    # The default experiment: learn the prior, then amplify; about 3 minutes on 2 CPU cores.
     "lexicon": Config(),
+    # z* of a million entries (issue 10): D is 16 M observations, and most entities of D* are in
+    # no question pi trains on. pi reads Mz, so it is the default's network; prosaic ML's
+    # memorising network has an embedding row per entity (64 M parameters).
+    "lexicon_large": Config(num_entities=10**6),
     "lexicon_tiny": Config(num_entities=32, max_set_size=4, observations=12, rounds=3,
                            label_size=2048, eval_size=512, total_steps=600, batch_size=64,
                            width=32, heads=2, baseline_size=4096, steps_per_call=100,

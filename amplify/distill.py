@@ -59,17 +59,26 @@ def _optimizer(learning_rate: float, warmup_steps: int, weight_decay: float,  # 
                      optax.adamw(schedule, weight_decay=weight_decay))
 
 
-def _loss(model, data: LabelledSet) -> jax.Array:
-  logits = model(data.inputs.context, data.inputs.questions)
+def _shown(view, inputs: Inputs) -> Inputs:
+  """What the policy is shown of `inputs`: through `view` (an `amplify.mz.MzView`, for a policy
+  that reads Mz), or the inputs themselves."""
+  return inputs if view is None else view(inputs)
+
+
+def _loss(model, data: LabelledSet, view) -> jax.Array:
+  inputs = _shown(view, data.inputs)
+  logits = model(inputs.context, inputs.questions)
   per_token = optax.softmax_cross_entropy_with_integer_labels(logits, data.labels)
   return jnp.sum(per_token.mean(axis=1) * data.weights) / jnp.maximum(data.weights.sum(), 1e-6)
 
 
 @functools.partial(jax.jit,
                    static_argnames=("graphdef", "tx", "steps", "batch_size", "augment"))
-def _train_chunk(graphdef, params, opt_state, data, n, key, *, tx, steps, batch_size, augment):
+def _train_chunk(graphdef, params, opt_state, data, n, key, view, *, tx, steps, batch_size,
+                 augment):
   """`steps` optimiser steps on minibatches drawn from the first n rows of `data`, which
-  `augment` (if given) first transforms by one random symmetry per row for this chunk."""
+  `augment` (if given) first transforms by one random symmetry per row for this chunk; the policy
+  is shown each row through `view` (None: as it is)."""
   key, k_augment = jax.random.split(key)
   if augment is not None:
     inputs, labels = augment(k_augment, data.inputs, data.labels)
@@ -78,7 +87,7 @@ def _train_chunk(graphdef, params, opt_state, data, n, key, *, tx, steps, batch_
   def step(carry, step_key):
     params, opt_state = carry
     batch = data.take(jax.random.randint(step_key, (batch_size,), 0, n))
-    loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p), batch))(params)
+    loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p), batch, view))(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), loss
 
@@ -92,13 +101,15 @@ class Distiller:
 
   The optimiser state and step count carry over between calls, so warm-started rounds are one
   continuous optimisation on the same schedule that a single fit of `total_steps` gets.
-  `augment(key, inputs, labels)`, if given, renames every row afresh for each chunk of steps.
+  `augment(key, inputs, labels)`, if given, renames every row afresh for each chunk of steps;
+  `view` (an `amplify.mz.MzView`), if given, is what the policy is shown of each row.
   """
 
   def __init__(self, policy: nnx.Module, config, total_steps: int, augment=None,
-               capacity: int = 0):
-    self.policy, self._config, self._augment = policy, config, augment
+               capacity: int = 0, view=None):
+    self.policy, self._config, self._augment, self.view = policy, config, augment, view
     self._capacity = capacity  # rows the data are padded to, if they are fewer (see fit)
+    self.schedule_steps = total_steps  # the optimiser's schedule (a resume rebuilds it)
     self._tx = make_optimizer(config, total_steps)
     self._graphdef, params = nnx.split(policy, nnx.Param)
     self._opt_state = self._tx.init(params)
@@ -119,7 +130,7 @@ class Distiller:
       chunk = min(self._config.steps_per_call, steps - done)
       params, self._opt_state, loss = _train_chunk(
           self._graphdef, params, self._opt_state, padded, n, jax.random.fold_in(key, done),
-          tx=self._tx, steps=chunk, batch_size=self._config.batch_size, augment=self._augment)
+          self.view, tx=self._tx, steps=chunk, batch_size=self._config.batch_size, augment=self._augment)
       done += chunk
       self.steps_run += chunk
       if until is not None and done < steps:
@@ -140,7 +151,8 @@ class Distiller:
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
-def _predict(graphdef, params, inputs: Inputs) -> jax.Array:
+def _predict(graphdef, params, inputs: Inputs, view) -> jax.Array:
+  inputs = _shown(view, inputs)
   return jnp.argmax(nnx.merge(graphdef, params)(inputs.context, inputs.questions), -1).astype(
       jnp.int32)
 
@@ -150,10 +162,11 @@ def agrees(predictions: jax.Array, labels: jax.Array) -> np.ndarray:
   return np.asarray(jnp.all(predictions == labels, axis=1))
 
 
-def predict(policy: nnx.Module, inputs: Inputs, batch_size: int = 4096) -> jax.Array:
-  """pi's answers int32[B, La] (argmax tokens), in fixed-size chunks."""
+def predict(policy: nnx.Module, inputs: Inputs, view=None, batch_size: int = 4096) -> jax.Array:
+  """pi's answers int32[B, La] (argmax tokens), in fixed-size chunks; `view`: what the policy is
+  shown of the inputs (an `amplify.mz.MzView` for a policy that reads Mz)."""
   graphdef, params = nnx.split(policy, nnx.Param)
   n = inputs.questions.shape[0]
-  out = [_predict(graphdef, params, jax.tree.map(lambda a: a[i:i + batch_size], inputs))
+  out = [_predict(graphdef, params, jax.tree.map(lambda a: a[i:i + batch_size], inputs), view)
          for i in range(0, n, batch_size)]
   return jnp.concatenate(out, axis=0)

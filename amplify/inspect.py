@@ -16,6 +16,7 @@ COLUMNS = [  # (header, key in the round's eval line, format)
     ("IID gap", "iid_gap", "{:+.3f}"),
     ("competent", "competent_difficulties", "{}"),
     ("policy acc", "policy_accuracy", "{:.3f}"),
+    ("unseen", "unseen_entity_fraction", "{:.3f}"),
     ("H calls", "oracle_calls", "{:d}"),
     ("asks", "asks", "{:d}"),
     ("lookups", "lookups", "{:d}"),
@@ -83,11 +84,18 @@ def format_table(workdir: str) -> str:
     with open(summary_path) as f:
       s = json.load(f)
     show = lambda v: "n/a" if v is None else f"{v:.3f}"
-    out.append(f"\nfinal {show(s['final_policy_accuracy'])}  prosaic {show(s['prosaic_accuracy'])}"
+    if s.get("policy_accuracy_unseen") is not None:
+      out.append(f"\nunseen entities: {s['unseen_entity_fraction']:.3f} of the evaluation's "
+                 f"entities were in no question pi trained on; on the questions made only of "
+                 f"them pi's accuracy is {s['policy_accuracy_unseen']:.3f}")
+    out.append(f"\narm {s.get('arm', 'ltp')}  policy {s.get('policy', 'memorises')}  "
+               f"final {show(s['final_policy_accuracy'])}  prosaic {show(s['prosaic_accuracy'])}"
                f"  ceiling {show(s['ceiling_accuracy'])}  gap recovered "
                f"{show(s['gap_recovered'])}"
                + (f"  z* accuracy {s['z_accuracy']:.4f}" if s.get("z_accuracy") is not None else "")
-               + f"  seed {s['seed']}  wall {s['wall_seconds']:.0f}s")
+               + f"  seed {s['seed']}  wall {s['wall_seconds']:.0f}s"
+               + (f"  peak memory {s['peak_memory_mb'] / 1024:.1f} GiB"
+                  if s.get("peak_memory_mb") else ""))
   return "\n".join(out)
 
 

@@ -17,7 +17,8 @@ _PRESET = flags.DEFINE_enum("preset", None, sorted(config_lib.PRESETS),
                             "Named defaults that the other flags override (default: the preset "
                             "named after --task).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where config.json, metrics.jsonl and "
-                               "summary.json go (default: workdirs/TASK).")
+                               "summary.json go (default: workdirs/TASK, or workdirs/TASK_ARM "
+                               "for an --arm other than ltp).")
 
 _DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string}
@@ -41,7 +42,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   try:  # every bad setting is reported before any work starts
     config = config_from_flags()
-    workdir = _WORKDIR.value or os.path.join("workdirs", config.task)
+    workdir = _WORKDIR.value or os.path.join(
+        "workdirs", config.task if config.arm == "ltp" else f"{config.task}_{config.arm}")
     checked = rounds.check(config, workdir)
     os.makedirs(workdir, exist_ok=True)
   except (ValueError, OSError) as e:

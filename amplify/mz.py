@@ -3,13 +3,18 @@
 H reads z* only through Mz, a few entries at a time. Mz is only asked for indices it holds, so it
 needs no out-of-distribution generalisation. Entries that do not exist come back as IDK.
 
-Two kinds:
+Kinds:
 - `ExactIndex` (episodic tasks): z* is the example's own facts, read exactly.
 - a fitted Mz (latent worlds): `amplify.prior.fit` maximises the human's objective over the
   parameters of a `FittableMz`, reading z through `distribution` (soft, differentiable look-ups),
   then `freeze` gives the `IndexedModel` H uses. `Table` is the one built: a row of logits per
   entry, for any z that fits in memory, sharded by entry across the devices there are. A
   compressed (neural) Mz for larger z implements the same three methods.
+- `EmptyMz` (the `no_prior` arm): no z*, every look-up returns IDK.
+- `RawRowsMz` (the `raw_d` arm): no z*, an index over D's raw rows instead ("observation j of
+  entity i"), which H combines by its own model.
+
+`MzView` is how the policy reads Mz: a question's keys replaced by Mz's entries at them.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from amplify.tasks.base import IDK, Spec
+from amplify.tasks.base import IDK, Inputs, Spec
 
 
 class IndexedModel(Protocol):
@@ -78,9 +83,86 @@ class TableMz:
     return jax.nn.one_hot(self.entries[keys] - self.z_first_token, self.z_values)
 
 
+@dataclasses.dataclass(frozen=True)
+class EmptyMz:
+  """No z* at all (the `no_prior` arm): every look-up returns IDK, so H answers only what its own
+  prior decides."""
+
+  def lookup(self, keys: jax.Array, context: jax.Array) -> jax.Array:
+    del context
+    return jnp.full(keys.shape, IDK, jnp.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class RawRowsMz:
+  """D itself instead of z* (the `raw_d` arm): key item * rows_per_item + j reads the value
+  observed in item's j-th row of D (IDK past its last row, or past rows_per_item).
+
+  values: int32[R] the observed value tokens, grouped by item; offsets, counts: int32[items].
+  """
+  values: jax.Array
+  offsets: jax.Array
+  counts: jax.Array
+  rows_per_item: int
+
+  @staticmethod
+  def index(items: np.ndarray, values: np.ndarray, num_items: int,
+            rows_per_item: int) -> "RawRowsMz":
+    """Builds the index from D's rows: items int[R] (which item a row observes), values int[R]."""
+    items, values = np.asarray(items), np.asarray(values)
+    order = np.argsort(items, kind="stable")  # keeps D's own order within an item
+    counts = np.bincount(items, minlength=num_items)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return RawRowsMz(jnp.asarray(values[order], jnp.int32), jnp.asarray(offsets, jnp.int32),
+                     jnp.asarray(counts, jnp.int32), rows_per_item)
+
+  def lookup(self, keys: jax.Array, context: jax.Array) -> jax.Array:
+    del context
+    item, j = keys // self.rows_per_item, keys % self.rows_per_item
+    inside = (keys >= 0) & (item < self.counts.shape[0])
+    item = jnp.clip(item, 0, self.counts.shape[0] - 1)
+    found = inside & (j < self.counts[item])
+    row = jnp.clip(self.offsets[item] + j, 0, self.values.shape[0] - 1)
+    return jnp.where(found, self.values[row], IDK)
+
+
+@dataclasses.dataclass(frozen=True)
+class MzView:
+  """What a policy that reads Mz is shown of an input: the question with every key it names
+  (`Spec.mz_key_positions`) replaced by Mz's entry at that key, IDK where Mz has none. The policy
+  so reads z*'s entries exactly as H does, never embeds a key, and has as many parameters at
+  10^6 entries as at 10^3. A pytree: Mz is an argument of the compiled programs that use it."""
+  mz: IndexedModel
+  positions: tuple[int, ...]
+  first_key: int
+
+  @staticmethod
+  def of(mz: IndexedModel, spec: Spec) -> "MzView":
+    return MzView(mz, spec.mz_key_positions, spec.mz_key_token)
+
+  def __call__(self, inputs: Inputs) -> Inputs:
+    keys, named = named_keys(self.positions, self.first_key, inputs.questions)
+    entries = jax.vmap(lambda k: self.mz.lookup(k, inputs.context), in_axes=1, out_axes=1)(keys)
+    shown = jnp.where(named, entries, inputs.questions[:, list(self.positions)])
+    return Inputs(inputs.context, inputs.questions.at[:, list(self.positions)].set(shown))
+
+
+def named_keys(positions: tuple[int, ...], first_key: int,
+               questions: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The Mz keys each question names: (keys int32[B, K], named bool[B, K]) over the K question
+  `positions` that may hold one (`Spec.mz_key_positions`); a position holding PAD names none."""
+  tokens = questions[:, list(positions)]
+  named = tokens >= first_key
+  return jnp.where(named, tokens - first_key, 0).astype(jnp.int32), named
+
+
 jax.tree_util.register_dataclass(ExactIndex, data_fields=[], meta_fields=[])
 jax.tree_util.register_dataclass(TableMz, data_fields=["entries"],
                                  meta_fields=["z_values", "z_first_token"])
+jax.tree_util.register_dataclass(EmptyMz, data_fields=[], meta_fields=[])
+jax.tree_util.register_dataclass(RawRowsMz, data_fields=["values", "offsets", "counts"],
+                                 meta_fields=["rows_per_item"])
+jax.tree_util.register_dataclass(MzView, data_fields=["mz"], meta_fields=["positions", "first_key"])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,13 @@
 
 One family serves distillation, prosaic ML and the supervised ceiling, so comparisons are fair.
 
+In a latent world whose questions name Mz keys (lexicon's entities), pi reads Mz like H does
+(`--policy=reads_mz`, the default): it is shown the question with each key replaced by Mz's
+entry there (`amplify.mz.MzView`), so it never embeds a key and its size does not grow with z*.
+`--policy=memorises` is the comparison arm: every key is a token of its vocabulary, and z*'s
+entries are learnt into the embedding from the labels (prosaic ML, which never reads z*, always
+uses this one).
+
 Depth is recurrent: one pre-norm block, applied `depth` times, told which iteration it is in by a
 learned vector (a network that learnt to follow a pointer in one iteration can do it again in the
 next, with a quarter of the parameters at depth 4). A task whose question is a count, like
@@ -79,8 +86,11 @@ class Policy(nnx.Module):
   """pi(context int32[B, C, Lf], questions int32[B, Lq]) -> logits float32[B, La, V]."""
 
   def __init__(self, spec: Spec, *, width: int, depth: int, heads: int, pointer_init: bool = False,
-               answer_in_value_slot: bool = False, rngs: nnx.Rngs):
+               answer_in_value_slot: bool = False, reads_mz: bool = False, rngs: nnx.Rngs):
     self.spec = spec
+    if reads_mz and not spec.names_mz_keys:
+      raise ValueError("a policy that reads Mz needs a task whose questions name Mz keys "
+                       "(Spec.mz_key_positions); this task's policy reads the question alone.")
     if answer_in_value_slot and not (spec.serial_question and spec.fact_len == 2):
       raise ValueError("--answer_in_value_slot: the answer token takes the value slot of a "
                        "(key, value) fact, so the task needs 2-token facts and a serially fed "
@@ -91,7 +101,11 @@ class Policy(nnx.Module):
                        "slot; use one of the two flags.")
     self.answer_in_value_slot = answer_in_value_slot
     init = nnx.initializers.normal(0.02)
-    self.embed = nnx.Embed(spec.vocab_size, width, rngs=rngs)
+    # Reading Mz, the policy is shown Mz's entries in place of keys (amplify.mz.MzView) and embeds
+    # only the tokens below the keys: its size does not grow with z. Memorising, it embeds every
+    # key and learns z*'s entries into those rows from its labels.
+    vocab = spec.mz_key_token if reads_mz else spec.vocab_size
+    self.embed = nnx.Embed(vocab, width, rngs=rngs)
     if spec.context_size:
       self.fact = PackedTokens(spec.fact_len, width, rngs=rngs)
       self.fact_segment = nnx.Param(init(rngs.params(), (width,)))
@@ -109,7 +123,10 @@ class Policy(nnx.Module):
     self.answer_slots = nnx.Param(init(rngs.params(), (spec.answer_len, width)))
     self.block = Block(width, heads, pointer_init=pointer_init, rngs=rngs)
     self.norm = nnx.LayerNorm(width, rngs=rngs)
-    self.out_bias = nnx.Param(jnp.zeros((spec.vocab_size,)))
+    # Answers are never keys: the tied output layer scores only the tokens below them (for the
+    # memorising policy at 10^6 entities, full-vocabulary logits were most of a step's cost).
+    self.answer_vocab = spec.mz_key_token if spec.names_mz_keys else vocab
+    self.out_bias = nnx.Param(jnp.zeros((self.answer_vocab,)))
     self.depth = depth
     if depth > 1:  # with one iteration there is nothing to tell apart
       self.iterations = nnx.Param(init(rngs.params(), (depth, width)))
@@ -128,7 +145,7 @@ class Policy(nnx.Module):
     h = self.norm(h)
     if self.answer_in_value_slot:  # the answer is held as W_1 E[y]: read it through W_1
       h = h @ self.fact.slots[0].kernel[...].T
-    return self.embed.attend(h) + self.out_bias[...]
+    return h @ self.embed.embedding[:self.answer_vocab].T + self.out_bias[...]
 
   def tokens(self, context: jax.Array, questions: jax.Array) -> jax.Array:
     """The input tokens float32[B, T, width]: the facts, then the question/answer tokens."""
@@ -157,7 +174,14 @@ class Policy(nnx.Module):
     return read
 
 
-def make_policy(spec: Spec, config, key: jax.Array) -> Policy:
+def reads_mz(spec: Spec, config) -> bool:
+  """Whether `--policy` has pi read Mz: a task whose questions name no keys has one policy, which
+  reads the question alone."""
+  return config.policy == "reads_mz" and spec.names_mz_keys
+
+
+def make_policy(spec: Spec, config, key: jax.Array, *, reads_mz: bool = False) -> Policy:
   return Policy(spec, width=config.width, depth=config.depth, heads=config.heads,
                 pointer_init=config.pointer_init,
-                answer_in_value_slot=config.answer_in_value_slot, rngs=nnx.Rngs(params=key))
+                answer_in_value_slot=config.answer_in_value_slot, reads_mz=reads_mz,
+                rngs=nnx.Rngs(params=key))

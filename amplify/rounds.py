@@ -1,34 +1,42 @@
-"""The rounds loop: label D* with H^A, split, distil pi_r, check IID generalisation, evaluate.
+"""The rounds loop, read as the recipe: learn the prior, then a short loop over named phases.
+
+  prior -> for each round of the arm's plan: label -> split -> distil -> IID check -> evaluate ->
+  save -> baselines -> summary
 
 `run(config, workdir)` is the whole experiment; `amplify.main` is a thin absl wrapper around it.
-Every RNG key derives from `config.seed` by `fold_in` on (phase, round), so a rerun of the same
-config gives the same numbers on the same machine.
+Each phase is a function of the run's fixed parts (`Run`) and what rounds hand on (`State`), so
+an arm (`amplify.arms`) is a plan of rounds, not a branch in the loop. Every RNG key derives from
+`config.seed` by `fold_in` on (phase, round), so a rerun of the same config gives the same
+numbers on the same machine. A workdir whose run has finished is not run again: `run` returns
+its summary.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import resource
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from amplify import arms as arms_lib
 from amplify import baselines, checkpoint, prior
-from amplify.amplifier import Amplifier, Budget
+from amplify.amplifier import Amplifier, Budget, Labels
 from amplify.config import Config
 from amplify.distill import Distiller, LabelledSet, agrees, predict
 from amplify.evaluator import Evaluator
-from amplify.mz import ExactIndex, Table
+from amplify.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table, named_keys
 from amplify.oracles import make_oracle
-from amplify.policy import make_policy
+from amplify.policy import make_policy, reads_mz
 from amplify.tasks import make_task
-from amplify.tasks.base import EPISODIC, IDK, Inputs
+from amplify.tasks.base import EPISODIC, IDK, Inputs, Task
 
 # fold_in tags, one per phase, so no two phases share a key (amplify.tasks.WORLD is 3)
 _EVAL, _D_SAMPLE, _BASELINE, _ROUND = 1, 2, 10, 100
-_SAMPLE, _LABEL, _INIT, _DISTILL = 0, 1, 2, 3
+_SAMPLE, _LABEL, _INIT, _DISTILL, _WITH_D = 0, 1, 2, 3, 4
 
 
 def policy_key(key: jax.Array, r: int) -> jax.Array:
@@ -50,10 +58,12 @@ class MetricWriter:
       with open(path) as f:
         old = [json.loads(line) for line in f if line.strip()]
     self.kept = [r for r in old if keep(r)]
+    self.records = list(self.kept)  # every line of this run, kept or written
     with open(path, "w") as f:
       f.writelines(json.dumps(r) + "\n" for r in self.kept)
 
   def write(self, record: dict) -> None:
+    self.records.append(record)
     with open(self._path, "a") as f:
       f.write(json.dumps(record) + "\n")
 
@@ -69,15 +79,6 @@ def check_workdir(config: Config, workdir: str) -> None:
                        if old.get(k) != getattr(config, k, None))
       raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "
                        f"{changed}); use a new --workdir, or the same flags to resume.")
-
-
-def _start(config: Config, workdir: str) -> int:
-  """Writes config.json; returns the last round a checkpoint holds (-1: start afresh)."""
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    json.dump(dataclasses.asdict(config), f, indent=2)
-  last = checkpoint.latest_round(workdir)
-  return -1 if last is None else min(last, config.rounds - 1)
 
 
 def _mean(values: np.ndarray, where: jax.Array) -> float | None:
@@ -119,12 +120,16 @@ def competent_difficulties(difficulty: np.ndarray, answered: np.ndarray, agrees:
   return competent
 
 
-def steps_for_round(config: Config, r: int, used: int) -> int:
-  """Round r's step budget: what earlier rounds left of total_steps, split evenly over the rounds
-  to come; the last round gets all of it. A round stops early once pi passes the IID check at
-  every difficulty H^A answered (see `run`), and the steps it saves go to later rounds."""
+def steps_for_round(config: Config, plan, r: int, used: int) -> int:
+  """Round r's step budget: what earlier rounds left of total_steps, split evenly over the
+  distilling rounds to come; the last of them gets all of it (a round that does not distil gets
+  none). A round stops early once pi passes the IID check at every difficulty H^A answered (see
+  `distil`), and the steps it saves go to later rounds."""
+  if not plan[r].distil:
+    return 0
   left = config.total_steps - used
-  return left if r == config.rounds - 1 else left // (config.rounds - r)
+  to_come = sum(p.distil for p in plan[r:])
+  return left if to_come == 1 else left // to_come
 
 
 def check(config: Config, workdir: str):
@@ -132,8 +137,10 @@ def check(config: Config, workdir: str):
   Returns (task, ground truth, oracle)."""
   config.validate()
   task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
-  oracle = make_oracle(config, task)
-  make_policy(task.spec, config, jax.random.key(0))  # refuses a network that can't read the task
+  arm = arms_lib.get_arm(config, task)
+  oracle = make_oracle(config, task, reads_raw_d=arm.reads == arms_lib.RAW_D)
+  # refuses a network that can't read the task
+  make_policy(task.spec, config, jax.random.key(0), reads_mz=reads_mz(task.spec, config))
   asks, lookups = task.budget_needed
   for flag, needed in (("max_asks", asks), ("max_lookups", lookups)):
     if getattr(config, flag) < needed:
@@ -147,6 +154,63 @@ def check(config: Config, workdir: str):
                        f"such questions; use --{flag}<={rows}.")
   check_workdir(config, workdir)
   return task, truth, oracle
+
+
+# -- the run's fixed parts and what rounds hand on --------------------------------------------
+
+@dataclasses.dataclass
+class Run:
+  """What a run fixes before its first round. `evaluator` is the one holder of ground truth:
+  no phase but `evaluate` and the baselines touches it."""
+  config: Config
+  workdir: str
+  task: Task
+  arm: arms_lib.Arm
+  plan: tuple[arms_lib.RoundPlan, ...]
+  amplifier: Amplifier
+  view: MzView | None  # what pi is shown of a question (None: the question itself)
+  reads_mz: bool  # pi reads Mz (else it memorises, or the task names no keys)
+  z_star_view: MzView | None  # the ceiling's view: the `--policy` network reading the fitted z*
+  evaluator: Evaluator
+  metrics: MetricWriter
+  key: jax.Array
+  eval_inputs: Inputs
+  d_sample: tuple[Inputs, jax.Array]  # D rows for the agreement-on-D figures
+  z_accuracy: float | None
+  start: float
+
+  def new_distiller(self, r: int, schedule_steps: int) -> Distiller:
+    """Round r's fresh policy on a schedule of `schedule_steps`."""
+    c = self.config
+    policy = make_policy(self.task.spec, c, policy_key(self.key, r), reads_mz=self.reads_mz)
+    # a round trains on at most its train rows + the replay buffer (+ as many rows of D)
+    rows = c.label_size - c.heldout_rows
+    capacity = rows * (1 + any(p.with_d for p in self.plan)) + c.replay_size
+    return Distiller(policy, c, schedule_steps, self.task.augment if c.augment else None,
+                     capacity=capacity, view=self.view)
+
+
+@dataclasses.dataclass
+class State:
+  """What a round hands the next; a checkpoint keeps all of it."""
+  distiller: Distiller | None = None  # pi_{r-1} (None before round 0's distillation)
+  replay: LabelledSet | None = None
+  competent: np.ndarray | None = None  # the difficulties H may ask pi about
+  steps_used: int = 0
+  seen: np.ndarray | None = None  # bool[z entries]: keys named by a question pi trained on
+
+
+@dataclasses.dataclass
+class Batch:
+  """A round's questions, H^A's labels, and their split into train / held-out (IID)."""
+  inputs: Inputs
+  labels: Labels
+  answered: np.ndarray  # bool[B]: rows H^A answered (not IDK)
+  seconds: float
+  n_heldout: int = 0  # the first n_heldout rows are held out
+  train: LabelledSet | None = None
+  heldout: LabelledSet | None = None
+  train_set: LabelledSet | None = None  # what pi trains on: train rows, replay, D rows
 
 
 def learn_prior(task, oracle, evaluator: Evaluator, params, metrics: MetricWriter, workdir: str,
@@ -172,182 +236,339 @@ def learn_prior(task, oracle, evaluator: Evaluator, params, metrics: MetricWrite
   return mz, z_accuracy
 
 
-def run(config: Config, workdir: str, checked=None) -> dict:
-  """Runs the experiment `config` into `workdir`; returns the summary. `checked`: what
-  `check(config, workdir)` returned, if the caller has run it already."""
+def _arm_mz(arm: arms_lib.Arm, task, z_star):
+  """What H (and a policy that reads Mz) reads in this arm: z*, nothing, or D's raw rows."""
+  if arm.reads == arms_lib.NOTHING:
+    return EmptyMz()
+  if arm.reads == arms_lib.RAW_D:
+    items, values, rows_per_item = task.raw_observations()
+    return RawRowsMz.index(items, values, task.spec.z_entries, rows_per_item)
+  return z_star
+
+
+def _begin(config: Config, workdir: str, checked) -> tuple[Run, int]:
+  """Sets the run up (fitting or restoring z*); returns it and the last round a checkpoint holds
+  (-1: none)."""
   start = time.time()
   task, truth, oracle = checked or check(config, workdir)
-  done = _start(config, workdir)
-  print(f"jax {jax.__version__} on {jax.devices()}; "
+  arm = arms_lib.get_arm(config, task)
+  plan = arm.rounds(config)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    json.dump(dataclasses.asdict(config), f, indent=2)
+  last = checkpoint.latest_round(workdir)
+  done = -1 if last is None else min(last, len(plan) - 1)
+  print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}; "
         f"{f'resuming after round {done}' if done >= 0 else 'starting afresh'}", flush=True)
   prior_params = checkpoint.restore_prior(workdir) if task.spec.regime != EPISODIC else None
   metrics = MetricWriter(os.path.join(workdir, "metrics.jsonl"),
                          keep=lambda rec: (rec["phase"] == "baseline"
                                            or (rec["phase"] == "prior" and prior_params is not None)
                                            or (rec["phase"] != "prior" and rec["round"] <= done)))
-
   evaluator = Evaluator(task, truth)
-  mz, z_accuracy = learn_prior(task, oracle, evaluator, prior_params, metrics, workdir, config)
+  z_star, z_accuracy = learn_prior(task, oracle, evaluator, prior_params, metrics, workdir, config)
+  mz = _arm_mz(arm, task, z_star)
+  policy_reads_mz = reads_mz(task.spec, dataclasses.replace(config, policy=arm.policy or config.policy))
+  view = MzView.of(mz, task.spec) if policy_reads_mz else None
   amplifier = Amplifier(oracle, mz, task.spec, Budget(config.max_asks, config.max_lookups),
-                        task.difficulty)
+                        task.difficulty, view=view)
   key = jax.random.key(config.seed)
-  eval_inputs = task.evaluation_questions(jax.random.fold_in(key, _EVAL), config.eval_size)
-  d_inputs, d_labels = task.training_data(jax.random.fold_in(key, _D_SAMPLE), config.eval_size)
-  n_heldout = config.heldout_rows
+  run = Run(config, workdir, task, arm, plan, amplifier, view, policy_reads_mz,
+            MzView.of(z_star, task.spec) if reads_mz(task.spec, config) else None,
+            evaluator, metrics, key,
+            task.evaluation_questions(jax.random.fold_in(key, _EVAL), config.eval_size),
+            task.training_data(jax.random.fold_in(key, _D_SAMPLE), config.eval_size),
+            z_accuracy, start)
+  return run, done
 
-  augment = task.augment if config.augment else None
 
-  def new_distiller(r: int, budget: int) -> Distiller:
-    """Warm start: one policy and one schedule of total_steps across all rounds. Cold start: a
-    fresh policy each round, with a schedule of that round's `budget` of steps."""
-    policy = make_policy(task.spec, config, policy_key(key, r))
-    steps = config.total_steps if config.warm_start else budget
-    # a round trains on at most its train rows + the replay buffer
-    return Distiller(policy, config, steps, augment,
-                     capacity=config.label_size - n_heldout + config.replay_size)
+def _resume(run: Run, done: int) -> State:
+  """The state after round `done` (a fresh state when done is -1)."""
+  state = State(steps_used=sum(rec["steps"] for rec in run.metrics.kept
+                               if rec["phase"] == "distill"),
+                seen=np.zeros(run.task.spec.z_entries, bool) if run.task.spec.names_mz_keys
+                else None)
+  if done < 0:
+    return state
+  lines = {rec["phase"]: rec for rec in run.metrics.kept if rec["round"] == done}
+  if not {"distill", "eval"} <= lines.keys():
+    raise ValueError(f"workdir {run.workdir!r} has a checkpoint of round {done} but metrics.jsonl "
+                     "lacks that round's distill or eval line; use a new --workdir.")
+  # the schedule that round's policy trained on (a cold start's is its round's budget)
+  state.distiller = run.new_distiller(done, lines["distill"]["schedule_steps"])
+  state.replay, state.competent, seen = checkpoint.restore(run.workdir, done, state.distiller)
+  if seen is not None:
+    state.seen = seen
+  return state
 
-  distiller, replay, competent = None, None, None
-  used = sum(rec["steps"] for rec in metrics.kept if rec["phase"] == "distill")  # resumed rounds'
-  if done >= 0:
-    lines = {rec["phase"]: rec for rec in metrics.kept if rec["round"] == done}
-    if not {"distill", "eval"} <= lines.keys():
-      raise ValueError(f"workdir {workdir!r} has a checkpoint of round {done} but metrics.jsonl "
-                       "lacks that round's distill or eval line; use a new --workdir.")
-    # the schedule that round trained on (a cold start's is that round's budget)
-    distiller = new_distiller(done, lines["distill"]["step_budget"])
-    replay, competent = checkpoint.restore(workdir, done, distiller)
-  for r in range(done + 1, config.rounds):
-    round_key = jax.random.fold_in(key, _ROUND + r)
-    t0 = time.time()
-    inputs = task.deployment_questions(jax.random.fold_in(round_key, _SAMPLE), config.label_size)
-    previous_policy = None if distiller is None else distiller.policy  # none in round 0
-    labels = amplifier.label(inputs, previous_policy, competent,
-                             jax.random.fold_in(round_key, _LABEL))
-    answers = jax.block_until_ready(labels.answers)
-    label_seconds = time.time() - t0
-    metrics.write({"round": r, "phase": "label", **labels.cost(),
-                   "seconds": round(label_seconds, 3)})
 
-    # D* rows are drawn IID, so a split by position is an IID split.
-    heldout = LabelledSet.of(_rows(inputs, 0, n_heldout), answers[:n_heldout])
-    train = LabelledSet.of(_rows(inputs, n_heldout), answers[n_heldout:])
-    answered = jnp.all(answers != IDK, axis=1)
-    train_set = training_set(train, answered[n_heldout:], replay, config.idk_share)
+# -- the phases of a round -------------------------------------------------------------------
 
-    t1 = time.time()
-    budget = steps_for_round(config, r, used)
-    previous = None if config.warm_start else distiller  # a cold round's rival (see below)
-    if distiller is None or not config.warm_start:
-      distiller = new_distiller(r, budget)
-    # The round stops once pi imitates H^A's answers at every difficulty it answered, judged on
-    # (up to n_heldout of) this round's training rows, so the held-out rows stay an unbiased check.
-    probe = _rows(train.inputs, 0, n_heldout)
-    probe_labels = train.labels[:n_heldout]
-    probe_answered = np.asarray(answered[n_heldout:])[:n_heldout]
-    probe_difficulty = np.asarray(task.difficulty(probe.questions))
-    # the difficulties at which a perfect imitator would pass: those with enough answered rows
-    answered_enough = competent_difficulties(probe_difficulty, probe_answered,
-                                             np.ones_like(probe_answered), task.spec.max_difficulty,
-                                             config.competence)
+def _round_key(run: Run, r: int) -> jax.Array:
+  return jax.random.fold_in(run.key, _ROUND + r)
 
-    def imitates_h_a() -> bool:
-      return bool(np.all(answered_enough <= competent_difficulties(
-          probe_difficulty, probe_answered, agrees(predict(distiller.policy, probe), probe_labels),
-          task.spec.max_difficulty, config.competence)))
 
-    before = distiller.steps_run
-    loss = distiller.fit(train_set, budget, jax.random.fold_in(round_key, _DISTILL),
-                         until=imitates_h_a)
-    steps = distiller.steps_run - before
-    used += steps
-    distill_seconds = time.time() - t1
-    metrics.write({"round": r, "phase": "distill", "steps": steps, "step_budget": budget,
-                   "train_rows": len(train_set), "loss": loss,
-                   "seconds": round(distill_seconds, 3)})
+def label(run: Run, state: State, r: int) -> Batch:
+  """H^A (H + pi_{r-1} + Mz; H alone in round 0) labels the round's questions: D* questions, or
+  D's own questions where the arm's plan says so."""
+  t0 = time.time()
+  key, n = jax.random.fold_in(_round_key(run, r), _SAMPLE), run.config.label_size
+  if run.plan[r].questions == arms_lib.TRAINING:
+    inputs = run.task.training_data(key, n)[0]  # D's questions; H labels them, D's labels unused
+  else:
+    inputs = run.task.deployment_questions(key, n)
+  policy = None if state.distiller is None else state.distiller.policy
+  labels = run.amplifier.label(inputs, policy, state.competent,
+                               jax.random.fold_in(_round_key(run, r), _LABEL))
+  answered = np.asarray(jnp.all(jax.block_until_ready(labels.answers) != IDK, axis=1))
+  seconds = time.time() - t0
+  run.metrics.write({"round": r, "phase": "label", **labels.cost(), "seconds": round(seconds, 3)})
+  return Batch(inputs, labels, answered, seconds)
 
-    t2 = time.time()
-    # Agreement with H^A on the rows it answered (an IDK label is no answer to imitate).
-    heldout_agrees = agrees(predict(distiller.policy, heldout.inputs), heldout.labels)
-    # A cold round's fresh network does not always learn in its share of the steps; the round
-    # then keeps pi_{r-1} if that agrees better with H^A on this round's held-out answered rows
-    # (the IID check, no ground truth), so that one failed draw costs a round, not every label
-    # after it. The same rows then report the kept policy's agreement: in such a round it is the
-    # larger of two estimates, a bias of the order of their noise (1/sqrt(rows)), and the distill
-    # line describes the discarded network. A warm round continues pi_{r-1}'s own optimisation:
-    # it has no rival.
-    kept_previous = False
-    if previous is not None:
-      previous_agrees = agrees(predict(previous.policy, heldout.inputs), heldout.labels)
-      held = answered[:n_heldout]
-      if (_mean(previous_agrees, held) or 0.0) > (_mean(heldout_agrees, held) or 0.0):
-        distiller, heldout_agrees, kept_previous = previous, previous_agrees, True
-    policy = distiller.policy
-    train_agrees = agrees(predict(policy, train.inputs), train.labels)
-    train_agreement = _mean(train_agrees, answered[n_heldout:])
-    heldout_agreement = _mean(heldout_agrees, answered[:n_heldout])
-    competent = competent_difficulties(
-        np.asarray(task.difficulty(heldout.inputs.questions)), np.asarray(answered[:n_heldout]),
-        heldout_agrees, task.spec.max_difficulty, config.competence)
-    policy_answers = predict(policy, eval_inputs)
-    record = {
-        "round": r, "phase": "eval",
-        "label_accuracy": evaluator.accuracy(inputs, answers),
-        "label_accuracy_by_difficulty": evaluator.accuracy_by_difficulty(inputs, answers),
-        "idk_fraction": float(1 - answered.mean()),
-        "train_agreement": train_agreement,
-        "heldout_agreement": heldout_agreement,
-        "iid_gap": (None if train_agreement is None or heldout_agreement is None
-                    else train_agreement - heldout_agreement),
-        "competent_difficulties": np.flatnonzero(competent).tolist(),
-        "kept_previous_policy": kept_previous,
-        "policy_accuracy": evaluator.accuracy(eval_inputs, policy_answers),
-        "policy_accuracy_by_difficulty": evaluator.accuracy_by_difficulty(eval_inputs,
-                                                                          policy_answers),
-        "policy_agreement_on_d": float(agrees(predict(policy, d_inputs), d_labels).mean()),
-        **labels.cost(),
-        "seconds": round(time.time() - t0, 3),
-        "seconds_by_phase": {"label": round(label_seconds, 3),
-                             "distill": round(distill_seconds, 3),
-                             "eval": round(time.time() - t2, 3)},
-    }
-    metrics.write(record)
-    print(f"round {r}: label accuracy {record['label_accuracy']:.3f} (IDK "
-          f"{record['idk_fraction']:.3f}), policy accuracy {record['policy_accuracy']:.3f}, "
-          f"{record['seconds']:.0f}s", flush=True)
 
-    if config.replay_size:  # a FIFO of the newest rows H^A could answer (an IDK teaches little)
-      kept = train.take(jnp.nonzero(answered[n_heldout:])[0])
-      replay = kept if replay is None else replay.concat(kept)
-      replay = replay.take(jnp.arange(max(0, len(replay) - config.replay_size), len(replay)))
-    transcript = jax.tree.map(np.asarray, dataclasses.asdict(labels.transcript))
-    os.makedirs(os.path.join(workdir, "transcripts"), exist_ok=True)
-    np.savez_compressed(os.path.join(workdir, "transcripts", f"round_{r}.npz"),
-                        questions=np.asarray(inputs.questions), answers=np.asarray(answers),
-                        **transcript)
-    checkpoint.save(workdir, r, distiller, replay, competent)  # last: it marks the round done
+def split(run: Run, state: State, r: int, batch: Batch) -> None:
+  """Held-out rows first (questions are drawn IID, so a split by position is an IID split); the
+  training set is the train part's answered rows, the replay buffer, capped IDK rows, and, where
+  the plan says so, as many rows of D with their observed labels."""
+  # heldout_fraction of the rows: a round on D's own questions may have fewer than label_size
+  n = batch.n_heldout = int(round(len(batch.answered) * run.config.heldout_fraction))
+  answers = batch.labels.answers
+  batch.heldout = LabelledSet.of(_rows(batch.inputs, 0, n), answers[:n])
+  batch.train = LabelledSet.of(_rows(batch.inputs, n), answers[n:])
+  batch.train_set = training_set(batch.train, jnp.asarray(batch.answered[n:]), state.replay,
+                                 run.config.idk_share)
+  if run.plan[r].with_d:
+    d_inputs, d_labels = run.task.training_data(
+        jax.random.fold_in(_round_key(run, r), _WITH_D), len(batch.train))
+    batch.train_set = batch.train_set.concat(LabelledSet.of(d_inputs, d_labels))
 
-  finished = {rec["baseline"]: rec for rec in metrics.kept if rec["phase"] == "baseline"}
-  if config.baselines:
-    named = [("prosaic", baselines.prosaic_ml), ("ceiling", baselines.supervised_ceiling)]
-    named += [(name, baselines.EXTRA[name]) for name in getattr(task, "extra_baselines", ())]
-    for i, (name, train_and_score) in enumerate(named):  # key _BASELINE + i: one per baseline
-      if name not in finished:
-        finished[name] = train_and_score(task, truth, evaluator, eval_inputs, (d_inputs, d_labels),
-                                         jax.random.fold_in(key, _BASELINE + i), config)
-        metrics.write(finished[name])
+
+def distil(run: Run, state: State, r: int, batch: Batch) -> Distiller | None:
+  """Trains pi_r on the training set within the round's step budget, stopping once pi imitates
+  H^A at every difficulty it answered (judged on up to heldout_rows of the round's own training
+  rows, so the held-out rows stay an unbiased check). Returns a cold round's rival, pi_{r-1}."""
+  c, t1 = run.config, time.time()
+  budget = steps_for_round(c, run.plan, r, state.steps_used)
+  if not run.plan[r].distil:
+    run.metrics.write({"round": r, "phase": "distill", "steps": 0, "step_budget": 0,
+                       "schedule_steps": state.distiller.schedule_steps, "train_rows": 0,
+                       "loss": None, "seconds": 0.0})
+    return None
+  previous = None if c.warm_start else state.distiller  # a cold round's rival
+  if state.distiller is None or not c.warm_start:
+    # warm start: one policy and one schedule of total_steps across all rounds
+    state.distiller = run.new_distiller(r, c.total_steps if c.warm_start else budget)
+  distiller, n = state.distiller, batch.n_heldout
+  probe = _rows(batch.train.inputs, 0, n)
+  probe_labels = batch.train.labels[:n]
+  probe_answered = batch.answered[n:][:n]
+  probe_difficulty = np.asarray(run.task.difficulty(probe.questions))
+  spec = run.task.spec
+  # the difficulties at which a perfect imitator would pass: those with enough answered rows
+  answered_enough = competent_difficulties(probe_difficulty, probe_answered,
+                                           np.ones_like(probe_answered), spec.max_difficulty,
+                                           c.competence)
+
+  def imitates_h_a() -> bool:
+    agree = agrees(predict(distiller.policy, probe, run.view), probe_labels)
+    return bool(np.all(answered_enough <= competent_difficulties(
+        probe_difficulty, probe_answered, agree, spec.max_difficulty, c.competence)))
+
+  before = distiller.steps_run
+  loss = distiller.fit(batch.train_set, budget, jax.random.fold_in(_round_key(run, r), _DISTILL),
+                       until=imitates_h_a)
+  steps = distiller.steps_run - before
+  state.steps_used += steps
+  if state.seen is not None:  # every key named by a question pi trained on
+    keys, named = named_keys(spec.mz_key_positions, spec.mz_key_token,
+                             batch.train_set.inputs.questions)
+    state.seen[np.asarray(keys)[np.asarray(named)]] = True
+  run.metrics.write({"round": r, "phase": "distill", "steps": steps, "step_budget": budget,
+                     "schedule_steps": distiller.schedule_steps,
+                     "train_rows": len(batch.train_set), "loss": loss,
+                     "seconds": round(time.time() - t1, 3)})
+  return previous
+
+
+def iid_check(run: Run, state: State, batch: Batch, rival: Distiller | None) -> dict:
+  """pi's agreement with H^A on the train and held-out rows H^A answered (an IDK label is no
+  answer to imitate), their gap, and the difficulties pi is competent at next round. A cold
+  round keeps pi_{r-1} if that agrees better on the held-out rows (no ground truth read): one
+  failed draw then costs a round, not every label after it. In such a round the agreement
+  reported is the larger of two estimates, a bias of the order of their noise (1/sqrt(rows))."""
+  n = batch.n_heldout
+  held = batch.answered[:n]
+  heldout_agrees = agrees(predict(state.distiller.policy, batch.heldout.inputs, run.view),
+                          batch.heldout.labels)
+  kept_previous = False
+  if rival is not None:
+    rival_agrees = agrees(predict(rival.policy, batch.heldout.inputs, run.view),
+                          batch.heldout.labels)
+    if (_mean(rival_agrees, held) or 0.0) > (_mean(heldout_agrees, held) or 0.0):
+      state.distiller, heldout_agrees, kept_previous = rival, rival_agrees, True
+  train_agrees = agrees(predict(state.distiller.policy, batch.train.inputs, run.view),
+                        batch.train.labels)
+  train_agreement = _mean(train_agrees, batch.answered[n:])
+  heldout_agreement = _mean(heldout_agrees, held)
+  state.competent = competent_difficulties(
+      np.asarray(run.task.difficulty(batch.heldout.inputs.questions)), held, heldout_agrees,
+      run.task.spec.max_difficulty, run.config.competence)
+  return {"train_agreement": train_agreement, "heldout_agreement": heldout_agreement,
+          "iid_gap": (None if train_agreement is None or heldout_agreement is None
+                      else train_agreement - heldout_agreement),
+          "competent_difficulties": np.flatnonzero(state.competent).tolist(),
+          "kept_previous_policy": kept_previous}
+
+
+def _unseen(run: Run, state: State) -> dict:
+  """The share of the evaluation's distinct keys that no question pi trained on named, and pi's
+  accuracy on the evaluation questions all of whose keys are such (None where there are none)."""
+  if state.seen is None:
+    return {"unseen_entity_fraction": None, "policy_accuracy_unseen": None}
+  spec = run.task.spec
+  keys, named = (np.asarray(a) for a in named_keys(spec.mz_key_positions, spec.mz_key_token,
+                                                     run.eval_inputs.questions))
+  distinct = np.unique(keys[named])
+  rows = np.flatnonzero(np.all(~named | ~state.seen[keys], axis=1) & named.any(axis=1))
+  accuracy = None
+  if len(rows):
+    inputs = jax.tree.map(lambda a: a[rows], run.eval_inputs)
+    accuracy = run.evaluator.accuracy(inputs, predict(state.distiller.policy, inputs, run.view))
+  return {"unseen_entity_fraction": float(np.mean(~state.seen[distinct])),
+          "policy_accuracy_unseen": accuracy, "unseen_rows": int(len(rows))}
+
+
+def evaluate(run: Run, state: State, r: int, batch: Batch, check: dict, t0: float) -> dict:
+  """The evaluator scores H^A's labels and pi_r on a fresh D* sample against ground truth; nothing
+  it computes flows back into labelling or training."""
+  t2 = time.time()
+  ev, policy = run.evaluator, state.distiller.policy
+  answers = predict(policy, run.eval_inputs, run.view)
+  d_inputs, d_labels = run.d_sample
+  record = {
+      "round": r, "phase": "eval",
+      "label_accuracy": ev.accuracy(batch.inputs, batch.labels.answers),
+      "label_accuracy_by_difficulty": ev.accuracy_by_difficulty(batch.inputs,
+                                                                batch.labels.answers),
+      "idk_fraction": float(1 - batch.answered.mean()),
+      **check,
+      "policy_accuracy": ev.accuracy(run.eval_inputs, answers),
+      "policy_accuracy_by_difficulty": ev.accuracy_by_difficulty(run.eval_inputs, answers),
+      **_unseen(run, state),
+      "policy_agreement_on_d": float(agrees(predict(policy, d_inputs, run.view), d_labels).mean()),
+      **batch.labels.cost(),
+      "seconds": round(time.time() - t0, 3),
+      "seconds_by_phase": {"label": round(batch.seconds, 3),
+                           "distill": round(t2 - t0 - batch.seconds, 3),
+                           "eval": round(time.time() - t2, 3)},
+  }
+  run.metrics.write(record)
+  unseen = record["unseen_entity_fraction"]
+  print(f"round {r}: label accuracy {record['label_accuracy']:.3f} (IDK "
+        f"{record['idk_fraction']:.3f}), policy accuracy {record['policy_accuracy']:.3f}"
+        + ("" if unseen is None else f", unseen entities {unseen:.3f}")
+        + f", {record['seconds']:.0f}s", flush=True)
+  return record
+
+
+def save(run: Run, state: State, r: int, batch: Batch) -> None:
+  """Updates the replay buffer, writes the round's transcripts, then its checkpoint (last: a
+  checkpoint marks the round done)."""
+  n = batch.n_heldout
+  if run.config.replay_size:  # a FIFO of the newest rows H^A could answer (an IDK teaches little)
+    kept = batch.train.take(jnp.nonzero(jnp.asarray(batch.answered[n:]))[0])
+    replay = kept if state.replay is None else state.replay.concat(kept)
+    replay = replay.take(jnp.arange(max(0, len(replay) - run.config.replay_size), len(replay)))
+    state.replay = replay if len(replay) else None  # none answered yet (no_prior: ever)
+  transcript = jax.tree.map(np.asarray, dataclasses.asdict(batch.labels.transcript))
+  os.makedirs(os.path.join(run.workdir, "transcripts"), exist_ok=True)
+  np.savez_compressed(os.path.join(run.workdir, "transcripts", f"round_{r}.npz"),
+                      questions=np.asarray(batch.inputs.questions),
+                      answers=np.asarray(batch.labels.answers), **transcript)
+  checkpoint.save(run.workdir, r, state.distiller, state.replay, state.competent, state.seen)
+
+
+def run_baselines(run: Run, truth) -> dict[str, dict]:
+  """Prosaic ML, the supervised ceiling and the task's extra baselines (each once: a finished
+  one's line is kept across resumes)."""
+  finished = {rec["baseline"]: rec for rec in run.metrics.kept if rec["phase"] == "baseline"}
+  if not run.config.baselines:
+    return finished
+  named = [("prosaic", baselines.prosaic_ml), ("ceiling", baselines.supervised_ceiling)]
+  named += [(name, baselines.EXTRA[name]) for name in run.task.extra_baselines]
+  for i, (name, train_and_score) in enumerate(named):  # key _BASELINE + i: one per baseline
+    if name not in finished:
+      print(f"baseline {name}: training", flush=True)
+      finished[name] = train_and_score(run.task, truth, run.evaluator, run.eval_inputs, run.d_sample,
+                                       jax.random.fold_in(run.key, _BASELINE + i), run.config,
+                                       view=run.z_star_view)
+      run.metrics.write(finished[name])
+  return finished
+
+
+def summarise(run: Run, finished: dict[str, dict]) -> dict:
+  records = run.metrics.records
+  evals = [rec for rec in records if rec["phase"] == "eval"]
+  labels = [rec for rec in records if rec["phase"] == "label"]
+  final = evals[-1]
   accuracy = lambda name: finished[name]["accuracy"] if name in finished else None
-  final, prosaic, ceiling = record["policy_accuracy"], accuracy("prosaic"), accuracy("ceiling")
+  prosaic, ceiling = accuracy("prosaic"), accuracy("ceiling")
   span = None if prosaic is None or ceiling is None else ceiling - prosaic
+  deployment = [rec for rec, p in zip(labels, run.plan) if p.questions == arms_lib.DEPLOYMENT]
   summary = {
-      "final_policy_accuracy": final,
+      "arm": run.arm.name,
+      "policy": "reads_mz" if run.reads_mz else "memorises" if run.task.spec.names_mz_keys
+                else "question",
+      "final_policy_accuracy": final["policy_accuracy"],
+      "final_policy_accuracy_by_difficulty": final["policy_accuracy_by_difficulty"],
       "prosaic_accuracy": prosaic,
       "ceiling_accuracy": ceiling,
-      "gap_recovered": (final - prosaic) / span if span else None,
-      "z_accuracy": z_accuracy,
-      "rounds": config.rounds,
-      "wall_seconds": round(time.time() - start, 2),
-      "seed": config.seed,
+      "gap_recovered": (final["policy_accuracy"] - prosaic) / span if span else None,
+      "z_accuracy": run.z_accuracy,
+      "unseen_entity_fraction": final.get("unseen_entity_fraction"),
+      "policy_accuracy_unseen": final.get("policy_accuracy_unseen"),
+      **{k: sum(rec[k] for rec in labels) for k in ("oracle_calls", "asks", "lookups")},
+      "lookups_per_deployment_question": (
+          sum(rec["lookups"] for rec in deployment) / sum(rec["oracle_calls"] for rec in deployment)
+          if deployment else None),
+      "distillation_steps": sum(rec["steps"] for rec in records if rec["phase"] == "distill"),
+      "rounds": len(run.plan),
+      "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+      "wall_seconds": round(time.time() - run.start, 2),
+      "seed": run.config.seed,
   }
-  with open(os.path.join(workdir, "summary.json"), "w") as f:
+  with open(os.path.join(run.workdir, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2)
   return summary
+
+
+def finished_summary(config: Config, workdir: str) -> dict | None:
+  """The summary of a finished run of `config` in `workdir` (its last round checkpointed and its
+  summary written), or None."""
+  path = os.path.join(workdir, "summary.json")
+  if not os.path.exists(path) or checkpoint.latest_round(workdir) is None:
+    return None
+  with open(path) as f:
+    summary = json.load(f)
+  return summary if checkpoint.latest_round(workdir) == summary["rounds"] - 1 else None
+
+
+def run(config: Config, workdir: str, checked=None) -> dict:
+  """Runs the experiment `config` into `workdir`; returns the summary. `checked`: what
+  `check(config, workdir)` returned, if the caller has run it already. A finished run in the
+  workdir is returned as it is."""
+  checked = checked or check(config, workdir)
+  if (summary := finished_summary(config, workdir)) is not None:
+    print(f"workdir {workdir!r} holds a finished run of this config: nothing to do", flush=True)
+    return summary
+  run_, done = _begin(config, workdir, checked)
+  state = _resume(run_, done)
+  for r in range(done + 1, len(run_.plan)):
+    t0 = time.time()
+    batch = label(run_, state, r)
+    split(run_, state, r, batch)
+    rival = distil(run_, state, r, batch)
+    check_ = iid_check(run_, state, batch, rival)
+    evaluate(run_, state, r, batch, check_, t0)
+    save(run_, state, r, batch)
+  return summarise(run_, run_baselines(run_, checked[1]))

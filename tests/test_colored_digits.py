@@ -53,7 +53,7 @@ def test_parts_are_disjoint_and_follow_the_protocol():
   assert np.mean(np.concatenate(world.colours[3:]) == np.concatenate(world.observed[3:])) == (
       pytest.approx(test_env, abs=0.04))
 
-  # the task's D and D* are those parts, encoded; the truth holds the D* pools' observed labels
+  # the task's D and D* are those parts, encoded; the truth holds their observed labels
   task, truth = tasks.make_task(config)
   inputs, labels = task.observations()
   np.testing.assert_array_equal(task.intensities(inputs.questions) * 16,
@@ -67,8 +67,16 @@ def test_parts_are_disjoint_and_follow_the_protocol():
       test_env, abs=0.05)
   gray = task.grayscale(pool).questions
   assert int(jnp.max(gray)) <= task.blank + 16 and not np.any(np.asarray(task.colour(gray)))
-  with pytest.raises(ValueError, match="not images of the D\\* pools"):
-    truth.answers(inputs)  # D's rows have no stored D* label
+  # D's images are scored against their own observed labels (the imitate_on_d arm labels them)
+  np.testing.assert_array_equal(truth.answers(inputs), labels)
+  reader = jnp.asarray(_pixel_tokens_of_reader(task, world))
+  with pytest.raises(ValueError, match="not images of D or the D\\* pools"):
+    truth.answers(tasks.base.Inputs(jnp.zeros((len(reader), 0, 1), jnp.int32), reader))
+
+
+def _pixel_tokens_of_reader(task, world):
+  """The reader set's images, inked red: images that are in neither D nor D*."""
+  return colored_digits._pixel_tokens(task, world.images[0], np.zeros(len(world.images[0]), int))
 
 
 def test_the_colour_prior_is_what_recovers_the_true_rule(monkeypatch):

@@ -70,7 +70,8 @@ def test_rounds_keep_within_the_step_budget_and_stop_early_only_when_imitating(t
   assert sum(d["steps"] for d in distills) <= config.total_steps
   used = 0
   for d in distills:
-    assert d["step_budget"] == rounds.steps_for_round(config, d["round"], used)
+    plan = [rounds.arms_lib.RoundPlan()] * config.rounds
+    assert d["step_budget"] == rounds.steps_for_round(config, plan, d["round"], used)
     assert 0 < d["steps"] <= d["step_budget"]
     if d["steps"] < d["step_budget"]:
       assert evals[d["round"]]["train_agreement"] >= config.competence - 0.05

@@ -73,7 +73,7 @@ def test_human_likelihood_ignores_the_background():
   inputs, labels = task.observations()
   questions = np.asarray(inputs.questions).copy()
   rng = np.random.default_rng(0)
-  questions[:, 3] = task.background0 + rng.integers(0, task.num_classes, len(questions))
+  questions[:, 1] = task.background0 + rng.integers(0, task.num_classes, len(questions))
   moved = Inputs(inputs.context, jnp.asarray(questions))
   assert not np.array_equal(questions, inputs.questions)  # the backgrounds did change
   logits = jax.random.normal(jax.random.key(1), (task.num_entities, task.num_classes))
@@ -90,8 +90,8 @@ def test_human_likelihood_ignores_the_background():
 
 def _votes(task, inputs, labels) -> np.ndarray:
   """float[N, C]: how often each entity was observed with each class."""
-  entity = np.asarray(inputs.questions[:, 2]) - task.entity0
-  observed = np.argmax(np.asarray(labels) - task.count0, axis=1)
+  entity = np.asarray(inputs.questions[:, 0]) - task.entity0
+  observed = np.asarray(labels[:, 0]) - task.class0
   votes = np.zeros((task.num_entities, task.num_classes))
   np.add.at(votes, (entity, observed), 1)
   return votes

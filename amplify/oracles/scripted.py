@@ -30,6 +30,19 @@ class ScriptedOracle:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScriptedFromD(ScriptedOracle):
+  """H reading D's raw rows instead of z* (the `raw_d` arm): the task's `human_answer_from_d`,
+  which spends up to `max_lookups` look-ups a question on rows of D ("observation j of entity
+  i") and combines them by H's own model. Believes what the scripted H believes."""
+  max_lookups: int = 0
+  name: str = "scripted_from_d"
+
+  def answer(self, questions: jax.Array, tools: Tools, key: jax.Array) -> jax.Array:
+    del key
+    return self.task.human_answer_from_d(questions, tools, self.max_lookups)
+
+
+@dataclasses.dataclass(frozen=True)
 class NoisyOracle:
   """Wraps another oracle; each answer it would give is replaced, with probability `error_rate`,
   by a uniformly random well-formed answer. IDK stays IDK (a noisy human still knows when it

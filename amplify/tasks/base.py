@@ -48,6 +48,17 @@ class Spec:
   z_entries: int = 0
   z_values: int = 0
   z_first_token: int = 0
+  # A latent world whose questions name the Mz keys they refer to (lexicon: a set's entities):
+  # the question positions that may hold a key, and the token of key 0. Key i is token
+  # mz_key_token + i; keys are the last tokens of the vocabulary, so a policy that reads Mz
+  # (amplify.mz.MzView) embeds only the tokens below mz_key_token, whatever the size of z.
+  # () where questions name no keys (colored digits: H finds its key by reading the image).
+  mz_key_positions: tuple[int, ...] = ()
+  mz_key_token: int = 0
+
+  @property
+  def names_mz_keys(self) -> bool:
+    return bool(self.mz_key_positions)
 
 
 class Inputs(NamedTuple):
@@ -75,6 +86,7 @@ class Task(Protocol):
   name: str
   spec: Spec
   budget_needed: tuple[int, int]  # (asks, look-ups) H's decomposition may use per question
+  extra_baselines: tuple[str, ...]  # baselines beside prosaic and ceiling (amplify.baselines.EXTRA)
 
   def training_data(self, key: jax.Array, n: int) -> tuple[Inputs, jax.Array]:
     """D: n observed examples and their observed labels int32[n, La] (the data, not the truth of D*)."""
@@ -107,7 +119,8 @@ class HumanModel(Protocol):
   a distribution over each entry's values (one-hot for a fitted z*, soft while fitting)."""
 
   def observations(self) -> tuple[Inputs, jax.Array]:
-    """All of D (a latent world's D is a fixed sample of it): what z* is fitted to."""
+    """All of D (a latent world's D is a fixed sample of it): what z* is fitted to, in the form
+    the task's human model reads (lexicon: one compact row per observation)."""
 
   def human_log_prior(self, lookup) -> jax.Array:
     """log P_H(z): a scalar."""

@@ -250,9 +250,10 @@ def make_colored_digits(config, key: jax.Array) -> tuple[ColoredDigits, "Colored
   labels = task.class0 + np.concatenate(world.observed[1:3])[:, None]
   task = dataclasses.replace(task, d_inputs=env, d_labels=jnp.asarray(labels, jnp.int32),
                              label_pool=encode(3), eval_pool=encode(4))
+  # D's images too: the imitate_on_d arm labels D's own questions, and the evaluator scores them
   truth = ColoredDigitsTruth(
-      [task.label_pool.questions, task.eval_pool.questions],
-      [task.class0 + world.observed[3], task.class0 + world.observed[4]],
+      [task.label_pool.questions, task.eval_pool.questions, env.questions],
+      [task.class0 + world.observed[3], task.class0 + world.observed[4], labels[:, 0]],
       world=task.class0 + np.array([int(d < 5) for d in range(NUM_DIGITS)
                                     for _ in range(NUM_COLOURS)], np.int32))
   return task, truth
@@ -264,7 +265,8 @@ def _pixel_tokens(task: ColoredDigits, images: np.ndarray, colours: np.ndarray) 
 
 
 class ColoredDigitsTruth:
-  """The observed (noisy) label of every D* image, found by its tokens, and the true rule z."""
+  """The observed (noisy) label of every D and D* image, found by its tokens, and the true rule
+  z."""
 
   def __init__(self, questions: list, labels: list, world: np.ndarray):
     self._labels = {}
@@ -282,6 +284,6 @@ def _stored_labels(labels: dict, questions: jax.Array) -> jax.Array:
   missing = [i for i, row in enumerate(rows) if row.tobytes() not in labels]
   if missing:
     raise ValueError(f"colored_digits ground truth: {len(missing)} of {len(rows)} questions "
-                     f"(first: row {missing[0]}) are not images of the D* pools; only D* questions "
+                     f"(first: row {missing[0]}) are not images of D or the D* pools; only those "
                      "have a stored label.")
   return jnp.asarray([[labels[row.tobytes()]] for row in rows], jnp.int32).reshape(-1, 1)

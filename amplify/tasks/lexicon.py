@@ -14,7 +14,10 @@ subanswer that is not a count vector summing to its half's size.
 Tokens: PAD, IDK, the counts 0..M, the C classes, the C backgrounds, the N entities.
 Question: [size, PAD, e_1, b_1, ..., e_M, b_M] (entity and background tokens, PAD after `size`
 elements), read by the policy as M + 1 pairs, so it sees the set size. Answer: [count of class 0, ..., count of class C-1] as count tokens.
-A D row is a set of size 1 whose answer counts its observed class once.
+A D row is a set of size 1 whose answer counts its observed class once (`training_data`, what
+prosaic ML trains on). D is held as three id arrays (entity, background, observed class), 12
+bytes a row, and encoded as questions only for the rows sampled: at 10^6 entities x 16
+observations the encoded D would take 2.2 GB.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ import jax.numpy as jnp
 
 from amplify.tasks.base import FIRST_TOKEN, IDK, LATENT, PAD, Inputs, Spec, Tools
 
+RAW_ROWS_PER_ENTITY = 64  # raw_d: the rows of D an entity's look-ups can address (j < 64)
+
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (it holds arrays)
 class Lexicon:
@@ -33,10 +38,13 @@ class Lexicon:
   num_classes: int
   max_set_size: int
   label_noise: float
-  d_inputs: Inputs  # D: the observations, as size-1 questions
-  d_labels: jax.Array  # D's observed (noisy) labels
+  # D, one row per observation: ids int32[R] of its entity, background and observed (noisy) class
+  d_entity: jax.Array
+  d_background: jax.Array
+  d_observed: jax.Array
   name: str = "lexicon"
   budget_needed = (2, 2)  # two halves asked of pi, or two entities looked up
+  extra_baselines = ()
 
   # -- tokens --------------------------------------------------------------------------------
   @property
@@ -60,7 +68,9 @@ class Lexicon:
     return Spec(vocab_size=self.entity0 + self.num_entities, question_len=2 + 2 * self.max_set_size,
                 question_group=2, answer_len=self.num_classes, fact_len=1, context_size=0, regime=LATENT,
                 max_difficulty=self.max_set_size, z_entries=self.num_entities,
-                z_values=self.num_classes, z_first_token=self.class0)
+                z_values=self.num_classes, z_first_token=self.class0,
+                mz_key_positions=tuple(range(2, 2 + 2 * self.max_set_size, 2)),
+                mz_key_token=self.entity0)
 
   def encode(self, size: jax.Array, entities: jax.Array, backgrounds: jax.Array) -> jax.Array:
     """size int32[B], entities and backgrounds int32[B, M] (ids; slots >= size ignored)."""
@@ -82,16 +92,24 @@ class Lexicon:
     return (self.count0 + counts).astype(jnp.int32)
 
   # -- sampling ------------------------------------------------------------------------------
-  def _take(self, key: jax.Array, n: int, inputs: Inputs, labels: jax.Array):
-    order = jax.random.permutation(key, labels.shape[0])[:n]
-    return jax.tree.map(lambda a: a[order], inputs), labels[order]
-
   def training_data(self, key: jax.Array, n: int) -> tuple[Inputs, jax.Array]:
-    """D is a fixed sample of the world: n of its rows (all of them if n exceeds it)."""
-    return self._take(key, n, self.d_inputs, self.d_labels)
+    """D is a fixed sample of the world: n of its rows (all of them if n exceeds it), as size-1
+    questions labelled with the count of their observed class."""
+    rows = jax.random.permutation(key, self.d_entity.shape[0])[:n]
+    pad = jnp.zeros((rows.shape[0], self.max_set_size - 1), jnp.int32)
+    questions = self.encode(jnp.ones(rows.shape[0], jnp.int32),
+                            jnp.concatenate([self.d_entity[rows, None], pad], 1),
+                            jnp.concatenate([self.d_background[rows, None], pad], 1))
+    labels = self._counts_answer(jax.nn.one_hot(self.d_observed[rows], self.num_classes,
+                                                dtype=jnp.int32))
+    return Inputs(jnp.zeros((rows.shape[0], 0, 1), jnp.int32), questions), labels
 
   def observations(self) -> tuple[Inputs, jax.Array]:
-    return self.d_inputs, self.d_labels
+    """All of D, a row per observation as H's model reads it: questions [entity token,
+    background token], labels [observed class token]."""
+    questions = jnp.stack([self.entity0 + self.d_entity, self.background0 + self.d_background], 1)
+    return (Inputs(jnp.zeros((questions.shape[0], 0, 1), jnp.int32), questions.astype(jnp.int32)),
+            (self.class0 + self.d_observed[:, None]).astype(jnp.int32))
 
   def deployment_questions(self, key: jax.Array, n: int) -> Inputs:
     """D*: set sizes uniform in 1..M, distinct entities, backgrounds independent of class."""
@@ -132,8 +150,8 @@ class Lexicon:
   def human_log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
     """An observation reports the entity's class with probability 1 - noise, else one of the
     other classes uniformly; the background is not read."""
-    entity = inputs.questions[:, 2] - self.entity0
-    observed = jnp.argmax(labels - self.count0, axis=1)
+    entity = inputs.questions[:, 0] - self.entity0
+    observed = labels[:, 0] - self.class0
     q = jnp.take_along_axis(lookup(entity), observed[:, None], axis=1)[:, 0]
     slip = self.label_noise / (self.num_classes - 1)
     return jnp.log(q * (1 - self.label_noise) + (1 - q) * slip)
@@ -153,11 +171,17 @@ class Lexicon:
     return counts, ok & (jnp.sum(counts, axis=1) == size)
 
   def human_answer(self, questions: jax.Array, tools: Tools) -> jax.Array:
+    """Sets of size <= 2: each entity's class read in Mz (the fitted z*)."""
+    return self._answer(questions, tools, lambda entity, where: tools.lookup(entity, where=where))
+
+  def _answer(self, questions: jax.Array, tools: Tools, read_class) -> jax.Array:
+    """H's decomposition, given how H reads one entity's class: read_class(entity int32[B],
+    where bool[B]) -> class token int32[B], IDK where it can't tell."""
     size, entities, _, _ = self.decode(questions)
     small = size <= 2
-    # size 1 or 2: read each entity's class in Mz
-    first = tools.lookup(entities[:, 0], where=small)
-    second = tools.lookup(entities[:, 1], where=small & (size == 2))
+    # size 1 or 2: read each entity's class
+    first = read_class(entities[:, 0], small)
+    second = read_class(entities[:, 1], small & (size == 2))
     is_class = lambda c: (c >= self.class0) & (c < self.class0 + self.num_classes)
     one_hot = lambda c: jax.nn.one_hot(c - self.class0, self.num_classes, dtype=jnp.int32)
     small_counts = one_hot(first) + jnp.where((size == 2)[:, None], one_hot(second), 0)
@@ -171,6 +195,36 @@ class Lexicon:
     counts = jnp.where(small[:, None], small_counts, left_counts + right_counts)
     ok = jnp.where(small, small_ok, left_ok & right_ok)
     return jnp.where(ok[:, None], self._counts_answer(counts), IDK)
+
+  # -- H reading D itself (the raw_d arm) ----------------------------------------------------
+  def raw_observations(self) -> tuple[jax.Array, jax.Array, int]:
+    """D's rows as (entity int32[R], observed class token int32[R], rows addressable per
+    entity): what the raw_d arm indexes (`amplify.mz.RawRowsMz`, key entity * RAW_ROWS_PER_ENTITY
+    + j)."""
+    return (self.d_entity, (self.class0 + self.d_observed).astype(jnp.int32),
+            RAW_ROWS_PER_ENTITY)
+
+  def human_answer_from_d(self, questions: jax.Array, tools: Tools,
+                          max_lookups: int) -> jax.Array:
+    """H's decomposition with D's raw rows in place of z*: an entity's class is the majority of
+    the observations of it that H reads (the MAP under H's uniform prior and symmetric noise),
+    IDK on a tie or with none read. A set of size s <= 2 spreads the budget evenly: max_lookups
+    // s reads of each entity. Larger sets go to pi as in `human_answer`."""
+    size = self.difficulty(questions)
+
+    def majority(entity, where):
+      reads = max_lookups // jnp.maximum(size, 1)
+      votes = jnp.zeros((entity.shape[0], self.num_classes), jnp.int32)
+      for j in range(max_lookups):
+        seen = tools.lookup(entity * RAW_ROWS_PER_ENTITY + j, where=where & (j < reads))
+        known = (seen >= self.class0) & (seen < self.class0 + self.num_classes)
+        votes += jnp.where(known[:, None], jax.nn.one_hot(seen - self.class0, self.num_classes,
+                                                           dtype=jnp.int32), 0)
+      top = jnp.max(votes, axis=1)
+      decided = (top > 0) & (jnp.sum(votes == top[:, None], axis=1) == 1)
+      return jnp.where(decided, self.class0 + jnp.argmax(votes, axis=1), IDK)
+
+    return self._answer(questions, tools, majority)
 
 
 class LexiconTruth:
@@ -207,11 +261,6 @@ def make_lexicon(config, key: jax.Array) -> tuple[Lexicon, LexiconTruth]:
                        true)
   background = jnp.where(jax.random.bernoulli(k_agree, config.spurious, (rows,)), true,
                          other(k_background))
-  task = Lexicon(n, c, config.max_set_size, config.label_noise, None, None)
-  pad = jnp.zeros((rows, config.max_set_size - 1), jnp.int32)
-  questions = task.encode(jnp.ones(rows, jnp.int32), jnp.concatenate([entity[:, None], pad], 1),
-                          jnp.concatenate([background[:, None], pad], 1))
-  labels = task._counts_answer(jax.nn.one_hot(observed, c, dtype=jnp.int32))
-  task = dataclasses.replace(task, d_inputs=Inputs(jnp.zeros((rows, 0, 1), jnp.int32), questions),
-                             d_labels=labels)
+  task = Lexicon(n, c, config.max_set_size, config.label_noise, entity.astype(jnp.int32),
+                 background.astype(jnp.int32), observed.astype(jnp.int32))
   return task, LexiconTruth(task, classes)

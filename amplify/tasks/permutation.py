@@ -25,6 +25,7 @@ class PermutationPowering:
   prosaic_max_k: int = 4
   name: str = "permutation"
   budget_needed = (2, 1)  # sigma^h asked twice, one look-up
+  extra_baselines = ()
 
   def __post_init__(self):
     if self.num_elements < 2:

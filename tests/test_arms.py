@@ -1,0 +1,180 @@
+"""pi reads Mz, and every arm (amplify.arms) runs end to end on a tiny preset.
+
+pi's answers come from Mz (change an entry of z*, the answer about that entity changes), its size
+does not grow with z*, and it answers about entities no question it trained on named. `no_prior`
+cannot read z*, `imitate_on_d` never trains on a D* label, and a finished workdir is not run
+again.
+"""
+import json
+import shutil
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from amplify import arms, checkpoint, inspect, rounds
+from amplify import config as config_lib
+from amplify.distill import Distiller, predict
+from amplify.mz import EmptyMz, MzView, TableMz
+from amplify.policy import make_policy
+from amplify.tasks import make_task
+from amplify.tasks.base import IDK, Inputs
+from amplify.tasks.lexicon import Lexicon
+
+# Many entities, few labels: a good share of the evaluation's entities is in no training question.
+SPARSE = dict(num_entities=4096, observations=8, label_size=1024, eval_size=1024, replay_size=2048)
+
+
+@pytest.fixture(scope="module")
+def sparse_run(tmp_path_factory):
+  config = config_lib.get_config("lexicon_tiny", baselines=False, **SPARSE)
+  workdir = tmp_path_factory.mktemp("sparse")
+  summary = rounds.run(config, str(workdir))
+  return config, workdir, summary
+
+
+def _final_policy(config, workdir):
+  """pi of the last round, restored from its checkpoint, and the fitted z*."""
+  task, _ = make_task(config)
+  policy = make_policy(task.spec, config, jax.random.key(0), reads_mz=True)
+  distiller = Distiller(policy, config, config.total_steps)
+  _, _, seen = checkpoint.restore(str(workdir), config.rounds - 1, distiller)
+  table = checkpoint.restore_prior(str(workdir))
+  z_star = TableMz(jnp.argmax(table, -1).astype(jnp.int32) + task.class0, task.num_classes,
+                   task.class0)
+  return task, distiller.policy, z_star, seen
+
+
+def test_pi_reads_its_answer_about_an_entity_from_mz(sparse_run):
+  config, workdir, _ = sparse_run
+  task, policy, z_star, _ = _final_policy(config, workdir)
+  entity = jnp.arange(64)
+  question = task.encode(jnp.ones(64, jnp.int32), jnp.pad(entity[:, None], ((0, 0), (0, 3))),
+                         jnp.zeros((64, 4), jnp.int32))
+  inputs = Inputs(jnp.zeros((64, 0, 1), jnp.int32), question)
+  counts = lambda mz: np.asarray(predict(policy, inputs, MzView.of(mz, task.spec))) - task.count0
+  before = counts(z_star)
+  np.testing.assert_array_equal(np.argmax(before, 1), np.asarray(z_star.entries[:64]) - task.class0)
+  moved = (z_star.entries - task.class0 + 1) % task.num_classes + task.class0  # every entry changed
+  after = counts(TableMz(moved, z_star.z_values, z_star.z_first_token))
+  np.testing.assert_array_equal(np.argmax(after, 1), np.asarray(moved[:64]) - task.class0)
+  assert np.all(after.sum(1) == 1)  # still one entity counted once
+
+
+def _parameters(num_entities: int, policy: str) -> int:
+  spec = Lexicon(num_entities, 4, 16, 0.2, None, None, None).spec
+  config = config_lib.get_config("lexicon", num_entities=num_entities, policy=policy)
+  model = make_policy(spec, config, jax.random.key(0), reads_mz=policy == "reads_mz")
+  return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def test_pi_that_reads_mz_has_as_many_parameters_at_a_million_entities_as_at_a_thousand():
+  assert _parameters(10**3, "reads_mz") == _parameters(10**6, "reads_mz")
+  # the memorising policy is the one that grows: a row of its embedding per entity
+  assert _parameters(10**6, "memorises") - _parameters(10**3, "memorises") == (10**6 - 10**3) * 64
+
+
+def test_entities_pi_never_trained_on_are_answered_right(sparse_run):
+  config, workdir, summary = sparse_run
+  final = [r for r in inspect.read_metrics(str(workdir)) if r["phase"] == "eval"][-1]
+  assert summary["unseen_entity_fraction"] > 0.1  # the evaluation does hold such entities
+  assert final["unseen_rows"] >= 20  # and questions made only of them
+  assert summary["policy_accuracy_unseen"] >= 0.9
+  assert summary["policy"] == "reads_mz" and summary["final_policy_accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize("arm", sorted(arms.ARMS))
+def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path):
+  config = config_lib.get_config("lexicon_tiny", arm=arm, rounds=2, total_steps=200,
+                                 baselines=False)
+  summary = rounds.run(config, str(tmp_path))
+  evals = [r for r in inspect.read_metrics(str(tmp_path)) if r["phase"] == "eval"]
+  assert summary["arm"] == arm and len(evals) == summary["rounds"]
+  assert 0 <= summary["final_policy_accuracy"] <= 1 and summary["lookups"] > 0
+  assert summary["distillation_steps"] <= config.total_steps
+  assert summary["policy"] == ("memorises" if arm == "raw_d" else "reads_mz")
+
+
+@pytest.mark.parametrize("arm", arms.arms_for(make_task(config_lib.get_config(
+    "colored_digits_tiny"))[0]))
+def test_every_arm_that_applies_runs_on_colored_digits(arm, tmp_path):
+  config = config_lib.get_config("colored_digits_tiny", arm=arm, baselines=False)
+  summary = rounds.run(config, str(tmp_path))
+  assert summary["arm"] == arm and summary["policy"] == "question"  # it names no Mz keys
+
+
+def test_raw_d_is_refused_where_the_task_cannot_index_d():
+  config = config_lib.get_config("colored_digits_tiny", arm="raw_d")
+  with pytest.raises(ValueError, match="does not apply to task 'colored_digits'"):
+    rounds.check(config, "/nonexistent")
+
+
+def test_no_prior_cannot_read_z_star(tmp_path):
+  config = config_lib.get_config("lexicon_tiny", arm="no_prior", rounds=1, total_steps=100,
+                                 baselines=False)
+  checked = rounds.check(config, str(tmp_path))
+  run, _ = rounds._begin(config, str(tmp_path), checked)
+  assert isinstance(run.view.mz, EmptyMz)
+  from test_isolation import _reachable
+  reachable = _reachable(run.amplifier)
+  assert not any(isinstance(o, TableMz) for o in reachable)  # z* was fitted, but H can't reach it
+  inputs = run.task.deployment_questions(jax.random.key(0), 512)
+  answers = np.asarray(run.amplifier.label(inputs, None, None, jax.random.key(1)).answers)
+  assert np.all(answers == IDK)  # a uniform prior decides nothing
+
+
+def test_imitate_on_d_never_trains_on_a_d_star_label(tmp_path, monkeypatch):
+  config = config_lib.get_config("lexicon_tiny", arm="imitate_on_d", total_steps=200,
+                                 baselines=False)
+  task, _ = make_task(config)
+  all_of_d = task.training_data(jax.random.key(0), 10**9)[0].questions  # D's own questions
+  d_rows = {row.tobytes() for row in np.asarray(all_of_d)}
+  trained_on, fit = [], Distiller.fit
+
+  def recording_fit(self, data, steps, *args, **kwargs):
+    trained_on.append(np.asarray(data.inputs.questions))
+    return fit(self, data, steps, *args, **kwargs)
+
+  monkeypatch.setattr(Distiller, "fit", recording_fit)
+  summary = rounds.run(config, str(tmp_path))
+  assert len(trained_on) == 1  # round 0 only: round 1 labels D* and trains on nothing
+  assert all(row.tobytes() in d_rows for row in trained_on[0])  # D's own questions, every row
+  distills = [r for r in inspect.read_metrics(str(tmp_path)) if r["phase"] == "distill"]
+  assert [d["steps"] > 0 for d in distills] == [True, False]
+  assert summary["rounds"] == 2
+
+
+def test_a_finished_workdir_returns_its_summary_and_a_killed_baseline_resumes(tmp_path):
+  config = config_lib.get_config("lexicon_tiny", rounds=2, total_steps=100, baselines=True,
+                                 baseline_size=1024)
+  workdir = tmp_path / "run"
+  first = rounds.run(config, str(workdir))
+  metrics = (workdir / "metrics.jsonl").read_text()
+  assert rounds.run(config, str(workdir)) == first  # nothing recomputed
+  assert (workdir / "metrics.jsonl").read_text() == metrics
+
+  # as if killed while training the ceiling: its line and the summary are missing
+  lines = [json.loads(line) for line in metrics.splitlines()]
+  kept = [r for r in lines if r.get("baseline") != "ceiling"]
+  (workdir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+  (workdir / "summary.json").unlink()
+  again = rounds.run(config, str(workdir))
+  records = inspect.read_metrics(str(workdir))
+  assert sum(r["phase"] == "eval" for r in records) == 2  # no round redone
+  assert [r["baseline"] for r in records if r["phase"] == "baseline"] == ["prosaic", "ceiling"]
+  for key in ["final_policy_accuracy", "prosaic_accuracy", "ceiling_accuracy", "z_accuracy"]:
+    assert again[key] == first[key], key
+
+
+def test_the_same_command_twice_prints_the_table_and_exits_0(tmp_path):
+  command = [sys.executable, "-m", "amplify.main", "--preset=lexicon_tiny", "--rounds=1",
+             "--total_steps=100", "--baselines=false", f"--workdir={tmp_path}"]
+  for _ in range(2):
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "held-out agr" in result.stdout and "arm ltp" in result.stdout
+  assert "finished run" in result.stdout
