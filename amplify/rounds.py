@@ -141,6 +141,9 @@ def check(config: Config, workdir: str):
   oracle = make_oracle(config, task, reads_raw_d=arm.reads == arms_lib.RAW_D)
   # refuses a network that can't read the task
   make_policy(task.spec, config, jax.random.key(0), reads_mz=reads_mz(task.spec, config))
+  if arm.reads == arms_lib.RAW_D and config.max_lookups > (rows := task.raw_observations()[2]):
+    raise ValueError(f"--max_lookups={config.max_lookups}: in the raw_d arm a look-up addresses "
+                     f"one of an entity's first {rows} rows of D; use --max_lookups<={rows}.")
   asks, lookups = task.budget_needed
   for flag, needed in (("max_asks", asks), ("max_lookups", lookups)):
     if getattr(config, flag) < needed:
@@ -160,8 +163,8 @@ def check(config: Config, workdir: str):
 
 @dataclasses.dataclass
 class Run:
-  """What a run fixes before its first round. `evaluator` is the one holder of ground truth:
-  no phase but `evaluate` and the baselines touches it."""
+  """What a run fixes before its first round. It holds no ground truth: the evaluator (its one
+  holder) is handed to `evaluate` and the baselines alone."""
   config: Config
   workdir: str
   task: Task
@@ -171,7 +174,6 @@ class Run:
   view: MzView | None  # what pi is shown of a question (None: the question itself)
   reads_mz: bool  # pi reads Mz (else it memorises, or the task names no keys)
   z_star_view: MzView | None  # the ceiling's view: the `--policy` network reading the fitted z*
-  evaluator: Evaluator
   metrics: MetricWriter
   key: jax.Array
   eval_inputs: Inputs
@@ -246,9 +248,9 @@ def _arm_mz(arm: arms_lib.Arm, task, z_star):
   return z_star
 
 
-def _begin(config: Config, workdir: str, checked) -> tuple[Run, int]:
-  """Sets the run up (fitting or restoring z*); returns it and the last round a checkpoint holds
-  (-1: none)."""
+def _begin(config: Config, workdir: str, checked) -> tuple[Run, Evaluator, int]:
+  """Sets the run up (fitting or restoring z*); returns it, the evaluator and the last round a
+  checkpoint holds (-1: none)."""
   start = time.time()
   task, truth, oracle = checked or check(config, workdir)
   arm = arms_lib.get_arm(config, task)
@@ -258,7 +260,8 @@ def _begin(config: Config, workdir: str, checked) -> tuple[Run, int]:
     json.dump(dataclasses.asdict(config), f, indent=2)
   last = checkpoint.latest_round(workdir)
   done = -1 if last is None else min(last, len(plan) - 1)
-  print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}; "
+  print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}"
+        + (f" (pi {arm.policy}, whatever --policy says)" if arm.policy else "") + "; "
         f"{f'resuming after round {done}' if done >= 0 else 'starting afresh'}", flush=True)
   prior_params = checkpoint.restore_prior(workdir) if task.spec.regime != EPISODIC else None
   metrics = MetricWriter(os.path.join(workdir, "metrics.jsonl"),
@@ -275,11 +278,11 @@ def _begin(config: Config, workdir: str, checked) -> tuple[Run, int]:
   key = jax.random.key(config.seed)
   run = Run(config, workdir, task, arm, plan, amplifier, view, policy_reads_mz,
             MzView.of(z_star, task.spec) if reads_mz(task.spec, config) else None,
-            evaluator, metrics, key,
+            metrics, key,
             task.evaluation_questions(jax.random.fold_in(key, _EVAL), config.eval_size),
             task.training_data(jax.random.fold_in(key, _D_SAMPLE), config.eval_size),
             z_accuracy, start)
-  return run, done
+  return run, evaluator, done
 
 
 def _resume(run: Run, done: int) -> State:
@@ -329,7 +332,8 @@ def label(run: Run, state: State, r: int) -> Batch:
 def split(run: Run, state: State, r: int, batch: Batch) -> None:
   """Held-out rows first (questions are drawn IID, so a split by position is an IID split); the
   training set is the train part's answered rows, the replay buffer, capped IDK rows, and, where
-  the plan says so, as many rows of D with their observed labels."""
+  the plan says so, as many rows of D as the train part has (all of D if it has fewer), with
+  their observed labels."""
   # heldout_fraction of the rows: a round on D's own questions may have fewer than label_size
   n = batch.n_heldout = int(round(len(batch.answered) * run.config.heldout_fraction))
   answers = batch.labels.answers
@@ -345,8 +349,9 @@ def split(run: Run, state: State, r: int, batch: Batch) -> None:
 
 def distil(run: Run, state: State, r: int, batch: Batch) -> Distiller | None:
   """Trains pi_r on the training set within the round's step budget, stopping once pi imitates
-  H^A at every difficulty it answered (judged on up to heldout_rows of the round's own training
-  rows, so the held-out rows stay an unbiased check). Returns a cold round's rival, pi_{r-1}."""
+  H^A at every difficulty it answered (judged on up to n_heldout of the round's own training
+  rows, so the held-out rows stay an unbiased check). Returns a cold round's rival, pi_{r-1}
+  (None in a warm round, and in a round that does not distil)."""
   c, t1 = run.config, time.time()
   budget = steps_for_round(c, run.plan, r, state.steps_used)
   if not run.plan[r].distil:
@@ -379,10 +384,6 @@ def distil(run: Run, state: State, r: int, batch: Batch) -> Distiller | None:
                        until=imitates_h_a)
   steps = distiller.steps_run - before
   state.steps_used += steps
-  if state.seen is not None:  # every key named by a question pi trained on
-    keys, named = named_keys(spec.mz_key_positions, spec.mz_key_token,
-                             batch.train_set.inputs.questions)
-    state.seen[np.asarray(keys)[np.asarray(named)]] = True
   run.metrics.write({"round": r, "phase": "distill", "steps": steps, "step_budget": budget,
                      "schedule_steps": distiller.schedule_steps,
                      "train_rows": len(batch.train_set), "loss": loss,
@@ -390,7 +391,20 @@ def distil(run: Run, state: State, r: int, batch: Batch) -> Distiller | None:
   return previous
 
 
-def iid_check(run: Run, state: State, batch: Batch, rival: Distiller | None) -> dict:
+def _mark_seen(run: Run, state: State, batch: Batch, fresh: bool) -> None:
+  """Records the keys named by the questions the policy now in use trained on: this round's
+  training set, added to earlier rounds' (a warm policy) or alone (a cold round's new one)."""
+  if state.seen is None:
+    return
+  spec = run.task.spec
+  keys, named = named_keys(spec.mz_key_positions, spec.mz_key_token,
+                           batch.train_set.inputs.questions)
+  if fresh:
+    state.seen[:] = False
+  state.seen[np.asarray(keys)[np.asarray(named)]] = True
+
+
+def iid_check(run: Run, state: State, r: int, batch: Batch, rival: Distiller | None) -> dict:
   """pi's agreement with H^A on the train and held-out rows H^A answered (an IDK label is no
   answer to imitate), their gap, and the difficulties pi is competent at next round. A cold
   round keeps pi_{r-1} if that agrees better on the held-out rows (no ground truth read): one
@@ -406,9 +420,13 @@ def iid_check(run: Run, state: State, batch: Batch, rival: Distiller | None) -> 
                           batch.heldout.labels)
     if (_mean(rival_agrees, held) or 0.0) > (_mean(heldout_agrees, held) or 0.0):
       state.distiller, heldout_agrees, kept_previous = rival, rival_agrees, True
-  train_agrees = agrees(predict(state.distiller.policy, batch.train.inputs, run.view),
-                        batch.train.labels)
-  train_agreement = _mean(train_agrees, batch.answered[n:])
+  if run.plan[r].distil and not kept_previous:
+    _mark_seen(run, state, batch, fresh=not run.config.warm_start)
+  train_agreement = None  # a round that trains nothing has no training rows to agree on
+  if run.plan[r].distil:
+    train_agrees = agrees(predict(state.distiller.policy, batch.train.inputs, run.view),
+                          batch.train.labels)
+    train_agreement = _mean(train_agrees, batch.answered[n:])
   heldout_agreement = _mean(heldout_agrees, held)
   state.competent = competent_difficulties(
       np.asarray(run.task.difficulty(batch.heldout.inputs.questions)), held, heldout_agrees,
@@ -420,7 +438,7 @@ def iid_check(run: Run, state: State, batch: Batch, rival: Distiller | None) -> 
           "kept_previous_policy": kept_previous}
 
 
-def _unseen(run: Run, state: State) -> dict:
+def _unseen(run: Run, state: State, evaluator: Evaluator) -> dict:
   """The share of the evaluation's distinct keys that no question pi trained on named, and pi's
   accuracy on the evaluation questions all of whose keys are such (None where there are none)."""
   if state.seen is None:
@@ -433,16 +451,17 @@ def _unseen(run: Run, state: State) -> dict:
   accuracy = None
   if len(rows):
     inputs = jax.tree.map(lambda a: a[rows], run.eval_inputs)
-    accuracy = run.evaluator.accuracy(inputs, predict(state.distiller.policy, inputs, run.view))
+    accuracy = evaluator.accuracy(inputs, predict(state.distiller.policy, inputs, run.view))
   return {"unseen_entity_fraction": float(np.mean(~state.seen[distinct])),
           "policy_accuracy_unseen": accuracy, "unseen_rows": int(len(rows))}
 
 
-def evaluate(run: Run, state: State, r: int, batch: Batch, check: dict, t0: float) -> dict:
+def evaluate(run: Run, state: State, r: int, batch: Batch, iid: dict, evaluator: Evaluator,
+             t0: float) -> dict:
   """The evaluator scores H^A's labels and pi_r on a fresh D* sample against ground truth; nothing
   it computes flows back into labelling or training."""
   t2 = time.time()
-  ev, policy = run.evaluator, state.distiller.policy
+  ev, policy = evaluator, state.distiller.policy
   answers = predict(policy, run.eval_inputs, run.view)
   d_inputs, d_labels = run.d_sample
   record = {
@@ -451,10 +470,10 @@ def evaluate(run: Run, state: State, r: int, batch: Batch, check: dict, t0: floa
       "label_accuracy_by_difficulty": ev.accuracy_by_difficulty(batch.inputs,
                                                                 batch.labels.answers),
       "idk_fraction": float(1 - batch.answered.mean()),
-      **check,
+      **iid,
       "policy_accuracy": ev.accuracy(run.eval_inputs, answers),
       "policy_accuracy_by_difficulty": ev.accuracy_by_difficulty(run.eval_inputs, answers),
-      **_unseen(run, state),
+      **_unseen(run, state, evaluator),
       "policy_agreement_on_d": float(agrees(predict(policy, d_inputs, run.view), d_labels).mean()),
       **batch.labels.cost(),
       "seconds": round(time.time() - t0, 3),
@@ -488,7 +507,7 @@ def save(run: Run, state: State, r: int, batch: Batch) -> None:
   checkpoint.save(run.workdir, r, state.distiller, state.replay, state.competent, state.seen)
 
 
-def run_baselines(run: Run, truth) -> dict[str, dict]:
+def run_baselines(run: Run, truth, evaluator: Evaluator) -> dict[str, dict]:
   """Prosaic ML, the supervised ceiling and the task's extra baselines (each once: a finished
   one's line is kept across resumes)."""
   finished = {rec["baseline"]: rec for rec in run.metrics.kept if rec["phase"] == "baseline"}
@@ -499,7 +518,7 @@ def run_baselines(run: Run, truth) -> dict[str, dict]:
   for i, (name, train_and_score) in enumerate(named):  # key _BASELINE + i: one per baseline
     if name not in finished:
       print(f"baseline {name}: training", flush=True)
-      finished[name] = train_and_score(run.task, truth, run.evaluator, run.eval_inputs, run.d_sample,
+      finished[name] = train_and_score(run.task, truth, evaluator, run.eval_inputs, run.d_sample,
                                        jax.random.fold_in(run.key, _BASELINE + i), run.config,
                                        view=run.z_star_view)
       run.metrics.write(finished[name])
@@ -561,14 +580,14 @@ def run(config: Config, workdir: str, checked=None) -> dict:
   if (summary := finished_summary(config, workdir)) is not None:
     print(f"workdir {workdir!r} holds a finished run of this config: nothing to do", flush=True)
     return summary
-  run_, done = _begin(config, workdir, checked)
+  run_, evaluator, done = _begin(config, workdir, checked)
   state = _resume(run_, done)
   for r in range(done + 1, len(run_.plan)):
     t0 = time.time()
     batch = label(run_, state, r)
     split(run_, state, r, batch)
     rival = distil(run_, state, r, batch)
-    check_ = iid_check(run_, state, batch, rival)
-    evaluate(run_, state, r, batch, check_, t0)
+    iid = iid_check(run_, state, r, batch, rival)
+    evaluate(run_, state, r, batch, iid, evaluator, t0)
     save(run_, state, r, batch)
-  return summarise(run_, run_baselines(run_, checked[1]))
+  return summarise(run_, run_baselines(run_, checked[1], evaluator))

@@ -11,7 +11,8 @@ a question. prosaic ML and the ceiling are trained once per seed (in the `ltp` r
 depend on the arm). Every run has the same step budget (`--total_steps` of the task's preset).
 
 Writes DIR/arms.json (per row and seed: accuracy on D*, z* accuracy, oracle calls, asks,
-look-ups, look-ups per D* question, distillation steps, seconds), DIR/arms.md (mean ± standard
+look-ups, look-ups per D* question, distillation steps, seconds without the baselines),
+DIR/arms.md (mean ± standard
 deviation per row) and DIR/arms.png (accuracy per row with its spread; accuracy by difficulty).
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import subprocess
 import sys
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from amplify import arms as arms_lib
 from amplify import config as config_lib
@@ -35,8 +36,10 @@ _ROOT = flags.DEFINE_string("root", None, "Directory of the runs and the outputs
 _RAW_D_LOOKUPS = flags.DEFINE_integer("raw_d_lookups", 16, "The larger look-up budget a second "
                                       "raw_d row gets (--max_lookups of that run).")
 
-FIGURES = ["accuracy", "z_accuracy", "oracle_calls", "asks", "lookups",
-           "lookups_per_deployment_question", "distillation_steps", "seconds"]
+# the table's columns after the row name: (figure, format of its mean and spread)
+FIGURES = [("accuracy", "{:.3f}"), ("z_accuracy", "{:.4f}"), ("oracle_calls", "{:.0f}"),
+           ("asks", "{:.0f}"), ("lookups", "{:.0f}"), ("lookups_per_deployment_question", "{:.3f}"),
+           ("distillation_steps", "{:.0f}"), ("seconds", "{:.0f}")]
 
 
 def rows_for(task_name: str) -> list[tuple[str, list[str]]]:
@@ -71,13 +74,17 @@ def run_or_read(row: str, flags_: list[str], seed: int) -> dict:
 
 
 def figures(row: str, seed: int, run: dict) -> dict:
+  """One row's figures for one seed. `seconds` leaves out the baselines, which only the `ltp`
+  runs train (they have rows of their own)."""
   s = run["summary"]
+  baselines = sum(r["seconds"] for r in run["records"] if r["phase"] == "baseline")
   return {"row": row, "seed": seed, "accuracy": s["final_policy_accuracy"],
           "accuracy_by_difficulty": s["final_policy_accuracy_by_difficulty"],
           "z_accuracy": s["z_accuracy"], "oracle_calls": s["oracle_calls"], "asks": s["asks"],
           "lookups": s["lookups"],
           "lookups_per_deployment_question": s["lookups_per_deployment_question"],
-          "distillation_steps": s["distillation_steps"], "seconds": s["wall_seconds"],
+          "distillation_steps": s["distillation_steps"],
+          "seconds": round(s["wall_seconds"] - baselines, 1),
           "unseen_entity_fraction": s["unseen_entity_fraction"],
           "command": " ".join(run["command"])}
 
@@ -91,13 +98,12 @@ def baseline_figures(name: str, seed: int, run: dict) -> dict:
           "unseen_entity_fraction": None, "command": " ".join(run["command"])}
 
 
-def _cell(values: list) -> str:
+def _cell(values: list, fmt: str) -> str:
   if any(v is None for v in values):
     return "-"
   values = np.asarray(values, float)
   spread = values.std(ddof=1) if len(values) > 1 else 0.0
-  big = np.abs(values).max() >= 100
-  return f"{values.mean():.0f} ± {spread:.0f}" if big else f"{values.mean():.3f} ± {spread:.3f}"
+  return f"{fmt.format(values.mean())} ± {fmt.format(spread)}"
 
 
 def table(results: list[dict], order: list[str]) -> str:
@@ -106,7 +112,8 @@ def table(results: list[dict], order: list[str]) -> str:
   lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
   for row in order:
     runs = [r for r in results if r["row"] == row]
-    lines.append("| " + " | ".join([row] + [_cell([r[k] for r in runs]) for k in FIGURES]) + " |")
+    cells = [_cell([r[k] for r in runs], fmt) for k, fmt in FIGURES]
+    lines.append("| " + " | ".join([row] + cells) + " |")
   return "\n".join(lines)
 
 
@@ -114,17 +121,28 @@ def plot(results: list[dict], order: list[str], path: str, title: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2), gridspec_kw={"width_ratios": [1, 1.3]})
+  difficulties = sorted(results[0]["accuracy_by_difficulty"], key=int)
+  if len(difficulties) > 1:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 5.2),
+                                      gridspec_kw={"width_ratios": [1, 1.3]})
+  else:  # one difficulty (colored digits): the by-difficulty panel would be a single column
+    fig, left = plt.subplots(figsize=(7.5, 4.5))
   for i, row in enumerate(order):
     accuracy = [r["accuracy"] for r in results if r["row"] == row]
     left.barh(i, np.mean(accuracy), color="C0" if row not in ("prosaic", "ceiling") else "0.6")
     left.plot(accuracy, [i] * len(accuracy), "k.", markersize=8)
-    left.text(min(np.mean(accuracy) + 0.02, 0.9), i, f"{np.mean(accuracy):.3f}", va="center")
+    left.text(1.03, i, f"{np.mean(accuracy):.3f}", va="center")  # a column right of the bars
   left.set_yticks(range(len(order)), order)
   left.invert_yaxis()
-  left.set_xlim(0, 1.05)
+  left.set_xlim(0, 1.15)
+  left.set_xticks(np.linspace(0, 1, 6))
   left.set_xlabel("exact accuracy on D* (bar: mean; dots: seeds)")
   left.set_title("final accuracy per arm")
+  if len(difficulties) == 1:
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return
   for i, row in enumerate(order):
     runs = [r for r in results if r["row"] == row]
     difficulties = sorted(runs[0]["accuracy_by_difficulty"], key=int)
@@ -132,11 +150,11 @@ def plot(results: list[dict], order: list[str], path: str, title: str) -> None:
     style = "--" if row in ("prosaic", "ceiling") else "-"
     right.plot([int(d) for d in difficulties], mean, style, marker="o", markersize=3,
                label=row, color=f"C{i}")
-  right.set_xlabel("difficulty (lexicon: set size)")
+  right.set_xlabel("difficulty" + (" (set size)" if _TASK.value == "lexicon" else ""))
   right.set_ylabel("exact accuracy (mean over seeds)")
   right.set_ylim(-0.02, 1.02)
   right.set_title("accuracy by difficulty")
-  right.legend(fontsize=8, loc="lower left")
+  right.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
   fig.suptitle(title)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
@@ -144,6 +162,7 @@ def plot(results: list[dict], order: list[str], path: str, title: str) -> None:
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # each run's progress is in its workdir
   os.makedirs(_ROOT.value, exist_ok=True)
   results, order = [], []
   for row, flags_ in rows_for(_TASK.value):

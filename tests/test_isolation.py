@@ -12,7 +12,8 @@ import pytest
 
 import amplify
 from amplify import config as config_lib
-from amplify import prior
+from amplify import prior, rounds
+from amplify.arms import ARMS
 from amplify.amplifier import Amplifier, Budget
 from amplify.evaluator import Evaluator
 from amplify.mz import ExactIndex, Table
@@ -94,7 +95,8 @@ def test_human_code_calls_no_helper_of_the_truth(task_name):
   helpers = {name for name in type(truth).answers.__code__.co_names
              if callable(getattr(module, name, None))}
   assert helpers  # the truth does call a helper of its module; the check below is not vacuous
-  human = ["human_answer", "human_log_prior", "human_log_likelihood", "observations"]
+  human = ["human_answer", "human_log_prior", "human_log_likelihood", "observations",
+           "human_answer_from_d", "raw_observations", "_answer"]
   for method in (getattr(type(task), m) for m in human if hasattr(type(task), m)):
     assert not helpers & set(method.__code__.co_names), method.__name__
 
@@ -146,3 +148,17 @@ def test_labelling_and_training_code_never_names_ground_truth():
     for source in (sorted(path.glob("*.py")) if path.is_dir() else [path]):
       names = " ".join(_identifiers(source)).lower()
       assert "truth" not in names and "evaluator" not in names, source
+
+
+@pytest.mark.parametrize("arm", sorted(ARMS))
+def test_no_arm_hands_ground_truth_to_h_a_or_pi(arm, tmp_path):
+  """The run as `rounds.run` builds it, for every arm: nothing reachable from what labels (H^A,
+  with pi's view of Mz) or what a phase is handed (the run) is the truth or the true world."""
+  config = config_lib.get_config("lexicon_tiny", arm=arm, baselines=False)
+  checked = rounds.check(config, str(tmp_path))
+  truth = checked[1]
+  run, _, _ = rounds._begin(config, str(tmp_path), checked)
+  reachable = _reachable(run, depth=16)
+  assert any(o is run.amplifier for o in reachable) and any(o is run.task for o in reachable)
+  assert not any(isinstance(o, (type(truth), Evaluator)) for o in reachable)
+  assert not any(o is truth.world for o in reachable)
