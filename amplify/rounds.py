@@ -271,7 +271,8 @@ def _begin(config: Config, workdir: str, checked) -> tuple[Run, Evaluator, int]:
   evaluator = Evaluator(task, truth)
   z_star, z_accuracy = learn_prior(task, oracle, evaluator, prior_params, metrics, workdir, config)
   mz = _arm_mz(arm, task, z_star)
-  policy_reads_mz = reads_mz(task.spec, dataclasses.replace(config, policy=arm.policy or config.policy))
+  arm_config = dataclasses.replace(config, policy=arm.policy or config.policy)
+  policy_reads_mz = reads_mz(task.spec, arm_config)
   view = MzView.of(mz, task.spec) if policy_reads_mz else None
   amplifier = Amplifier(oracle, mz, task.spec, Budget(config.max_asks, config.max_lookups),
                         task.difficulty, view=view)
