@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from amplify.mz import IndexedModel
+from amplify.mz import IndexedModel, shown
 from amplify.oracles.base import Oracle
 from amplify.oracles.tools import BatchTools, Transcript
 from amplify.tasks.base import IDK, Inputs, Spec
@@ -51,8 +51,8 @@ def _amplified_answers(oracle: Oracle, spec: Spec, budget: Budget, difficulty, g
     policy = nnx.merge(graphdef, params)
 
     def ask_fn(q):
-      shown = Inputs(inputs.context, q) if view is None else view(Inputs(inputs.context, q))
-      answers = jnp.argmax(policy(shown.context, shown.questions), -1).astype(jnp.int32)
+      seen = shown(view, Inputs(inputs.context, q))
+      answers = jnp.argmax(policy(seen.context, seen.questions), -1).astype(jnp.int32)
       return jnp.where(competent[difficulty(q)][:, None], answers, IDK)
 
   tools = BatchTools(ask_fn, lambda keys: mz.lookup(keys, inputs.context), batch,

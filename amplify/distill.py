@@ -14,6 +14,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from amplify.mz import shown
 from amplify.tasks.base import Inputs
 
 
@@ -59,14 +60,8 @@ def _optimizer(learning_rate: float, warmup_steps: int, weight_decay: float,  # 
                      optax.adamw(schedule, weight_decay=weight_decay))
 
 
-def _shown(view, inputs: Inputs) -> Inputs:
-  """What the policy is shown of `inputs`: through `view` (an `amplify.mz.MzView`, for a policy
-  that reads Mz), or the inputs themselves."""
-  return inputs if view is None else view(inputs)
-
-
 def _loss(model, data: LabelledSet, view) -> jax.Array:
-  inputs = _shown(view, data.inputs)
+  inputs = shown(view, data.inputs)
   logits = model(inputs.context, inputs.questions)
   per_token = optax.softmax_cross_entropy_with_integer_labels(logits, data.labels)
   return jnp.sum(per_token.mean(axis=1) * data.weights) / jnp.maximum(data.weights.sum(), 1e-6)
@@ -130,7 +125,8 @@ class Distiller:
       chunk = min(self._config.steps_per_call, steps - done)
       params, self._opt_state, loss = _train_chunk(
           self._graphdef, params, self._opt_state, padded, n, jax.random.fold_in(key, done),
-          self.view, tx=self._tx, steps=chunk, batch_size=self._config.batch_size, augment=self._augment)
+          self.view, tx=self._tx, steps=chunk, batch_size=self._config.batch_size,
+          augment=self._augment)
       done += chunk
       self.steps_run += chunk
       if until is not None and done < steps:
@@ -152,7 +148,7 @@ class Distiller:
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
 def _predict(graphdef, params, inputs: Inputs, view) -> jax.Array:
-  inputs = _shown(view, inputs)
+  inputs = shown(view, inputs)
   return jnp.argmax(nnx.merge(graphdef, params)(inputs.context, inputs.questions), -1).astype(
       jnp.int32)
 

@@ -147,6 +147,12 @@ class MzView:
     return Inputs(inputs.context, inputs.questions.at[:, list(self.positions)].set(shown))
 
 
+def shown(view, inputs: Inputs) -> Inputs:
+  """What a policy is shown of `inputs`: through `view` (an `MzView`, for a policy that reads
+  Mz), or the inputs themselves (None)."""
+  return inputs if view is None else view(inputs)
+
+
 def named_keys(positions: tuple[int, ...], first_key: int,
                questions: jax.Array) -> tuple[jax.Array, jax.Array]:
   """The Mz keys each question names: (keys int32[B, K], named bool[B, K]) over the K question

@@ -172,7 +172,6 @@ class Run:
   plan: tuple[arms_lib.RoundPlan, ...]
   amplifier: Amplifier
   view: MzView | None  # what pi is shown of a question (None: the question itself)
-  reads_mz: bool  # pi reads Mz (else it memorises, or the task names no keys)
   z_star_view: MzView | None  # the ceiling's view: the `--policy` network reading the fitted z*
   metrics: MetricWriter
   key: jax.Array
@@ -180,6 +179,11 @@ class Run:
   d_sample: tuple[Inputs, jax.Array]  # D rows for the agreement-on-D figures
   z_accuracy: float | None
   start: float
+
+  @property
+  def reads_mz(self) -> bool:
+    """pi reads Mz (else it memorises, or the task names no keys)."""
+    return self.view is not None
 
   def new_distiller(self, r: int, schedule_steps: int) -> Distiller:
     """Round r's fresh policy on a schedule of `schedule_steps`."""
@@ -277,7 +281,7 @@ def _begin(config: Config, workdir: str, checked) -> tuple[Run, Evaluator, int]:
   amplifier = Amplifier(oracle, mz, task.spec, Budget(config.max_asks, config.max_lookups),
                         task.difficulty, view=view)
   key = jax.random.key(config.seed)
-  run = Run(config, workdir, task, arm, plan, amplifier, view, policy_reads_mz,
+  run = Run(config, workdir, task, arm, plan, amplifier, view,
             MzView.of(z_star, task.spec) if reads_mz(task.spec, config) else None,
             metrics, key,
             task.evaluation_questions(jax.random.fold_in(key, _EVAL), config.eval_size),
