@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from amplify.mz import IndexedModel, shown
-from amplify.oracles.base import Oracle
+from amplify.oracles.base import Oracle, Question, is_per_question
+from amplify.oracles.per_question import ReplayOracle, RowTranscript, label_per_question
 from amplify.oracles.tools import BatchTools, Transcript
+from amplify.store import question_keys, tools_version
 from amplify.tasks.base import IDK, Inputs, Spec
 
 
@@ -28,70 +32,101 @@ class Budget:
 
 @dataclasses.dataclass
 class Labels:
-  """answers int32[B, La] (IDK where H^A can't answer), the transcript, and per-row costs."""
+  """answers int32[B, La] (IDK where H^A can't answer), the transcript, and counts of what the
+  answer store and the oracle did (oracle_calls: questions H was asked, answers_reused: rows
+  answered from the store, replay_misses, skipped), which override the transcript's sums."""
   answers: jax.Array
   transcript: Transcript
+  counts: dict = dataclasses.field(default_factory=dict)
 
   def cost(self) -> dict[str, int]:
     return {"oracle_calls": int(self.answers.shape[0]),
             "asks": int(self.transcript.asked.sum()),
-            "lookups": int(self.transcript.looked_up.sum())}
+            "lookups": int(self.transcript.looked_up.sum()),
+            "budget_overruns": int(self.transcript.overruns.sum()),
+            **self.counts}
 
 
-jax.tree_util.register_dataclass(Labels, data_fields=["answers", "transcript"], meta_fields=[])
+
+
+def _policy_answers(spec: Spec, difficulty, graphdef, view, params, competent, context, q):
+  """pi_{r-1}'s answers to subquestions q int32[B, Lq] about examples with `context`; IDK where
+  pi is not competent at q's difficulty, and everywhere in round 0 (graphdef None)."""
+  if graphdef is None:  # round 0: no policy yet
+    return jnp.full((q.shape[0], spec.answer_len), IDK, jnp.int32)
+  seen = shown(view, Inputs(context, q))
+  answers = jnp.argmax(nnx.merge(graphdef, params)(seen.context, seen.questions), -1)
+  return jnp.where(competent[difficulty(q)][:, None], answers.astype(jnp.int32), IDK)
 
 
 def _amplified_answers(oracle: Oracle, spec: Spec, budget: Budget, difficulty, graphdef,
                        mz: IndexedModel, view, params, competent: jax.Array, inputs: Inputs,
-                       key: jax.Array) -> Labels:
-  batch = inputs.questions.shape[0]
-  if graphdef is None:  # round 0: no policy yet
-    ask_fn = lambda q: jnp.full((q.shape[0], spec.answer_len), IDK, jnp.int32)
-  else:
-    policy = nnx.merge(graphdef, params)
-
-    def ask_fn(q):
-      seen = shown(view, Inputs(inputs.context, q))
-      answers = jnp.argmax(policy(seen.context, seen.questions), -1).astype(jnp.int32)
-      return jnp.where(competent[difficulty(q)][:, None], answers, IDK)
-
-  tools = BatchTools(ask_fn, lambda keys: mz.lookup(keys, inputs.context), batch,
-                     max_asks=budget.max_asks, max_lookups=budget.max_lookups)
+                       key: jax.Array) -> tuple[jax.Array, Transcript]:
+  ask_fn = functools.partial(_policy_answers, spec, difficulty, graphdef, view, params, competent,
+                             inputs.context)
+  tools = BatchTools(ask_fn, lambda keys: mz.lookup(keys, inputs.context),
+                     inputs.questions.shape[0], max_asks=budget.max_asks,
+                     max_lookups=budget.max_lookups)
   answers = oracle.answer(inputs.questions, tools, key)
-  return Labels(answers, tools.transcript(inputs.questions, spec.answer_len))
+  return answers, tools.transcript(inputs.questions, spec.answer_len)
 
 
 CHUNK = 4096  # questions H^A labels per compiled call
 
 
 class Amplifier:
-  """Binds H (oracle), Mz, a budget and the task's difficulty function; `label(inputs, policy,
-  competent, key)` runs H^A on a batch.
+  """Binds H (oracle), Mz, the task, a budget, and optionally the answer store;
+  `label(inputs, policy, competent, key)` runs H^A on a batch.
 
   H asks pi only about subquestions of a difficulty pi is competent at: `competent` is a bool
   array indexed by difficulty, set from the IID check of the round that trained pi (its held-out
   agreement with H^A at that difficulty). Other asks come back IDK. A guess passed on as a
   subanswer becomes a wrong label, and a policy trained on labels built from its own guesses
   learns to repeat them (measured in BUILD_NOTES.md).
+
+  A batch-first oracle runs as array code (one compiled program with a jittable one); a
+  per-question oracle (`amplify.oracles.per_question`) runs question by question with pi's asks
+  batched across the questions in flight. With a store, questions it answers for this oracle and
+  these tools are taken from it (`answers_reused`) and only the rest are asked.
   """
 
-  def __init__(self, oracle: Oracle, mz: IndexedModel, spec: Spec, budget: Budget, difficulty,
-               view=None):
+  def __init__(self, oracle, mz: IndexedModel, task, budget: Budget, view=None, store=None,
+               identity: str = ""):
     """view: what the policy is shown of a subquestion (an `amplify.mz.MzView` for a policy that
-    reads Mz; None: the subquestion itself)."""
-    fn = functools.partial(_amplified_answers, oracle, spec, budget, difficulty)
-    self._label = jax.jit(fn, static_argnums=0) if oracle.jittable else fn
-    self._mz, self._view = mz, view  # arguments of the compiled program, not constants in it
+    reads Mz; None: the subquestion itself). store: an `amplify.store.AnswerStore` or None;
+    identity: the oracle's, as the store keys it."""
+    self._oracle, self._task, self._budget = oracle, task, budget
+    spec = task.spec
+    self._mz, self._view = mz, view  # arguments of the compiled programs, not constants in them
+    self._store, self._identity = store, identity
+    self._per_question = is_per_question(oracle)
+    if not self._per_question and not isinstance(oracle, ReplayOracle):
+      fn = functools.partial(_amplified_answers, oracle, spec, budget, task.difficulty)
+      self._label = jax.jit(fn, static_argnums=0) if oracle.jittable else fn
+    self._ask = jax.jit(functools.partial(_policy_answers, spec, task.difficulty),
+                        static_argnums=0)
+    self._lookup = jax.jit(lambda mz, keys, context: mz.lookup(keys, context))
+    self.on_event = None  # set by an interactive front end; called after the store's commit
 
   def label(self, inputs: Inputs, policy: nnx.Module | None, competent: jax.Array | None,
-            key: jax.Array) -> Labels:
+            key: jax.Array, progress: dict | None = None) -> Labels:
     """inputs: a batch of D* questions (and episodic context); policy: pi_{r-1}, or None in
-    round 0; competent: bool[max_difficulty + 1], the difficulties H may ask pi about."""
+    round 0; competent: bool[max_difficulty + 1], the difficulties H may ask pi about.
+    progress: what a person's screen shows of the run (round, ...)."""
     if policy is None:
       graphdef, params, competent = None, None, None
     else:
       graphdef, params = nnx.split(policy, nnx.Param)
       competent = jnp.asarray(competent)
+    tools = (graphdef, params, competent)
+    if self._store is None and not self._per_question:
+      if isinstance(self._oracle, ReplayOracle):
+        raise ValueError("--oracle=replay answers from the answer store: pass --oracle_store.")
+      return Labels(*self._batch(inputs, tools, key))
+    return self._label_with_store(inputs, tools, key, progress or {})
+
+  def _batch(self, inputs: Inputs, tools, key: jax.Array) -> tuple[jax.Array, Transcript]:
+    graphdef, params, competent = tools
     # Fixed-size chunks: one compiled program for any batch, and memory that does not grow with it
     # (a whole 32k batch at once ran ~5x slower per row on 2 CPU cores than 4k chunks).
     n = inputs.questions.shape[0]
@@ -99,3 +134,128 @@ class Amplifier:
                           jax.tree.map(lambda a: a[i:i + CHUNK], inputs),
                           jax.random.fold_in(key, i)) for i in range(0, n, CHUNK)]
     return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *chunks)
+
+  def _label_with_store(self, inputs: Inputs, tools, key: jax.Array, progress: dict) -> Labels:
+    spec, store = self._task.spec, self._store
+    graphdef, params, competent = tools
+    n = inputs.questions.shape[0]
+    version = tools_version(params, competent, type(self._mz).__name__, self._mz)
+    keys = question_keys(np.asarray(inputs.context), np.asarray(inputs.questions))
+    source = self._oracle.source if isinstance(self._oracle, ReplayOracle) else self._identity
+    found = store.answers(keys, source, version) if store is not None else {}
+    answers = np.full((n, spec.answer_len), IDK, np.int32)
+    rows: list[RowTranscript | None] = [None] * n
+    for i, k in enumerate(keys):
+      if k in found:
+        answers[i] = found[k][0]
+        rows[i] = RowTranscript.from_json(found[k][1]) if found[k][1] else RowTranscript()
+    # the first row of each question the store does not answer is asked; a repeat of it in the
+    # batch takes that row's answer (a person never sees the same question twice)
+    first: dict[bytes, int] = {}
+    for i, k in enumerate(keys):
+      if k not in found:
+        first.setdefault(k, i)
+    missing = np.asarray(sorted(first.values()), np.int64)
+    counts = {"answers_reused": sum(k in found for k in keys), "oracle_calls": len(missing)}
+    if isinstance(self._oracle, ReplayOracle):
+      counts["replay_misses"] = len(missing)
+    elif self._per_question:
+      counts["skipped"] = self._ask_per_question(inputs, tools, missing, keys, version, answers,
+                                                 rows, progress)
+    elif len(missing):
+      t0 = time.time()
+      sub = jax.tree.map(lambda a: a[missing], inputs)
+      new_answers, transcript = self._batch(sub, tools, key)
+      new_answers = np.asarray(new_answers)
+      answers[missing] = new_answers
+      new_rows = rows_of(transcript)
+      for j, i in enumerate(missing):
+        rows[i] = new_rows[j]
+      if store is not None:
+        store.put_batch([(keys[i], new_answers[j], new_rows[j].to_json())
+                         for j, i in enumerate(missing)], self._identity, version,
+                        (time.time() - t0) / len(missing))
+    for i, k in enumerate(keys):
+      if k in first and first[k] != i:
+        answers[i], rows[i] = answers[first[k]], rows[first[k]]
+    # costs are what this labelling spent: a reused answer's transcript cost nothing now
+    fresh = [rows[i] for i in missing if rows[i] is not None]
+    counts |= {"asks": sum(len(r.asks) for r in fresh),
+               "lookups": sum(len(r.lookups) for r in fresh),
+               "budget_overruns": sum(r.overruns for r in fresh)}
+    return Labels(jnp.asarray(answers), transcript_of(rows, self._budget, spec, n), counts)
+
+  def _ask_per_question(self, inputs, tools, missing, keys, version, answers, rows,
+                        progress) -> int:
+    """Runs a per-question oracle on the rows the store does not answer; returns how many it
+    skipped."""
+    graphdef, params, competent = tools
+    task, store = self._task, self._store
+    questions_np, context = np.asarray(inputs.questions), inputs.context
+    difficulty = np.asarray(task.difficulty(inputs.questions))
+    questions = [Question(task.render_question(questions_np[i]), questions_np[i],
+                          int(difficulty[i]), int(i), self._budget.max_asks,
+                          self._budget.max_lookups) for i in missing]
+
+    def padded(rows_, payload, fn):
+      size = max(8, 1 << (len(rows_) - 1).bit_length())  # few shapes, few compilations
+      index = np.zeros(size, np.int64)
+      index[:len(rows_)] = rows_
+      full = np.zeros((size,) + payload.shape[1:], np.int32)
+      full[:len(rows_)] = payload
+      return np.asarray(fn(jnp.asarray(full), jax.tree.map(lambda a: a[index], context)))[
+          :len(rows_)]
+
+    serve_asks = lambda rows_, q: padded(rows_, q, lambda q_, c: self._ask(
+        graphdef, self._view, params, competent, c, q_))
+    serve_lookups = lambda rows_, k: padded(rows_, k, lambda k_, c: self._lookup(self._mz, k_, c))
+
+    def on_event(row: int, kind: str, payload) -> None:
+      payload = dict(payload or {})
+      answer = payload.pop("answer", None)
+      transcript = payload.pop("transcript", None)
+      if store is not None:
+        store.event(keys[row], self._identity, version, kind,
+                    payload | ({"answer": task.render_answer(answer)} if answer is not None
+                               else {}), answer=answer, transcript=transcript,
+                    seconds=payload.get("seconds"))
+      if self.on_event is not None:
+        self.on_event(row, kind, payload)
+
+    if hasattr(self._oracle, "begin"):  # a person's screen: what the run is doing
+      self._oracle.begin(task, progress | {"questions": len(questions),
+                                           "reused": len(keys) - len(questions)})
+    out = label_per_question(self._oracle, task, questions, serve_asks, serve_lookups, on_event)
+    for j, i in enumerate(missing):
+      answers[i] = out.answers[j]
+      rows[i] = out.transcripts[j] or RowTranscript()
+    return out.skipped
+
+
+def rows_of(transcript: Transcript) -> list[RowTranscript]:
+  """The array transcript of a batch as one RowTranscript per row (the entries used)."""
+  t = jax.tree.map(np.asarray, transcript)
+  return [RowTranscript([(t.subquestions[i, s], t.subanswers[i, s])
+                         for s in np.flatnonzero(t.asked[i])],
+                        [(int(t.lookup_keys[i, s]), int(t.lookup_values[i, s]))
+                         for s in np.flatnonzero(t.looked_up[i])], int(t.overruns[i]))
+          for i in range(t.asked.shape[0])]
+
+
+def transcript_of(rows: list[RowTranscript], budget: Budget, spec: Spec, n: int) -> Transcript:
+  """Row transcripts as arrays: budget.max_asks ask slots and budget.max_lookups look-up slots,
+  the entries used first."""
+  s, t = budget.max_asks, budget.max_lookups
+  out = Transcript(np.zeros((n, s, spec.question_len), np.int32),
+                   np.zeros((n, s, spec.answer_len), np.int32), np.zeros((n, s), bool),
+                   np.zeros((n, t), np.int32), np.zeros((n, t), np.int32), np.zeros((n, t), bool),
+                   np.zeros(n, np.int32))
+  for i, row in enumerate(rows):
+    if row is None:
+      continue
+    for j, (q, a) in enumerate(row.asks[:s]):
+      out.subquestions[i, j], out.subanswers[i, j], out.asked[i, j] = q, a, True
+    for j, (k, v) in enumerate(row.lookups[:t]):
+      out.lookup_keys[i, j], out.lookup_values[i, j], out.looked_up[i, j] = k, v, True
+    out.overruns[i] = row.overruns
+  return jax.tree.map(jnp.asarray, out)

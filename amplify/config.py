@@ -1,13 +1,20 @@
-"""Experiment configuration: one flat dataclass, named presets, and validation.
+"""Experiment configuration: the run's settings, the task's and the oracle's, presets, validation.
 
-Every field is an absl flag of the same name (`amplify.main`), so any of them can be overridden
-on the command line: `python -m amplify.main --task=permutation --rounds=6 --width=128`. Each task
-has a preset of the same name (the defaults `--task=NAME` starts from), a `NAME_tiny` preset for
-tests, and permutation also `permutation_paper`.
+Every field of `Config` is an absl flag of the same name (`amplify.main`), so any of them can be
+overridden on the command line: `python -m amplify.main --task=permutation --rounds=6`. The task
+and the oracle own their settings (`Config.task_config`, `Config.oracle_config`: dataclasses the
+plug-in declares, `amplify.registry`), set as `--task.num_entities=1000` / `--oracle.noise_rate=
+0.05`. Each built-in task has a preset of the same name (the defaults `--task=NAME` starts from),
+a `NAME_tiny` preset for tests, and permutation also `permutation_paper`.
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
+
+from amplify import registry
+from amplify.tasks.lexicon import LexiconSettings
+from amplify.tasks.permutation import PermutationSettings
 
 
 @dataclasses.dataclass
@@ -19,20 +26,14 @@ class Config:
   policy: str = "reads_mz"  # lexicon: pi reads Mz at the question's keys, or "memorises" z*
   rounds: int = 5
   seed: int = 0
-  # lexicon (a latent world)
-  num_entities: int = 256
-  num_classes: int = 4
-  max_set_size: int = 16  # D* asks about sets of 1..max_set_size entities
-  label_noise: float = 0.2  # D's observed class is wrong this often (the human knows the rate)
-  observations: int = 16  # rows of D per entity, on average
-  spurious: float = 0.9  # in D, the background agrees with the true class this often
+  oracle_store: str = ""  # the answer store (amplify.store), SQLite; "" for none
+  # the task's and the oracle's own settings (dataclasses their plug-ins declare); None: their
+  # defaults. Set them as --task.FIELD / --oracle.FIELD.
+  task_config: Any = None
+  oracle_config: Any = None
   # learning the prior (latent worlds)
   prior_steps: int = 300  # full-batch Adam steps on the human's objective
   prior_learning_rate: float = 0.3
-  # permutation powering
-  num_elements: int = 8
-  k_bits: int = 4
-  prosaic_max_k: int = 4
   # amplification
   label_size: int = 16384  # D* questions H^A labels per round
   heldout_fraction: float = 0.25  # of each round's labels, kept out of training for the IID check
@@ -40,7 +41,6 @@ class Config:
   max_asks: int = 4  # per-question budget of H's subquestions to pi
   max_lookups: int = 4  # per-question budget of H's look-ups in Mz
   competence: float = 0.95  # H asks pi only at difficulties where pi's held-out agreement >= this
-  noise_rate: float = 0.1  # the noisy oracle's slip probability
   idk_share: float = 0.0  # at most this share of a round's training rows are IDK labels (1: all)
   replay_size: int = 16384  # rows of earlier rounds' answered labels replayed (newest kept; 0: none)
   warm_start: bool = True  # pi_r starts from pi_{r-1}
@@ -66,8 +66,7 @@ class Config:
     return int(round(self.label_size * self.heldout_fraction))
 
   def validate(self) -> "Config":
-    positive = ["rounds", "num_elements", "k_bits", "label_size", "eval_size", "width", "depth",
-                "num_entities", "num_classes", "max_set_size", "observations", "prior_steps",
+    positive = ["rounds", "label_size", "eval_size", "width", "depth", "prior_steps",
                 "heads", "total_steps", "batch_size", "steps_per_call", "baseline_size"]
     for name in positive:
       if getattr(self, name) < 1:
@@ -84,22 +83,13 @@ class Config:
       raise ValueError(f"--competence={self.competence}: an agreement rate, must lie in [0, 1].")
     if not 0 <= self.idk_share <= 1:
       raise ValueError(f"--idk_share={self.idk_share}: a share, must lie in [0, 1].")
-    for name in ["label_noise", "spurious"]:
-      if not 0 <= getattr(self, name) <= 1:
-        raise ValueError(f"--{name}={getattr(self, name)}: a probability, must lie in [0, 1].")
     if not self.prior_learning_rate > 0:
       raise ValueError(f"--prior_learning_rate={self.prior_learning_rate}: must be > 0.")
-    if not 0 <= self.noise_rate <= 1:
-      raise ValueError(f"--noise_rate={self.noise_rate}: a probability, must lie in [0, 1].")
     if not self.learning_rate > 0:
       raise ValueError(f"--learning_rate={self.learning_rate}: must be > 0.")
     if self.width % self.heads:
       raise ValueError(f"--width={self.width} is not divisible by --heads={self.heads}: "
                        "choose a width that is a multiple of the head count.")
-    for name, tasks in READ_BY.items():
-      if self.task not in tasks and getattr(self, name) != getattr(Config(), name):
-        raise ValueError(f"--{name} is read only by --task={' or '.join(tasks)}; --task="
-                         f"{self.task} would ignore it: drop the flag.")
     if self.policy not in POLICIES:
       raise ValueError(f"--policy={self.policy!r}: choose one of {POLICIES}.")
     if self.total_steps < self.rounds:
@@ -112,16 +102,7 @@ class Config:
 # z*'s entries into an embedding row per key (the comparison arm; prosaic ML's network).
 POLICIES = ("reads_mz", "memorises")
 
-# Fields only some tasks read: setting one for another task is an error, not silently ignored.
-READ_BY = {
-    **{name: ("lexicon",) for name in ("num_entities", "num_classes", "max_set_size",
-                                       "label_noise", "observations", "spurious", "policy")},
-    **{name: ("lexicon", "colored_digits") for name in ("prior_steps", "prior_learning_rate")},
-    **{name: ("permutation",) for name in ("num_elements", "k_bits", "prosaic_max_k",
-                                           "answer_in_value_slot")},
-}
-
-_PERMUTATION = Config(task="permutation", rounds=6, label_size=65536, replay_size=65536,
+_PERMUTATION = Config(task="permutation", task_config=PermutationSettings(), rounds=6, label_size=65536, replay_size=65536,
                       total_steps=4000, depth=4, batch_size=256, learning_rate=3e-3,
                       idk_share=0.1, baseline_size=262144, answer_in_value_slot=True)
 
@@ -132,12 +113,13 @@ _COLORED_DIGITS = Config(task="colored_digits", rounds=1, label_size=450, eval_s
 
 PRESETS = {
     # The default experiment: learn the prior, then amplify; about 3 minutes on 2 CPU cores.
-    "lexicon": Config(),
+    "lexicon": Config(task_config=LexiconSettings()),
     # z* of a million entries (issue 10): D is 16 M observations, and most entities of D* are in
     # no question pi trains on. pi reads Mz, so it is the default's network; prosaic ML's
     # memorising network has an embedding row per entity (64 M parameters).
-    "lexicon_large": Config(num_entities=10**6),
-    "lexicon_tiny": Config(num_entities=32, max_set_size=4, observations=12, rounds=3,
+    "lexicon_large": Config(task_config=LexiconSettings(num_entities=10**6)),
+    "lexicon_tiny": Config(task_config=LexiconSettings(num_entities=32, max_set_size=4,
+                                                       observations=12), rounds=3,
                            label_size=2048, eval_size=512, total_steps=600, batch_size=64,
                            width=32, heads=2, baseline_size=4096, steps_per_call=100,
                            learning_rate=3e-3, prior_steps=100),
@@ -148,12 +130,14 @@ PRESETS = {
     # The answer token keeps its key slot: --pointer_init, which the look-up over 64 facts needs
     # (BUILD_NOTES.md), points key slots at keys.
     "permutation_paper": dataclasses.replace(
-        _PERMUTATION, num_elements=64, k_bits=6, prosaic_max_k=4, rounds=8, width=128, depth=6,
+        _PERMUTATION, task_config=PermutationSettings(num_elements=64, k_bits=6, prosaic_max_k=4),
+        rounds=8, width=128, depth=6,
         heads=4, pointer_init=True, answer_in_value_slot=False, total_steps=12000,
         learning_rate=2e-3, eval_size=8192),
     # Seconds, for tests.
     "permutation_tiny": dataclasses.replace(
-        _PERMUTATION, num_elements=4, k_bits=2, prosaic_max_k=2, rounds=3, width=32, depth=2,
+        _PERMUTATION, task_config=PermutationSettings(num_elements=4, k_bits=2, prosaic_max_k=2),
+        rounds=3, width=32, depth=2,
         heads=2, total_steps=600, batch_size=64, label_size=2048, replay_size=4096, eval_size=512,
         baseline_size=4096, steps_per_call=100, learning_rate=3e-3),
     # Colored MNIST (Arjovsky et al. 2019) on scikit-learn's 8x8 digits; under a minute on 2 CPU
@@ -170,8 +154,42 @@ PRESETS = {
 def get_config(preset: str | None = None, **overrides) -> Config:
   """The preset's config with `overrides`. No preset: the one named after the task (default
   lexicon), so `--task=permutation` starts from the permutation defaults; a task without a preset
-  of its name starts from `Config`'s defaults."""
+  of its name starts from `Config`'s defaults and its settings' defaults.
+
+  An override names a field of `Config`, or of the task's or the oracle's settings, either as
+  `task.FIELD` / `oracle.FIELD` or, where the name is not ambiguous, as FIELD alone
+  (`get_config("lexicon_tiny", num_entities=64)`)."""
   if preset is not None and preset not in PRESETS:
     raise ValueError(f"unknown preset {preset!r} (--preset); choose one of {sorted(PRESETS)}.")
   base = PRESETS.get(preset or overrides.get("task") or Config.task, Config())
-  return dataclasses.replace(base, **overrides).validate()
+  top = {f.name for f in dataclasses.fields(Config)}
+  config = dataclasses.replace(base, **{k: v for k, v in overrides.items() if k in top})
+  if config.task != base.task or config.task_config is None:
+    config.task_config = registry.task_plugin(config.task).settings()
+  if config.oracle != base.oracle or config.oracle_config is None:
+    config.oracle_config = registry.oracle_plugin(config.oracle).settings()
+  owned = {"task": config.task_config, "oracle": config.oracle_config}
+  changes = {"task": {}, "oracle": {}}
+  for name, value in overrides.items():
+    if name in top:
+      continue
+    owner, _, field = name.rpartition(".")
+    owners = [owner] if owner else [o for o, s in owned.items()
+                                    if field in {f.name for f in dataclasses.fields(s)}]
+    if owner and owner not in owned:
+      raise ValueError(f"--{name}: only --task.FIELD and --oracle.FIELD name a plug-in's setting.")
+    if len(owners) != 1 or field not in {f.name for f in dataclasses.fields(owned[owners[0]])}:
+      raise ValueError(_unknown_setting(config, name, field, owners))
+    changes[owners[0]][field] = value
+  config.task_config = dataclasses.replace(config.task_config, **changes["task"])
+  config.oracle_config = dataclasses.replace(config.oracle_config, **changes["oracle"])
+  return config.validate()
+
+
+def _unknown_setting(config: Config, name: str, field: str, owners: list[str]) -> str:
+  if len(owners) > 1:
+    return f"{name!r} is a setting of both the task and the oracle: write task.{field} or oracle.{field}."
+  settings = lambda o: sorted(f.name for f in dataclasses.fields(getattr(config, f"{o}_config")))
+  return (f"--{name}: no such setting (task {config.task!r} has {settings('task') or 'none'}, "
+          f"oracle {config.oracle!r} has {settings('oracle') or 'none'}, as --task.FIELD / "
+          "--oracle.FIELD).")

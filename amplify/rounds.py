@@ -17,6 +17,7 @@ import json
 import os
 import resource
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +30,13 @@ from amplify.config import Config
 from amplify.distill import Distiller, LabelledSet, agrees, predict
 from amplify.evaluator import Evaluator
 from amplify.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table, named_keys
-from amplify.oracles import make_oracle
+from amplify.oracles import human_model, make_oracle
+from amplify.oracles import identity as oracle_identity
+from amplify.oracles.per_question import ReplayOracle
 from amplify.policy import make_policy, reads_mz
 from amplify.tasks import make_task
-from amplify.tasks.base import EPISODIC, IDK, Inputs, Task
+from amplify.store import AnswerStore
+from amplify.tasks.base import EPISODIC, IDK, LATENT, Inputs, Task
 
 # fold_in tags, one per phase, so no two phases share a key (amplify.tasks.WORLD is 3)
 _EVAL, _D_SAMPLE, _BASELINE, _ROUND = 1, 2, 10, 100
@@ -132,13 +136,33 @@ def steps_for_round(config: Config, plan, r: int, used: int) -> int:
   return left if to_come == 1 else left // to_come
 
 
-def check(config: Config, workdir: str):
-  """Every check of the user's settings, before any work: raises ValueError naming the problem.
-  Returns (task, ground truth, oracle)."""
+class Checked(NamedTuple):
+  """What `check` builds: the task, its ground truth (for the evaluator and the named
+  baselines only), H, and the answer store (None without --oracle_store)."""
+  task: Task
+  truth: object
+  oracle: object
+  store: AnswerStore | None
+
+
+def check(config: Config, workdir: str) -> Checked:
+  """Every check of the user's settings, before any work: raises ValueError naming the
+  problem."""
   config.validate()
   task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
   arm = arms_lib.get_arm(config, task)
   oracle = make_oracle(config, task, reads_raw_d=arm.reads == arms_lib.RAW_D)
+  default = Config()
+  if config.policy != default.policy and not task.spec.names_mz_keys:
+    raise ValueError(f"--policy is read only by tasks whose questions name Mz keys; --task="
+                     f"{config.task} would ignore it: drop the flag.")
+  for flag in ("prior_steps", "prior_learning_rate"):
+    if getattr(config, flag) != getattr(default, flag) and task.spec.regime != LATENT:
+      raise ValueError(f"--{flag} is read only by latent-world tasks; --task={config.task} "
+                       "would ignore it: drop the flag.")
+  if isinstance(oracle, ReplayOracle) and not config.oracle_store:
+    raise ValueError("--oracle=replay answers only from the answer store: pass "
+                     "--oracle_store=PATH.")
   # refuses a network that can't read the task
   make_policy(task.spec, config, jax.random.key(0), reads_mz=reads_mz(task.spec, config))
   if arm.reads == arms_lib.RAW_D and config.max_lookups > (rows := task.raw_observations()[2]):
@@ -156,7 +180,11 @@ def check(config: Config, workdir: str):
       raise ValueError(f"--{flag}={getattr(config, flag)}: task {task.name!r} has only {rows} "
                        f"such questions; use --{flag}<={rows}.")
   check_workdir(config, workdir)
-  return task, truth, oracle
+  store = None
+  if config.oracle_store:
+    store = AnswerStore(config.oracle_store, {"task": config.task, "settings": dataclasses.asdict(
+        config.task_config)})
+  return Checked(task, truth, oracle, store)
 
 
 # -- the run's fixed parts and what rounds hand on --------------------------------------------
@@ -231,7 +259,7 @@ def learn_prior(task, oracle, evaluator: Evaluator, params, metrics: MetricWrite
     mz = table.freeze(params)
     return mz, evaluator.z_accuracy(mz)
   inputs, labels = task.observations()  # all of D
-  mz, params, report = prior.fit(oracle, table, inputs, labels, steps=config.prior_steps,
+  mz, params, report = prior.fit(human_model(oracle, task), table, inputs, labels, steps=config.prior_steps,
                                  learning_rate=config.prior_learning_rate)
   z_accuracy = evaluator.z_accuracy(mz)
   metrics.write({"round": None, "phase": "prior", "d_rows": len(labels), **report,
@@ -256,7 +284,7 @@ def _begin(config: Config, workdir: str, checked) -> tuple[Run, Evaluator, int]:
   """Sets the run up (fitting or restoring z*); returns it, the evaluator and the last round a
   checkpoint holds (-1: none)."""
   start = time.time()
-  task, truth, oracle = checked or check(config, workdir)
+  task, truth, oracle, store = checked or check(config, workdir)
   arm = arms_lib.get_arm(config, task)
   plan = arm.rounds(config)
   os.makedirs(workdir, exist_ok=True)
@@ -278,8 +306,8 @@ def _begin(config: Config, workdir: str, checked) -> tuple[Run, Evaluator, int]:
   arm_config = dataclasses.replace(config, policy=arm.policy or config.policy)
   policy_reads_mz = reads_mz(task.spec, arm_config)
   view = MzView.of(mz, task.spec) if policy_reads_mz else None
-  amplifier = Amplifier(oracle, mz, task.spec, Budget(config.max_asks, config.max_lookups),
-                        task.difficulty, view=view)
+  amplifier = Amplifier(oracle, mz, task, Budget(config.max_asks, config.max_lookups),
+                        view=view, store=store, identity=oracle_identity(config))
   key = jax.random.key(config.seed)
   run = Run(config, workdir, task, arm, plan, amplifier, view,
             MzView.of(z_star, task.spec) if reads_mz(task.spec, config) else None,
@@ -327,7 +355,8 @@ def label(run: Run, state: State, r: int) -> Batch:
     inputs = run.task.deployment_questions(key, n)
   policy = None if state.distiller is None else state.distiller.policy
   labels = run.amplifier.label(inputs, policy, state.competent,
-                               jax.random.fold_in(_round_key(run, r), _LABEL))
+                               jax.random.fold_in(_round_key(run, r), _LABEL),
+                               progress={"round": r, "rounds": len(run.plan)})
   answered = np.asarray(jnp.all(jax.block_until_ready(labels.answers) != IDK, axis=1))
   seconds = time.time() - t0
   run.metrics.write({"round": r, "phase": "label", **labels.cost(), "seconds": round(seconds, 3)})
@@ -552,9 +581,9 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
       "unseen_entity_fraction": final.get("unseen_entity_fraction"),
       "policy_accuracy_unseen": final.get("policy_accuracy_unseen"),
       **{k: sum(rec[k] for rec in labels) for k in ("oracle_calls", "asks", "lookups")},
-      "lookups_per_deployment_question": (
-          sum(rec["lookups"] for rec in deployment) / sum(rec["oracle_calls"] for rec in deployment)
-          if deployment else None),
+      "lookups_per_deployment_question": (  # per question H answered (none: all reused)
+          sum(rec["lookups"] for rec in deployment) / asked
+          if (asked := sum(rec["oracle_calls"] for rec in deployment)) else None),
       "distillation_steps": sum(rec["steps"] for rec in records if rec["phase"] == "distill"),
       "rounds": len(run.plan),
       "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -595,4 +624,4 @@ def run(config: Config, workdir: str, checked=None) -> dict:
     iid = iid_check(run_, state, r, batch, rival)
     evaluate(run_, state, r, batch, iid, evaluator, t0)
     save(run_, state, r, batch)
-  return summarise(run_, run_baselines(run_, checked[1], evaluator))
+  return summarise(run_, run_baselines(run_, checked.truth, evaluator))

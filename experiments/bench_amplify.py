@@ -91,8 +91,8 @@ def main(argv):
                if flag.value is not None}
   config = config_lib.get_config(_PRESET.value, **overrides)
   task, _ = make_task(config)
-  amplifier = Amplifier(make_oracle(config, task), ExactIndex(), task.spec,
-                        Budget(config.max_asks, config.max_lookups), task.difficulty)
+  amplifier = Amplifier(make_oracle(config, task), ExactIndex(), task,
+                        Budget(config.max_asks, config.max_lookups))
   # H may ask pi at every difficulty, so both sides do the whole decomposition.
   competent = np.ones(task.spec.max_difficulty + 1, bool)
   policy = make_policy(task.spec, config, jax.random.key(0))

@@ -40,7 +40,7 @@ def main(argv):
   mz, _, report = prior.fit(make_oracle(config, task), Table(task.spec), inputs, labels,
                                  steps=config.prior_steps,
                                  learning_rate=config.prior_learning_rate)
-  result = {"num_entities": config.num_entities, "d_rows": int(labels.shape[0]),
+  result = {"num_entities": config.task_config.num_entities, "d_rows": int(labels.shape[0]),
             "devices": len(jax.devices()),
             "shards": len(Table(task.spec).init().sharding.device_set),  # how the fit held it
             "world_and_d_seconds": round(world_seconds, 2),

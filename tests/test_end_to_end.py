@@ -160,7 +160,7 @@ def test_a_workdir_with_another_config_is_refused(tiny_run):
 
 
 def test_noisy_oracle_slips_show_in_label_accuracy(tmp_path):
-  config = config_lib.get_config("permutation_tiny", oracle="noisy", noise_rate=0.5, rounds=1,
+  config = config_lib.get_config("permutation_tiny", oracle="noisy", **{"oracle.noise_rate": 0.5}, rounds=1,
                                  baselines=False)
   rounds.run(config, str(tmp_path))
   first = _evals(tmp_path)[0]

@@ -17,9 +17,10 @@ from amplify.arms import ARMS
 from amplify.amplifier import Amplifier, Budget
 from amplify.evaluator import Evaluator
 from amplify.mz import ExactIndex, Table
-from amplify.oracles import ORACLES, make_oracle
+from amplify import registry
+from amplify.oracles import human_model, make_oracle
 from amplify.policy import make_policy
-from amplify.tasks import TASKS, make_task
+from amplify.tasks import make_task
 from amplify.tasks.base import LATENT
 
 PACKAGE = pathlib.Path(amplify.__file__).parent
@@ -51,23 +52,33 @@ def _amplifier(config):
   if task.spec.context_size:
     mz = ExactIndex()
   else:  # a latent world: z* fitted from D (as rounds.learn_prior does), never the true world
-    mz, _, _ = prior.fit(make_oracle(config, task), Table(task.spec), *task.observations(),
+    mz, _, _ = prior.fit(human_model(make_oracle(config, task), task), Table(task.spec), *task.observations(),
                          steps=20, learning_rate=0.3)
-  amplifier = Amplifier(make_oracle(config, task), mz, task.spec, Budget(4, 4), task.difficulty)
+  amplifier = Amplifier(make_oracle(config, task), mz, task, Budget(4, 4))
   return task, truth, amplifier
 
 
-@pytest.mark.parametrize("task_name", sorted(TASKS))
+TASKS = registry.names(registry.TASK_GROUP)
+# every built-in oracle, with the settings it needs to be built
+ORACLES = {"scripted": {}, "noisy": {}, "interactive": {}, "replay": {},
+           "callable": {"oracle.fn": "oracle_fns:lexicon_by_text"}}
+
+
+def test_every_built_in_oracle_is_checked():
+  assert sorted(ORACLES) == registry.names(registry.ORACLE_GROUP)
+
+
+@pytest.mark.parametrize("task_name", TASKS)
 @pytest.mark.parametrize("oracle_name", sorted(ORACLES))
 def test_amplifier_holds_no_handle_to_ground_truth(task_name, oracle_name):
-  config = config_lib.get_config(f"{task_name}_tiny", oracle=oracle_name)
+  config = config_lib.get_config(f"{task_name}_tiny", oracle=oracle_name, **ORACLES[oracle_name])
   task, truth, amplifier = _amplifier(config)
   reachable = _reachable(amplifier)
   assert any(o is task for o in reachable)  # the walk does reach what the amplifier holds
   assert not any(isinstance(o, type(truth)) for o in reachable)
 
 
-@pytest.mark.parametrize("task_name", sorted(TASKS))
+@pytest.mark.parametrize("task_name", TASKS)
 def test_corrupting_ground_truth_leaves_amplified_labels_unchanged(task_name, monkeypatch):
   config = config_lib.get_config(f"{task_name}_tiny")
   task, truth, amplifier = _amplifier(config)
@@ -87,7 +98,7 @@ def test_corrupting_ground_truth_leaves_amplified_labels_unchanged(task_name, mo
   assert evaluator.accuracy(inputs, after) != accuracy_before  # the corruption did take effect
 
 
-@pytest.mark.parametrize("task_name", sorted(TASKS))
+@pytest.mark.parametrize("task_name", TASKS)
 def test_human_code_calls_no_helper_of_the_truth(task_name):
   """H's decomposition and model live beside the task's truth; they must not call its helpers."""
   task, truth = make_task(config_lib.get_config(f"{task_name}_tiny"))
@@ -101,7 +112,7 @@ def test_human_code_calls_no_helper_of_the_truth(task_name):
     assert not helpers & set(method.__code__.co_names), method.__name__
 
 
-LATENT_TASKS = [name for name in sorted(TASKS)
+LATENT_TASKS = [name for name in TASKS
                 if make_task(config_lib.get_config(f"{name}_tiny"))[0].spec.regime == LATENT]
 
 
@@ -114,7 +125,7 @@ def test_the_true_world_is_unreachable_and_changing_it_changes_no_fit(task_name,
   reachable = _reachable(amplifier)
   assert not any(o is v for o in reachable for v in held)
 
-  fit = lambda: prior.fit(make_oracle(config, task), Table(task.spec), *task.observations(),
+  fit = lambda: prior.fit(human_model(make_oracle(config, task), task), Table(task.spec), *task.observations(),
                           steps=20, learning_rate=0.3)[0]
   before = fit()
   evaluator = Evaluator(task, truth)

@@ -18,14 +18,21 @@ def _main(*args, module="amplify.main"):
     (["--heldout_fraction=1.5"], "--heldout_fraction=1.5"),
     (["--width=30", "--heads=4"], "not divisible by --heads"),
     (["--preset=huge"], "--preset"),
-    (["--label_noise=1.5"], "--label_noise=1.5: a probability"),
-    (["--num_classes=1"], "lexicon needs --num_classes >= 2"),
-    (["--max_set_size=300"], "--num_entities >= --max_set_size"),
+    (["--task.label_noise=1.5"], "--task.label_noise=1.5: a probability"),
+    (["--task.num_classes=1"], "lexicon needs --task.num_classes >= 2"),
+    (["--task.max_set_size=300"], "--task.num_entities >= --task.max_set_size"),
+    (["--task.nonesuch=3"], "--task.nonesuch: task 'lexicon' has no such setting; its settings "
+                            "are ['--task.num_entities'"),
+    (["--oracle=noisy", "--oracle.noise_rate=2"], "--oracle.noise_rate=2.0: a probability"),
+    (["--oracle=callable"], "--oracle.fn='': name the function as module:function"),
+    (["--oracle=replay"], "--oracle=replay answers only from the answer store"),
     (["--prior_steps=0"], "--prior_steps=0: must be a positive integer"),
     (["--max_asks=1"], "--max_asks=1: H's decomposition for task 'lexicon' needs up to 2"),
     (["--task=colored_digits", "--label_size=2000"], "--label_size=2000: task 'colored_digits' "
                                                      "has only 450"),
-    (["--task=colored_digits", "--label_noise=0.1"], "--label_noise is read only by --task=lexicon"),
+    (["--task=colored_digits", "--task.label_noise=0.1"], "task 'colored_digits' has no such "
+                                                           "setting; its settings are none"),
+    (["--task=permutation", "--prior_steps=5"], "--prior_steps is read only by latent-world"),
     (["--task=permutation", "--depth=3"], "--depth>=4"),
     (["stray"], "unexpected arguments"),
 ])

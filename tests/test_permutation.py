@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from amplify import config as config_lib
+from amplify import rounds
 from amplify.mz import ExactIndex
 from amplify.oracles.tools import BatchTools
 from amplify.policy import make_policy
@@ -151,5 +152,6 @@ def test_answer_in_value_slot_refuses_pointer_init_and_other_tasks():
   with pytest.raises(ValueError, match="use one of the two flags"):
     make_policy(task.spec, config_lib.get_config("permutation", answer_in_value_slot=True,
                                                  pointer_init=True), jax.random.key(0))
-  with pytest.raises(ValueError, match="drop the flag"):
-    config_lib.get_config("lexicon", answer_in_value_slot=True)
+  config = config_lib.get_config("lexicon_tiny", answer_in_value_slot=True)
+  with pytest.raises(ValueError, match="--answer_in_value_slot: the answer token takes"):
+    rounds.check(config, "unused")

@@ -1,4 +1,4 @@
-"""The Oracle seam: the human H, batch first.
+"""The Oracle seam: the human H, batch first, or one question at a time.
 
 `answer(questions, tools, key) -> answers` answers a batch; `tools.ask` goes to the policy and
 `tools.lookup` to Mz (see `amplify.oracles.tools`). An oracle never sees ground truth: it gets the
@@ -6,9 +6,11 @@ questions, the tools and an RNG key, nothing else.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 import jax
+import numpy as np
 
 from amplify.tasks.base import Inputs, Tools
 
@@ -27,3 +29,54 @@ class Oracle(Protocol):
 
   def log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
     """log P_H(y | x, z) per row of D: float32[B]."""
+
+
+# -- per-question oracles: a person, a remote model, any Python function ----------------------
+
+@dataclasses.dataclass(frozen=True)
+class Question:
+  """One question as a per-question oracle sees it: rendered by the task, with its tokens."""
+  text: str
+  tokens: np.ndarray  # int32[Lq]
+  difficulty: int
+  index: int  # its row in the batch being labelled
+  max_asks: int
+  max_lookups: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+  """What `ask` or `lookup` returns: the task's rendering, the tokens, and whether it is known
+  (False: IDK, an ask outside pi's competence or past the budget, a key Mz lacks)."""
+  text: str
+  tokens: np.ndarray
+  known: bool
+
+
+class QuestionTools(Protocol):
+  """The tools a per-question oracle holds while answering one question."""
+
+  def ask(self, subquestion: str | np.ndarray) -> Reply:
+    """pi's answer to a subquestion: text the task parses, or question tokens."""
+
+  def lookup(self, key: str | int) -> Reply:
+    """Mz's entry at a key: text the task parses (e.g. "c", "e17"), or the key itself."""
+
+
+class QuestionOracle(Protocol):
+  """H answering one question at a time in plain Python. amplify runs up to `in_flight`
+  questions at once and batches pi's work across their asks (`amplify.oracles.per_question`)."""
+  name: str
+  in_flight: int  # questions answered concurrently (1 for a person)
+
+  def answer_one(self, question: Question, tools: QuestionTools) -> str | np.ndarray | None:
+    """The answer: text the task parses, answer tokens, or None for IDK. A person's oracle may
+    also return SKIP (the rest of the batch is not answered now), UNDO (reopen the question
+    before this one) or QUIT (stop; what was answered is kept)."""
+
+
+SKIP, UNDO, QUIT = "<skip>", "<undo>", "<quit>"  # control returns of an interactive oracle
+
+
+def is_per_question(oracle) -> bool:
+  return hasattr(oracle, "answer_one")

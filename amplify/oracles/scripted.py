@@ -43,6 +43,16 @@ class ScriptedFromD(ScriptedOracle):
 
 
 @dataclasses.dataclass(frozen=True)
+class NoisySettings:
+  noise_rate: float = 0.1  # the probability that an answer H gives is replaced by a random one
+
+  def __post_init__(self):
+    if not 0 <= self.noise_rate <= 1:
+      raise ValueError(f"--oracle.noise_rate={self.noise_rate}: a probability, must lie in "
+                       "[0, 1].")
+
+
+@dataclasses.dataclass(frozen=True)
 class NoisyOracle:
   """Wraps another oracle; each answer it would give is replaced, with probability `error_rate`,
   by a uniformly random well-formed answer. IDK stays IDK (a noisy human still knows when it

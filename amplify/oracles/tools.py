@@ -20,7 +20,8 @@ class Transcript:
   """What H did for each row of a batch; S = ask slots, T = look-up slots used by the decomposition.
 
   subquestions: int32[B, S, Lq], subanswers: int32[B, S, La], asked: bool[B, S],
-  lookup_keys: int32[B, T], lookup_values: int32[B, T], looked_up: bool[B, T].
+  lookup_keys: int32[B, T], lookup_values: int32[B, T], looked_up: bool[B, T],
+  overruns: int32[B], the asks and look-ups H tried past the row's budget (answered IDK).
   """
   subquestions: jax.Array
   subanswers: jax.Array
@@ -28,6 +29,7 @@ class Transcript:
   lookup_keys: jax.Array
   lookup_values: jax.Array
   looked_up: jax.Array
+  overruns: jax.Array
 
 
 jax.tree_util.register_dataclass(
@@ -48,11 +50,13 @@ class BatchTools:
     self._max_asks, self._max_lookups = max_asks, max_lookups
     self._asks_used = jnp.zeros(batch_size, jnp.int32)
     self._lookups_used = jnp.zeros(batch_size, jnp.int32)
+    self._overruns = jnp.zeros(batch_size, jnp.int32)
     self._ask_log: list[tuple[jax.Array, jax.Array, jax.Array]] = []
     self._lookup_log: list[tuple[jax.Array, jax.Array, jax.Array]] = []
 
   def ask(self, subquestions: jax.Array, where: jax.Array) -> jax.Array:
     """One batched policy call for this subquestion slot: int32[B, Lq] -> int32[B, La]."""
+    self._overruns += where & (self._asks_used >= self._max_asks)
     where = where & (self._asks_used < self._max_asks)
     answers = jnp.where(where[:, None], self._ask_fn(subquestions), IDK)
     self._asks_used += where
@@ -61,6 +65,7 @@ class BatchTools:
 
   def lookup(self, keys: jax.Array, where: jax.Array) -> jax.Array:
     """One batched Mz look-up for this slot: int32[B] -> int32[B]."""
+    self._overruns += where & (self._lookups_used >= self._max_lookups)
     where = where & (self._lookups_used < self._max_lookups)
     values = jnp.where(where, self._lookup_fn(keys), IDK)
     self._lookups_used += where
@@ -78,4 +83,4 @@ class BatchTools:
     sq, sa, asked = stack(self._ask_log, [((questions.shape[1],), jnp.int32),
                                           ((answer_len,), jnp.int32), ((), bool)])
     lk, lv, looked = stack(self._lookup_log, [((), jnp.int32), ((), jnp.int32), ((), bool)])
-    return Transcript(sq, sa, asked, lk, lv, looked)
+    return Transcript(sq, sa, asked, lk, lv, looked, self._overruns)

@@ -14,6 +14,7 @@ import dataclasses
 from typing import NamedTuple, Protocol
 
 import jax
+import numpy as np
 
 PAD = 0
 IDK = 1
@@ -81,8 +82,73 @@ class Tools(Protocol):
     ...
 
 
-class Task(Protocol):
-  """A task: samplers for D and D*, difficulties, H's decomposition, and ground truth."""
+class Text(Protocol):
+  """How a task shows its questions, answers and facts to a person and reads what one types.
+  Every parse_* raises ValueError with a message a person can act on ("c4 is not a class;
+  classes are c0-c3")."""
+
+  def render_question(self, question: np.ndarray) -> str:
+    """int32[Lq] -> e.g. "sigma^13(c) = ?"."""
+
+  def render_answer(self, answer: np.ndarray) -> str:
+    """int32[La] -> e.g. "e" ("IDK" for an IDK answer)."""
+
+  def parse_answer(self, text: str, question: np.ndarray) -> np.ndarray:
+    """A typed answer to `question` -> int32[La]."""
+
+  def parse_question(self, text: str, parent: np.ndarray) -> np.ndarray:
+    """A typed subquestion of `parent` -> int32[Lq]."""
+
+  def parse_key(self, text: str, parent: np.ndarray) -> int:
+    """A typed Mz key (e.g. "c", "e17") -> the key Mz reads."""
+
+  def render_lookup(self, key: int, value: int) -> str:
+    """One fact read through Mz: e.g. "sigma(c) = e" ("not found" where it is IDK)."""
+
+
+class TokenText:
+  """`Text` in token ids, for a task that has no rendering of its own (a plug-in's first draft):
+  questions and answers are shown and typed as space-separated token ids."""
+
+  def render_question(self, question: np.ndarray) -> str:
+    return "question " + " ".join(str(int(t)) for t in question)
+
+  def render_answer(self, answer: np.ndarray) -> str:
+    return "IDK" if np.any(np.asarray(answer) == IDK) else " ".join(str(int(t)) for t in answer)
+
+  def _ids(self, text: str, length: int, what: str) -> np.ndarray:
+    try:
+      ids = [int(t) for t in text.split()]
+    except ValueError:
+      raise ValueError(f"{text!r}: type {what} as {length} token ids separated by spaces.") \
+          from None
+    if len(ids) != length or not all(FIRST_TOKEN <= t < self.spec.vocab_size for t in ids):
+      raise ValueError(f"{text!r}: {what} is {length} token ids in [{FIRST_TOKEN}, "
+                       f"{self.spec.vocab_size}).")
+    return np.asarray(ids, np.int32)
+
+  def parse_answer(self, text: str, question: np.ndarray) -> np.ndarray:
+    return self._ids(text, self.spec.answer_len, "an answer")
+
+  def parse_question(self, text: str, parent: np.ndarray) -> np.ndarray:
+    return self._ids(text, self.spec.question_len, "a question")
+
+  def parse_key(self, text: str, parent: np.ndarray) -> int:
+    try:
+      return int(text)
+    except ValueError:
+      raise ValueError(f"{text!r}: type a key as a number.") from None
+
+  def render_lookup(self, key: int, value: int) -> str:
+    return f"Mz({key}) = " + ("not found" if value == IDK else str(int(value)))
+
+
+class Task(Text, Protocol):
+  """A task: samplers for D and D*, difficulties, H's decomposition, the text a person reads and
+  types (`Text`), and ground truth (handed out apart, see the module's docstring).
+
+  A latent-world task also offers `HumanModel` (what learning the prior fits z* to); a task
+  that offers `raw_observations` and `human_answer_from_d` also runs the `raw_d` arm."""
   name: str
   spec: Spec
   budget_needed: tuple[int, int]  # (asks, look-ups) H's decomposition may use per question
@@ -131,8 +197,8 @@ class HumanModel(Protocol):
 
 class GroundTruth(Protocol):
   """The world as it is. Only the evaluator and the named baselines hold one."""
+  # A latent world's true z as tokens, int32[z_entries], for z*'s accuracy (None: episodic).
+  world: jax.Array | None
 
   def answers(self, inputs: Inputs) -> jax.Array:
     """int32[B, La]: the true answers to a batch of questions."""
-
-  # A latent world also has `world`: int32[z_entries], the true z as tokens (for z accuracy).

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from amplify.tasks.base import FIRST_TOKEN, LATENT, Inputs, Spec, Tools
+from amplify.tasks.base import FIRST_TOKEN, IDK, LATENT, Inputs, Spec, Tools
 
 # The protocol of Arjovsky et al. 2019 (Colored MNIST).
 LABEL_FLIP = 0.25  # the observed label is the class flipped this often, in every environment
@@ -153,6 +153,42 @@ class ColoredDigits:
     observed_one = labels[:, 0] == self.class0 + 1
     return jnp.log(jnp.where(observed_one, p_obs_one, 1 - p_obs_one))
 
+  # -- text for a person ----------------------------------------------------------------------
+  # The image in shades of ink (" .:-=+*#%@", light to dark) with its colour; an answer is class
+  # 0 or 1 (1: digit < 5); a key is a digit and a colour, "3 red", reading z*'s rule for them.
+  def render_question(self, question: np.ndarray) -> str:
+    q = np.asarray(question)
+    ink = np.asarray(self.intensities(jnp.asarray(q)[None]))[0].reshape(8, 8)
+    shades = " .:-=+*#%@"
+    rows = ["|" + "".join(shades[int(round(v * (len(shades) - 1)))] * 2 for v in row) + "|"
+            for row in ink]
+    colour = ("red", "green")[int(self.colour(jnp.asarray(q)[None])[0])]
+    return f"the class of this {colour} digit (1: digit < 5, 0: digit >= 5)?\n" + "\n".join(rows)
+
+  def render_answer(self, answer: np.ndarray) -> str:
+    return "IDK" if int(answer[0]) == IDK else f"class {int(answer[0]) - self.class0}"
+
+  def parse_answer(self, text: str, question: np.ndarray) -> np.ndarray:
+    word = text.strip().removeprefix("class").strip()
+    if word not in ("0", "1"):
+      raise ValueError(f"{text!r}: type the class, 0 or 1 (1: digit < 5).")
+    return np.asarray([self.class0 + int(word)], np.int32)
+
+  def parse_question(self, text: str, parent: np.ndarray) -> np.ndarray:
+    raise ValueError("colored digits has no subquestions: look the rule up (a digit and a "
+                     "colour, e.g. 3 red), then answer.")
+
+  def parse_key(self, text: str, parent: np.ndarray) -> int:
+    words = text.replace(",", " ").split()
+    if (len(words) != 2 or not words[0].isdigit() or int(words[0]) >= NUM_DIGITS
+        or words[1] not in ("red", "green")):
+      raise ValueError(f"{text!r}: type a digit and a colour, e.g. 3 red.")
+    return 2 * int(words[0]) + ("red", "green").index(words[1])
+
+  def render_lookup(self, key: int, value: int) -> str:
+    rule = f"digit {key // 2}, {('red', 'green')[key % 2]}: "
+    return rule + ("not found" if value == IDK else f"class {int(value) - self.class0}")
+
   # -- H's decomposition ---------------------------------------------------------------------
   def human_answer(self, questions: jax.Array, tools: Tools) -> jax.Array:
     """Read the digit (R's most likely one) and the colour; look the rule up in Mz."""
@@ -235,10 +271,9 @@ def draw_world(key: jax.Array) -> World:
   return World(*(tuple(column) for column in zip(*parts)))
 
 
-def make_colored_digits(config, key: jax.Array) -> tuple[ColoredDigits, "ColoredDigitsTruth"]:
+def make_colored_digits(key: jax.Array) -> tuple[ColoredDigits, "ColoredDigitsTruth"]:
   """Draws the world from `key` (the split, the label flips, the colours), and trains H's reader
-  R on the reader set."""
-  del config  # the protocol's sizes and rates are this module's constants
+  R on the reader set. The protocol's sizes and rates are this module's constants."""
   world = draw_world(key)
   reader = _train_reader(jax.random.fold_in(key, 1),
                          jnp.asarray(world.images[0], jnp.float32) / MAX_INTENSITY,

@@ -10,11 +10,24 @@ Fact: [x, sigma(x)]. Answer: [sigma^k(x)].
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from amplify.tasks.base import EPISODIC, FIRST_TOKEN, IDK, Inputs, Spec, Tools
+
+
+@dataclasses.dataclass(frozen=True)
+class PermutationSettings:
+  """`--task.FIELD`: N elements, powers 1 <= k < 2**k_bits, D's powers k < prosaic_max_k."""
+  num_elements: int = 8
+  k_bits: int = 4
+  prosaic_max_k: int = 4
+
+  def __post_init__(self):  # the task checks the same, naming its own fields
+    PermutationPowering(self.num_elements, self.k_bits, self.prosaic_max_k)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,12 +42,14 @@ class PermutationPowering:
 
   def __post_init__(self):
     if self.num_elements < 2:
-      raise ValueError(f"num_elements={self.num_elements}: a permutation needs at least 2 elements.")
+      raise ValueError(f"--task.num_elements={self.num_elements}: a permutation needs at least 2 "
+                       "elements.")
     if self.k_bits < 1:
-      raise ValueError(f"k_bits={self.k_bits}: k needs at least one bit.")
+      raise ValueError(f"--task.k_bits={self.k_bits}: k needs at least one bit.")
     if not 2 <= self.prosaic_max_k <= 2**self.k_bits:
-      raise ValueError(f"prosaic_max_k={self.prosaic_max_k}: D's powers are 1 <= k < prosaic_max_k, "
-                       f"so it must lie in [2, {2**self.k_bits}] for k_bits={self.k_bits}.")
+      raise ValueError(f"--task.prosaic_max_k={self.prosaic_max_k}: D's powers are 1 <= k < "
+                       f"prosaic_max_k, so it must lie in [2, {2**self.k_bits}] for k_bits="
+                       f"{self.k_bits}.")
 
   @property
   def bit0(self) -> int:
@@ -101,6 +116,50 @@ class PermutationPowering:
   def random_answers(self, key: jax.Array, n: int) -> jax.Array:
     return jax.random.randint(key, (n, 1), FIRST_TOKEN, FIRST_TOKEN + self.num_elements, jnp.int32)
 
+  # -- text for a person ----------------------------------------------------------------------
+  # Elements are letters a, b, c, ... (x0, x1, ... beyond 26); a question reads "sigma^13(c)".
+  def element_name(self, token: int) -> str:
+    i = int(token) - FIRST_TOKEN
+    return chr(ord("a") + i) if self.num_elements <= 26 else f"x{i}"
+
+  def _element(self, text: str) -> int:
+    names = {self.element_name(FIRST_TOKEN + i): FIRST_TOKEN + i for i in range(self.num_elements)}
+    if text.strip() not in names:
+      first, last = self.element_name(FIRST_TOKEN), self.element_name(FIRST_TOKEN + self.num_elements - 1)
+      raise ValueError(f"{text.strip()!r} is not an element; the elements are {first} to {last}.")
+    return names[text.strip()]
+
+  def render_question(self, question: np.ndarray) -> str:
+    q = np.asarray(question)  # numpy, not the batch decode: one row, shown to a person
+    k = int("".join(str(int(t) - self.bit0) for t in q[1:]), 2)
+    return f"sigma^{k}({self.element_name(q[0])}) = ?"
+
+  def render_answer(self, answer: np.ndarray) -> str:
+    return "IDK" if int(answer[0]) == IDK else self.element_name(answer[0])
+
+  def parse_answer(self, text: str, question: np.ndarray) -> np.ndarray:
+    return np.asarray([self._element(text)], np.int32)
+
+  def parse_question(self, text: str, parent: np.ndarray) -> np.ndarray:
+    """"sigma^6(c)" (or "c 6")."""
+    match = re.fullmatch(r"\s*sigma\^(\d+)\s*\(\s*(\w+)\s*\)\s*(=\s*\??)?\s*", text) or \
+        re.fullmatch(r"\s*(?P<x>\w+)\s+(?P<k>\d+)\s*", text)
+    if match is None:
+      raise ValueError(f"{text!r}: type a subquestion as sigma^K(X), e.g. sigma^6(c).")
+    k, x = (match["k"], match["x"]) if "k" in match.groupdict() else (match[1], match[2])
+    if not 1 <= int(k) < 2**self.k_bits:
+      raise ValueError(f"sigma^{k}: the power must lie in 1..{2**self.k_bits - 1}.")
+    bits = [self.bit0 + int(b) for b in format(int(k), f"0{self.k_bits}b")]
+    return np.asarray([self._element(x)] + bits, np.int32)
+
+  def parse_key(self, text: str, parent: np.ndarray) -> int:
+    """An element: looking it up reads sigma(element) among the example's facts."""
+    return self._element(text.strip().removeprefix("sigma(").removesuffix(")"))
+
+  def render_lookup(self, key: int, value: int) -> str:
+    return f"sigma({self.element_name(key)}) = " + (
+        "not found" if value == IDK else self.element_name(value))
+
   # -- H's decomposition ---------------------------------------------------------------------
   def human_answer(self, questions: jax.Array, tools: Tools) -> jax.Array:
     """sigma(x) by a look-up; else y = sigma^h(x), y = sigma^h(y) with h = k // 2, then one more
@@ -119,6 +178,7 @@ class PermutationPowering:
 
 class PermutationTruth:
   """Ground truth of permutation powering: sigma^k(x), following the example's own facts."""
+  world = None  # episodic: no latent world
 
   def answers(self, inputs: Inputs) -> jax.Array:
     return _follow(inputs)

@@ -1,0 +1,156 @@
+"""The answer store: every answer H gives, durable before the next question is shown.
+
+`--oracle_store=PATH` is an SQLite database in WAL mode. An answer is keyed by the question (its
+tokens and, in an episodic task, its facts), the oracle's identity (name and settings) and the
+version of the tools it answered with (a hash of pi's parameters, the difficulties pi may be
+asked about, and Mz): the same question asked of the same H with the same tools gets the same
+answer, so a rerun or a resumed run takes it from here instead of asking again. A person's events
+(ask, look-up, answer, IDK, skip, undo, note) are committed one transaction each as they happen;
+a batch oracle's answers, one transaction per batch.
+
+A store belongs to one task (its name and settings, recorded when the store is created): a store
+of another task, or a file that is not such a store, is refused and left as it is.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+
+import jax
+import numpy as np
+
+FORMAT = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS answers (
+  question BLOB NOT NULL, oracle TEXT NOT NULL, version TEXT NOT NULL,
+  answer BLOB NOT NULL, transcript BLOB, seconds REAL, created REAL NOT NULL,
+  PRIMARY KEY (question, oracle, version));
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, question BLOB, oracle TEXT NOT NULL, version TEXT,
+  kind TEXT NOT NULL, payload TEXT, created REAL NOT NULL);
+"""
+
+
+class StoreError(ValueError):
+  """A store that can't be used: another task's, or not a store at all."""
+
+
+def question_keys(context: np.ndarray, questions: np.ndarray) -> list[bytes]:
+  """One key per row: a digest of the row's facts and question tokens."""
+  context, questions = np.asarray(context, np.int32), np.asarray(questions, np.int32)
+  return [hashlib.blake2b(c.tobytes() + q.tobytes(), digest_size=16).digest()
+          for c, q in zip(context.reshape(len(context), -1), questions)]
+
+
+def tools_version(*trees) -> str:
+  """A digest of every array in `trees` (pi's parameters, competence, Mz): the tools an answer
+  was given with."""
+  h = hashlib.blake2b(digest_size=8)
+  for leaf in jax.tree.leaves(trees):
+    if isinstance(leaf, (jax.Array, np.ndarray, np.generic, int, float, bool)):
+      a = np.asarray(leaf)
+      h.update(str((a.dtype, a.shape)).encode())
+      h.update(np.ascontiguousarray(a).tobytes())
+    elif isinstance(leaf, str):
+      h.update(leaf.encode())
+    else:  # an object with no arrays: its kind
+      h.update(type(leaf).__qualname__.encode())
+  return h.hexdigest()
+
+
+class AnswerStore:
+  """An open store. `task_identity`: what the store must belong to (the task's name and
+  settings), a JSON-able dict."""
+
+  def __init__(self, path: str, task_identity: dict):
+    self.path = path
+    identity = json.dumps(task_identity, sort_keys=True)
+    existed = os.path.exists(path) and os.path.getsize(path) > 0
+    try:
+      self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+      self._db.execute("PRAGMA journal_mode=WAL")
+      # WAL + NORMAL: a committed event survives the process being killed (kill -9, a crash);
+      # FULL would also survive a power cut, at an fsync per event.
+      self._db.execute("PRAGMA synchronous=NORMAL")
+      tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as e:
+      raise StoreError(f"--oracle_store={path}: not an answer store ({e}); it was left as it "
+                       "is: pass another path.") from None
+    if existed and "meta" not in tables:
+      self._db.close()
+      raise StoreError(f"--oracle_store={path}: an SQLite file but not an answer store (tables "
+                       f"{sorted(tables)}); it was left as it is: pass another path.")
+    if not existed:
+      self._db.executescript(_SCHEMA)
+    meta = dict(self._db.execute("SELECT key, value FROM meta"))
+    if not meta:
+      with self._db:
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT INTO meta VALUES (?, ?)",
+                             [("format", str(FORMAT)), ("task", identity)])
+      return
+    if meta.get("format") != str(FORMAT):
+      self._db.close()
+      raise StoreError(f"--oracle_store={path}: store format {meta.get('format')}, this amplify "
+                       f"reads {FORMAT}; pass another path.")
+    if meta.get("task") != identity:
+      self._db.close()
+      raise StoreError(f"--oracle_store={path} holds answers for another task ({meta.get('task')}"
+                       f", this run is {identity}); it was left as it is: pass another path.")
+
+  def close(self) -> None:
+    self._db.close()
+
+  # -- reading ---------------------------------------------------------------------------------
+  def answers(self, keys: list[bytes], oracle: str, version: str) -> dict[bytes, tuple]:
+    """{key: (answer int32[La], transcript dict or None)} for the keys the store answers."""
+    found = {}
+    for i in range(0, len(keys), 500):  # SQLite's limit on bound parameters
+      chunk = keys[i:i + 500]
+      rows = self._db.execute(
+          f"SELECT question, answer, transcript FROM answers WHERE oracle=? AND version=? AND "
+          f"question IN ({','.join('?' * len(chunk))})", [oracle, version, *chunk])
+      for question, answer, transcript in rows:
+        found[question] = (np.frombuffer(answer, np.int32).copy(),
+                           None if transcript is None else json.loads(transcript))
+    return found
+
+  def events(self) -> list[tuple]:
+    return list(self._db.execute("SELECT kind, oracle, version, payload FROM events ORDER BY id"))
+
+  # -- writing ---------------------------------------------------------------------------------
+  def put_batch(self, rows: list[tuple[bytes, np.ndarray, dict | None]], oracle: str,
+                version: str, seconds: float) -> None:
+    """A batch oracle's answers, one transaction: rows of (key, answer, transcript)."""
+    now = time.time()
+    with self._db:
+      self._db.execute("BEGIN")
+      self._db.executemany(
+          "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+          [(k, oracle, version, np.asarray(a, np.int32).tobytes(),
+            None if t is None else json.dumps(t), seconds, now) for k, a, t in rows])
+
+  def event(self, key: bytes | None, oracle: str, version: str, kind: str, payload=None,
+            answer: np.ndarray | None = None, transcript: dict | None = None,
+            seconds: float | None = None) -> None:
+    """One event of a per-question oracle, committed before this returns. kinds "answer" and
+    "idk" (with `answer`) also store the answer; "undo" removes it (the event stays)."""
+    now = time.time()
+    with self._db:
+      self._db.execute("BEGIN")
+      self._db.execute("INSERT INTO events (question, oracle, version, kind, payload, created) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (key, oracle, version, kind, None if payload is None else
+                        json.dumps(payload), now))
+      if kind in ("answer", "idk"):
+        self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (key, oracle, version, np.asarray(answer, np.int32).tobytes(),
+                          None if transcript is None else json.dumps(transcript), seconds, now))
+      elif kind == "undo":
+        self._db.execute("DELETE FROM answers WHERE question=? AND oracle=? AND version=?",
+                         (key, oracle, version))

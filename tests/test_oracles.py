@@ -1,0 +1,323 @@
+"""Per-question oracles, the answer store, replay, and the person at the terminal."""
+import json
+import os
+import pathlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import hypothesis
+import hypothesis.strategies as st
+import jax
+import numpy as np
+import pexpect
+import pytest
+
+import oracle_fns
+from amplify import config as config_lib
+from amplify import prior
+from amplify.amplifier import Amplifier, Budget
+from amplify.mz import ExactIndex, Table
+from amplify.oracles import human_model, make_oracle
+from amplify.oracles.base import QUIT, SKIP, UNDO, Question
+from amplify.oracles.interactive import Interactive, InteractiveSettings
+from amplify.oracles.per_question import Tools
+from amplify.policy import make_policy
+from amplify.store import AnswerStore, StoreError, question_keys
+from amplify.tasks import make_task
+from amplify.tasks.base import IDK
+
+TESTS = pathlib.Path(__file__).parent
+ENV = {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "100"}
+RUN = [sys.executable, "-m", "amplify.main", "--rounds=1", "--total_steps=100",
+       "--baselines=false", "--eval_size=256"]
+
+
+def _metrics(workdir):
+  return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _setup(task_name, **overrides):
+  config = config_lib.get_config(f"{task_name}_tiny", **overrides)
+  task, _ = make_task(config)
+  mz = ExactIndex() if task.spec.context_size else prior.fit(
+      human_model(make_oracle(config, task), task), Table(task.spec), *task.observations(),
+      steps=100, learning_rate=0.3)[0]
+  policy = make_policy(task.spec, config, jax.random.key(1))
+  competent = np.ones(task.spec.max_difficulty + 1, bool)
+  return config, task, mz, policy, competent
+
+
+def _amplifier(config, task, mz, store=None, identity="scripted"):
+  return Amplifier(make_oracle(config, task), mz, task, Budget(4, 4), store=store,
+                   identity=identity)
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+@hypothesis.settings(deadline=None, max_examples=30)
+@hypothesis.given(seed=st.integers(0, 10**6))
+def test_questions_and_answers_render_and_parse_back(seed):
+  for name in ("permutation", "lexicon"):
+    config = config_lib.get_config(f"{name}_tiny")
+    task, truth = make_task(config)
+    inputs = task.deployment_questions(jax.random.key(seed), 8)
+    answers = np.asarray(truth.answers(inputs))
+    for q, a in zip(np.asarray(inputs.questions), answers):
+      text = task.render_question(q)
+      assert str(int(q[0])) not in text.split()  # shown as names, never token ids
+      assert np.array_equal(task.parse_answer(task.render_answer(a), q), a)
+      if name == "lexicon":  # a subquestion typed as the set's own entities is the set again
+        entities = " ".join(w.split("[")[0] for w in text.split(": ")[1].split())
+        assert np.array_equal(task.parse_question(entities, q), q)
+      else:
+        assert np.array_equal(task.parse_question(text, q), q)
+
+
+@pytest.mark.parametrize("task_name, text, message", [
+    ("permutation", "sigma^99(a)", "the power must lie in 1..3"),
+    ("permutation", "sigma^2(z)", "'z' is not an element; the elements are a to d"),
+    ("lexicon", "c9=1", "'c9' is not a class; the classes are c0-c3"),
+    ("lexicon", "c0=9", "add up to the set's"),
+    ("colored_digits", "class 7", "type the class, 0 or 1"),
+])
+def test_an_answer_the_task_cannot_read_is_refused_with_the_reason(task_name, text, message):
+  config = config_lib.get_config(f"{task_name}_tiny")
+  task, _ = make_task(config)
+  q = np.asarray(task.deployment_questions(jax.random.key(0), 1).questions[0])
+  parse = task.parse_question if text.startswith("sigma") else task.parse_answer
+  with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("^", r"\^")):
+    parse(text, q)
+
+
+def test_colored_digits_shows_the_image_and_reads_a_rule_key():
+  task, _ = make_task(config_lib.get_config("colored_digits_tiny"))
+  q = np.asarray(task.deployment_questions(jax.random.key(0), 1).questions[0])
+  text = task.render_question(q)
+  assert ("red digit" in text or "green digit" in text) and len(text.splitlines()) == 9
+  assert task.parse_key("3 green", q) == 7
+  assert task.render_lookup(7, task.class0 + 1) == "digit 3, green: class 1"
+
+
+# -- per-question oracles: the same labels as the script, pi's asks batched -----------------------
+
+@pytest.mark.parametrize("task_name, fn", [("permutation", "permutation_by_text"),
+                                           ("lexicon", "lexicon_by_text")])
+def test_a_function_of_the_rendered_question_labels_as_the_script_does(task_name, fn):
+  config, task, mz, policy, competent = _setup(task_name)
+  inputs = task.deployment_questions(jax.random.key(5), 1024)
+  scripted = _amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
+  callable_config = config_lib.get_config(f"{task_name}_tiny", oracle="callable",
+                                          **{"oracle.fn": f"oracle_fns:{fn}",
+                                             "oracle.in_flight": 128})
+  amplifier = _amplifier(callable_config, task, mz)
+  calls = []
+  ask = amplifier._ask
+  amplifier._ask = lambda *a: calls.append(a[-1].shape[0]) or ask(*a)
+  labels = amplifier.label(inputs, policy, competent, jax.random.key(2))
+  assert np.array_equal(np.asarray(labels.answers), np.asarray(scripted.answers))
+  # the same asks, once per distinct question (a repeat in the batch takes the first's answer)
+  keys = question_keys(np.asarray(inputs.context), np.asarray(inputs.questions))
+  first = sorted({k: i for i, k in reversed(list(enumerate(keys)))}.values())
+  asks = labels.cost()["asks"]
+  assert asks == int(np.asarray(scripted.transcript.asked)[first].sum()) and asks > 300
+  # pi's work is batched across the questions in flight: a few waves per 128 questions, and
+  # the rows it runs are the asks (padded to a power of two), not a full batch per ask
+  assert len(calls) <= 2 * 8 * (1024 // 128)
+  assert sum(calls) <= 2 * asks + 8 * len(calls)
+
+
+def test_an_ask_past_the_budget_is_idk_and_counted():
+  config, task, mz, policy, competent = _setup("permutation")
+  greedy = lambda question, tools: [tools.ask(question.tokens) for _ in range(6)][-1].tokens
+  oracle_fns.greedy = greedy
+  config = config_lib.get_config("permutation_tiny", oracle="callable",
+                                 **{"oracle.fn": "oracle_fns:greedy"})
+  inputs = task.deployment_questions(jax.random.key(5), 16)
+  labels = _amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
+  assert labels.cost()["budget_overruns"] == 16 * 2 and labels.cost()["asks"] == 16 * 4
+  assert np.all(np.asarray(labels.answers) == IDK)
+
+
+# -- the answer store -----------------------------------------------------------------------------
+
+def test_a_second_labelling_takes_every_answer_from_the_store(tmp_path):
+  config, task, mz, policy, competent = _setup("lexicon")
+  store = AnswerStore(str(tmp_path / "s.db"), {"task": "lexicon"})
+  inputs = task.deployment_questions(jax.random.key(5), 512)
+  first = _amplifier(config, task, mz, store).label(inputs, policy, competent, jax.random.key(2))
+  again = _amplifier(config, task, mz, store).label(inputs, policy, competent, jax.random.key(2))
+  assert np.array_equal(np.asarray(first.answers), np.asarray(again.answers))
+  assert again.cost()["answers_reused"] == 512 and again.cost()["oracle_calls"] == 0
+  assert first.cost()["oracle_calls"] == len({bytes(np.asarray(q)) for q in inputs.questions})
+  # other tools (here: another policy) are other questions to H: nothing is reused
+  other = make_policy(task.spec, config, jax.random.key(9))
+  fresh = _amplifier(config, task, mz, store).label(inputs, other, competent, jax.random.key(2))
+  assert fresh.cost()["answers_reused"] == 0
+
+
+def test_a_store_of_another_task_or_a_damaged_one_is_refused_untouched(tmp_path):
+  path = tmp_path / "s.db"
+  AnswerStore(str(path), {"task": "lexicon", "settings": {"num_entities": 32}}).close()
+  before = path.read_bytes()
+  with pytest.raises(StoreError, match="holds answers for another task"):
+    AnswerStore(str(path), {"task": "lexicon", "settings": {"num_entities": 64}})
+  assert path.read_bytes() == before
+  garbage = tmp_path / "garbage.db"
+  garbage.write_bytes(b"not a database" * 100)
+  with pytest.raises(StoreError, match="not an answer store"):
+    AnswerStore(str(garbage), {"task": "lexicon"})
+  assert garbage.read_bytes() == b"not a database" * 100
+  other = tmp_path / "other.db"
+  sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+  with pytest.raises(StoreError, match="not an answer store"):
+    AnswerStore(str(other), {"task": "lexicon"})
+
+
+def test_replay_reproduces_a_scripted_runs_labels_exactly(tmp_path):
+  store = f"--oracle_store={tmp_path / 's.db'}"
+  common = [*RUN, "--preset=lexicon_tiny", "--rounds=2", "--label_size=512", store]
+  scripted = subprocess.run([*common, f"--workdir={tmp_path / 'a'}"], capture_output=True,
+                            text=True, env=ENV, timeout=600)
+  assert scripted.returncode == 0, scripted.stderr
+  replay = subprocess.run([*common, "--oracle=replay", f"--workdir={tmp_path / 'b'}"],
+                          capture_output=True, text=True, env=ENV, timeout=600)
+  assert replay.returncode == 0, replay.stderr
+  for r in (0, 1):
+    a = np.load(tmp_path / "a" / "transcripts" / f"round_{r}.npz")
+    b = np.load(tmp_path / "b" / "transcripts" / f"round_{r}.npz")
+    assert np.array_equal(a["answers"], b["answers"])
+  lines = [l for l in _metrics(tmp_path / "b") if l["phase"] == "label"]
+  assert [(l["replay_misses"], l["answers_reused"], l["oracle_calls"]) for l in lines] == [
+      (0, 512, 0)] * 2
+
+
+def test_replay_of_an_empty_store_is_idk_and_counted(tmp_path):
+  config, task, mz, policy, competent = _setup("permutation")
+  replay = config_lib.get_config("permutation_tiny", oracle="replay")
+  store = AnswerStore(str(tmp_path / "s.db"), {"task": "permutation"})
+  inputs = task.deployment_questions(jax.random.key(0), 64)
+  labels = Amplifier(make_oracle(replay, task), mz, task, Budget(4, 4), store=store,
+                     identity="replay").label(inputs, policy, competent, jax.random.key(1))
+  assert np.all(np.asarray(labels.answers) == IDK)
+  distinct = set(question_keys(np.asarray(inputs.context), np.asarray(inputs.questions)))
+  assert labels.cost()["replay_misses"] == len(distinct) > 50
+
+
+def test_a_run_killed_mid_labelling_loses_no_answer_and_asks_none_twice(tmp_path):
+  db = tmp_path / "s.db"
+  command = [*RUN, "--preset=permutation_tiny", "--oracle=callable",
+             "--oracle.fn=oracle_fns:slow_permutation_by_text", "--oracle.in_flight=1",
+             f"--oracle_store={db}", f"--workdir={tmp_path / 'w'}"]
+  process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  count = lambda kind: sqlite3.connect(db).execute(
+      "SELECT count(*) FROM events WHERE kind IN ('answer', 'idk')").fetchone()[0]
+  deadline = time.time() + 300
+  while time.time() < deadline and (not db.exists() or count(None) < 300):
+    time.sleep(0.2)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  answered_before = set(sqlite3.connect(db).execute("SELECT question, answer FROM answers"))
+  assert 300 <= len(answered_before) < 2048
+  again = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=600)
+  assert again.returncode == 0, again.stderr
+  after = set(sqlite3.connect(db).execute("SELECT question, answer FROM answers"))
+  assert answered_before <= after  # nothing lost
+  twice = sqlite3.connect(db).execute(
+      "SELECT count(*) FROM (SELECT question, version FROM events WHERE kind IN ('answer', "
+      "'idk') GROUP BY question, version HAVING count(*) > 1)").fetchone()[0]
+  assert twice == 0  # no question answered twice with the same tools
+  label = [l for l in _metrics(tmp_path / "w") if l["phase"] == "label"][-1]
+  assert label["answers_reused"] >= len(answered_before)
+
+
+# -- the person at the terminal -------------------------------------------------------------------
+
+class _Keys:
+  """A console whose input is a list of lines; then end of input."""
+
+  def __init__(self, lines):
+    from rich.console import Console
+    import io
+    self.console = Console(file=io.StringIO(), width=100)
+    self.lines = list(lines)
+    self.console.input = lambda prompt="": self._next()
+
+  def _next(self):
+    if not self.lines:
+      raise EOFError
+    return self.lines.pop(0)
+
+
+@hypothesis.settings(deadline=None, max_examples=200)
+@hypothesis.given(lines=st.lists(st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["a", "l", "=", "x", "u", "n", "?", "ask", "lookup", "answer", "note",
+                     "help", "=a", "= b", "l c", "a sigma^2(a)", "a sigma^9(a)", "= zz",
+                     "l 7", "a", "n hi", "idk"])), max_size=30))
+def test_random_keystrokes_never_crash_the_interactive_oracle(lines):
+  task, _ = make_task(config_lib.get_config("permutation_tiny"))
+  keys = _Keys(lines)
+  person = Interactive(InteractiveSettings(), console=keys.console)
+  person.begin(task, {"round": 0, "rounds": 1, "questions": 1})
+  q = np.asarray(task.deployment_questions(jax.random.key(0), 1).questions[0])
+  question = Question(task.render_question(q), q, 1, 0, 2, 2)
+  serve = lambda kind, row, payload: (np.asarray([IDK]) if kind == "ask" else task.bit0 - 1)
+  result = person.answer_one(question, Tools(task, question, serve, lambda *a: None))
+  assert (result is None or result in (SKIP, UNDO, QUIT)
+          or (isinstance(result, np.ndarray) and result.shape == (1,)))
+
+
+def _screen(child, pattern):
+  child.expect(pattern, timeout=120)
+  return child.after
+
+
+def test_a_person_answers_at_the_terminal_and_nothing_accepted_is_lost(tmp_path):
+  db = tmp_path / "s.db"
+  command = [*RUN[1:], "--preset=permutation_tiny", "--label_size=4", "--oracle=interactive",
+             f"--oracle_store={db}", f"--workdir={tmp_path / 'w'}"]
+  child = pexpect.spawn(sys.executable, command, env=ENV, encoding="utf-8", timeout=120,
+                        dimensions=(40, 100))
+  question = r"sigma\^\d+\(\w\) = \?"
+  first = _screen(child, question)
+  child.sendline("zz")  # a typo: re-prompted with the reason
+  _screen(child, "'zz' is not a command")
+  child.sendline("= q")  # an answer the task cannot read
+  _screen(child, "'q' is not an element")
+  child.sendline("l " + first[first.index("(") + 1])
+  _screen(child, r"sigma\(\w\) = \w")
+  child.sendline("= a")
+  _screen(child, "question 2 of")
+  second = _screen(child, question)
+  child.sendline("= b")
+  _screen(child, "question 3 of")
+  child.sendline("u")  # reopen question 2
+  _screen(child, "question 2 of")
+  assert _screen(child, question) == second
+  child.sendline("= c")
+  _screen(child, "question 3 of")
+  child.sendline("= d")
+  _screen(child, "question 4 of")
+  _screen(child, "> ")
+  child.sendintr()  # Ctrl-C: saved, exit 0
+  _screen(child, "every answer given is in")
+  child.expect(pexpect.EOF)
+  child.close()
+  assert child.exitstatus == 0
+  rows = sqlite3.connect(db).execute(
+      "SELECT kind, payload FROM events WHERE kind IN ('answer', 'undo') ORDER BY id").fetchall()
+  assert [k for k, _ in rows] == ["answer", "answer", "undo", "answer", "answer"]
+  stored = sorted(sqlite3.connect(db).execute("SELECT answer FROM answers").fetchall())
+  assert len(stored) == 3  # a, c, d: the undone b is gone, every accepted answer is there
+  # the same command again: the three answers come from the store, one question is left
+  child = pexpect.spawn(sys.executable, command, env=ENV, encoding="utf-8", timeout=120,
+                        dimensions=(40, 100))
+  _screen(child, r"question 1 of 1 .*from the store: 3")
+  child.sendline("x")
+  child.expect(pexpect.EOF, timeout=300)
+  child.close()
+  assert child.exitstatus == 0
