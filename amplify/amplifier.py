@@ -19,7 +19,7 @@ from flax import nnx
 from amplify.mz import IndexedModel, shown
 from amplify.oracles.base import Oracle, Question, is_per_question
 from amplify.oracles.per_question import ReplayOracle, RowTranscript, label_per_question
-from amplify.oracles.tools import BatchTools, Transcript
+from amplify.oracles.tools import BatchTools, Transcript, decode_rows, encode_rows, place
 from amplify.store import question_keys, tools_version
 from amplify.tasks.base import IDK, Inputs, Spec
 
@@ -122,7 +122,8 @@ class Amplifier:
     if self._store is None and not self._per_question:
       if isinstance(self._oracle, ReplayOracle):
         raise ValueError("--oracle=replay answers from the answer store: pass --oracle_store.")
-      return Labels(*self._batch(inputs, tools, key))
+      return Labels(*self._batch(inputs, tools, key), dict(getattr(self._oracle, "last_counts",
+                                                                  {})))
     return self._label_with_store(inputs, tools, key, progress or {})
 
   def _batch(self, inputs: Inputs, tools, key: jax.Array) -> tuple[jax.Array, Transcript]:
@@ -130,9 +131,10 @@ class Amplifier:
     # Fixed-size chunks: one compiled program for any batch, and memory that does not grow with it
     # (a whole 32k batch at once ran ~5x slower per row on 2 CPU cores than 4k chunks).
     n = inputs.questions.shape[0]
+    chunk = n if getattr(self._oracle, "whole_batch", False) else CHUNK
     chunks = [self._label(graphdef, self._mz, self._view, params, competent,
-                          jax.tree.map(lambda a: a[i:i + CHUNK], inputs),
-                          jax.random.fold_in(key, i)) for i in range(0, n, CHUNK)]
+                          jax.tree.map(lambda a: a[i:i + chunk], inputs),
+                          jax.random.fold_in(key, i)) for i in range(0, n, chunk)]
     return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *chunks)
 
   def _label_with_store(self, inputs: Inputs, tools, key: jax.Array, progress: dict) -> Labels:
@@ -144,11 +146,12 @@ class Amplifier:
     source = self._oracle.source if isinstance(self._oracle, ReplayOracle) else self._identity
     found = store.answers(keys, source, version) if store is not None else {}
     answers = np.full((n, spec.answer_len), IDK, np.int32)
-    rows: list[RowTranscript | None] = [None] * n
-    for i, k in enumerate(keys):
-      if k in found:
-        answers[i] = found[k][0]
-        rows[i] = RowTranscript.from_json(found[k][1]) if found[k][1] else RowTranscript()
+    reused = np.asarray([i for i, k in enumerate(keys) if k in found], np.int64)
+    parts = []  # (rows, their transcript)
+    if len(reused):
+      answers[reused] = np.stack([found[keys[i]][0] for i in reused])
+      parts.append((reused, decode_rows([found[keys[i]][1] for i in reused], spec.question_len,
+                                        spec.answer_len)))
     # the first row of each question the store does not answer is asked; a repeat of it in the
     # batch takes that row's answer (a person never sees the same question twice)
     first: dict[bytes, int] = {}
@@ -156,41 +159,48 @@ class Amplifier:
       if k not in found:
         first.setdefault(k, i)
     missing = np.asarray(sorted(first.values()), np.int64)
-    counts = {"answers_reused": sum(k in found for k in keys), "oracle_calls": len(missing)}
+    counts = {"answers_reused": len(reused), "oracle_calls": len(missing)}
+    fresh = None
     if isinstance(self._oracle, ReplayOracle):
       counts["replay_misses"] = len(missing)
     elif self._per_question:
-      counts["skipped"] = self._ask_per_question(inputs, tools, missing, keys, version, answers,
-                                                 rows, progress)
+      new_answers, fresh, counts["skipped"] = self._ask_per_question(inputs, tools, missing, keys,
+                                                                     version, progress)
+      answers[missing] = new_answers
     elif len(missing):
       t0 = time.time()
-      sub = jax.tree.map(lambda a: a[missing], inputs)
-      new_answers, transcript = self._batch(sub, tools, key)
-      new_answers = np.asarray(new_answers)
-      answers[missing] = new_answers
-      new_rows = rows_of(transcript)
-      for j, i in enumerate(missing):
-        rows[i] = new_rows[j]
+      # a compiled oracle labels the batch's shape (its rows asked first, row 0 repeated after
+      # them): no new program per count of missing rows
+      pad = n - len(missing) if self._oracle.jittable else 0
+      rows = np.concatenate([missing, np.zeros(pad, np.int64)])
+      new_answers, fresh = self._batch(jax.tree.map(lambda a: a[rows], inputs), tools, key)
+      new_answers, fresh = jax.tree.map(lambda a: a[:len(missing)], (new_answers, fresh))
+      counts |= getattr(self._oracle, "last_counts", {})
+      answers[missing] = new_answers = np.asarray(new_answers)
       if store is not None:
-        store.put_batch([(keys[i], new_answers[j], new_rows[j].to_json())
-                         for j, i in enumerate(missing)], self._identity, version,
-                        (time.time() - t0) / len(missing))
-    for i, k in enumerate(keys):
-      if k in first and first[k] != i:
-        answers[i], rows[i] = answers[first[k]], rows[first[k]]
-    # costs are what this labelling spent: a reused answer's transcript cost nothing now
-    fresh = [rows[i] for i in missing if rows[i] is not None]
-    counts |= {"asks": sum(len(r.asks) for r in fresh),
-               "lookups": sum(len(r.lookups) for r in fresh),
-               "budget_overruns": sum(r.overruns for r in fresh)}
-    return Labels(jnp.asarray(answers), transcript_of(rows, self._budget, spec, n), counts)
+        store.put_batch(list(zip([keys[i] for i in missing], new_answers, encode_rows(fresh))),
+                        self._identity, version, (time.time() - t0) / len(missing))
+    if fresh is not None:
+      parts.append((missing, fresh))
+      # costs are what this labelling spent: a reused answer's transcript cost nothing now
+      counts |= {"asks": int(np.sum(fresh.asked)), "lookups": int(np.sum(fresh.looked_up)),
+                 "budget_overruns": int(np.sum(fresh.overruns))}
+    else:
+      counts |= {"asks": 0, "lookups": 0, "budget_overruns": 0}
+    repeats = np.asarray([i for i, k in enumerate(keys) if k in first and first[k] != i],
+                         np.int64)
+    if len(repeats):
+      sources = np.asarray([first[keys[i]] for i in repeats])
+      answers[repeats] = answers[sources]
+      whole = place(parts, n)
+      parts.append((repeats, jax.tree.map(lambda a: np.asarray(a)[sources], whole)))
+    return Labels(jnp.asarray(answers), place(parts, n), counts)
 
-  def _ask_per_question(self, inputs, tools, missing, keys, version, answers, rows,
-                        progress) -> int:
-    """Runs a per-question oracle on the rows the store does not answer; returns how many it
-    skipped."""
+  def _ask_per_question(self, inputs, tools, missing, keys, version, progress):
+    """Runs a per-question oracle on the `missing` rows; returns their answers, their transcript
+    and how many the oracle skipped."""
     graphdef, params, competent = tools
-    task, store = self._task, self._store
+    task, store, spec = self._task, self._store, self._task.spec
     questions_np, context = np.asarray(inputs.questions), inputs.context
     difficulty = np.asarray(task.difficulty(inputs.questions))
     questions = [Question(task.render_question(questions_np[i]), questions_np[i],
@@ -213,11 +223,13 @@ class Amplifier:
     def on_event(row: int, kind: str, payload) -> None:
       payload = dict(payload or {})
       answer = payload.pop("answer", None)
-      transcript = payload.pop("transcript", None)
+      record = payload.pop("transcript", None)
+      blob = None if record is None else encode_rows(
+          transcript_of([record], self._budget, spec))[0]
       if store is not None:
         store.event(keys[row], self._identity, version, kind,
                     payload | ({"answer": task.render_answer(answer)} if answer is not None
-                               else {}), answer=answer, transcript=transcript,
+                               else {}), answer=answer, transcript=blob,
                     seconds=payload.get("seconds"))
       if self.on_event is not None:
         self.on_event(row, kind, payload)
@@ -226,36 +238,22 @@ class Amplifier:
       self._oracle.begin(task, progress | {"questions": len(questions),
                                            "reused": len(keys) - len(questions)})
     out = label_per_question(self._oracle, task, questions, serve_asks, serve_lookups, on_event)
-    for j, i in enumerate(missing):
-      answers[i] = out.answers[j]
-      rows[i] = out.transcripts[j] or RowTranscript()
-    return out.skipped
+    return (out.answers, transcript_of([r or RowTranscript() for r in out.transcripts],
+                                       self._budget, spec), out.skipped)
 
 
-def rows_of(transcript: Transcript) -> list[RowTranscript]:
-  """The array transcript of a batch as one RowTranscript per row (the entries used)."""
-  t = jax.tree.map(np.asarray, transcript)
-  return [RowTranscript([(t.subquestions[i, s], t.subanswers[i, s])
-                         for s in np.flatnonzero(t.asked[i])],
-                        [(int(t.lookup_keys[i, s]), int(t.lookup_values[i, s]))
-                         for s in np.flatnonzero(t.looked_up[i])], int(t.overruns[i]))
-          for i in range(t.asked.shape[0])]
-
-
-def transcript_of(rows: list[RowTranscript], budget: Budget, spec: Spec, n: int) -> Transcript:
-  """Row transcripts as arrays: budget.max_asks ask slots and budget.max_lookups look-up slots,
-  the entries used first."""
-  s, t = budget.max_asks, budget.max_lookups
+def transcript_of(rows: list[RowTranscript], budget: Budget, spec: Spec) -> Transcript:
+  """A per-question oracle's row transcripts as arrays: budget.max_asks ask slots and
+  budget.max_lookups look-up slots, the entries used first."""
+  s, t, n = budget.max_asks, budget.max_lookups, len(rows)
   out = Transcript(np.zeros((n, s, spec.question_len), np.int32),
                    np.zeros((n, s, spec.answer_len), np.int32), np.zeros((n, s), bool),
                    np.zeros((n, t), np.int32), np.zeros((n, t), np.int32), np.zeros((n, t), bool),
                    np.zeros(n, np.int32))
   for i, row in enumerate(rows):
-    if row is None:
-      continue
     for j, (q, a) in enumerate(row.asks[:s]):
       out.subquestions[i, j], out.subanswers[i, j], out.asked[i, j] = q, a, True
     for j, (k, v) in enumerate(row.lookups[:t]):
       out.lookup_keys[i, j], out.lookup_values[i, j], out.looked_up[i, j] = k, v, True
     out.overruns[i] = row.overruns
-  return jax.tree.map(jnp.asarray, out)
+  return out

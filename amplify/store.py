@@ -13,10 +13,13 @@ of another task, or a file that is not such a store, is refused and left as it i
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import queue
 import sqlite3
+import threading
 import time
 
 import jax
@@ -29,7 +32,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (
   question BLOB NOT NULL, oracle TEXT NOT NULL, version TEXT NOT NULL,
   answer BLOB NOT NULL, transcript BLOB, seconds REAL, created REAL NOT NULL,
-  PRIMARY KEY (question, oracle, version));
+  PRIMARY KEY (question, oracle, version)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, question BLOB, oracle TEXT NOT NULL, version TEXT,
   kind TEXT NOT NULL, payload TEXT, created REAL NOT NULL);
@@ -85,6 +88,8 @@ class AnswerStore:
       self._db.close()
       raise StoreError(f"--oracle_store={path}: an SQLite file but not an answer store (tables "
                        f"{sorted(tables)}); it was left as it is: pass another path.")
+    self._lock = threading.RLock()  # one connection, used by the caller and the writer thread
+    self._writer, self._queue, self._failed = None, queue.Queue(), []
     if not existed:
       self._db.executescript(_SCHEMA)
     meta = dict(self._db.execute("SELECT key, value FROM meta"))
@@ -104,44 +109,78 @@ class AnswerStore:
                        f", this run is {identity}); it was left as it is: pass another path.")
 
   def close(self) -> None:
+    self.flush()
     self._db.close()
+
+  def flush(self) -> None:
+    """Waits until every batch handed to `put_batch` is committed."""
+    if self._writer is not None:
+      self._queue.join()
+      if self._failed:
+        raise StoreError(f"--oracle_store={self.path}: writing answers failed: {self._failed[0]}")
 
   # -- reading ---------------------------------------------------------------------------------
   def answers(self, keys: list[bytes], oracle: str, version: str) -> dict[bytes, tuple]:
-    """{key: (answer int32[La], transcript dict or None)} for the keys the store answers."""
+    """{key: (answer int32[La], transcript record)} for the keys the store answers (records:
+    `amplify.oracles.tools.encode_rows`)."""
+    self.flush()
     found = {}
+    if self._db.execute("SELECT 1 FROM answers WHERE oracle=? AND version=? LIMIT 1",
+                        (oracle, version)).fetchone() is None:
+      return found  # new tools (a new policy): nothing to look for
     for i in range(0, len(keys), 500):  # SQLite's limit on bound parameters
       chunk = keys[i:i + 500]
       rows = self._db.execute(
           f"SELECT question, answer, transcript FROM answers WHERE oracle=? AND version=? AND "
           f"question IN ({','.join('?' * len(chunk))})", [oracle, version, *chunk])
       for question, answer, transcript in rows:
-        found[question] = (np.frombuffer(answer, np.int32).copy(),
-                           None if transcript is None else json.loads(transcript))
+        found[question] = (np.frombuffer(answer, np.int32).copy(), transcript)
     return found
 
   def events(self) -> list[tuple]:
+    self.flush()
     return list(self._db.execute("SELECT kind, oracle, version, payload FROM events ORDER BY id"))
 
   # -- writing ---------------------------------------------------------------------------------
-  def put_batch(self, rows: list[tuple[bytes, np.ndarray, dict | None]], oracle: str,
+  def put_batch(self, rows: list[tuple[bytes, np.ndarray, bytes]], oracle: str,
                 version: str, seconds: float) -> None:
-    """A batch oracle's answers, one transaction: rows of (key, answer, transcript)."""
+    """A batch oracle's answers, one transaction: rows of (key, answer, transcript record).
+    Written by a background thread, so labelling goes on meanwhile: a batch oracle's answers
+    are cheap to recompute, unlike a person's (`event` commits before it returns). Reads, `close`
+    and the end of the process wait for it."""
+    if self._writer is None:
+      self._writer = threading.Thread(target=self._write_batches, daemon=True)
+      self._writer.start()
+      atexit.register(self.flush)
+    self._queue.put((rows, oracle, version, seconds))
+
+  def _write_batches(self) -> None:
+    while True:
+      rows, oracle, version, seconds = self._queue.get()
+      try:
+        with self._lock:
+          self._insert(rows, oracle, version, seconds)
+      except Exception as e:  # noqa: BLE001 (reported by flush, in the caller's thread)
+        self._failed.append(e)
+      finally:
+        self._queue.task_done()
+
+  def _insert(self, rows, oracle: str, version: str, seconds: float) -> None:
     now = time.time()
     with self._db:
       self._db.execute("BEGIN")
       self._db.executemany(
           "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
-          [(k, oracle, version, np.asarray(a, np.int32).tobytes(),
-            None if t is None else json.dumps(t), seconds, now) for k, a, t in rows])
+          sorted((k, oracle, version, np.asarray(a, np.int32).tobytes(), t, seconds, now)
+                 for k, a, t in rows))  # in key order: appends to the index, few page splits
 
   def event(self, key: bytes | None, oracle: str, version: str, kind: str, payload=None,
-            answer: np.ndarray | None = None, transcript: dict | None = None,
+            answer: np.ndarray | None = None, transcript: bytes | None = None,
             seconds: float | None = None) -> None:
     """One event of a per-question oracle, committed before this returns. kinds "answer" and
     "idk" (with `answer`) also store the answer; "undo" removes it (the event stays)."""
     now = time.time()
-    with self._db:
+    with self._lock, self._db:
       self._db.execute("BEGIN")
       self._db.execute("INSERT INTO events (question, oracle, version, kind, payload, created) "
                        "VALUES (?, ?, ?, ?, ?, ?)",
@@ -150,7 +189,7 @@ class AnswerStore:
       if kind in ("answer", "idk"):
         self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (key, oracle, version, np.asarray(answer, np.int32).tobytes(),
-                          None if transcript is None else json.dumps(transcript), seconds, now))
+                          transcript, seconds, now))
       elif kind == "undo":
         self._db.execute("DELETE FROM answers WHERE question=? AND oracle=? AND version=?",
                          (key, oracle, version))

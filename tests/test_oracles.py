@@ -321,3 +321,20 @@ def test_a_person_answers_at_the_terminal_and_nothing_accepted_is_lost(tmp_path)
   child.expect(pexpect.EOF, timeout=300)
   child.close()
   assert child.exitstatus == 0
+
+
+# -- H', the learned imitation of H ---------------------------------------------------------------
+
+def test_learned_h_answers_most_questions_as_the_real_h_would():
+  config, task, mz, policy, competent = _setup("permutation")
+  inputs = task.deployment_questions(jax.random.key(5), 2048)
+  scripted = _amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
+  learned_config = config_lib.get_config("permutation_tiny", oracle="learned",
+                                         **{"oracle.steps": 300})
+  labels = _amplifier(learned_config, task, mz).label(inputs, policy, competent,
+                                                      jax.random.key(2))
+  counts = labels.cost()
+  assert counts["real_h_calls"] + counts["learned_calls"] == 2048
+  assert counts["real_h_calls"] <= 2048 // 2 and counts["learned_agreement"] >= 0.99
+  agree = np.all(np.asarray(labels.answers) == np.asarray(scripted.answers), axis=1)
+  assert agree.mean() >= 0.95  # H' never saw these questions' answers

@@ -6,11 +6,14 @@
   (`--oracle.fn=module:function`): the way to put a language model or a service in H's place.
 - `interactive`: a person at the terminal (`amplify.oracles.interactive`).
 - `replay`: answers only from the answer store (`--oracle_store`); IDK where it has none.
+- `learned`: H', a network imitating the scripted H's steps, answering most questions while the
+  real H answers a share adapted to H''s held-out agreement (`amplify.oracles.learned`).
 """
 from __future__ import annotations
 
 from amplify import registry
 from amplify.oracles.base import Oracle, QuestionOracle
+from amplify.oracles.learned import LearnedOracle, LearnedSettings
 from amplify.oracles.per_question import CallableOracle, CallableSettings, ReplayOracle, \
     ReplaySettings
 from amplify.oracles.scripted import NoisyOracle, NoisySettings, ScriptedFromD, ScriptedOracle
@@ -21,6 +24,9 @@ registry.register_oracle(
     NoisySettings)
 registry.register_oracle("callable", lambda task, settings, human: CallableOracle.load(settings),
                          CallableSettings)
+registry.register_oracle("learned", lambda task, settings, human: LearnedOracle(task, settings,
+                                                                               human),
+                         LearnedSettings)
 registry.register_oracle("replay", lambda task, settings, human: ReplayOracle(settings.source),
                          ReplaySettings)
 

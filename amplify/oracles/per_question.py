@@ -40,18 +40,7 @@ class RowTranscript:
   asks: list = dataclasses.field(default_factory=list)
   lookups: list = dataclasses.field(default_factory=list)
   overruns: int = 0
-  notes: list = dataclasses.field(default_factory=list)
-
-  def to_json(self) -> dict:
-    return {"asks": [[list(map(int, q)), list(map(int, a))] for q, a in self.asks],
-            "lookups": [[int(k), int(v)] for k, v in self.lookups], "overruns": self.overruns,
-            **({"notes": self.notes} if self.notes else {})}
-
-  @staticmethod
-  def from_json(d: dict) -> "RowTranscript":
-    return RowTranscript([(np.asarray(q, np.int32), np.asarray(a, np.int32)) for q, a in d["asks"]],
-                         [(k, v) for k, v in d["lookups"]], d.get("overruns", 0),
-                         d.get("notes", []))
+  notes: list = dataclasses.field(default_factory=list)  # also events in the store
 
 
 class Tools:
@@ -126,7 +115,7 @@ def label_per_question(oracle, task, questions: list[Question], serve_asks: Call
     if result is None:
       out.transcripts[i] = tools._record
       on_event(q.index, "idk", {"answer": out.answers[i], "seconds": seconds,
-                                "transcript": tools._record.to_json()})
+                                "transcript": tools._record})
       return
     if isinstance(result, str):
       try:
@@ -141,7 +130,7 @@ def label_per_question(oracle, task, questions: list[Question], serve_asks: Call
     out.answers[i], out.transcripts[i] = answer, tools._record
     out.answered[i] = not np.any(answer == IDK)
     on_event(q.index, "answer", {"answer": answer, "seconds": seconds,
-                                 "transcript": tools._record.to_json()})
+                                 "transcript": tools._record})
 
   if getattr(oracle, "in_flight", 1) <= 1:
     _run_inline(oracle, task, questions, out, finish, serve_asks, serve_lookups, on_event)

@@ -11,6 +11,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from amplify.tasks.base import IDK
 
@@ -53,6 +54,7 @@ class BatchTools:
     self._overruns = jnp.zeros(batch_size, jnp.int32)
     self._ask_log: list[tuple[jax.Array, jax.Array, jax.Array]] = []
     self._lookup_log: list[tuple[jax.Array, jax.Array, jax.Array]] = []
+    self.order: list[tuple[int, int]] = []  # (0: ask / 1: look-up, slot) in the order of calls
 
   def ask(self, subquestions: jax.Array, where: jax.Array) -> jax.Array:
     """One batched policy call for this subquestion slot: int32[B, Lq] -> int32[B, La]."""
@@ -61,6 +63,7 @@ class BatchTools:
     answers = jnp.where(where[:, None], self._ask_fn(subquestions), IDK)
     self._asks_used += where
     self._ask_log.append((subquestions, answers, where))
+    self.order.append((0, len(self._ask_log) - 1))
     return answers
 
   def lookup(self, keys: jax.Array, where: jax.Array) -> jax.Array:
@@ -70,6 +73,7 @@ class BatchTools:
     values = jnp.where(where, self._lookup_fn(keys), IDK)
     self._lookups_used += where
     self._lookup_log.append((keys, values, where))
+    self.order.append((1, len(self._lookup_log) - 1))
     return values
 
   def transcript(self, questions: jax.Array, answer_len: int) -> Transcript:
@@ -84,3 +88,61 @@ class BatchTools:
                                           ((answer_len,), jnp.int32), ((), bool)])
     lk, lv, looked = stack(self._lookup_log, [((), jnp.int32), ((), jnp.int32), ((), bool)])
     return Transcript(sq, sa, asked, lk, lv, looked, self._overruns)
+
+
+# -- transcripts row by row (the answer store keeps one per answer) ----------------------------
+
+def encode_rows(transcript: Transcript) -> list[bytes]:
+  """One record per row: [S, T, subquestions, subanswers, asked, lookup keys, values, looked
+  up, overruns] as int16 where every value fits (half the bytes to write), else int32; built for
+  the whole batch at once."""
+  t = jax.tree.map(np.asarray, transcript)
+  n, s = t.asked.shape
+  columns = [np.full((n, 1), s), np.full((n, 1), t.looked_up.shape[1]),
+             t.subquestions.reshape(n, -1), t.subanswers.reshape(n, -1), t.asked,
+             t.lookup_keys, t.lookup_values, t.looked_up, t.overruns[:, None]]
+  matrix = np.concatenate([np.asarray(c, np.int32).reshape(n, -1) for c in columns], axis=1)
+  small = matrix.size == 0 or (matrix.min() >= -2**15 and matrix.max() < 2**15)
+  matrix = matrix.astype(np.int16 if small else np.int32)
+  marker = np.full((n, 1), 16 if small else 32, matrix.dtype)
+  return [row.tobytes() for row in np.concatenate([marker, matrix], axis=1)]
+
+
+def decode_rows(blobs: list[bytes], question_len: int, answer_len: int) -> Transcript:
+  """The rows `encode_rows` wrote (all of one shape) as a Transcript of numpy arrays."""
+  if len({len(b) for b in blobs}) > 1 or len({b[:2] for b in blobs}) > 1:  # several encodings
+    groups: dict = {}
+    for i, b in enumerate(blobs):
+      groups.setdefault((len(b), b[:2]), []).append(i)
+    return place([(np.asarray(rows), decode_rows([blobs[i] for i in rows], question_len,
+                                                 answer_len)) for rows in groups.values()],
+                 len(blobs))
+  dtype = np.int16 if np.frombuffer(blobs[0][:2], np.int16)[0] == 16 else np.int32
+  matrix = np.frombuffer(b"".join(blobs), dtype).reshape(len(blobs), -1)[:, 1:].astype(np.int32)
+  s, t = int(matrix[0, 0]), int(matrix[0, 1])
+  widths = [s * question_len, s * answer_len, s, t, t, t, 1]
+  parts = np.split(matrix[:, 2:], np.cumsum(widths)[:-1], axis=1)
+  n = len(blobs)
+  return Transcript(parts[0].reshape(n, s, question_len), parts[1].reshape(n, s, answer_len),
+                    parts[2].astype(bool), parts[3], parts[4], parts[5].astype(bool),
+                    parts[6][:, 0])
+
+
+def place(parts: list[tuple[np.ndarray, Transcript]], n: int) -> Transcript:
+  """One Transcript of n rows from parts (row indices, transcript of those rows), each padded to
+  the most ask and look-up slots among them."""
+  parts = [(rows, jax.tree.map(np.asarray, t)) for rows, t in parts if len(rows)]
+  s = max([t.asked.shape[1] for _, t in parts], default=0)
+  k = max([t.looked_up.shape[1] for _, t in parts], default=0)
+  lq = next((t.subquestions.shape[2] for _, t in parts), 0)
+  la = next((t.subanswers.shape[2] for _, t in parts), 0)
+  out = Transcript(np.zeros((n, s, lq), np.int32), np.zeros((n, s, la), np.int32),
+                   np.zeros((n, s), bool), np.zeros((n, k), np.int32), np.zeros((n, k), np.int32),
+                   np.zeros((n, k), bool), np.zeros(n, np.int32))
+  for rows, t in parts:
+    ts, tk = t.asked.shape[1], t.looked_up.shape[1]
+    out.subquestions[rows, :ts], out.subanswers[rows, :ts] = t.subquestions, t.subanswers
+    out.asked[rows, :ts] = t.asked
+    out.lookup_keys[rows, :tk], out.lookup_values[rows, :tk] = t.lookup_keys, t.lookup_values
+    out.looked_up[rows, :tk], out.overruns[rows] = t.looked_up, t.overruns
+  return jax.tree.map(jnp.asarray, out)

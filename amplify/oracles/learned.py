@@ -1,0 +1,293 @@
+"""H': a network that imitates H's steps, answering most questions in the real H's place
+(`--oracle=learned`).
+
+In each batch the real H (the task's scripted H) answers a random share of the questions; their
+transcripts are H's steps: ask a subquestion, look a key up, answer. `StepImitator` learns, from
+every such transcript so far, to predict H's next step from the question and the steps taken
+(each output token is copied from the state or generated: subquestions copy the question's
+tokens, answers combine subanswers). Its agreement with the real H is measured on held-out
+questions the real H answered; while it is below `--oracle.agreement` the real H answers twice
+the share (up to all of it), and H' is trained further. Then H' answers the rest, taking its
+steps through the same tools (pi and Mz, within the same budget). The share the next batch
+starts from is half the share this one needed, never below `--oracle.min_fraction`.
+
+Counts per batch (metrics): `real_h_calls`, `learned_calls`, `learned_agreement`,
+`real_fraction`. H' never sees ground truth: it learns only from H's own transcripts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from amplify.oracles.tools import BatchTools
+from amplify.policy import Block
+from amplify.tasks.base import EPISODIC, IDK, PAD
+
+ASK, LOOKUP, ANSWER = 0, 1, 2  # action kinds
+_OPTIMIZER = optax.adam(1e-3)
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedSettings:
+  min_fraction: float = 0.1  # the least share of a batch the real H answers
+  agreement: float = 0.99  # H''s held-out agreement with the real H needed to answer the rest
+  steps: int = 1000  # training steps (minibatches of 128) each time H' is fitted
+  width: int = 32
+
+  def __post_init__(self):
+    if not 0 < self.min_fraction <= 1:
+      raise ValueError(f"--oracle.min_fraction={self.min_fraction}: a share in (0, 1].")
+    if not 0 <= self.agreement <= 1:
+      raise ValueError(f"--oracle.agreement={self.agreement}: a rate in [0, 1].")
+
+
+class StepImitator(nnx.Module):
+  """state int32[B, L] -> (kind logits [B, 3], token logits [B, P, L + V']): for each payload
+  token, copy logits over the state's positions, then generate logits over the vocabulary."""
+
+  def __init__(self, vocab: int, length: int, payload: int, width: int, *, rngs: nnx.Rngs):
+    self.embed = nnx.Embed(vocab, width, rngs=rngs)
+    self.position = nnx.Param(0.02 * jax.random.normal(rngs.params(), (length, width)))
+    self.encoder = nnx.List([Block(width, 4, rngs=rngs) for _ in range(1)])
+    self.slots = nnx.Param(0.02 * jax.random.normal(rngs.params(), (1 + payload, width)))
+    self.cross = nnx.List([nnx.MultiHeadAttention(4, width, decode=False, rngs=rngs)
+                           for _ in range(1)])
+    self.decoder = nnx.List([Block(width, 4, rngs=rngs) for _ in range(1)])
+    self.kind = nnx.Linear(width, 3, rngs=rngs)
+    self.generate = nnx.Linear(width, vocab, rngs=rngs)
+    self.query = nnx.Linear(width, width, rngs=rngs)
+    self.key = nnx.Linear(width, width, rngs=rngs)
+
+  def __call__(self, state: jax.Array):
+    enc = self.embed(state) + self.position[...]
+    for block in self.encoder:
+      enc = block(enc)
+    h = jnp.broadcast_to(self.slots[...], (state.shape[0],) + self.slots.shape)
+    for cross, block in zip(self.cross, self.decoder):
+      h = block(h + cross(h, enc))
+    copy = jnp.einsum("bpw,blw->bpl", self.query(h[:, 1:]), self.key(enc)) / math.sqrt(h.shape[-1])
+    return self.kind(h[:, 0]), jnp.concatenate([copy, self.generate(h[:, 1:])], axis=-1)
+
+
+def _loss(model, state, kind, payload):
+  kind_logits, logits = model(state)
+  length = state.shape[1]
+  logp = jax.nn.log_softmax(logits, -1)
+  match = state[:, None, :] == payload[:, :, None]  # copying any position holding the token
+  copy = jax.nn.logsumexp(jnp.where(match, logp[..., :length], -jnp.inf), axis=-1)
+  generate = jnp.take_along_axis(logp[..., length:], payload[..., None], -1)[..., 0]
+  token_loss = -jnp.logaddexp(copy, generate).mean()
+  kind_loss = optax.softmax_cross_entropy_with_integer_labels(kind_logits, kind).mean()
+  return kind_loss + token_loss
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _train(graphdef, optimizer, params, rest, opt_state, states, kinds, payloads, batches):
+  """Optimiser steps over the minibatches `batches` int[steps, batch] of the data (on device),
+  one compiled scan: no Python between steps."""
+
+  def step(carry, rows):
+    params, opt_state = carry
+    loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p, rest), states[rows],
+                                                     kinds[rows], payloads[rows]))(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), loss
+
+  (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
+  return params, opt_state, losses[-1]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _act(graphdef, params, rest, state):
+  """The most likely action: kind int32[B], payload int32[B, P] (each token copied from its most
+  likely position or generated, whichever is more likely)."""
+  kind_logits, logits = nnx.merge(graphdef, params, rest)(state)
+  length = state.shape[1]
+  copy_at = jnp.argmax(logits[..., :length], -1)
+  copied = jnp.take_along_axis(state, copy_at, axis=1)
+  generated = jnp.argmax(logits[..., length:], -1)
+  use_copy = jnp.max(logits[..., :length], -1) > jnp.max(logits[..., length:], -1)
+  return jnp.argmax(kind_logits, -1), jnp.where(use_copy, copied, generated).astype(jnp.int32)
+
+
+class _MaskedTools:
+  """The batch's tools, restricted to some rows (the real H's share)."""
+
+  def __init__(self, tools: BatchTools, rows: jax.Array):
+    self._tools, self._rows = tools, rows
+
+  def ask(self, subquestions, where):
+    return self._tools.ask(subquestions, where & self._rows)
+
+  def lookup(self, keys, where):
+    return self._tools.lookup(keys, where & self._rows)
+
+
+class LearnedOracle:
+  """H' beside the real H; see the module docstring."""
+  name = "learned"
+  jittable = False
+  whole_batch = True  # one batch per round: H' is fitted once per slice, not once per chunk
+
+  def __init__(self, task, settings: LearnedSettings, human):
+    self.task, self.settings, self.human = task, settings, human
+    spec = task.spec
+    self.steps_max = sum(task.budget_needed)  # the most steps H's decomposition takes
+    self.payload = max(spec.question_len, spec.answer_len)
+    self.result = spec.answer_len
+    self.special = spec.vocab_size  # state tokens for ASK, LOOKUP, and an empty step
+    self.length = spec.question_len + self.steps_max * (1 + self.payload + self.result)
+    self.key_token = (spec.mz_key_token if spec.names_mz_keys else 0)
+    self.graphdef = self.params = self.rest = self.opt_state = None  # H' (split, functional)
+    self.data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    self.fraction = settings.min_fraction
+    self.last_counts: dict = {}
+
+  # -- transcripts as steps, steps as states ----------------------------------------------------
+  def _steps(self, tools: BatchTools, rows: np.ndarray):
+    """The steps each of `rows` took, in order: kinds int32[n, K] (-1 none), payloads
+    int32[n, K, P], results int32[n, K, R]."""
+    n, k = len(rows), self.steps_max
+    kinds = np.full((n, k), -1, np.int32)
+    payloads = np.zeros((n, k, self.payload), np.int32)
+    results = np.zeros((n, k, self.result), np.int32)
+    count = np.zeros(n, np.int64)
+    for kind, slot in tools.order:
+      log = tools._ask_log if kind == ASK else tools._lookup_log
+      payload, result, where = (np.asarray(a)[rows] for a in log[slot])
+      active = np.flatnonzero(where & (count < k))
+      at = count[active]
+      kinds[active, at] = kind
+      if kind == ASK:
+        payloads[active, at, :payload.shape[1]] = payload[active]
+        results[active, at, :result.shape[1]] = result[active]
+      else:
+        payloads[active, at, 0] = payload[active] + self.key_token
+        results[active, at, 0] = result[active]
+      count[active] += 1
+    return kinds, payloads, results, count
+
+  def _state(self, questions: np.ndarray, kinds, payloads, results, upto: np.ndarray):
+    """The state before step `upto` of each row: its question and its first `upto` steps."""
+    n = len(questions)
+    k = self.steps_max
+    shown = np.arange(k)[None, :] < upto[:, None]
+    kind_token = np.where(shown & (kinds >= 0), self.special + np.maximum(kinds, 0),
+                          self.special + 2)
+    steps = np.concatenate([kind_token[..., None], np.where(shown[..., None], payloads, PAD),
+                            np.where(shown[..., None], results, PAD)], axis=-1)
+    return np.concatenate([questions, steps.reshape(n, -1)], axis=1).astype(np.int32)
+
+  def _examples(self, questions, answers, tools, rows):
+    """(state, kind, payload) for every step of the real H on `rows`, and its answer."""
+    kinds, payloads, results, count = self._steps(tools, rows)
+    q = np.asarray(questions)[rows]
+    states, kind_out, payload_out = [], [], []
+    for t in range(self.steps_max + 1):
+      at = np.flatnonzero(count >= t)
+      if not len(at):
+        break
+      states.append(self._state(q[at], kinds[at], payloads[at], results[at], np.full(len(at), t)))
+      final = count[at] == t
+      kind_out.append(np.where(final, ANSWER, kinds[at, min(t, self.steps_max - 1)]))
+      answer = np.zeros((len(at), self.payload), np.int32)
+      answer[:, :self.result] = np.asarray(answers)[rows][at]
+      step = payloads[at, min(t, self.steps_max - 1)]
+      payload_out.append(np.where(final[:, None], answer, step))
+    return np.concatenate(states), np.concatenate(kind_out), np.concatenate(payload_out)
+
+  # -- fitting and acting -----------------------------------------------------------------------
+  def _fit(self, key: jax.Array) -> None:
+    states, kinds, payloads = (np.concatenate(parts) for parts in zip(*self.data))
+    if self.params is None:
+      model = StepImitator(self.special + 3, self.length, self.payload, self.settings.width,
+                           rngs=nnx.Rngs(key))
+      self.graphdef, self.params, self.rest = nnx.split(model, nnx.Param, ...)
+      self.opt_state = _OPTIMIZER.init(self.params)
+    batches = jax.random.randint(key, (self.settings.steps, 128), 0, len(states))
+    self.params, self.opt_state, _ = _train(
+        self.graphdef, _OPTIMIZER, self.params, self.rest, self.opt_state, jnp.asarray(states),
+        jnp.asarray(kinds), jnp.asarray(payloads), batches)
+
+  def _imitate(self, questions: jax.Array, tools, rows: jax.Array) -> jax.Array:
+    """H' answers `rows` (bool[B]) through `tools`: one step per iteration, as array code."""
+    n, k, spec = questions.shape[0], self.steps_max, self.task.spec
+    q = np.asarray(questions)
+    kinds = np.full((n, k), -1, np.int32)
+    payloads = np.zeros((n, k, self.payload), np.int32)
+    results = np.zeros((n, k, self.result), np.int32)
+    active = np.asarray(rows).copy()
+    answers = np.full((n, spec.answer_len), IDK, np.int32)
+    for t in range(k + 1):
+      state = self._state(q, kinds, payloads, results, np.full(n, t))
+      kind, payload = (np.asarray(a) for a in _act(self.graphdef, self.params, self.rest,
+                                                    jnp.asarray(state)))
+      done = active & ((kind == ANSWER) | (t == k))
+      answers[done & (kind == ANSWER)] = payload[done & (kind == ANSWER), :spec.answer_len]
+      active &= ~done
+      ask, look = active & (kind == ASK), active & (kind == LOOKUP)
+      if t == k or not active.any():
+        break
+      if ask.any():
+        reply = np.asarray(tools.ask(jnp.asarray(payload[:, :spec.question_len]),
+                                     jnp.asarray(ask)))
+        results[ask, t] = reply[ask]
+      if look.any():
+        value = np.asarray(tools.lookup(jnp.asarray(payload[:, 0] - self.key_token),
+                                        jnp.asarray(look)))
+        results[look, t, 0] = value[look]
+      kinds[active, t] = kind[active]
+      payloads[active, t] = payload[active]
+    return jnp.asarray(answers)
+
+  def answer(self, questions: jax.Array, tools: BatchTools, key: jax.Array) -> jax.Array:
+    n = questions.shape[0]
+    order = np.asarray(jax.random.permutation(jax.random.fold_in(key, 0), n))
+    real = np.zeros(n, bool)
+    heldout = np.zeros(n, bool)
+    answers = np.full((n, self.task.spec.answer_len), IDK, np.int32)
+    fraction, agreement, taken = self.fraction, None, 0
+    for attempt in range(32):
+      upto = min(n, max(taken + 1, math.ceil(fraction * n)))
+      new = np.zeros(n, bool)
+      new[order[taken:upto]] = True
+      taken = upto
+      real |= new
+      h = np.asarray(self.human.answer(questions, _MaskedTools(tools, jnp.asarray(new)),
+                                       jax.random.fold_in(key, 1 + attempt)))
+      answers[new] = h[new]
+      rows = np.flatnonzero(new)
+      split = len(rows) // 3  # a third of each slice checks H', the rest trains it
+      heldout[rows[:split]] = True
+      self.data.append(self._examples(questions, h, tools, rows[split:]))
+      if taken == n:
+        break
+      self._fit(jax.random.fold_in(key, 100 + attempt))
+      check = BatchTools(tools._ask_fn, tools._lookup_fn, n, max_asks=tools._max_asks,
+                         max_lookups=tools._max_lookups)  # apart from the labels' transcript
+      imitated = np.asarray(self._imitate(questions, check, jnp.asarray(heldout)))
+      agreement = float(np.mean(np.all(imitated[heldout] == answers[heldout], axis=1)))
+      if agreement >= self.settings.agreement:
+        break
+      fraction = min(1.0, 2 * fraction)
+    rest = ~real
+    if rest.any():
+      answers[rest] = np.asarray(self._imitate(questions, tools, jnp.asarray(rest)))[rest]
+    self.fraction = max(self.settings.min_fraction, taken / n / 2)
+    self.last_counts = {"real_h_calls": int(real.sum()), "learned_calls": int(rest.sum()),
+                        "learned_agreement": agreement, "real_fraction": round(taken / n, 4)}
+    return jnp.asarray(answers)
+
+  # the real H's model of the world, for learning the prior
+  def log_prior(self, lookup):
+    return self.human.log_prior(lookup)
+
+  def log_likelihood(self, inputs, labels, lookup):
+    return self.human.log_likelihood(inputs, labels, lookup)
