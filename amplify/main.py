@@ -92,8 +92,9 @@ def main(argv):
   try:
     rounds.run(config, workdir, checked)
   except (Stopped, KeyboardInterrupt):
-    print(f"stopped: every answer given is in {config.oracle_store or 'no store (no --oracle_store)'}; "
-          "run the same command to go on.", flush=True)
+    kept = (f"every answer given is in {config.oracle_store}" if config.oracle_store else
+            "finished rounds are kept (no --oracle_store: this round's answers are not)")
+    print(f"stopped: {kept}; run the same command to go on.", flush=True)
     return
   except OracleError as e:
     print(f"error: {e}", file=sys.stderr)

@@ -32,7 +32,6 @@ from amplify.evaluator import Evaluator
 from amplify.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table, named_keys
 from amplify.oracles import human_model, make_oracle
 from amplify.oracles import identity as oracle_identity
-from amplify.oracles.per_question import ReplayOracle
 from amplify.policy import make_policy, reads_mz
 from amplify.tasks import make_task
 from amplify.store import AnswerStore
@@ -160,9 +159,8 @@ def check(config: Config, workdir: str) -> Checked:
     if getattr(config, flag) != getattr(default, flag) and task.spec.regime != LATENT:
       raise ValueError(f"--{flag} is read only by latent-world tasks; --task={config.task} "
                        "would ignore it: drop the flag.")
-  if isinstance(oracle, ReplayOracle) and not config.oracle_store:
-    raise ValueError("--oracle=replay answers only from the answer store: pass "
-                     "--oracle_store=PATH.")
+  if getattr(oracle, "needs_store", None) and not config.oracle_store:
+    raise ValueError(f"--oracle={config.oracle} {oracle.needs_store}: pass --oracle_store=PATH.")
   # refuses a network that can't read the task
   make_policy(task.spec, config, jax.random.key(0), reads_mz=reads_mz(task.spec, config))
   if arm.reads == arms_lib.RAW_D and config.max_lookups > (rows := task.raw_observations()[2]):

@@ -25,7 +25,10 @@ def _main(*args, module="amplify.main"):
                             "are ['--task.num_entities'"),
     (["--oracle=noisy", "--oracle.noise_rate=2"], "--oracle.noise_rate=2.0: a probability"),
     (["--oracle=callable"], "--oracle.fn='': name the function as module:function"),
-    (["--oracle=replay"], "--oracle=replay answers only from the answer store"),
+    (["--oracle=replay"], "--oracle=replay answers only from the answer store: pass "
+                          "--oracle_store=PATH"),
+    (["--oracle=interactive"], "--oracle=interactive keeps a person's every answer in the "
+                               "answer store: pass --oracle_store=PATH"),
     (["--prior_steps=0"], "--prior_steps=0: must be a positive integer"),
     (["--max_asks=1"], "--max_asks=1: H's decomposition for task 'lexicon' needs up to 2"),
     (["--task=colored_digits", "--label_size=2000"], "--label_size=2000: task 'colored_digits' "
@@ -56,3 +59,12 @@ def test_main_runs_and_prints_the_table(tmp_path):
   assert "held-out agr" in result.stdout and "ceiling" in result.stdout
   assert "z* accuracy" in result.stdout
   assert (tmp_path / "summary.json").exists()
+
+
+def test_a_damaged_answer_store_is_refused_and_left_as_it_was(tmp_path):
+  store = tmp_path / "answers.db"
+  store.write_bytes(b"half a database" * 50)
+  result = _main("--preset=lexicon_tiny", f"--oracle_store={store}", f"--workdir={tmp_path / 'w'}")
+  assert result.returncode == 2
+  assert f"--oracle_store={store}: not an answer store" in result.stderr
+  assert store.read_bytes() == b"half a database" * 50

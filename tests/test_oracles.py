@@ -178,7 +178,8 @@ def test_a_store_of_another_task_or_a_damaged_one_is_refused_untouched(tmp_path)
 
 def test_replay_reproduces_a_scripted_runs_labels_exactly(tmp_path):
   store = f"--oracle_store={tmp_path / 's.db'}"
-  common = [*RUN, "--preset=lexicon_tiny", "--rounds=2", "--label_size=512", store]
+  common = [*RUN, "--preset=permutation_tiny", "--rounds=2", "--label_size=512",
+            "--total_steps=40", store]
   scripted = subprocess.run([*common, f"--workdir={tmp_path / 'a'}"], capture_output=True,
                             text=True, env=ENV, timeout=600)
   assert scripted.returncode == 0, scripted.stderr

@@ -10,9 +10,9 @@ import sys
 import zipfile
 
 TOY = pathlib.Path(__file__).parent / "plugin_toy" / "amplify_toy.py"
-SMALL = ["--rounds=1", "--label_size=256", "--eval_size=128", "--total_steps=60",
-         "--batch_size=64", "--steps_per_call=60", "--baseline_size=256", "--replay_size=256",
-         "--width=16", "--heads=2", "--warmup_steps=10"]
+SMALL = ["--rounds=1", "--label_size=128", "--eval_size=64", "--total_steps=20",
+         "--batch_size=32", "--steps_per_call=20", "--baseline_size=128", "--replay_size=128",
+         "--width=16", "--heads=2", "--warmup_steps=5", "--baselines=false"]
 
 
 def _wheel(directory: pathlib.Path) -> pathlib.Path:

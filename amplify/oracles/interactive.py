@@ -32,7 +32,7 @@ from amplify.oracles.base import QUIT, SKIP, UNDO, Question
 COMMANDS = {"a": "ask", "l": "lookup", "=": "answer", "x": "idk", "s": "skip", "u": "undo",
             "n": "note", "?": "help", "q": "quit"}
 ALIASES = {**{word: word for word in COMMANDS.values()}, **COMMANDS}
-HELP = __doc__.split("\n\n")[1]
+HELP = __doc__.split("\n\n")[2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Interactive:
   name = "interactive"
   in_flight = 1
   jittable = False
+  needs_store = "keeps a person's every answer in the answer store"
 
   def __init__(self, settings: InteractiveSettings, console: Console | None = None):
     self.settings = settings

@@ -5,14 +5,17 @@ In each batch the real H (the task's scripted H) answers a random share of the q
 transcripts are H's steps: ask a subquestion, look a key up, answer. `StepImitator` learns, from
 every such transcript so far, to predict H's next step from the question and the steps taken
 (each output token is copied from the state or generated: subquestions copy the question's
-tokens, answers combine subanswers). Its agreement with the real H is measured on held-out
-questions the real H answered; while it is below `--oracle.agreement` the real H answers twice
-the share (up to all of it), and H' is trained further. Then H' answers the rest, taking its
+tokens, answers combine subanswers; the state holds the question and each step's kind and
+result). Its agreement with the real H is measured on held-out questions the real H answered,
+per difficulty; while it is below `--oracle.agreement` at any difficulty, the real H answers
+twice the share (up to all of it), and H' is trained further. Then H' answers the rest, taking its
 steps through the same tools (pi and Mz, within the same budget). The share the next batch
 starts from is half the share this one needed, never below `--oracle.min_fraction`.
 
-Counts per batch (metrics): `real_h_calls`, `learned_calls`, `learned_agreement`,
-`real_fraction`. H' never sees ground truth: it learns only from H's own transcripts.
+H' answers only difficulties at which it agreed with H on at least MIN_CHECK_ROWS held-out rows;
+the real H answers the others. Counts per batch (metrics): `real_h_calls`, `learned_calls`,
+`learned_agreement` (the lowest agreement over the difficulties checked), `real_fraction` (the
+share the doubling reached). H' never sees ground truth: it learns only from H's own transcripts.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from amplify.policy import Block
 from amplify.tasks.base import EPISODIC, IDK, PAD
 
 ASK, LOOKUP, ANSWER = 0, 1, 2  # action kinds
+MIN_CHECK_ROWS = 20  # held-out rows of a difficulty needed to trust H' there
 _OPTIMIZER = optax.adam(1e-3)
 
 
@@ -38,7 +42,7 @@ _OPTIMIZER = optax.adam(1e-3)
 class LearnedSettings:
   min_fraction: float = 0.1  # the least share of a batch the real H answers
   agreement: float = 0.99  # H''s held-out agreement with the real H needed to answer the rest
-  steps: int = 1000  # training steps (minibatches of 128) each time H' is fitted
+  steps: int = 500  # training steps (minibatches of 128) each time H' is fitted
   width: int = 32
 
   def __post_init__(self):
@@ -143,7 +147,9 @@ class LearnedOracle:
     self.payload = max(spec.question_len, spec.answer_len)
     self.result = spec.answer_len
     self.special = spec.vocab_size  # state tokens for ASK, LOOKUP, and an empty step
-    self.length = spec.question_len + self.steps_max * (1 + self.payload + self.result)
+    # a state shows each step's kind and result, not its payload: a deterministic H's payloads
+    # are functions of the question and the earlier results, and this keeps the state short
+    self.length = spec.question_len + self.steps_max * (1 + self.result)
     self.key_token = (spec.mz_key_token if spec.names_mz_keys else 0)
     self.graphdef = self.params = self.rest = self.opt_state = None  # H' (split, functional)
     self.data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -174,15 +180,16 @@ class LearnedOracle:
       count[active] += 1
     return kinds, payloads, results, count
 
-  def _state(self, questions: np.ndarray, kinds, payloads, results, upto: np.ndarray):
-    """The state before step `upto` of each row: its question and its first `upto` steps."""
+  def _state(self, questions: np.ndarray, kinds, results, upto: np.ndarray):
+    """The state before step `upto` of each row: its question, and the kind and result of each
+    of its first `upto` steps."""
     n = len(questions)
     k = self.steps_max
     shown = np.arange(k)[None, :] < upto[:, None]
     kind_token = np.where(shown & (kinds >= 0), self.special + np.maximum(kinds, 0),
                           self.special + 2)
-    steps = np.concatenate([kind_token[..., None], np.where(shown[..., None], payloads, PAD),
-                            np.where(shown[..., None], results, PAD)], axis=-1)
+    steps = np.concatenate([kind_token[..., None], np.where(shown[..., None], results, PAD)],
+                           axis=-1)
     return np.concatenate([questions, steps.reshape(n, -1)], axis=1).astype(np.int32)
 
   def _examples(self, questions, answers, tools, rows):
@@ -194,7 +201,7 @@ class LearnedOracle:
       at = np.flatnonzero(count >= t)
       if not len(at):
         break
-      states.append(self._state(q[at], kinds[at], payloads[at], results[at], np.full(len(at), t)))
+      states.append(self._state(q[at], kinds[at], results[at], np.full(len(at), t)))
       final = count[at] == t
       kind_out.append(np.where(final, ANSWER, kinds[at, min(t, self.steps_max - 1)]))
       answer = np.zeros((len(at), self.payload), np.int32)
@@ -221,12 +228,11 @@ class LearnedOracle:
     n, k, spec = questions.shape[0], self.steps_max, self.task.spec
     q = np.asarray(questions)
     kinds = np.full((n, k), -1, np.int32)
-    payloads = np.zeros((n, k, self.payload), np.int32)
     results = np.zeros((n, k, self.result), np.int32)
     active = np.asarray(rows).copy()
     answers = np.full((n, spec.answer_len), IDK, np.int32)
     for t in range(k + 1):
-      state = self._state(q, kinds, payloads, results, np.full(n, t))
+      state = self._state(q, kinds, results, np.full(n, t))
       kind, payload = (np.asarray(a) for a in _act(self.graphdef, self.params, self.rest,
                                                     jnp.asarray(state)))
       done = active & ((kind == ANSWER) | (t == k))
@@ -244,25 +250,30 @@ class LearnedOracle:
                                         jnp.asarray(look)))
         results[look, t, 0] = value[look]
       kinds[active, t] = kind[active]
-      payloads[active, t] = payload[active]
     return jnp.asarray(answers)
 
   def answer(self, questions: jax.Array, tools: BatchTools, key: jax.Array) -> jax.Array:
     n = questions.shape[0]
     order = np.asarray(jax.random.permutation(jax.random.fold_in(key, 0), n))
-    real = np.zeros(n, bool)
-    heldout = np.zeros(n, bool)
+    difficulty = np.asarray(self.task.difficulty(questions))
+    real, heldout = np.zeros(n, bool), np.zeros(n, bool)
     answers = np.full((n, self.task.spec.answer_len), IDK, np.int32)
-    fraction, agreement, taken = self.fraction, None, 0
+
+    def ask_real(rows: np.ndarray, attempt: int) -> np.ndarray:
+      """The real H answers `rows` (bool[n]); returns its answers to every row (IDK elsewhere)."""
+      real[rows] = True
+      h = np.asarray(self.human.answer(questions, _MaskedTools(tools, jnp.asarray(rows)),
+                                       jax.random.fold_in(key, 1 + attempt)))
+      answers[rows] = h[rows]
+      return h
+
+    fraction, taken, trusted, checked = self.fraction, 0, set(), {}
     for attempt in range(32):
       upto = min(n, max(taken + 1, math.ceil(fraction * n)))
       new = np.zeros(n, bool)
       new[order[taken:upto]] = True
       taken = upto
-      real |= new
-      h = np.asarray(self.human.answer(questions, _MaskedTools(tools, jnp.asarray(new)),
-                                       jax.random.fold_in(key, 1 + attempt)))
-      answers[new] = h[new]
+      h = ask_real(new, attempt)
       rows = np.flatnonzero(new)
       split = len(rows) // 3  # a third of each slice checks H', the rest trains it
       heldout[rows[:split]] = True
@@ -273,16 +284,26 @@ class LearnedOracle:
       check = BatchTools(tools._ask_fn, tools._lookup_fn, n, max_asks=tools._max_asks,
                          max_lookups=tools._max_lookups)  # apart from the labels' transcript
       imitated = np.asarray(self._imitate(questions, check, jnp.asarray(heldout)))
-      agreement = float(np.mean(np.all(imitated[heldout] == answers[heldout], axis=1)))
-      if agreement >= self.settings.agreement:
+      agrees = np.all(imitated == answers, axis=1)
+      # H' is trusted at a difficulty once it agrees with H on enough held-out rows of it; a
+      # difficulty with too few such rows is left to the real H
+      checked = {int(d): float(agrees[heldout & (difficulty == d)].mean())
+                 for d in np.unique(difficulty[heldout])
+                 if np.sum(heldout & (difficulty == d)) >= MIN_CHECK_ROWS}
+      trusted = {d for d, a in checked.items() if a >= self.settings.agreement}
+      if len(trusted) == len(checked):
         break
       fraction = min(1.0, 2 * fraction)
-    rest = ~real
+    rest = ~real & np.isin(difficulty, list(trusted))
+    untested = ~real & ~rest
+    if untested.any():
+      ask_real(untested, 99)
     if rest.any():
       answers[rest] = np.asarray(self._imitate(questions, tools, jnp.asarray(rest)))[rest]
     self.fraction = max(self.settings.min_fraction, taken / n / 2)
     self.last_counts = {"real_h_calls": int(real.sum()), "learned_calls": int(rest.sum()),
-                        "learned_agreement": agreement, "real_fraction": round(taken / n, 4)}
+                        "learned_agreement": min(checked.values()) if checked else None,
+                        "real_fraction": round(taken / n, 4)}
     return jnp.asarray(answers)
 
   # the real H's model of the world, for learning the prior

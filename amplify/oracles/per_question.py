@@ -313,3 +313,4 @@ class ReplayOracle:
   source: str
   name: str = "replay"
   jittable: bool = False
+  needs_store: str = "answers only from the answer store"
