@@ -2,7 +2,7 @@
 presets (issue 11).
 
   python experiments/oracles.py --root=DIR [--presets=lexicon,permutation]
-      [--variants=noisy:0,noisy:0.01,noisy:0.05,noisy:0.1,learned] [--seed=0]
+      [--variants=noisy:0,noisy:0.01,noisy:0.05,noisy:0.1,learned] [--seed=0] [--extra=FLAGS]
 
 Each variant is one `python -m amplify.main --preset=P --baselines=false` run (a subprocess, one
 at a time) in DIR/P/VARIANT; `noisy:0` gives the scripted H's labels exactly (no slip is drawn).
@@ -25,6 +25,8 @@ _PRESETS = flags.DEFINE_list("presets", ["lexicon", "permutation"], "Presets to 
 _VARIANTS = flags.DEFINE_list("variants", ["noisy:0", "noisy:0.01", "noisy:0.05", "noisy:0.1",
                                            "learned"], "Oracles: noisy:P, learned, scripted.")
 _SEED = flags.DEFINE_integer("seed", 0, "The runs' seed.")
+_EXTRA = flags.DEFINE_list("extra", [], "More amplify.main flags for every run, e.g. "
+                           "--extra=--competence=0.85 (use another --root).")
 
 
 def _flags(variant: str) -> list[str]:
@@ -47,7 +49,7 @@ def main(argv):
     for variant in _VARIANTS.value:
       workdir = os.path.join(_ROOT.value, preset, variant.replace(":", "_"))
       command = [sys.executable, "-m", "amplify.main", f"--preset={preset}", "--baselines=false",
-                 f"--seed={_SEED.value}", f"--workdir={workdir}", *_flags(variant)]
+                 f"--seed={_SEED.value}", f"--workdir={workdir}", *_flags(variant), *_EXTRA.value]
       print(" ".join(command), flush=True)
       subprocess.run(command, check=True)
       with open(os.path.join(workdir, "summary.json")) as f:
