@@ -60,7 +60,7 @@ def _amplifier(config):
 
 TASKS = registry.names(registry.TASK_GROUP)
 # every built-in oracle, with the settings it needs to be built
-ORACLES = {"scripted": {}, "noisy": {}, "interactive": {}, "replay": {},
+ORACLES = {"scripted": {}, "noisy": {}, "interactive": {}, "replay": {}, "learned": {},
            "callable": {"oracle.fn": "oracle_fns:lexicon_by_text"}}
 
 
