@@ -106,7 +106,6 @@ class Amplifier:
     self._ask = jax.jit(functools.partial(_policy_answers, spec, task.difficulty),
                         static_argnums=0)
     self._lookup = jax.jit(lambda mz, keys, context: mz.lookup(keys, context))
-    self.on_event = None  # set by an interactive front end; called after the store's commit
 
   def label(self, inputs: Inputs, policy: nnx.Module | None, competent: jax.Array | None,
             key: jax.Array, progress: dict | None = None) -> Labels:
@@ -231,8 +230,6 @@ class Amplifier:
                     payload | ({"answer": task.render_answer(answer)} if answer is not None
                                else {}), answer=answer, transcript=blob,
                     seconds=payload.get("seconds"))
-      if self.on_event is not None:
-        self.on_event(row, kind, payload)
 
     if hasattr(self._oracle, "begin"):  # a person's screen: what the run is doing
       self._oracle.begin(task, progress | {"questions": len(questions),
