@@ -1,21 +1,23 @@
 """H': a network that imitates H's steps, answering most questions in the real H's place
 (`--oracle=learned`).
 
-In each batch the real H (the task's scripted H) answers a random share of the questions; their
-transcripts are H's steps: ask a subquestion, look a key up, answer. `StepImitator` learns, from
-every such transcript so far, to predict H's next step from the question and the steps taken
-(each output token is copied from the state or generated: subquestions copy the question's
-tokens, answers combine subanswers; the state holds the question and each step's kind and
-result). Its agreement with the real H is measured on held-out questions the real H answered,
-per difficulty; while it is below `--oracle.agreement` at any difficulty, the real H answers
-twice the share (up to all of it), and H' is trained further. Then H' answers the rest, taking its
-steps through the same tools (pi and Mz, within the same budget). The share the next batch
-starts from is half the share this one needed, never below `--oracle.min_fraction`.
+In each batch the real H (the task's scripted H) answers a random share of the questions at each
+difficulty; their transcripts are H's steps: ask a subquestion, look a key up, answer.
+`StepImitator` learns, from every such transcript so far, to predict H's next step from the
+question and the steps taken (each output token is copied from the state or generated:
+subquestions copy the question's tokens, answers combine subanswers; the state holds the question
+and each step's kind and result). A third of the real H's rows are held out: after each fit, H' is
+trusted at a difficulty where it agrees with H on at least MIN_CHECK_ROWS of them and on at least
+`--oracle.agreement` of them. At every difficulty not yet trusted the real H answers twice the
+share (up to all of it) and H' is fitted again: those rows are answered by the real H in any case
+while H' is not trusted there, so training on them costs no extra call. H' then answers the
+trusted difficulties' other rows, taking its steps through the same tools (pi and Mz, within the
+same budget); the real H answers the rest. Each difficulty's share in the next batch starts from
+half the share it needed here, never below `--oracle.min_fraction`.
 
-H' answers only difficulties at which it agreed with H on at least MIN_CHECK_ROWS held-out rows;
-the real H answers the others. Counts per batch (metrics): `real_h_calls`, `learned_calls`,
-`learned_agreement` (the lowest agreement over the difficulties checked), `real_fraction` (the
-share the doubling reached). H' never sees ground truth: it learns only from H's own transcripts.
+Counts per batch (metrics): `real_h_calls`, `learned_calls`, `learned_agreement` (the lowest
+held-out agreement over the difficulties checked), `real_fraction` (the real H's share of the
+batch). H' never sees ground truth: it learns only from H's own transcripts.
 """
 from __future__ import annotations
 
@@ -31,11 +33,11 @@ from flax import nnx
 
 from amplify.oracles.tools import BatchTools
 from amplify.policy import Block
-from amplify.tasks.base import EPISODIC, IDK, PAD
+from amplify.tasks.base import IDK, PAD
 
 ASK, LOOKUP, ANSWER = 0, 1, 2  # action kinds
 MIN_CHECK_ROWS = 20  # held-out rows of a difficulty needed to trust H' there
-_OPTIMIZER = optax.adam(1e-3)
+_OPTIMIZER = optax.adam(3e-3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,53 +56,68 @@ class LearnedSettings:
 
 class StepImitator(nnx.Module):
   """state int32[B, L] -> (kind logits [B, 3], token logits [B, P, L + V']): for each payload
-  token, copy logits over the state's positions, then generate logits over the vocabulary."""
+  token, copy logits over the state's positions, then generate logits over the vocabulary.
 
-  def __init__(self, vocab: int, length: int, payload: int, width: int, *, rngs: nnx.Rngs):
+  The state is a question of `question_len` tokens, then `steps` steps of (kind, `result`
+  tokens). An answer has the layout of a subanswer (both are the task's answers), so the slot of
+  answer token p also starts from token p of every step's result (a weight per step): adding or
+  choosing between subanswers' tokens is then position by position, not a search over the state."""
+
+  def __init__(self, vocab: int, question_len: int, steps: int, result: int, payload: int,
+               width: int, *, rngs: nnx.Rngs):
+    self.question_len, self.steps, self.result = question_len, steps, result
     self.embed = nnx.Embed(vocab, width, rngs=rngs)
+    length = question_len + steps * (1 + result)
     self.position = nnx.Param(0.02 * jax.random.normal(rngs.params(), (length, width)))
-    self.encoder = nnx.List([Block(width, 4, rngs=rngs) for _ in range(1)])
+    self.encoder = Block(width, 4, rngs=rngs)
     self.slots = nnx.Param(0.02 * jax.random.normal(rngs.params(), (1 + payload, width)))
-    self.cross = nnx.List([nnx.MultiHeadAttention(4, width, decode=False, rngs=rngs)
-                           for _ in range(1)])
-    self.decoder = nnx.List([Block(width, 4, rngs=rngs) for _ in range(1)])
+    self.aligned = nnx.Param(jax.random.normal(rngs.params(), (steps, 1 + 1, width, width))
+                             / math.sqrt(width * steps))  # per step: its kind, its result token
+    self.cross = nnx.MultiHeadAttention(4, width, decode=False, rngs=rngs)
+    self.decoder = Block(width, 4, rngs=rngs)
     self.kind = nnx.Linear(width, 3, rngs=rngs)
     self.generate = nnx.Linear(width, vocab, rngs=rngs)
     self.query = nnx.Linear(width, width, rngs=rngs)
     self.key = nnx.Linear(width, width, rngs=rngs)
 
   def __call__(self, state: jax.Array):
-    enc = self.embed(state) + self.position[...]
-    for block in self.encoder:
-      enc = block(enc)
-    h = jnp.broadcast_to(self.slots[...], (state.shape[0],) + self.slots.shape)
-    for cross, block in zip(self.cross, self.decoder):
-      h = block(h + cross(h, enc))
+    tokens = self.embed(state)
+    enc = self.encoder(tokens + self.position[...])
+    steps = tokens[:, self.question_len:].reshape(state.shape[0], self.steps, 1 + self.result, -1)
+    aligned = (jnp.einsum("bkw,kwv->bv", steps[:, :, 0], self.aligned[:, 0])[:, None]
+               + jnp.einsum("bkrw,kwv->brv", steps[:, :, 1:], self.aligned[:, 1]))
+    h = self.slots[...] + jnp.pad(aligned, ((0, 0), (1, self.slots.shape[0] - 1 - self.result),
+                                            (0, 0)))
+    h = self.decoder(h + self.cross(h, enc))
     copy = jnp.einsum("bpw,blw->bpl", self.query(h[:, 1:]), self.key(enc)) / math.sqrt(h.shape[-1])
     return self.kind(h[:, 0]), jnp.concatenate([copy, self.generate(h[:, 1:])], axis=-1)
 
 
-def _loss(model, state, kind, payload):
+def _loss(model, widths, state, kind, payload):
+  """Cross-entropy of the step's kind, plus the mean over the payload tokens the kind uses
+  (`widths`[kind] of them: a look-up's one key, an answer's answer_len tokens)."""
   kind_logits, logits = model(state)
   length = state.shape[1]
   logp = jax.nn.log_softmax(logits, -1)
   match = state[:, None, :] == payload[:, :, None]  # copying any position holding the token
   copy = jax.nn.logsumexp(jnp.where(match, logp[..., :length], -jnp.inf), axis=-1)
   generate = jnp.take_along_axis(logp[..., length:], payload[..., None], -1)[..., 0]
-  token_loss = -jnp.logaddexp(copy, generate).mean()
+  used = jnp.arange(payload.shape[1]) < jnp.asarray(widths)[kind][:, None]
+  token_loss = -jnp.sum(jnp.where(used, jnp.logaddexp(copy, generate), 0.)) / jnp.sum(used)
   kind_loss = optax.softmax_cross_entropy_with_integer_labels(kind_logits, kind).mean()
   return kind_loss + token_loss
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _train(graphdef, optimizer, params, rest, opt_state, states, kinds, payloads, batches):
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _train(graphdef, optimizer, widths, params, rest, opt_state, states, kinds, payloads, batches):
   """Optimiser steps over the minibatches `batches` int[steps, batch] of the data (on device),
   one compiled scan: no Python between steps."""
 
   def step(carry, rows):
     params, opt_state = carry
-    loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p, rest), states[rows],
-                                                     kinds[rows], payloads[rows]))(params)
+    loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p, rest), widths,
+                                                     states[rows], kinds[rows], payloads[rows]))(
+                                                         params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), loss
 
@@ -149,11 +166,10 @@ class LearnedOracle:
     self.special = spec.vocab_size  # state tokens for ASK, LOOKUP, and an empty step
     # a state shows each step's kind and result, not its payload: a deterministic H's payloads
     # are functions of the question and the earlier results, and this keeps the state short
-    self.length = spec.question_len + self.steps_max * (1 + self.result)
     self.key_token = (spec.mz_key_token if spec.names_mz_keys else 0)
     self.graphdef = self.params = self.rest = self.opt_state = None  # H' (split, functional)
     self.data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    self.fraction = settings.min_fraction
+    self.share: dict[int, float] = {}  # per difficulty, the share a batch starts from
     self.last_counts: dict = {}
 
   # -- transcripts as steps, steps as states ----------------------------------------------------
@@ -212,16 +228,22 @@ class LearnedOracle:
 
   # -- fitting and acting -----------------------------------------------------------------------
   def _fit(self, key: jax.Array) -> None:
+    spec = self.task.spec
     states, kinds, payloads = (np.concatenate(parts) for parts in zip(*self.data))
     if self.params is None:
-      model = StepImitator(self.special + 3, self.length, self.payload, self.settings.width,
-                           rngs=nnx.Rngs(key))
+      model = StepImitator(self.special + 3, self.task.spec.question_len, self.steps_max,
+                           self.result, self.payload, self.settings.width, rngs=nnx.Rngs(key))
       self.graphdef, self.params, self.rest = nnx.split(model, nnx.Param, ...)
       self.opt_state = _OPTIMIZER.init(self.params)
     batches = jax.random.randint(key, (self.settings.steps, 128), 0, len(states))
+    # the examples padded to a power of two of rows (never sampled): one compile per doubling of
+    # the data, not one per fit
+    pad = lambda a: np.concatenate([a, np.zeros((2**math.ceil(math.log2(len(a))) - len(a),)
+                                                + a.shape[1:], a.dtype)])
+    widths = (spec.question_len, 1, spec.answer_len)  # the payload tokens of ASK, LOOKUP, ANSWER
     self.params, self.opt_state, _ = _train(
-        self.graphdef, _OPTIMIZER, self.params, self.rest, self.opt_state, jnp.asarray(states),
-        jnp.asarray(kinds), jnp.asarray(payloads), batches)
+        self.graphdef, _OPTIMIZER, widths, self.params, self.rest, self.opt_state,
+        *(jnp.asarray(pad(a)) for a in (states, kinds, payloads)), batches)
 
   def _imitate(self, questions: jax.Array, tools, rows: jax.Array) -> jax.Array:
     """H' answers `rows` (bool[B]) through `tools`: one step per iteration, as array code."""
@@ -254,8 +276,12 @@ class LearnedOracle:
 
   def answer(self, questions: jax.Array, tools: BatchTools, key: jax.Array) -> jax.Array:
     n = questions.shape[0]
-    order = np.asarray(jax.random.permutation(jax.random.fold_in(key, 0), n))
     difficulty = np.asarray(self.task.difficulty(questions))
+    order = np.asarray(jax.random.permutation(jax.random.fold_in(key, 0), n))
+    # each difficulty's rows in one random order: the real H answers a prefix of them
+    rows_at = {int(d): order[difficulty[order] == d] for d in np.unique(difficulty)}
+    share = {d: self.share.get(d, self.settings.min_fraction) for d in rows_at}
+    taken = dict.fromkeys(rows_at, 0)
     real, heldout = np.zeros(n, bool), np.zeros(n, bool)
     answers = np.full((n, self.task.spec.answer_len), IDK, np.int32)
 
@@ -267,43 +293,46 @@ class LearnedOracle:
       answers[rows] = h[rows]
       return h
 
-    fraction, taken, trusted, checked = self.fraction, 0, set(), {}
+    pending, trusted, checked = set(rows_at), set(), {}
     for attempt in range(32):
-      upto = min(n, max(taken + 1, math.ceil(fraction * n)))
-      new = np.zeros(n, bool)
-      new[order[taken:upto]] = True
-      taken = upto
+      new, train = np.zeros(n, bool), []
+      for d in pending:  # the real H answers more rows, only where H' is not trusted
+        upto = min(len(rows_at[d]), max(taken[d] + 1, math.ceil(share[d] * len(rows_at[d]))))
+        rows = rows_at[d][taken[d]:upto]
+        taken[d] = upto
+        new[rows] = True
+        split = len(rows) // 3  # a third of each slice checks H', the rest trains it
+        heldout[rows[:split]] = True
+        train.append(rows[split:])
       h = ask_real(new, attempt)
-      rows = np.flatnonzero(new)
-      split = len(rows) // 3  # a third of each slice checks H', the rest trains it
-      heldout[rows[:split]] = True
-      self.data.append(self._examples(questions, h, tools, rows[split:]))
-      if taken == n:
-        break
+      self.data.append(self._examples(questions, h, tools, np.concatenate(train)))
       self._fit(jax.random.fold_in(key, 100 + attempt))
       check = BatchTools(tools._ask_fn, tools._lookup_fn, n, max_asks=tools._max_asks,
                          max_lookups=tools._max_lookups)  # apart from the labels' transcript
-      imitated = np.asarray(self._imitate(questions, check, jnp.asarray(heldout)))
-      agrees = np.all(imitated == answers, axis=1)
-      # H' is trusted at a difficulty once it agrees with H on enough held-out rows of it; a
-      # difficulty with too few such rows is left to the real H
-      checked = {int(d): float(agrees[heldout & (difficulty == d)].mean())
-                 for d in np.unique(difficulty[heldout])
-                 if np.sum(heldout & (difficulty == d)) >= MIN_CHECK_ROWS}
+      agrees = np.all(np.asarray(self._imitate(questions, check, jnp.asarray(heldout))) == answers,
+                      axis=1)
+      # H' is trusted at a difficulty once it agrees with H on enough held-out rows of it (every
+      # difficulty is checked again after each fit); the real H answers the rest of the others
+      checked = {d: float(agrees[rows[heldout[rows]]].mean()) for d, rows in rows_at.items()
+                 if heldout[rows].sum() >= MIN_CHECK_ROWS}
       trusted = {d for d, a in checked.items() if a >= self.settings.agreement}
-      if len(trusted) == len(checked):
+      pending = {d for d in rows_at if d not in trusted and taken[d] < len(rows_at[d])}
+      if not pending:
         break
-      fraction = min(1.0, 2 * fraction)
+      for d in pending:
+        share[d] = min(1.0, 2 * share[d])
     rest = ~real & np.isin(difficulty, list(trusted))
-    untested = ~real & ~rest
-    if untested.any():
-      ask_real(untested, 99)
+    untrusted = ~real & ~rest
+    if untrusted.any():
+      ask_real(untrusted, 99)
     if rest.any():
       answers[rest] = np.asarray(self._imitate(questions, tools, jnp.asarray(rest)))[rest]
-    self.fraction = max(self.settings.min_fraction, taken / n / 2)
+    # the next batch starts each difficulty from half the share it needed here
+    self.share = {d: max(self.settings.min_fraction, taken[d] / len(rows_at[d]) / 2)
+                  for d in rows_at}
     self.last_counts = {"real_h_calls": int(real.sum()), "learned_calls": int(rest.sum()),
                         "learned_agreement": min(checked.values()) if checked else None,
-                        "real_fraction": round(taken / n, 4)}
+                        "real_fraction": round(float(real.mean()), 4)}
     return jnp.asarray(answers)
 
   # the real H's model of the world, for learning the prior
