@@ -47,36 +47,72 @@ def policy_key(key: jax.Array, r: int) -> jax.Array:
   return jax.random.fold_in(jax.random.fold_in(key, _ROUND + r), _INIT)
 
 
+def write_json(path: str, obj) -> None:
+  """Writes `obj` as JSON to `path` atomically: a temporary file beside it, fsynced, renamed over
+  it. A kill at any point leaves the old file or the new one, never a part of either."""
+  tmp = f"{path}.tmp"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=2)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def read_json(path: str, what: str):
+  """The JSON object in `path`; a damaged file is a ValueError naming it and the way out."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError):
+    raise ValueError(f"{path} is damaged ({what}, not JSON): move it away, or use a new "
+                     "--workdir.") from None
+
+
 class MetricWriter:
   """Appends one JSON object per line to workdir/metrics.jsonl.
 
   `keep` selects the lines of an earlier run in the same workdir to keep (resume); the rest are
-  dropped, since they will be recomputed.
+  dropped, since they will be recomputed. A last line cut short (what a kill in mid-write leaves)
+  is dropped with a warning; a damaged line before the last is an error naming it.
   """
 
   def __init__(self, path: str, keep=lambda record: False):
     self._path = path
     old = []
     if os.path.exists(path):
-      with open(path) as f:
-        old = [json.loads(line) for line in f if line.strip()]
+      with open(path, errors="replace") as f:
+        lines = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
+      for i, line in lines:
+        try:
+          old.append(json.loads(line))
+        except json.JSONDecodeError:
+          if i != lines[-1][0]:
+            raise ValueError(f"{path} line {i} is damaged (not JSON): move the file away, or use "
+                             "a new --workdir.") from None
+          print(f"warning: {path}: dropped its last line, cut short (a run killed while "
+                "writing it); what it recorded is recomputed", flush=True)
     self.kept = [r for r in old if keep(r)]
     self.records = list(self.kept)  # every line of this run, kept or written
-    with open(path, "w") as f:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
       f.writelines(json.dumps(r) + "\n" for r in self.kept)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
 
   def write(self, record: dict) -> None:
     self.records.append(record)
     with open(self._path, "a") as f:
       f.write(json.dumps(record) + "\n")
+      f.flush()
+      os.fsync(f.fileno())
 
 
 def check_workdir(config: Config, workdir: str) -> None:
   """Refuses a workdir that holds a run of another config, rather than overwrite it."""
   path = os.path.join(workdir, "config.json")
   if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
+    old = read_json(path, "the run's config")
     if old != dataclasses.asdict(config):
       changed = sorted(k for k in old.keys() | dataclasses.asdict(config).keys()
                        if old.get(k) != getattr(config, k, None))
@@ -286,8 +322,7 @@ def _begin(config: Config, workdir: str, checked) -> tuple[Run, Evaluator, int]:
   arm = arms_lib.get_arm(config, task)
   plan = arm.rounds(config)
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    json.dump(dataclasses.asdict(config), f, indent=2)
+  write_json(os.path.join(workdir, "config.json"), dataclasses.asdict(config))
   last = checkpoint.latest_round(workdir)
   done = -1 if last is None else min(last, len(plan) - 1)
   print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}"
@@ -557,6 +592,19 @@ def run_baselines(run: Run, truth, evaluator: Evaluator) -> dict[str, dict]:
   return finished
 
 
+def gap_recovered(final: float, prosaic: float | None, ceiling: float | None) -> dict:
+  """The share of the gap between prosaic ML and the supervised ceiling that the final policy
+  closes; null, with the reason, where there is no gap (the ceiling does not exceed prosaic ML) or
+  no baselines ran."""
+  if prosaic is None or ceiling is None:
+    return {"gap_recovered": None, "gap_recovered_reason": "no baselines (--baselines=false)"}
+  if ceiling <= prosaic:
+    return {"gap_recovered": None,
+            "gap_recovered_reason": f"the ceiling ({ceiling:.3f}) does not exceed prosaic ML "
+                                    f"({prosaic:.3f}): no gap to recover"}
+  return {"gap_recovered": (final - prosaic) / (ceiling - prosaic), "gap_recovered_reason": None}
+
+
 def summarise(run: Run, finished: dict[str, dict]) -> dict:
   records = run.metrics.records
   evals = [rec for rec in records if rec["phase"] == "eval"]
@@ -564,7 +612,6 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
   final = evals[-1]
   accuracy = lambda name: finished[name]["accuracy"] if name in finished else None
   prosaic, ceiling = accuracy("prosaic"), accuracy("ceiling")
-  span = None if prosaic is None or ceiling is None else ceiling - prosaic
   deployment = [rec for rec, p in zip(labels, run.plan) if p.questions == arms_lib.DEPLOYMENT]
   summary = {
       "arm": run.arm.name,
@@ -574,7 +621,7 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
       "final_policy_accuracy_by_difficulty": final["policy_accuracy_by_difficulty"],
       "prosaic_accuracy": prosaic,
       "ceiling_accuracy": ceiling,
-      "gap_recovered": (final["policy_accuracy"] - prosaic) / span if span else None,
+      **gap_recovered(final["policy_accuracy"], prosaic, ceiling),
       "z_accuracy": run.z_accuracy,
       "unseen_entity_fraction": final.get("unseen_entity_fraction"),
       "policy_accuracy_unseen": final.get("policy_accuracy_unseen"),
@@ -588,8 +635,7 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
       "wall_seconds": round(time.time() - run.start, 2),
       "seed": run.config.seed,
   }
-  with open(os.path.join(run.workdir, "summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
+  write_json(os.path.join(run.workdir, "summary.json"), summary)
   return summary
 
 
@@ -599,8 +645,7 @@ def finished_summary(config: Config, workdir: str) -> dict | None:
   path = os.path.join(workdir, "summary.json")
   if not os.path.exists(path) or checkpoint.latest_round(workdir) is None:
     return None
-  with open(path) as f:
-    summary = json.load(f)
+  summary = read_json(path, "the run's summary")
   return summary if checkpoint.latest_round(workdir) == summary["rounds"] - 1 else None
 
 
