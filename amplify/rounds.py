@@ -109,7 +109,17 @@ class MetricWriter:
 
 
 def check_workdir(config: Config, workdir: str) -> None:
-  """Refuses a workdir that holds a run of another config, rather than overwrite it."""
+  """Refuses a workdir that cannot be written, or that holds a run of another config (rather
+  than overwrite it). Creates the workdir."""
+  try:  # a file written and removed: what the run will do, tried before any work
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, ".write_check")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise ValueError(f"workdir {workdir!r} cannot be written ({e.strerror}): choose a writable "
+                     "--workdir.") from None
   path = os.path.join(workdir, "config.json")
   if os.path.exists(path):
     old = read_json(path, "the run's config")

@@ -67,3 +67,17 @@ def test_gap_recovered_is_null_with_a_reason_when_the_ceiling_is_not_above_prosa
     assert out["gap_recovered"] is None and "does not exceed prosaic ML" in \
         out["gap_recovered_reason"]
   assert rounds.gap_recovered(0.9, None, None)["gap_recovered"] is None
+
+
+def test_a_workdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  config = config_lib.get_config("lexicon_tiny")
+  with pytest.raises(ValueError, match=r"cannot be written \(Not a directory\): choose a writable"):
+    rounds.check_workdir(config, str(blocker / "workdir"))
+  if os.geteuid() != 0:  # root writes through permission bits
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    with pytest.raises(ValueError, match="cannot be written"):
+      rounds.check_workdir(config, str(readonly))
