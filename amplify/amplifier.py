@@ -17,8 +17,9 @@ import numpy as np
 from flax import nnx
 
 from amplify.mz import IndexedModel, shown
-from amplify.oracles.base import Oracle, Question, is_per_question
-from amplify.oracles.per_question import ReplayOracle, RowTranscript, label_per_question
+from amplify.oracles.base import Oracle, Question, answer_problem, is_per_question
+from amplify.oracles.per_question import (OracleError, ReplayOracle, RowTranscript, Stopped,
+                                           label_per_question)
 from amplify.oracles.tools import BatchTools, Transcript, decode_rows, encode_rows, place
 from amplify.store import question_keys, tools_version
 from amplify.tasks.base import IDK, Inputs, Spec
@@ -99,6 +100,7 @@ class Amplifier:
     spec = task.spec
     self._mz, self._view = mz, view  # arguments of the compiled programs, not constants in them
     self._store, self._identity = store, identity
+    self._where = ""  # "oracle NAME in round R ", for errors
     self._per_question = is_per_question(oracle)
     if not self._per_question and not isinstance(oracle, ReplayOracle):
       fn = functools.partial(_amplified_answers, oracle, spec, budget, task.difficulty)
@@ -118,6 +120,9 @@ class Amplifier:
       graphdef, params = nnx.split(policy, nnx.Param)
       competent = jnp.asarray(competent)
     tools = (graphdef, params, competent)
+    self._where = (f"oracle {getattr(self._oracle, 'name', type(self._oracle).__name__)!r}"
+                   + (f" in round {progress['round']} " if progress and "round" in progress
+                      else " "))
     if self._store is None and not self._per_question:
       if isinstance(self._oracle, ReplayOracle):
         raise ValueError("--oracle=replay answers from the answer store: pass --oracle_store.")
@@ -131,10 +136,34 @@ class Amplifier:
     # (a whole 32k batch at once ran ~5x slower per row on 2 CPU cores than 4k chunks).
     n = inputs.questions.shape[0]
     chunk = n if getattr(self._oracle, "whole_batch", False) else CHUNK
-    chunks = [self._label(graphdef, self._mz, self._view, params, competent,
-                          jax.tree.map(lambda a: a[i:i + chunk], inputs),
-                          jax.random.fold_in(key, i)) for i in range(0, n, chunk)]
+    chunks = []
+    for i in range(0, n, chunk):
+      part = jax.tree.map(lambda a: a[i:i + chunk], inputs)
+      try:
+        answers, transcript = self._label(graphdef, self._mz, self._view, params, competent, part,
+                                          jax.random.fold_in(key, i))
+      except (OracleError, Stopped):
+        raise
+      except Exception as e:
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        raise OracleError(
+            f"{self._where}raised {type(e).__name__}: {first_line} (on questions {i}.."
+            f"{i + part.questions.shape[0] - 1}; the first reads "
+            f"{self._shown(part.questions[0])}): fix the oracle; everything before this batch "
+            "is saved") from e
+      problem = answer_problem(answers, part.questions.shape[0], self._task.spec, i)
+      if problem is not None:
+        raise OracleError(f"{self._where}gave {problem}: fix the oracle; everything before this "
+                          "batch is saved")
+      chunks.append((answers, transcript))
     return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *chunks)
+
+  def _shown(self, question) -> str:
+    """A question as a person reads it, for an error message (its tokens if the task can't)."""
+    try:
+      return repr(self._task.render_question(np.asarray(question)))
+    except Exception:
+      return str(np.asarray(question).tolist())
 
   def _label_with_store(self, inputs: Inputs, tools, key: jax.Array, progress: dict) -> Labels:
     spec, store = self._task.spec, self._store

@@ -23,6 +23,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where config.json, metrics.json
                                "summary.json go (default: workdirs/TASK, or workdirs/TASK_ARM "
                                "for an --arm other than ltp).")
 
+_DEBUG = flags.DEFINE_bool("debug", False, "Show the traceback of a failure (without it, one "
+                           "line names the phase and the cause).")
+
 _DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string}
 _OWN = ("task_config", "oracle_config")  # set as --task.FIELD / --oracle.FIELD
@@ -97,8 +100,16 @@ def main(argv):
     print(f"stopped: {kept}; run the same command to go on.", flush=True)
     return
   except OracleError as e:
+    if _DEBUG.value:
+      raise
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  except rounds.RunError as e:
+    if _DEBUG.value:
+      raise
+    print(f"error: {e}. The work so far is kept in {workdir}: the same command resumes it "
+          "(--debug shows the traceback).", file=sys.stderr)
+    sys.exit(1)
   print(inspect.format_table(workdir))
 
 

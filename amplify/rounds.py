@@ -12,6 +12,7 @@ its summary.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -32,6 +33,7 @@ from amplify.evaluator import Evaluator
 from amplify.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table, named_keys
 from amplify.oracles import human_model, make_oracle
 from amplify.oracles import identity as oracle_identity
+from amplify.oracles.per_question import OracleError, Stopped
 from amplify.policy import make_policy, reads_mz
 from amplify.tasks import make_task
 from amplify.store import AnswerStore
@@ -664,17 +666,42 @@ def run(config: Config, workdir: str, checked=None) -> dict:
   `check(config, workdir)` returned, if the caller has run it already. A finished run in the
   workdir is returned as it is."""
   checked = checked or check(config, workdir)
-  if (summary := finished_summary(config, workdir)) is not None:
-    print(f"workdir {workdir!r} holds a finished run of this config: nothing to do", flush=True)
-    return summary
-  run_, evaluator, done = _begin(config, workdir, checked)
-  state = _resume(run_, done)
+  with _phase("reading the workdir"):
+    if (summary := finished_summary(config, workdir)) is not None:
+      print(f"workdir {workdir!r} holds a finished run of this config: nothing to do", flush=True)
+      return summary
+  with _phase("starting the run (prior, evaluation set, resume)"):
+    run_, evaluator, done = _begin(config, workdir, checked)
+    state = _resume(run_, done)
   for r in range(done + 1, len(run_.plan)):
     t0 = time.time()
-    batch = label(run_, state, r)
-    split(run_, state, r, batch)
-    rival = distil(run_, state, r, batch)
-    iid = iid_check(run_, state, r, batch, rival)
-    evaluate(run_, state, r, batch, iid, evaluator, t0)
-    save(run_, state, r, batch)
-  return summarise(run_, run_baselines(run_, checked.truth, evaluator))
+    with _phase(f"round {r}, labelling"):
+      batch = label(run_, state, r)
+      split(run_, state, r, batch)
+    with _phase(f"round {r}, distillation"):
+      rival = distil(run_, state, r, batch)
+    with _phase(f"round {r}, evaluation"):
+      iid = iid_check(run_, state, r, batch, rival)
+      evaluate(run_, state, r, batch, iid, evaluator, t0)
+    with _phase(f"round {r}, checkpoint"):
+      save(run_, state, r, batch)
+  with _phase("baselines"):
+    finished = run_baselines(run_, checked.truth, evaluator)
+  with _phase("summary"):
+    return summarise(run_, finished)
+
+
+class RunError(RuntimeError):
+  """A failure after the run started, as one line naming the phase and the cause (amplify.main
+  prints it; the traceback is chained, shown with --debug)."""
+
+
+@contextlib.contextmanager
+def _phase(name: str):
+  try:
+    yield
+  except (RunError, OracleError, Stopped):
+    raise
+  except Exception as e:  # KeyboardInterrupt is not an Exception: it stops the run as it is
+    first_line = (str(e).strip().splitlines() or [""])[0]
+    raise RunError(f"{name}: {type(e).__name__}: {first_line}") from e

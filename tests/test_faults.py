@@ -3,10 +3,18 @@ gap_recovered is null where there is no gap (issue 12, the parts built so far)."
 import json
 import os
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from amplify import config as config_lib
 from amplify import rounds
+from amplify.amplifier import Amplifier, Budget
+from amplify.mz import TableMz
+from amplify.oracles.per_question import CallableOracle, OracleError
+from amplify.oracles.scripted import ScriptedOracle
+from amplify.tasks import make_task
 
 
 def _metrics(path, lines):
@@ -81,3 +89,105 @@ def test_a_workdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
     readonly.chmod(0o500)
     with pytest.raises(ValueError, match="cannot be written"):
       rounds.check_workdir(config, str(readonly))
+
+
+# -- every oracle output checked at the seam --------------------------------------------------
+
+class _Bad:
+  """The scripted H, its answers then damaged by `damage` (or it raises)."""
+  name = "bad"
+  jittable = False
+
+  def __init__(self, task, damage):
+    self.human, self.damage = ScriptedOracle(task), damage
+
+  def answer(self, questions, tools, key):
+    return self.damage(np.asarray(self.human.answer(questions, tools, key)))
+
+
+def _class_zero_mz(task):
+  """Mz holding class 0 for every entity: what the seam checks does not depend on z*."""
+  spec = task.spec
+  return TableMz(jnp.full(spec.z_entries, spec.z_first_token, jnp.int32), spec.z_values,
+                 spec.z_first_token)
+
+
+def _raise(answers):
+  raise RuntimeError("the remote model timed out\nsecond line of a long traceback")
+
+
+def _set(value):
+  def damage(answers):
+    answers = answers.copy()
+    answers[3, 0] = value
+    return answers
+  return damage
+
+
+def _nan(answers):
+  out = answers.astype(np.float32)
+  out[3, 0] = np.nan
+  return out
+
+
+BAD_OUTPUTS = {
+    "too high": (_set(999), r"token 999 in its answer to question 3, neither IDK \(1\) nor an "
+                            r"answer token"),
+    "too low": (_set(-5), r"token -5 in its answer to question 3"),
+    "wrong width": (lambda a: a[:, :1], r"answers of shape \(64, 1\); the task needs \(64, 4\)"),
+    "wrong rank": (lambda a: a[:, 0], r"answers of shape \(64,\); the task needs \(64, 4\)"),
+    "one row short": (lambda a: a[:-1], r"answers of shape \(63, 4\)"),
+    "float": (lambda a: a.astype(np.float32), r"answers of dtype float32; answers are integer"),
+    "NaN": (_nan, r"dtype float32 \(NaN among them\)"),
+    "bool": (lambda a: a > 0, r"answers of dtype bool"),
+    "exception": (_raise, r"oracle 'bad' in round 2 raised RuntimeError: the remote model timed "
+                          r"out \(on questions 0..63; the first reads 'count by class: "),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OUTPUTS))
+def test_each_bad_oracle_output_is_one_clear_error_naming_oracle_round_and_row(case):
+  config = config_lib.get_config("lexicon_tiny")
+  task, _ = make_task(config)
+  damage, message = BAD_OUTPUTS[case]
+  amplifier = Amplifier(_Bad(task, damage), _class_zero_mz(task), task, Budget(4, 4))
+  inputs = task.deployment_questions(jax.random.key(0), 64)
+  with pytest.raises(OracleError, match=message) as raised:
+    amplifier.label(inputs, None, None, jax.random.key(1), progress={"round": 2})
+  text = str(raised.value)
+  assert "\n" not in text and text.startswith("oracle 'bad' in round 2 ")
+  assert text.endswith("fix the oracle; everything before this batch is saved")
+
+
+@pytest.mark.parametrize("answer, message", [([999, 4, 4, 4], r"token 999 in its answer to "
+                                                                r"question 0"),
+                                             ([4.5, 4, 4, 4], r"answers of dtype float64")])
+def test_a_per_question_oracle_is_checked_at_the_same_seam(answer, message):
+  config = config_lib.get_config("lexicon_tiny")
+  task, _ = make_task(config)
+  oracle = CallableOracle(lambda question, tools: answer, 1)
+  amplifier = Amplifier(oracle, _class_zero_mz(task), task, Budget(4, 4))
+  with pytest.raises(OracleError, match=message):
+    amplifier.label(task.deployment_questions(jax.random.key(0), 8), None, None,
+                    jax.random.key(1), progress={"round": 0})
+
+
+def test_a_failure_after_the_start_is_one_line_naming_the_phase_and_debug_shows_the_traceback(
+    tmp_path):
+  import subprocess
+  import sys
+  command = [sys.executable, "-m", "amplify.main", "--preset=lexicon_tiny", "--rounds=1",
+             "--total_steps=20", "--label_size=256", "--eval_size=128", "--baselines=false",
+             f"--workdir={tmp_path}"]
+  first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+  assert first.returncode == 0, first.stderr
+  summary = (tmp_path / "summary.json").read_text()
+  (tmp_path / "summary.json").write_text(summary[:len(summary) // 2])  # cut short
+  again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 1
+  lines = again.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: reading the workdir: ValueError: ")
+  assert "summary.json is damaged" in lines[0] and "Traceback" not in again.stderr
+  debug = subprocess.run(command + ["--debug"], capture_output=True, text=True, timeout=600)
+  assert debug.returncode != 0 and "Traceback" in debug.stderr
+  assert (tmp_path / "summary.json").read_text() == summary[:len(summary) // 2]  # left as it was

@@ -12,7 +12,7 @@ from typing import Protocol
 import jax
 import numpy as np
 
-from amplify.tasks.base import Inputs, Tools
+from amplify.tasks.base import IDK, Inputs, Spec, Tools
 
 
 class Oracle(Protocol):
@@ -80,3 +80,26 @@ SKIP, UNDO, QUIT = "<skip>", "<undo>", "<quit>"  # control returns of an interac
 
 def is_per_question(oracle) -> bool:
   return hasattr(oracle, "answer_one")
+
+
+def answer_problem(answers, rows: int, spec: Spec, first_row: int = 0) -> str | None:
+  """What is wrong with an oracle's answers to `rows` questions, numbered from `first_row` (None:
+  nothing): they must be an integer array [rows, answer_len], every token IDK or one of the
+  task's answer tokens. Reads after "the oracle gave ..."."""
+  try:
+    a = np.asarray(answers)
+  except Exception as e:  # an object numpy cannot read
+    return f"answers numpy cannot read as an array ({type(e).__name__}: {e})"
+  if a.shape != (rows, spec.answer_len):
+    return (f"answers of shape {a.shape}; the task needs ({rows}, {spec.answer_len}): one row per "
+            f"question, {spec.answer_len} token(s) each")
+  if a.dtype.kind not in "iu":
+    nan = " (NaN among them)" if a.dtype.kind == "f" and np.isnan(a).any() else ""
+    return f"answers of dtype {a.dtype}{nan}; answers are integer tokens"
+  lo, hi = spec.answer_range
+  bad = np.argwhere((a != IDK) & ((a < lo) | (a >= hi)))
+  if len(bad):
+    row, col = bad[0]
+    return (f"token {a[row, col]} in its answer to question {first_row + row}, neither IDK ({IDK}) "
+            f"nor an answer token ({lo}..{hi - 1})")
+  return None

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from amplify.oracles.base import QUIT, SKIP, UNDO, Question, Reply
+from amplify.oracles.base import QUIT, SKIP, UNDO, Question, Reply, answer_problem
 from amplify.tasks.base import IDK
 
 
@@ -123,10 +123,14 @@ def label_per_question(oracle, task, questions: list[Question], serve_asks: Call
       except ValueError as e:
         raise OracleError(f"oracle {oracle.name!r} answered {result!r} to question {q.index} "
                           f"({q.text!r}), which the task cannot read: {e}") from None
-    answer = np.asarray(result, np.int32).reshape(-1)
+    answer = np.asarray(result).reshape(-1)
     if answer.shape != (answer_len,):
       raise OracleError(f"oracle {oracle.name!r} answered question {q.index} ({q.text!r}) with "
                         f"{answer.shape[0]} tokens; the task's answers have {answer_len}.")
+    if (problem := answer_problem(answer[None], 1, task.spec, q.index)) is not None:
+      raise OracleError(f"oracle {oracle.name!r} gave {problem} ({q.text!r}): fix the oracle; "
+                        "every answer before it is saved")
+    answer = answer.astype(np.int32)
     out.answers[i], out.transcripts[i] = answer, tools._record
     out.answered[i] = not np.any(answer == IDK)
     on_event(q.index, "answer", {"answer": answer, "seconds": seconds,

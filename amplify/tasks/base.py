@@ -56,10 +56,17 @@ class Spec:
   # () where questions name no keys (colored digits: H finds its key by reading the image).
   mz_key_positions: tuple[int, ...] = ()
   mz_key_token: int = 0
+  # The tokens an answer may hold besides IDK: first, last + 1 ((0, 0): any from FIRST_TOKEN).
+  # Every oracle's answers are checked against it (amplify.oracles.base.answer_problem).
+  answer_tokens: tuple[int, int] = (0, 0)
 
   @property
   def names_mz_keys(self) -> bool:
     return bool(self.mz_key_positions)
+
+  @property
+  def answer_range(self) -> tuple[int, int]:
+    return self.answer_tokens if self.answer_tokens != (0, 0) else (FIRST_TOKEN, self.vocab_size)
 
 
 class Inputs(NamedTuple):

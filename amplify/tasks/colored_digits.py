@@ -82,7 +82,8 @@ class ColoredDigits:
     return Spec(vocab_size=self.green0 + MAX_INTENSITY + 1, question_len=64, answer_len=1,
                 fact_len=1, context_size=0, regime=LATENT, max_difficulty=0,
                 packed_question=self.packed_question,
-                z_entries=NUM_DIGITS * NUM_COLOURS, z_values=2, z_first_token=self.class0)
+                z_entries=NUM_DIGITS * NUM_COLOURS, z_values=2, z_first_token=self.class0,
+                answer_tokens=(self.class0, self.class0 + 2))
 
   def colour(self, questions: jax.Array) -> jax.Array:
     """int32[B]: the ink's colour (an image is inked in one colour; green if any pixel is)."""

@@ -95,7 +95,8 @@ class Lexicon:
                 max_difficulty=self.max_set_size, z_entries=self.num_entities,
                 z_values=self.num_classes, z_first_token=self.class0,
                 mz_key_positions=tuple(range(2, 2 + 2 * self.max_set_size, 2)),
-                mz_key_token=self.entity0)
+                mz_key_token=self.entity0,
+                answer_tokens=(self.count0, self.count0 + self.max_set_size + 1))
 
   def encode(self, size: jax.Array, entities: jax.Array, backgrounds: jax.Array) -> jax.Array:
     """size int32[B], entities and backgrounds int32[B, M] (ids; slots >= size ignored)."""

@@ -60,7 +60,8 @@ class PermutationPowering:
     return Spec(vocab_size=self.bit0 + 2, question_len=1 + self.k_bits, answer_len=1, fact_len=2,
                 context_size=self.num_elements, regime=EPISODIC,
                 max_difficulty=2**self.k_bits - 1, packed_question=True,
-                serial_question=True)
+                serial_question=True,
+                answer_tokens=(FIRST_TOKEN, FIRST_TOKEN + self.num_elements))
 
   # -- encoding ------------------------------------------------------------------------------
   def encode(self, x: jax.Array, k: jax.Array) -> jax.Array:
