@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -123,10 +124,17 @@ class Distiller:
     loss, done = float("nan"), 0
     while done < steps:
       chunk = min(self._config.steps_per_call, steps - done)
-      params, self._opt_state, loss = _train_chunk(
+      new_params, opt_state, loss = _train_chunk(
           self._graphdef, params, self._opt_state, padded, n, jax.random.fold_in(key, done),
           self.view, tx=self._tx, steps=chunk, batch_size=self._config.batch_size,
           augment=self._augment)
+      if not math.isfinite(float(loss)):  # the policy and optimiser keep the last good state
+        nnx.update(self.policy, params)
+        raise FloatingPointError(
+            f"the distillation loss became {float(loss)} within steps {self.steps_run}.."
+            f"{self.steps_run + chunk} (learning rate {self._config.learning_rate}); the last "
+            "good policy is kept: lower --learning_rate, or check the labels and weights")
+      params, self._opt_state = new_params, opt_state
       done += chunk
       self.steps_run += chunk
       if until is not None and done < steps:

@@ -191,3 +191,25 @@ def test_a_failure_after_the_start_is_one_line_naming_the_phase_and_debug_shows_
   debug = subprocess.run(command + ["--debug"], capture_output=True, text=True, timeout=600)
   assert debug.returncode != 0 and "Traceback" in debug.stderr
   assert (tmp_path / "summary.json").read_text() == summary[:len(summary) // 2]  # left as it was
+
+
+def test_a_nan_loss_stops_distillation_with_a_clear_error_and_keeps_the_last_good_policy():
+  from flax import nnx
+
+  from amplify.distill import Distiller, LabelledSet
+  from amplify.policy import make_policy
+  config = config_lib.get_config("lexicon_tiny", steps_per_call=10)
+  task, truth = make_task(config)
+  inputs = task.deployment_questions(jax.random.key(0), 256)
+  data = LabelledSet.of(inputs, truth.answers(inputs))
+  distiller = Distiller(make_policy(task.spec, config, jax.random.key(1)), config, 100)
+  distiller.fit(data, 10, jax.random.key(2))  # a good chunk
+  good = jax.tree.map(np.asarray, nnx.state(distiller.policy, nnx.Param))
+  poisoned = LabelledSet(data.inputs, data.labels, data.weights.at[:].set(jnp.nan))
+  with pytest.raises(FloatingPointError, match=r"the distillation loss became nan within steps "
+                                               r"10..20 .*the last good policy is kept"):
+    distiller.fit(poisoned, 20, jax.random.key(3))
+  after = jax.tree.map(np.asarray, nnx.state(distiller.policy, nnx.Param))
+  assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(good), jax.tree.leaves(after)))
+  assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(after))
+  distiller.fit(data, 10, jax.random.key(4))  # and it trains on from there
