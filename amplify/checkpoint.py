@@ -49,6 +49,26 @@ def latest_round(workdir: str) -> int | None:
   return max(rounds, default=None)
 
 
+def latest_readable_round(workdir: str) -> int | None:
+  """The last round whose checkpoint reads back whole, or None. A damaged newer one (an empty
+  folder, a file cut short or overwritten) is renamed round_R.damaged-N, kept for a look and
+  never read again, with a warning: the run falls back to the round before it."""
+  while (r := latest_round(workdir)) is not None:
+    path = os.path.join(_directory(workdir), f"round_{r}")
+    try:
+      state = ocp.StandardCheckpointer().restore(path)
+      if "train_state" not in state or "competent" not in state:
+        raise ValueError("it lacks the policy's state")
+      return r
+    except Exception as e:  # Orbax and the file formats under it raise many kinds
+      first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+      n = sum(name.startswith(f"round_{r}.damaged") for name in os.listdir(_directory(workdir)))
+      os.rename(path, f"{path}.damaged-{n}")
+      print(f"warning: checkpoint {path} is damaged ({first_line[:200]}); moved to "
+            f"{path}.damaged-{n}, resuming from the round before it", flush=True)
+  return None
+
+
 def restore(workdir: str, r: int,
             distiller: Distiller) -> tuple[LabelledSet | None, np.ndarray, np.ndarray | None]:
   """Loads round r's state into `distiller` (same architecture and config); returns the replay

@@ -335,7 +335,7 @@ def _begin(config: Config, workdir: str, checked) -> tuple[Run, Evaluator, int]:
   plan = arm.rounds(config)
   os.makedirs(workdir, exist_ok=True)
   write_json(os.path.join(workdir, "config.json"), dataclasses.asdict(config))
-  last = checkpoint.latest_round(workdir)
+  last = checkpoint.latest_readable_round(workdir)
   done = -1 if last is None else min(last, len(plan) - 1)
   print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}"
         + (f" (pi {arm.policy}, whatever --policy says)" if arm.policy else "") + "; "

@@ -213,3 +213,33 @@ def test_a_nan_loss_stops_distillation_with_a_clear_error_and_keeps_the_last_goo
   assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(good), jax.tree.leaves(after)))
   assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(after))
   distiller.fit(data, 10, jax.random.key(4))  # and it trains on from there
+
+
+def _same_summary(a, b):
+  drop = {"wall_seconds", "peak_memory_mb"}
+  return {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items()
+                                                          if k not in drop}
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_round_before_with_a_warning(tmp_path,
+                                                                                   capsys):
+  config = config_lib.get_config("lexicon_tiny", rounds=2, total_steps=60, label_size=256,
+                                 eval_size=128, baselines=False, steps_per_call=30)
+  workdir = str(tmp_path)
+  whole = rounds.run(config, workdir)
+  newest = tmp_path / "checkpoints" / "round_1"
+  for damage in ("truncate", "empty"):
+    for path in sorted(newest.rglob("*")):
+      if path.is_file():
+        if damage == "truncate":
+          path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+        else:
+          path.unlink()
+    (tmp_path / "summary.json").unlink()  # else the finished run is returned as it is
+    capsys.readouterr()
+    again = rounds.run(config, workdir)
+    out = capsys.readouterr().out
+    assert f"warning: checkpoint {newest} is damaged" in out and "resuming after round 0" in out
+    assert _same_summary(again, whole)  # round 1 recomputed to the same numbers
+  damaged = sorted(p.name for p in newest.parent.iterdir() if ".damaged" in p.name)
+  assert damaged == ["round_1.damaged-0", "round_1.damaged-1"]  # kept, never read again
