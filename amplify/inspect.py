@@ -1,11 +1,12 @@
 """Print a run's per-round table: `python -m amplify.inspect --workdir=DIR`."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from absl import app, flags
+
+from amplify.files import read_json, read_jsonl
 
 COLUMNS = [  # (header, key in the round's eval line, format)
     ("round", "round", "{:d}"),
@@ -29,8 +30,7 @@ def read_metrics(workdir: str) -> list[dict]:
   if not os.path.exists(path):
     raise FileNotFoundError(f"no metrics.jsonl in {workdir!r}: run `python -m amplify.main "
                             f"--workdir={workdir}` first, or point --workdir at a run.")
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return read_jsonl(path)
 
 
 def _span(values: list[int]) -> str:
@@ -81,8 +81,7 @@ def format_table(workdir: str) -> str:
                               "seconds"]))
   summary_path = os.path.join(workdir, "summary.json")
   if os.path.exists(summary_path):
-    with open(summary_path) as f:
-      s = json.load(f)
+    s = read_json(summary_path, "the run's summary")
     show = lambda v: "n/a" if v is None else f"{v:.3f}"
     if s.get("policy_accuracy_unseen") is not None:
       out.append(f"\nunseen entities: {s['unseen_entity_fraction']:.3f} of the evaluation's "
@@ -103,7 +102,7 @@ def main(argv):
   del argv
   try:
     print(format_table(flags.FLAGS.workdir))
-  except FileNotFoundError as e:
+  except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 

@@ -30,6 +30,7 @@ from amplify.amplifier import Amplifier, Budget, Labels
 from amplify.config import Config
 from amplify.distill import Distiller, LabelledSet, agrees, predict
 from amplify.evaluator import Evaluator
+from amplify.files import read_json, read_jsonl, write_json
 from amplify.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table, named_keys
 from amplify.oracles import human_model, make_oracle
 from amplify.oracles import identity as oracle_identity
@@ -49,27 +50,6 @@ def policy_key(key: jax.Array, r: int) -> jax.Array:
   return jax.random.fold_in(jax.random.fold_in(key, _ROUND + r), _INIT)
 
 
-def write_json(path: str, obj) -> None:
-  """Writes `obj` as JSON to `path` atomically: a temporary file beside it, fsynced, renamed over
-  it. A kill at any point leaves the old file or the new one, never a part of either."""
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-
-
-def read_json(path: str, what: str):
-  """The JSON object in `path`; a damaged file is a ValueError naming it and the way out."""
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (json.JSONDecodeError, UnicodeDecodeError):
-    raise ValueError(f"{path} is damaged ({what}, not JSON): move it away, or use a new "
-                     "--workdir.") from None
-
-
 class MetricWriter:
   """Appends one JSON object per line to workdir/metrics.jsonl.
 
@@ -80,19 +60,7 @@ class MetricWriter:
 
   def __init__(self, path: str, keep=lambda record: False):
     self._path = path
-    old = []
-    if os.path.exists(path):
-      with open(path, errors="replace") as f:
-        lines = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
-      for i, line in lines:
-        try:
-          old.append(json.loads(line))
-        except json.JSONDecodeError:
-          if i != lines[-1][0]:
-            raise ValueError(f"{path} line {i} is damaged (not JSON): move the file away, or use "
-                             "a new --workdir.") from None
-          print(f"warning: {path}: dropped its last line, cut short (a run killed while "
-                "writing it); what it recorded is recomputed", flush=True)
+    old = read_jsonl(path) if os.path.exists(path) else []
     self.kept = [r for r in old if keep(r)]
     self.records = list(self.kept)  # every line of this run, kept or written
     tmp = f"{path}.tmp"

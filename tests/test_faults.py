@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from amplify import config as config_lib
-from amplify import rounds
+from amplify import files, inspect, rounds
 from amplify.amplifier import Amplifier, Budget
 from amplify.mz import TableMz
 from amplify.oracles.per_question import CallableOracle, OracleError
@@ -32,6 +32,8 @@ def test_a_last_metrics_line_cut_short_is_dropped_with_a_warning(tmp_path, capsy
   assert path.read_text() == "".join(good)  # the cut line is gone; nothing else is
   writer.write({"round": 2, "phase": "eval"})
   assert [json.loads(line)["round"] for line in path.read_text().splitlines()] == [0, 1, 2]
+  _metrics(path, good + ['{"round": 2, "pha'])
+  assert [r["round"] for r in inspect.read_metrics(str(tmp_path))] == [0, 1]  # inspect reads it
 
 
 def test_a_damaged_metrics_line_before_the_last_is_an_error_naming_it(tmp_path):
@@ -54,7 +56,7 @@ def test_a_damaged_config_is_an_error_naming_the_file(tmp_path, content):
 
 def test_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
   path = str(tmp_path / "summary.json")
-  rounds.write_json(path, {"a": 1})
+  files.write_json(path, {"a": 1})
   assert json.load(open(path)) == {"a": 1} and os.listdir(tmp_path) == ["summary.json"]
 
   def fail(*args):  # a crash between writing the new file and renaming it over the old one
@@ -62,7 +64,7 @@ def test_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
 
   monkeypatch.setattr(os, "replace", fail)
   with pytest.raises(OSError):
-    rounds.write_json(path, {"a": 2})
+    files.write_json(path, {"a": 2})
   assert json.load(open(path)) == {"a": 1}  # the old file, whole
 
 
