@@ -254,9 +254,18 @@ class LearnedOracle:
     active = np.asarray(rows).copy()
     answers = np.full((n, spec.answer_len), IDK, np.int32)
     for t in range(k + 1):
-      state = self._state(q, kinds, results, np.full(n, t))
-      kind, payload = (np.asarray(a) for a in _act(self.graphdef, self.params, self.rest,
-                                                    jnp.asarray(state)))
+      # H' steps only the rows still active, padded to a power of two (few compiled shapes)
+      at = np.flatnonzero(active)
+      if not len(at):
+        break
+      index = np.zeros(1 << (len(at) - 1).bit_length(), np.int64)
+      index[:len(at)] = at
+      state = self._state(q[index], kinds[index], results[index], np.full(len(index), t))
+      step_kind, step_payload = (np.asarray(a)[:len(at)] for a in _act(
+          self.graphdef, self.params, self.rest, jnp.asarray(state)))
+      kind = np.full(n, -1, np.int32)
+      payload = np.zeros((n, self.payload), np.int32)
+      kind[at], payload[at] = step_kind, step_payload
       done = active & ((kind == ANSWER) | (t == k))
       answers[done & (kind == ANSWER)] = payload[done & (kind == ANSWER), :spec.answer_len]
       active &= ~done
