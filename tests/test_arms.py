@@ -68,7 +68,9 @@ def test_pi_reads_its_answer_about_an_entity_from_mz(sparse_run):
 def _parameters(num_entities: int, policy: str) -> int:
   spec = Lexicon(num_entities, 4, 16, 0.2, None, None, None).spec
   config = config_lib.get_config("lexicon", num_entities=num_entities, policy=policy)
-  model = make_policy(spec, config, jax.random.key(0), reads_mz=policy == "reads_mz")
+  # the abstract network (shapes only): a count needs no 64 M-entry table drawn
+  model = nnx.eval_shape(lambda: make_policy(spec, config, jax.random.key(0),
+                                             reads_mz=policy == "reads_mz"))
   return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
@@ -166,7 +168,8 @@ def test_imitate_on_d_never_trains_on_a_d_star_label(tmp_path, monkeypatch):
 
 
 def test_a_finished_workdir_returns_its_summary_and_a_killed_baseline_resumes(tmp_path):
-  config = config_lib.get_config("lexicon_tiny", rounds=2, total_steps=100, baselines=True,
+  # the rounds of the lexicon arms' runs above: their compiled programs serve this run's rounds
+  config = config_lib.get_config("lexicon_tiny", rounds=2, total_steps=200, baselines=True,
                                  baseline_size=1024)
   workdir = tmp_path / "run"
   first = rounds.run(config, str(workdir))
@@ -188,8 +191,10 @@ def test_a_finished_workdir_returns_its_summary_and_a_killed_baseline_resumes(tm
 
 
 def test_the_same_command_twice_prints_the_table_and_exits_0(tmp_path):
-  command = [sys.executable, "-m", "amplify.main", "--preset=lexicon_tiny", "--rounds=1",
-             "--total_steps=100", "--baselines=false", f"--workdir={tmp_path}"]
+  # the config of the ltp arm's run above: this process loads its compiled programs from the
+  # tests' compilation cache (tests/conftest.py)
+  command = [sys.executable, "-m", "amplify.main", "--preset=lexicon_tiny", "--rounds=2",
+             "--total_steps=200", "--baselines=false", f"--workdir={tmp_path}"]
   for _ in range(2):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -130,11 +130,16 @@ def test_a_table_sharded_across_two_devices_fits_the_same_world(tmp_path):
       print(len(jax.devices()), len(params.sharding.device_set), params.shape[0])
       print(" ".join(map(str, np.asarray(mz.entries))))
   """)
-  def run(devices):
+  def start(devices):
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                         timeout=300, check=True).stdout.splitlines()
-    return out[0], out[1]
-  (sharded, entries_2), (single, entries_1) = run(2), run(1)
+    return subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+  def result(process):
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    return out.splitlines()[:2]
+  started = start(2), start(1)  # two processes that share nothing: both at once
+  (sharded, entries_2), (single, entries_1) = map(result, started)
   assert sharded == "2 2 34" and single == "1 1 33"  # rows padded to a multiple of the devices
   assert entries_2 == entries_1

@@ -1,4 +1,6 @@
 """The command line: bad names and malformed values give a clear error and a non-zero exit."""
+import concurrent.futures
+import os
 import subprocess
 import sys
 
@@ -10,7 +12,7 @@ def _main(*args, module="amplify.main"):
                         timeout=120)
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_FLAGS = [
     (["--task=nonesuch"], "unknown task 'nonesuch' (--task); choose one of"),
     (["--oracle=nonesuch"], "unknown oracle 'nonesuch' (--oracle); choose one of"),
     (["--rounds=three"], "--rounds"),
@@ -38,12 +40,25 @@ def _main(*args, module="amplify.main"):
     (["--task=permutation", "--prior_steps=5"], "--prior_steps is read only by latent-world"),
     (["--task=permutation", "--depth=3"], "--depth>=4"),
     (["stray"], "unexpected arguments"),
-])
-def test_bad_flags_fail_with_a_clear_message(args, message, tmp_path):
-  result = _main(*args, f"--workdir={tmp_path}")
+]
+
+
+@pytest.fixture(scope="module")
+def bad_flag_runs(tmp_path_factory):
+  """Each command line of BAD_FLAGS run in a process of its own with a workdir of its own, as
+  many at a time as there are cores (they share nothing): (workdir, the finished process)."""
+  workdirs = [tmp_path_factory.mktemp("workdir") for _ in BAD_FLAGS]
+  run = lambda case: _main(*BAD_FLAGS[case][0], f"--workdir={workdirs[case]}")
+  with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+    return list(zip(workdirs, pool.map(run, range(len(BAD_FLAGS)))))
+
+
+@pytest.mark.parametrize("args, message", BAD_FLAGS)
+def test_bad_flags_fail_with_a_clear_message(args, message, bad_flag_runs):
+  workdir, result = bad_flag_runs[BAD_FLAGS.index((args, message))]
   assert result.returncode != 0
   assert message in result.stderr + result.stdout
-  assert not (tmp_path / "metrics.jsonl").exists()  # nothing started
+  assert not (workdir / "metrics.jsonl").exists()  # nothing started
 
 
 def test_inspect_on_an_empty_workdir_explains(tmp_path):
@@ -53,8 +68,10 @@ def test_inspect_on_an_empty_workdir_explains(tmp_path):
 
 
 def test_main_runs_and_prints_the_table(tmp_path):
-  result = _main("--preset=lexicon_tiny", "--rounds=2", "--total_steps=100",
-                 f"--workdir={tmp_path}")
+  # the config of test_arms' finished-workdir run: its programs are in the tests' compilation
+  # cache (tests/conftest.py), so this process loads them instead of compiling them again
+  result = _main("--preset=lexicon_tiny", "--rounds=2", "--total_steps=200",
+                 "--baseline_size=1024", f"--workdir={tmp_path}")
   assert result.returncode == 0, result.stderr
   assert "held-out agr" in result.stdout and "ceiling" in result.stdout
   assert "z* accuracy" in result.stdout

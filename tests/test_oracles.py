@@ -17,7 +17,7 @@ import pytest
 
 import oracle_fns
 from amplify import config as config_lib
-from amplify import prior
+from amplify import prior, rounds
 from amplify.amplifier import Amplifier, Budget
 from amplify.mz import ExactIndex, Table
 from amplify.oracles import human_model, make_oracle
@@ -177,15 +177,12 @@ def test_a_store_of_another_task_or_a_damaged_one_is_refused_untouched(tmp_path)
 
 
 def test_replay_reproduces_a_scripted_runs_labels_exactly(tmp_path):
-  store = f"--oracle_store={tmp_path / 's.db'}"
-  common = [*RUN, "--preset=permutation_tiny", "--rounds=2", "--label_size=512",
-            "--total_steps=40", store]
-  scripted = subprocess.run([*common, f"--workdir={tmp_path / 'a'}"], capture_output=True,
-                            text=True, env=ENV, timeout=600)
-  assert scripted.returncode == 0, scripted.stderr
-  replay = subprocess.run([*common, "--oracle=replay", f"--workdir={tmp_path / 'b'}"],
-                          capture_output=True, text=True, env=ENV, timeout=600)
-  assert replay.returncode == 0, replay.stderr
+  # in this process: the answers pass only through the store's file (a new AnswerStore on it)
+  common = dict(rounds=2, label_size=512, total_steps=40, baselines=False, eval_size=256,
+                oracle_store=str(tmp_path / "s.db"))
+  rounds.run(config_lib.get_config("permutation_tiny", **common), str(tmp_path / "a"))
+  rounds.run(config_lib.get_config("permutation_tiny", oracle="replay", **common),
+             str(tmp_path / "b"))
   for r in (0, 1):
     a = np.load(tmp_path / "a" / "transcripts" / f"round_{r}.npz")
     b = np.load(tmp_path / "b" / "transcripts" / f"round_{r}.npz")
