@@ -68,7 +68,7 @@ def _amplified_answers(oracle: Oracle, spec: Spec, budget: Budget, difficulty, g
   tools = BatchTools(ask_fn, lambda keys: mz.lookup(keys, inputs.context),
                      inputs.questions.shape[0], max_asks=budget.max_asks,
                      max_lookups=budget.max_lookups)
-  answers = oracle.answer(inputs.questions, tools, key)
+  answers = oracle.answer(inputs.questions, tools.handle(), key)
   return answers, tools.transcript(inputs.questions, spec.answer_len)
 
 

@@ -49,10 +49,21 @@ def latest_round(workdir: str) -> int | None:
   return max(rounds, default=None)
 
 
+def _move_aside(path: str, error: Exception, fallback: str) -> None:
+  """Renames a damaged checkpoint PATH.damaged-N (kept for a look, never read again), with a
+  warning naming what the run does instead."""
+  first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+  parent, name = os.path.split(path)
+  n = sum(other.startswith(f"{name}.damaged") for other in os.listdir(parent))
+  os.rename(path, f"{path}.damaged-{n}")
+  print(f"warning: checkpoint {path} is damaged ({first_line[:200]}); moved to "
+        f"{path}.damaged-{n}, {fallback}", flush=True)
+
+
 def latest_readable_round(workdir: str) -> int | None:
   """The last round whose checkpoint reads back whole, or None. A damaged newer one (an empty
-  folder, a file cut short or overwritten) is renamed round_R.damaged-N, kept for a look and
-  never read again, with a warning: the run falls back to the round before it."""
+  folder, a file cut short or overwritten) is moved aside with a warning: the run falls back to
+  the round before it."""
   while (r := latest_round(workdir)) is not None:
     path = os.path.join(_directory(workdir), f"round_{r}")
     try:
@@ -61,11 +72,7 @@ def latest_readable_round(workdir: str) -> int | None:
         raise ValueError("it lacks the policy's state")
       return r
     except Exception as e:  # Orbax and the file formats under it raise many kinds
-      first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-      n = sum(name.startswith(f"round_{r}.damaged") for name in os.listdir(_directory(workdir)))
-      os.rename(path, f"{path}.damaged-{n}")
-      print(f"warning: checkpoint {path} is damaged ({first_line[:200]}); moved to "
-            f"{path}.damaged-{n}, resuming from the round before it", flush=True)
+      _move_aside(path, e, "resuming from the round before it")
   return None
 
 
@@ -95,9 +102,18 @@ def save_prior(workdir: str, params) -> None:
   checkpointer.wait_until_finished()
 
 
-def restore_prior(workdir: str):
-  """The parameters `save_prior` wrote, or None if there are none."""
+def restore_prior(workdir: str, shape: tuple[int, ...]):
+  """The parameters `save_prior` wrote (of `shape`), or None if there are none. A damaged
+  checkpoint is moved aside with a warning, and None returned: the run fits z* again (the fit is
+  deterministic, so it is the same z* on the same machine)."""
   path = os.path.join(_directory(workdir), "prior")
   if not os.path.isdir(path):
     return None
-  return jax.tree.map(jnp.asarray, ocp.StandardCheckpointer().restore(path)["params"])
+  try:
+    params = ocp.StandardCheckpointer().restore(path)["params"]
+    if tuple(params.shape) != tuple(shape):
+      raise ValueError(f"its table has shape {tuple(params.shape)}, not {tuple(shape)}")
+    return jnp.asarray(params)
+  except Exception as e:  # Orbax and the file formats under it raise many kinds
+    _move_aside(path, e, "fitting z* again")
+    return None

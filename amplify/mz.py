@@ -178,12 +178,17 @@ class Table:
   (10^6 entries x a few values is a few MB)."""
   spec: Spec
 
+  @property
+  def shape(self) -> tuple[int, int]:
+    """The table's shape: z_entries rows padded to a multiple of the device count."""
+    devices = len(jax.devices())
+    return -(-self.spec.z_entries // devices) * devices, self.spec.z_values
+
   def init(self) -> jax.Array:
     devices = jax.devices()
-    rows = -(-self.spec.z_entries // len(devices)) * len(devices)
     sharding = NamedSharding(Mesh(np.array(devices), ("entries",)), PartitionSpec("entries", None))
     # Zeros: every value equally likely before the data speak (and no key to derive).
-    return jax.device_put(jnp.zeros((rows, self.spec.z_values), jnp.float32), sharding)
+    return jax.device_put(jnp.zeros(self.shape, jnp.float32), sharding)
 
   def distribution(self, params: jax.Array, keys: jax.Array) -> jax.Array:
     return jax.nn.softmax(params[keys], axis=-1)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import os
 import resource
 import time
+import weakref
 from typing import NamedTuple
 
 import jax
@@ -25,19 +27,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from amplify import arms as arms_lib
-from amplify import baselines, checkpoint, prior
+from amplify import checkpoint, prior
 from amplify.amplifier import Amplifier, Budget, Labels
 from amplify.config import Config
 from amplify.distill import Distiller, LabelledSet, agrees, predict
-from amplify.evaluator import Evaluator
 from amplify.files import read_json, read_jsonl, write_json
 from amplify.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table, named_keys
 from amplify.oracles import human_model, make_oracle
 from amplify.oracles import identity as oracle_identity
 from amplify.oracles.per_question import OracleError, Stopped
 from amplify.policy import make_policy, reads_mz
-from amplify.tasks import make_task
+from amplify.referee import Referee
 from amplify.store import AnswerStore
+from amplify.tasks import make_task
 from amplify.tasks.base import EPISODIC, IDK, LATENT, Inputs, Task
 
 # fold_in tags, one per phase, so no two phases share a key (amplify.tasks.WORLD is 3)
@@ -152,19 +154,53 @@ def steps_for_round(config: Config, plan, r: int, used: int) -> int:
 
 
 class Checked(NamedTuple):
-  """What `check` builds: the task, its ground truth (for the evaluator and the named
-  baselines only), H, and the answer store (None without --oracle_store)."""
+  """What `check` builds: the task, the referee (the process that holds its ground truth, scores
+  predictions and runs the named baselines), H, and the answer store (None without
+  --oracle_store). `close()` ends the referee; `run` does that itself."""
   task: Task
-  truth: object
+  referee: Referee
   oracle: object
   store: AnswerStore | None
+
+  def close(self) -> None:
+    self.referee.close()
+
+
+def _task_and_referee(config: Config) -> tuple[Task, Referee]:
+  """The task, and a referee process holding its ground truth: this process keeps none. Raises
+  ValueError if anything here still holds the truth once it is handed over (a task that keeps a
+  reference to its own truth)."""
+  task, truth = make_task(config)
+  referee = Referee(task, truth)
+  try:
+    held = weakref.ref(truth)
+  except TypeError:  # a truth of a type that takes no weak reference: nothing to test
+    held = lambda: None
+  del truth
+  gc.collect()
+  if held() is not None:
+    referee.close()
+    raise ValueError(f"task {config.task!r}: its ground truth is still referenced in the run's "
+                     "process after it was handed to the referee; the task (or its module) must "
+                     "not keep a reference to its GroundTruth.")
+  return task, referee
 
 
 def check(config: Config, workdir: str) -> Checked:
   """Every check of the user's settings, before any work: raises ValueError naming the
-  problem."""
+  problem. Starts the referee process, which holds the truth from here on."""
   config.validate()
-  task, truth = make_task(config)  # truth goes to the evaluator and named baselines only
+  task, referee = _task_and_referee(config)
+  try:
+    oracle, store = _check(config, workdir, task)
+  except BaseException:
+    referee.close()
+    raise
+  return Checked(task, referee, oracle, store)
+
+
+def _check(config: Config, workdir: str, task: Task):
+  """The checks that need the task: returns H and the answer store."""
   arm = arms_lib.get_arm(config, task)
   oracle = make_oracle(config, task, reads_raw_d=arm.reads == arms_lib.RAW_D)
   default = Config()
@@ -198,15 +234,15 @@ def check(config: Config, workdir: str) -> Checked:
   if config.oracle_store:
     store = AnswerStore(config.oracle_store, {"task": config.task, "settings": dataclasses.asdict(
         config.task_config)})
-  return Checked(task, truth, oracle, store)
+  return oracle, store
 
 
 # -- the run's fixed parts and what rounds hand on --------------------------------------------
 
 @dataclasses.dataclass
 class Run:
-  """What a run fixes before its first round. It holds no ground truth: the evaluator (its one
-  holder) is handed to `evaluate` and the baselines alone."""
+  """What a run fixes before its first round. It holds no ground truth: the referee (the process
+  that does) is handed to `evaluate` and the baselines alone."""
   config: Config
   workdir: str
   task: Task
@@ -261,7 +297,7 @@ class Batch:
   train_set: LabelledSet | None = None  # what pi trains on: train rows, replay, D rows
 
 
-def learn_prior(task, oracle, evaluator: Evaluator, params, metrics: MetricWriter, workdir: str,
+def learn_prior(task, oracle, referee: Referee, params, metrics: MetricWriter, workdir: str,
                 config: Config):
   """Episodic tasks: Mz is the exact index of each example's facts (z_accuracy None). Latent
   worlds: fits z* to all of D (or restores the fit a checkpoint holds), writes the `prior` line;
@@ -271,11 +307,11 @@ def learn_prior(task, oracle, evaluator: Evaluator, params, metrics: MetricWrite
   table = Table(task.spec)
   if params is not None:  # resumed: the fit and its metrics line are already in the workdir
     mz = table.freeze(params)
-    return mz, evaluator.z_accuracy(mz)
+    return mz, referee.z_accuracy(mz)
   inputs, labels = task.observations()  # all of D
   mz, params, report = prior.fit(human_model(oracle, task), table, inputs, labels, steps=config.prior_steps,
                                  learning_rate=config.prior_learning_rate)
-  z_accuracy = evaluator.z_accuracy(mz)
+  z_accuracy = referee.z_accuracy(mz)
   metrics.write({"round": None, "phase": "prior", "d_rows": len(labels), **report,
                  "z_accuracy": z_accuracy})
   checkpoint.save_prior(workdir, params)
@@ -294,11 +330,11 @@ def _arm_mz(arm: arms_lib.Arm, task, z_star):
   return z_star
 
 
-def _begin(config: Config, workdir: str, checked) -> tuple[Run, Evaluator, int]:
-  """Sets the run up (fitting or restoring z*); returns it, the evaluator and the last round a
+def _begin(config: Config, workdir: str, checked: Checked) -> tuple[Run, Referee, int]:
+  """Sets the run up (fitting or restoring z*); returns it, the referee and the last round a
   checkpoint holds (-1: none)."""
   start = time.time()
-  task, truth, oracle, store = checked or check(config, workdir)
+  task, referee, oracle, store = checked
   arm = arms_lib.get_arm(config, task)
   plan = arm.rounds(config)
   os.makedirs(workdir, exist_ok=True)
@@ -308,13 +344,13 @@ def _begin(config: Config, workdir: str, checked) -> tuple[Run, Evaluator, int]:
   print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}"
         + (f" (pi {arm.policy}, whatever --policy says)" if arm.policy else "") + "; "
         f"{f'resuming after round {done}' if done >= 0 else 'starting afresh'}", flush=True)
-  prior_params = checkpoint.restore_prior(workdir) if task.spec.regime != EPISODIC else None
+  prior_params = (checkpoint.restore_prior(workdir, Table(task.spec).shape)
+                  if task.spec.regime != EPISODIC else None)
   metrics = MetricWriter(os.path.join(workdir, "metrics.jsonl"),
                          keep=lambda rec: (rec["phase"] == "baseline"
                                            or (rec["phase"] == "prior" and prior_params is not None)
                                            or (rec["phase"] != "prior" and rec["round"] <= done)))
-  evaluator = Evaluator(task, truth)
-  z_star, z_accuracy = learn_prior(task, oracle, evaluator, prior_params, metrics, workdir, config)
+  z_star, z_accuracy = learn_prior(task, oracle, referee, prior_params, metrics, workdir, config)
   mz = _arm_mz(arm, task, z_star)
   arm_config = dataclasses.replace(config, policy=arm.policy or config.policy)
   policy_reads_mz = reads_mz(task.spec, arm_config)
@@ -328,7 +364,7 @@ def _begin(config: Config, workdir: str, checked) -> tuple[Run, Evaluator, int]:
             task.evaluation_questions(jax.random.fold_in(key, _EVAL), config.eval_size),
             task.training_data(jax.random.fold_in(key, _D_SAMPLE), config.eval_size),
             z_accuracy, start)
-  return run, evaluator, done
+  return run, referee, done
 
 
 def _resume(run: Run, done: int) -> State:
@@ -485,7 +521,7 @@ def iid_check(run: Run, state: State, r: int, batch: Batch, rival: Distiller | N
           "kept_previous_policy": kept_previous}
 
 
-def _unseen(run: Run, state: State, evaluator: Evaluator) -> dict:
+def _unseen(run: Run, state: State, referee: Referee) -> dict:
   """The share of the evaluation's distinct keys that no question pi trained on named, and pi's
   accuracy on the evaluation questions all of whose keys are such (None where there are none)."""
   if state.seen is None:
@@ -498,17 +534,17 @@ def _unseen(run: Run, state: State, evaluator: Evaluator) -> dict:
   accuracy = None
   if len(rows):
     inputs = jax.tree.map(lambda a: a[rows], run.eval_inputs)
-    accuracy = evaluator.accuracy(inputs, predict(state.distiller.policy, inputs, run.view))
+    accuracy = referee.accuracy(inputs, predict(state.distiller.policy, inputs, run.view))
   return {"unseen_entity_fraction": float(np.mean(~state.seen[distinct])),
           "policy_accuracy_unseen": accuracy, "unseen_rows": int(len(rows))}
 
 
-def evaluate(run: Run, state: State, r: int, batch: Batch, iid: dict, evaluator: Evaluator,
+def evaluate(run: Run, state: State, r: int, batch: Batch, iid: dict, referee: Referee,
              t0: float) -> dict:
-  """The evaluator scores H^A's labels and pi_r on a fresh D* sample against ground truth; nothing
+  """The referee scores H^A's labels and pi_r on a fresh D* sample against ground truth; nothing
   it computes flows back into labelling or training."""
   t2 = time.time()
-  ev, policy = evaluator, state.distiller.policy
+  ev, policy = referee, state.distiller.policy
   answers = predict(policy, run.eval_inputs, run.view)
   d_inputs, d_labels = run.d_sample
   record = {
@@ -520,7 +556,7 @@ def evaluate(run: Run, state: State, r: int, batch: Batch, iid: dict, evaluator:
       **iid,
       "policy_accuracy": ev.accuracy(run.eval_inputs, answers),
       "policy_accuracy_by_difficulty": ev.accuracy_by_difficulty(run.eval_inputs, answers),
-      **_unseen(run, state, evaluator),
+      **_unseen(run, state, referee),
       "policy_agreement_on_d": float(agrees(predict(policy, d_inputs, run.view), d_labels).mean()),
       **batch.labels.cost(),
       "seconds": round(time.time() - t0, 3),
@@ -554,21 +590,37 @@ def save(run: Run, state: State, r: int, batch: Batch) -> None:
   checkpoint.save(run.workdir, r, state.distiller, state.replay, state.competent, state.seen)
 
 
-def run_baselines(run: Run, truth, evaluator: Evaluator) -> dict[str, dict]:
-  """Prosaic ML, the supervised ceiling and the task's extra baselines (each once: a finished
-  one's line is kept across resumes)."""
-  finished = {rec["baseline"]: rec for rec in run.metrics.kept if rec["phase"] == "baseline"}
+def _baselines_to_run(run: Run) -> list[tuple[str, jax.Array]]:
+  """The baselines this run still lacks (a finished one's line is kept across resumes), each
+  with its key (_BASELINE + i: one per baseline)."""
   if not run.config.baselines:
-    return finished
-  named = [("prosaic", baselines.prosaic_ml), ("ceiling", baselines.supervised_ceiling)]
-  named += [(name, baselines.EXTRA[name]) for name in run.task.extra_baselines]
-  for i, (name, train_and_score) in enumerate(named):  # key _BASELINE + i: one per baseline
-    if name not in finished:
-      print(f"baseline {name}: training", flush=True)
-      finished[name] = train_and_score(run.task, truth, evaluator, run.eval_inputs, run.d_sample,
-                                       jax.random.fold_in(run.key, _BASELINE + i), run.config,
-                                       view=run.z_star_view)
-      run.metrics.write(finished[name])
+    return []
+  done = {rec["baseline"] for rec in run.metrics.kept if rec["phase"] == "baseline"}
+  return [(name, jax.random.fold_in(run.key, _BASELINE + i))
+          for i, name in enumerate(("prosaic", "ceiling", *run.task.extra_baselines))
+          if name not in done]
+
+
+def start_baselines(run: Run, referee: Referee) -> list[str]:
+  """Prosaic ML, the supervised ceiling and the task's extra baselines that the workdir lacks
+  start training in the referee process (the ceiling trains on ground truth), beside the rounds:
+  they read nothing the rounds produce but z*, fitted before round 0. Returns their names."""
+  named = _baselines_to_run(run)
+  if named:
+    print(f"baselines {', '.join(name for name, _ in named)}: training in the referee process, "
+          "beside the rounds", flush=True)
+    referee.start_baselines(named, run.eval_inputs, run.d_sample, run.config, run.z_star_view)
+  return [name for name, _ in named]
+
+
+def run_baselines(run: Run, referee: Referee, started: list[str]) -> dict[str, dict]:
+  """Every baseline's metrics line: those kept from an earlier run of the workdir, then each one
+  `start_baselines` started, in order, written as soon as it has finished (a kill loses only the
+  baselines still training)."""
+  finished = {rec["baseline"]: rec for rec in run.metrics.kept if rec["phase"] == "baseline"}
+  for i, name in enumerate(started):
+    finished[name] = referee.baseline(i)
+    run.metrics.write(finished[name])
   return finished
 
 
@@ -634,13 +686,22 @@ def run(config: Config, workdir: str, checked=None) -> dict:
   `check(config, workdir)` returned, if the caller has run it already. A finished run in the
   workdir is returned as it is."""
   checked = checked or check(config, workdir)
+  try:
+    return _run(config, workdir, checked)
+  finally:
+    checked.close()
+
+
+def _run(config: Config, workdir: str, checked: Checked) -> dict:
   with _phase("reading the workdir"):
     if (summary := finished_summary(config, workdir)) is not None:
       print(f"workdir {workdir!r} holds a finished run of this config: nothing to do", flush=True)
       return summary
   with _phase("starting the run (prior, evaluation set, resume)"):
-    run_, evaluator, done = _begin(config, workdir, checked)
+    run_, referee, done = _begin(config, workdir, checked)
     state = _resume(run_, done)
+  with _phase("starting the baselines"):
+    started = start_baselines(run_, referee)
   for r in range(done + 1, len(run_.plan)):
     t0 = time.time()
     with _phase(f"round {r}, labelling"):
@@ -650,11 +711,11 @@ def run(config: Config, workdir: str, checked=None) -> dict:
       rival = distil(run_, state, r, batch)
     with _phase(f"round {r}, evaluation"):
       iid = iid_check(run_, state, r, batch, rival)
-      evaluate(run_, state, r, batch, iid, evaluator, t0)
+      evaluate(run_, state, r, batch, iid, referee, t0)
     with _phase(f"round {r}, checkpoint"):
       save(run_, state, r, batch)
   with _phase("baselines"):
-    finished = run_baselines(run_, checked.truth, evaluator)
+    finished = run_baselines(run_, referee, started)
   with _phase("summary"):
     return summarise(run_, finished)
 

@@ -23,7 +23,7 @@ from amplify import config as config_lib
 from amplify import prior
 from amplify.mz import Table
 from amplify.oracles import human_model, make_oracle
-from amplify.oracles.learned import ANSWER, ASK, LOOKUP, _act
+from amplify.oracles.learned import ANSWER, ASK, LOOKUP, _act, _Recorder
 from amplify.oracles.tools import BatchTools
 from amplify.tasks import make_task
 from amplify.tasks.base import IDK, Inputs
@@ -69,9 +69,9 @@ def main(preset: str, upto: int, fraction: float, steps: int, fits: int) -> None
   rows = np.random.RandomState(0).permutation(n)[:int(fraction * n)]
   heldout = np.zeros(n, bool)
   heldout[rows[:len(rows) // 3]] = True
-  labelled = tools()
+  labelled = _Recorder(tools().handle(), jnp.ones(n, bool))  # the real H's steps, as a run keeps
   h = np.asarray(oracle.human.answer(q, labelled, key))
-  oracle.data.append(oracle._examples(q, h, labelled, rows[len(rows) // 3:]))
+  oracle.data.append(oracle._examples(q, h, labelled.log, rows[len(rows) // 3:])[:3])
   print(f"{len(oracle.data[0][0])} training steps from {len(rows) - heldout.sum()} rows; "
         f"{heldout.sum()} rows held out")
   difficulty = np.asarray(task.difficulty(q))
@@ -81,12 +81,15 @@ def main(preset: str, upto: int, fraction: float, steps: int, fits: int) -> None
     jax.block_until_ready(oracle.params)
     seconds = time.time() - t0
     agrees = np.all(np.asarray(oracle._imitate(q, tools(), jnp.asarray(heldout))) == h, axis=1)
+    steps_agree = oracle._agrees(oracle._examples(q, h, labelled.log, np.flatnonzero(heldout)),
+                                 int(heldout.sum()))  # the run's check: every step of H's
     per = " ".join(f"{d}:{agrees[heldout & (difficulty == d)].mean():.2f}"
                    for d in np.unique(difficulty))
     print(f"after {(fit + 1) * steps} steps ({seconds:.0f}s): held out {agrees[heldout].mean():.3f}"
+          f" (every step as H's: {steps_agree.mean():.3f})"
           f" | by difficulty {per}", flush=True)
   # each next step of the held-out rows, teacher-forced
-  states, kinds, payloads = oracle._examples(q, h, labelled, np.flatnonzero(heldout))
+  states, kinds, payloads, _ = oracle._examples(q, h, labelled.log, np.flatnonzero(heldout))
   kind, payload = (np.asarray(a) for a in _act(oracle.graphdef, oracle.params, oracle.rest,
                                               jnp.asarray(states)))
   width = {ASK: task.spec.question_len, LOOKUP: 1, ANSWER: task.spec.answer_len}

@@ -19,7 +19,7 @@ from flax import nnx
 from amplify import arms, checkpoint, inspect, rounds
 from amplify import config as config_lib
 from amplify.distill import Distiller, predict
-from amplify.mz import EmptyMz, MzView, TableMz
+from amplify.mz import EmptyMz, MzView, Table, TableMz
 from amplify.policy import make_policy
 from amplify.tasks import make_task
 from amplify.tasks.base import IDK, Inputs
@@ -43,7 +43,7 @@ def _final_policy(config, workdir):
   policy = make_policy(task.spec, config, jax.random.key(0), reads_mz=True)
   distiller = Distiller(policy, config, config.total_steps)
   _, _, seen = checkpoint.restore(str(workdir), config.rounds - 1, distiller)
-  table = checkpoint.restore_prior(str(workdir))
+  table = checkpoint.restore_prior(str(workdir), Table(task.spec).shape)
   z_star = TableMz(jnp.argmax(table, -1).astype(jnp.int32) + task.class0, task.num_classes,
                    task.class0)
   return task, distiller.policy, z_star, seen
@@ -137,6 +137,7 @@ def test_no_prior_cannot_read_z_star(tmp_path):
                                  baselines=False)
   checked = rounds.check(config, str(tmp_path))
   run, _, _ = rounds._begin(config, str(tmp_path), checked)
+  checked.close()
   assert isinstance(run.view.mz, EmptyMz)
   from test_isolation import _reachable
   reachable = _reachable(run.amplifier)

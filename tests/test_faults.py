@@ -2,6 +2,9 @@
 gap_recovered is null where there is no gap (issue 12, the parts built so far)."""
 import json
 import os
+import pathlib
+import shutil
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -223,18 +226,31 @@ def _same_summary(a, b):
                                                           if k not in drop}
 
 
+SMALL = dict(rounds=2, total_steps=60, label_size=256, eval_size=128, baselines=False,
+             steps_per_call=30)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+  """An uninterrupted small run: its summary is what every damaged or killed run must end with."""
+  workdir = tmp_path_factory.mktemp("whole")
+  return workdir, rounds.run(config_lib.get_config("lexicon_tiny", **SMALL), str(workdir))
+
+
 def test_a_damaged_newest_checkpoint_falls_back_to_the_round_before_with_a_warning(tmp_path,
-                                                                                   capsys):
-  config = config_lib.get_config("lexicon_tiny", rounds=2, total_steps=60, label_size=256,
-                                 eval_size=128, baselines=False, steps_per_call=30)
-  workdir = str(tmp_path)
-  whole = rounds.run(config, workdir)
+                                                                                   capsys,
+                                                                                   small_run):
+  config = config_lib.get_config("lexicon_tiny", **SMALL)
+  shutil.copytree(small_run[0], tmp_path, dirs_exist_ok=True)  # a finished run, to damage
+  workdir, whole = str(tmp_path), small_run[1]
   newest = tmp_path / "checkpoints" / "round_1"
-  for damage in ("truncate", "empty"):
+  for damage in ("truncate", "overwrite", "empty"):
     for path in sorted(newest.rglob("*")):
       if path.is_file():
         if damage == "truncate":
           path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+        elif damage == "overwrite":
+          path.write_bytes(bytes(range(256)) * (len(path.read_bytes()) // 256 + 1))
         else:
           path.unlink()
     (tmp_path / "summary.json").unlink()  # else the finished run is returned as it is
@@ -244,4 +260,121 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_round_before_with_a_warni
     assert f"warning: checkpoint {newest} is damaged" in out and "resuming after round 0" in out
     assert _same_summary(again, whole)  # round 1 recomputed to the same numbers
   damaged = sorted(p.name for p in newest.parent.iterdir() if ".damaged" in p.name)
-  assert damaged == ["round_1.damaged-0", "round_1.damaged-1"]  # kept, never read again
+  assert damaged == [f"round_1.damaged-{i}" for i in range(3)]  # kept, never read again
+  prior = tmp_path / "checkpoints" / "prior"  # z*'s fit: fitted again, to the same z*
+  for path in sorted(prior.rglob("*")):
+    if path.is_file():
+      path.write_bytes(b"\x00" * len(path.read_bytes()))
+  (tmp_path / "summary.json").unlink()
+  capsys.readouterr()
+  again = rounds.run(config, workdir)
+  out = capsys.readouterr().out
+  assert f"warning: checkpoint {prior} is damaged" in out and "fitting z* again" in out
+  assert "prior: z* accuracy" in out and _same_summary(again, whole)
+
+
+# -- what an oracle holds: ask and lookup, within the budget, every call recorded ---------------
+
+def _attributes(tools) -> dict:
+  """Every attribute an oracle can read off its tools by name, dunders included."""
+  out = {}
+  for name in dir(tools):
+    try:
+      out[name] = getattr(tools, name)
+    except AttributeError:
+      pass
+  return out
+
+
+class _Greedy:
+  """Asks and looks up past the budget, and tries every attribute of its tools for another way
+  to pi or Mz."""
+  name = "greedy"
+  jittable = False
+
+  def __init__(self, spec):
+    self.spec, self.seen = spec, {}
+
+  def answer(self, questions, tools, key):
+    n = questions.shape[0]
+    every = jnp.ones(n, bool)
+    self.seen, self.tools = _attributes(tools), tools
+    for _ in range(6):  # the budget is 2 of each
+      tools.ask(questions, every)
+      tools.lookup(jnp.full(n, 0, jnp.int32), every)
+    return jnp.full((n, self.spec.answer_len), 1, jnp.int32)  # IDK
+
+
+def test_a_batch_oracle_holds_only_ask_and_lookup_and_cannot_pass_its_budget():
+  task, _ = make_task(config_lib.get_config("lexicon_tiny"))
+  oracle = _Greedy(task.spec)
+  amplifier = Amplifier(oracle, _class_zero_mz(task), task, Budget(2, 2))
+  labels = amplifier.label(task.deployment_questions(jax.random.key(0), 16), None, None,
+                           jax.random.key(1))
+  public = {name for name in oracle.seen if not name.startswith("_")}
+  assert public == {"ask", "lookup"}
+  for name, value in oracle.seen.items():  # no dunder leads to the ledger either
+    assert not isinstance(value, (dict, list, jax.Array, np.ndarray)), name
+    assert getattr(value, "__self__", None) is None or name.startswith("__"), name
+  with pytest.raises(TypeError):
+    vars(oracle.tools)  # no __dict__: nothing but the two functions
+  cost = labels.cost()
+  assert cost["asks"] == 16 * 2 and cost["lookups"] == 16 * 2  # the budget, every call counted
+  t = labels.transcript
+  assert np.asarray(t.overruns).tolist() == [8] * 16  # 4 asks + 4 look-ups past it, per row
+  assert np.asarray(t.asked).sum() == 32 and np.asarray(t.looked_up).sum() == 32
+
+
+def test_a_per_question_oracle_holds_no_way_past_its_budget():
+  task, _ = make_task(config_lib.get_config("lexicon_tiny"))
+  seen = {}
+
+  def greedy(question, tools):
+    seen.update(_attributes(tools))
+    replies = [tools.lookup(0) for _ in range(6)] + [tools.ask(question.tokens) for _ in range(6)]
+    with pytest.raises(AttributeError):
+      tools.serve = None  # nothing can be added to the handle
+    seen["known"] = sum(r.known for r in replies)
+    return None
+
+  amplifier = Amplifier(CallableOracle(greedy, 1), _class_zero_mz(task), task, Budget(2, 2))
+  labels = amplifier.label(task.deployment_questions(jax.random.key(0), 1), None, None,
+                           jax.random.key(1))
+  public = {name for name in seen if not name.startswith("_")} - {"known"}
+  assert public == {"ask", "lookup", "asks_left", "lookups_left", "parse_answer", "note"}
+  assert not any(isinstance(v, (dict, list)) or getattr(v, "__self__", None) is not None
+                 for name, v in seen.items() if not name.startswith("__") and name != "known")
+  assert seen["known"] <= 2  # only the look-ups within the budget read Mz
+  assert labels.cost()["lookups"] == 2 and labels.cost()["asks"] == 2
+  assert int(np.asarray(labels.transcript.overruns)[0]) == 8
+
+
+# -- kill -9 inside a write (experiments/kill9.py kills at 20 random points as well) -----------
+
+@pytest.mark.parametrize("where", ["metrics", "checkpoint"])
+def test_a_run_killed_inside_a_write_resumes_to_the_uninterrupted_summary(where, tmp_path,
+                                                                          small_run):
+  """SIGKILL to the run and its referee half-way through a metrics line, or 10 ms into round
+  1's checkpoint save; the same run again ends with the uninterrupted summary."""
+  sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "experiments"))
+  try:
+    import kill9
+  finally:
+    sys.path.pop(0)
+  flags = ["--preset=lexicon_tiny", *(f"--{k}={str(v).lower()}" for k, v in SMALL.items())]
+  kill9.kill_inside(str(tmp_path), where, flags)
+  assert not (tmp_path / "summary.json").exists()  # killed before the end
+  again = rounds.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))
+  assert _same_summary(again, small_run[1])
+
+
+def test_a_checkpoint_whose_round_has_no_metrics_line_is_a_clear_error(tmp_path, small_run):
+  shutil.copytree(small_run[0], tmp_path, dirs_exist_ok=True)
+  metrics = tmp_path / "metrics.jsonl"
+  lines = [line for line in metrics.read_text().splitlines()
+           if json.loads(line).get("round") != 1]  # round 1's lines lost, its checkpoint kept
+  metrics.write_text("".join(line + "\n" for line in lines))
+  (tmp_path / "summary.json").unlink()
+  with pytest.raises(rounds.RunError, match=r"has a checkpoint of round 1 but metrics.jsonl lacks "
+                                            r"that round's distill or eval line"):
+    rounds.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))

@@ -1,7 +1,11 @@
 """Ground truth reaches only the evaluator and the named baselines, for every task and oracle."""
 import ast
 import gc
+import hashlib
+import json
+import os
 import pathlib
+import subprocess
 import sys
 import types
 
@@ -11,6 +15,7 @@ import numpy as np
 import pytest
 
 import amplify
+import spy_oracle
 from amplify import config as config_lib
 from amplify import prior, rounds
 from amplify.arms import ARMS
@@ -167,9 +172,80 @@ def test_no_arm_hands_ground_truth_to_h_a_or_pi(arm, tmp_path):
   with pi's view of Mz) or what a phase is handed (the run) is the truth or the true world."""
   config = config_lib.get_config("lexicon_tiny", arm=arm, baselines=False)
   checked = rounds.check(config, str(tmp_path))
-  truth = checked[1]
-  run, _, _ = rounds._begin(config, str(tmp_path), checked)
-  reachable = _reachable(run, depth=16)
-  assert any(o is run.amplifier for o in reachable) and any(o is run.task for o in reachable)
-  assert not any(isinstance(o, (type(truth), Evaluator)) for o in reachable)
-  assert not any(o is truth.world for o in reachable)
+  try:
+    run, _, _ = rounds._begin(config, str(tmp_path), checked)
+    _, truth = make_task(config)  # the test's own copy, for its type (the spy below looks for
+    reachable = _reachable(run, depth=16)  # the world's values, with a z* that differs from it)
+    assert any(o is run.amplifier for o in reachable) and any(o is run.task for o in reachable)
+    assert not any(isinstance(o, (type(truth), Evaluator)) for o in reachable)
+  finally:
+    checked.close()
+
+
+# -- an oracle that goes looking for the truth (tests/spy_oracle.py) ---------------------------
+
+SPY_RUN = """
+import json, sys
+import spy_oracle
+from amplify import config as config_lib, registry, rounds
+from amplify.oracles.per_question import Stopped
+registry.register_oracle("spy", spy_oracle.make)
+reports = {}
+for task, workdir in zip(sys.argv[1::2], sys.argv[2::2]):
+  # a latent world's z* fitted to differ from the true world (the same world: D or the fit differ)
+  latent = {"lexicon": {"observations": 1}, "colored_digits": {"prior_steps": 1}}.get(task, {})
+  config = config_lib.get_config(task + "_tiny", oracle="spy", rounds=1, total_steps=20,
+                                 label_size=128, eval_size=64, baselines=False, **latent)
+  try:
+    rounds.run(config, workdir)
+  except Stopped:  # the spy stops the run once it has looked
+    pass
+  reports[task], spy_oracle.REPORTS[:] = list(spy_oracle.REPORTS), []
+print(json.dumps(reports))
+"""
+
+
+def _world_sha(task_name: str) -> str:
+  _, truth = make_task(config_lib.get_config(f"{task_name}_tiny"))
+  world = getattr(truth, "world", None)
+  return "" if world is None else hashlib.sha256(
+      np.asarray(world).astype(np.int32).tobytes()).hexdigest()
+
+
+def test_an_oracle_that_looks_for_the_truth_finds_nothing(tmp_path):
+  """For every task, the spy walks the stack, the garbage collector, the task's referrers and
+  what its factory was handed, when it labels round 0 of a run in a process of its own: 0 of 4
+  routes reach the truth, and each route did look at objects."""
+  env = dict(os.environ, SPY_WORLD_SHA256=json.dumps({name: _world_sha(name) for name in TASKS}),
+             PYTHONPATH=os.pathsep.join([str(pathlib.Path(__file__).parent),
+                                         os.environ.get("PYTHONPATH", "")]))
+  args = [a for name in TASKS for a in (name, str(tmp_path / name))]
+  result = subprocess.run([sys.executable, "-c", SPY_RUN, *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+  assert result.returncode == 0, result.stderr
+  reports = json.loads(result.stdout.strip().splitlines()[-1])
+  assert sorted(reports) == TASKS
+  for name in LATENT_TASKS:  # so an array equal to the true world could only be the truth's
+    prior = json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[0])
+    assert prior["phase"] == "prior" and prior["z_accuracy"] < 1, name
+  for name, task_reports in reports.items():
+    assert len(task_reports) == 1, name  # the spy looked, when asked to label round 0
+    for report in task_reports:
+      assert {route: report[route]["found"] for route in ROUTES} == {r: [] for r in ROUTES}, name
+      assert report["stack"]["frames"] > 5 and report["factory"]["configs"] == 0
+      assert all(report[route]["scanned"] > 3 for route in ROUTES)
+      assert report["gc"]["scanned"] > 10_000
+
+
+ROUTES = ("stack", "gc", "referrers", "factory")
+
+
+def test_the_spy_finds_a_truth_that_is_there():
+  """The same search where the truth is alive (this process holds one, a local above the spy,
+  referring to the task), and where the factory is handed a config: every route finds it."""
+  config = config_lib.get_config("lexicon_tiny")
+  task, truth = make_task(config)
+  evaluator = Evaluator(task, truth)  # refers to the task: a referrer of the task reaches it
+  report = spy_oracle.search(task, (task, config), _world_sha("lexicon"))
+  assert all(report[route]["found"] for route in ROUTES), report
+  del evaluator

@@ -54,7 +54,9 @@ class Reply:
 
 
 class QuestionTools(Protocol):
-  """The tools a per-question oracle holds while answering one question."""
+  """The tools a per-question oracle holds while answering one question (`tools.handle`: these
+  functions and no other attribute). A person's screen also reads `asks_left()`,
+  `lookups_left()`, `parse_answer(text)` (the task's reading) and keeps `note(text)`."""
 
   def ask(self, subquestion: str | np.ndarray) -> Reply:
     """pi's answer to a subquestion: text the task parses, or question tokens."""

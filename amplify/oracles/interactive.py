@@ -72,7 +72,7 @@ class Interactive:
     c.clear()
     c.rule(Text(self._header(question)))
     c.print(Panel(Text(question.text), title="question", title_align="left"))
-    c.print(f"budget left: {tools.asks_left} asks, {tools.lookups_left} look-ups")
+    c.print(f"budget left: {tools.asks_left()} asks, {tools.lookups_left()} look-ups")
     if history:
       table = Table(show_header=False, box=None, padding=(0, 1))
       for row in history:

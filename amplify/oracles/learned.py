@@ -3,14 +3,16 @@
 
 In each batch the real H (the task's scripted H) answers a random share of the questions at each
 difficulty; their transcripts are H's steps: ask a subquestion, look a key up, answer.
-`StepImitator` learns, from every such transcript so far, to predict H's next step from the
-question and the steps taken (each output token is copied from the state or generated:
-subquestions copy the question's tokens, answers combine subanswers; the state holds the question
-and each step's kind and result). A third of the real H's rows are held out: after each fit, H' is
-trusted at a difficulty where it agrees with H on at least MIN_CHECK_ROWS of them and on at least
-`--oracle.agreement` of them. At every difficulty not yet trusted the real H answers twice the
-share (up to all of it) and H' is fitted again: those rows are answered by the real H in any case
-while H' is not trusted there, so training on them costs no extra call. H' then answers the
+`StepImitator` learns, from every such transcript so far, to predict H's next step from the question
+and the steps taken (each output token is copied from the state or generated: subquestions copy the
+question's tokens, answers combine subanswers; the state holds the question and each step's kind and
+result). A third of the real H's rows are held out: after each fit, H' is trusted at a difficulty
+where it agrees with H on at least MIN_CHECK_ROWS of them and on at least `--oracle.agreement` of
+them. H' agrees on a row when it takes each of H's steps there, given the results H's steps got,
+answer included (H', pi and Mz are deterministic, so it then answers as H did): the check reads H's
+recorded steps and calls neither pi nor Mz. At every difficulty not yet trusted the real H answers
+twice the share (up to all of it) and H' is fitted again: those rows are answered by the real H in
+any case while H' is not trusted there, so training on them costs no extra call. H' then answers the
 trusted difficulties' other rows, taking its steps through the same tools (pi and Mz, within the
 same budget); the real H answers the rest. Each difficulty's share in the next batch starts from
 half the share it needed here, never below `--oracle.min_fraction`.
@@ -31,7 +33,6 @@ import numpy as np
 import optax
 from flax import nnx
 
-from amplify.oracles.tools import BatchTools
 from amplify.policy import Block
 from amplify.tasks.base import IDK, PAD
 
@@ -138,17 +139,25 @@ def _act(graphdef, params, rest, state):
   return jnp.argmax(kind_logits, -1), jnp.where(use_copy, copied, generated).astype(jnp.int32)
 
 
-class _MaskedTools:
-  """The batch's tools, restricted to some rows (the real H's share)."""
+class _Recorder:
+  """The batch's tools restricted to some rows (the real H's share), keeping the steps taken
+  through them, in order: (kind, payload, result, where) per call."""
 
-  def __init__(self, tools: BatchTools, rows: jax.Array):
+  def __init__(self, tools, rows: jax.Array):
     self._tools, self._rows = tools, rows
+    self.log: list[tuple[int, jax.Array, jax.Array, jax.Array]] = []
 
   def ask(self, subquestions, where):
-    return self._tools.ask(subquestions, where & self._rows)
+    where = where & self._rows
+    answers = self._tools.ask(subquestions, where)
+    self.log.append((ASK, subquestions, answers, where))
+    return answers
 
   def lookup(self, keys, where):
-    return self._tools.lookup(keys, where & self._rows)
+    where = where & self._rows
+    values = self._tools.lookup(keys, where)
+    self.log.append((LOOKUP, keys, values, where))
+    return values
 
 
 class LearnedOracle:
@@ -173,17 +182,16 @@ class LearnedOracle:
     self.last_counts: dict = {}
 
   # -- transcripts as steps, steps as states ----------------------------------------------------
-  def _steps(self, tools: BatchTools, rows: np.ndarray):
-    """The steps each of `rows` took, in order: kinds int32[n, K] (-1 none), payloads
-    int32[n, K, P], results int32[n, K, R]."""
+  def _steps(self, log, rows: np.ndarray):
+    """The steps each of `rows` took (a `_Recorder`'s log), in order: kinds int32[n, K] (-1
+    none), payloads int32[n, K, P], results int32[n, K, R]."""
     n, k = len(rows), self.steps_max
     kinds = np.full((n, k), -1, np.int32)
     payloads = np.zeros((n, k, self.payload), np.int32)
     results = np.zeros((n, k, self.result), np.int32)
     count = np.zeros(n, np.int64)
-    for kind, slot in tools.order:
-      log = tools._ask_log if kind == ASK else tools._lookup_log
-      payload, result, where = (np.asarray(a)[rows] for a in log[slot])
+    for kind, *arrays in log:
+      payload, result, where = (np.asarray(a)[rows] for a in arrays)
       active = np.flatnonzero(where & (count < k))
       at = count[active]
       kinds[active, at] = kind
@@ -208,11 +216,12 @@ class LearnedOracle:
                            axis=-1)
     return np.concatenate([questions, steps.reshape(n, -1)], axis=1).astype(np.int32)
 
-  def _examples(self, questions, answers, tools, rows):
-    """(state, kind, payload) for every step of the real H on `rows`, and its answer."""
-    kinds, payloads, results, count = self._steps(tools, rows)
+  def _examples(self, questions, answers, log, rows):
+    """(state, kind, payload) for every step of the real H on `rows`, and its answer; and the
+    position in `rows` of each example's row."""
+    kinds, payloads, results, count = self._steps(log, rows)
     q = np.asarray(questions)[rows]
-    states, kind_out, payload_out = [], [], []
+    states, kind_out, payload_out, row_out = [], [], [], []
     for t in range(self.steps_max + 1):
       at = np.flatnonzero(count >= t)
       if not len(at):
@@ -224,7 +233,26 @@ class LearnedOracle:
       answer[:, :self.result] = np.asarray(answers)[rows][at]
       step = payloads[at, min(t, self.steps_max - 1)]
       payload_out.append(np.where(final[:, None], answer, step))
-    return np.concatenate(states), np.concatenate(kind_out), np.concatenate(payload_out)
+      row_out.append(at)
+    return (np.concatenate(states), np.concatenate(kind_out), np.concatenate(payload_out),
+            np.concatenate(row_out))
+
+  def _agrees(self, examples, n: int) -> np.ndarray:
+    """bool[n]: H' takes every step of the real H's on each of n rows (given the results H's
+    steps got), answer included. H' is deterministic and so are pi and Mz within a batch, so
+    a row where it does answers as H did; this needs no call of pi or Mz."""
+    states, kinds, payloads, rows = examples
+    size = 1 << (len(states) - 1).bit_length()  # padded to a power of two: few compiled shapes
+    pad = lambda a: np.concatenate([a, np.zeros((size - len(a),) + a.shape[1:], a.dtype)])
+    kind, payload = (np.asarray(a)[:len(states)] for a in _act(
+        self.graphdef, self.params, self.rest, jnp.asarray(pad(states))))
+    spec = self.task.spec
+    widths = np.asarray([spec.question_len, 1, spec.answer_len])[kinds]
+    used = np.arange(payloads.shape[1])[None, :] < widths[:, None]
+    step_ok = (kind == kinds) & np.all((payload == payloads) | ~used, axis=1)
+    agrees = np.ones(n, bool)
+    np.logical_and.at(agrees, rows, step_ok)
+    return agrees
 
   # -- fitting and acting -----------------------------------------------------------------------
   def _fit(self, key: jax.Array) -> None:
@@ -283,7 +311,7 @@ class LearnedOracle:
       kinds[active, t] = kind[active]
     return jnp.asarray(answers)
 
-  def answer(self, questions: jax.Array, tools: BatchTools, key: jax.Array) -> jax.Array:
+  def answer(self, questions: jax.Array, tools, key: jax.Array) -> jax.Array:
     n = questions.shape[0]
     difficulty = np.asarray(self.task.difficulty(questions))
     order = np.asarray(jax.random.permutation(jax.random.fold_in(key, 0), n))
@@ -294,15 +322,16 @@ class LearnedOracle:
     real, heldout = np.zeros(n, bool), np.zeros(n, bool)
     answers = np.full((n, self.task.spec.answer_len), IDK, np.int32)
 
-    def ask_real(rows: np.ndarray, attempt: int) -> np.ndarray:
-      """The real H answers `rows` (bool[n]); returns its answers to every row (IDK elsewhere)."""
+    def ask_real(rows: np.ndarray, attempt: int):
+      """The real H answers `rows` (bool[n]); returns its answers to every row (IDK elsewhere)
+      and the steps it took."""
       real[rows] = True
-      h = np.asarray(self.human.answer(questions, _MaskedTools(tools, jnp.asarray(rows)),
-                                       jax.random.fold_in(key, 1 + attempt)))
+      recorder = _Recorder(tools, jnp.asarray(rows))
+      h = np.asarray(self.human.answer(questions, recorder, jax.random.fold_in(key, 1 + attempt)))
       answers[rows] = h[rows]
-      return h
+      return h, recorder.log
 
-    pending, trusted, checked = set(rows_at), set(), {}
+    pending, trusted, checked, logs = set(rows_at), set(), {}, []
     for attempt in range(32):
       new, train = np.zeros(n, bool), []
       for d in pending:  # the real H answers more rows, only where H' is not trusted
@@ -313,13 +342,16 @@ class LearnedOracle:
         split = len(rows) // 3  # a third of each slice checks H', the rest trains it
         heldout[rows[:split]] = True
         train.append(rows[split:])
-      h = ask_real(new, attempt)
-      self.data.append(self._examples(questions, h, tools, np.concatenate(train)))
+      h, log = ask_real(new, attempt)
+      logs.append((h, log, new))
+      self.data.append(self._examples(questions, h, log, np.concatenate(train))[:3])
       self._fit(jax.random.fold_in(key, 100 + attempt))
-      check = BatchTools(tools._ask_fn, tools._lookup_fn, n, max_asks=tools._max_asks,
-                         max_lookups=tools._max_lookups)  # apart from the labels' transcript
-      agrees = np.all(np.asarray(self._imitate(questions, check, jnp.asarray(heldout))) == answers,
-                      axis=1)
+      agrees = np.zeros(n, bool)  # on every held-out row so far, by the H' just fitted
+      for h_answers, h_log, answered in logs:
+        rows = np.flatnonzero(heldout & answered)
+        if len(rows):
+          agrees[rows] = self._agrees(self._examples(questions, h_answers, h_log, rows),
+                                      len(rows))
       # H' is trusted at a difficulty once it agrees with H on enough held-out rows of it (every
       # difficulty is checked again after each fit); the real H answers the rest of the others
       checked = {d: float(agrees[rows[heldout[rows]]].mean()) for d, rows in rows_at.items()

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from amplify.oracles.base import QUIT, SKIP, UNDO, Question, Reply, answer_problem
+from amplify.oracles.tools import handle
 from amplify.tasks.base import IDK
 
 
@@ -50,13 +51,21 @@ class Tools:
     self._task, self._question, self._serve, self._on_event = task, question, serve, on_event
     self._record = RowTranscript()
 
-  @property
   def asks_left(self) -> int:
     return self._question.max_asks - len(self._record.asks)
 
-  @property
   def lookups_left(self) -> int:
     return self._question.max_lookups - len(self._record.lookups)
+
+  def handle(self) -> object:
+    """What the oracle is handed: `ask` and `lookup`, and, for a person's screen, the budget
+    left, the task's reading of a typed answer, and notes; no way to the record or to pi and Mz
+    past the budget."""
+    return handle(ask=lambda subquestion: self.ask(subquestion),
+                  lookup=lambda key: self.lookup(key),
+                  asks_left=lambda: self.asks_left(), lookups_left=lambda: self.lookups_left(),
+                  parse_answer=lambda text: self.parse_answer(text),
+                  note=lambda text: self.note(text))
 
   def parse_answer(self, text: str):
     """The task's reading of a typed answer to this question (ValueError with the reason)."""
@@ -70,7 +79,7 @@ class Tools:
   def ask(self, subquestion) -> Reply:
     tokens = (self._task.parse_question(subquestion, self._question.tokens)
               if isinstance(subquestion, str) else np.asarray(subquestion, np.int32))
-    if self.asks_left <= 0:
+    if self.asks_left() <= 0:
       self._record.overruns += 1
       return Reply("IDK (no asks left)", np.full(self._task.spec.answer_len, IDK, np.int32), False)
     answer = np.asarray(self._serve("ask", self._question.index, tokens), np.int32)
@@ -82,7 +91,7 @@ class Tools:
 
   def lookup(self, key) -> Reply:
     key = (self._task.parse_key(key, self._question.tokens) if isinstance(key, str) else int(key))
-    if self.lookups_left <= 0:
+    if self.lookups_left() <= 0:
       self._record.overruns += 1
       return Reply("IDK (no look-ups left)", np.asarray([IDK], np.int32), False)
     value = int(self._serve("lookup", self._question.index, key))
@@ -145,7 +154,7 @@ def label_per_question(oracle, task, questions: list[Question], serve_asks: Call
 
 def _call(oracle, question: Question, tools: Tools):
   try:
-    return oracle.answer_one(question, tools)
+    return oracle.answer_one(question, tools.handle())
   except (Stopped, OracleError, KeyboardInterrupt):
     raise
   except Exception as e:

@@ -1,12 +1,16 @@
 """The tools H uses while answering a batch: `ask` (the policy pi) and `lookup` (Mz).
 
-Tools enforce a per-question budget and write the transcript as arrays. Rows that need fewer steps
-than others pass `where=False` rather than leaving the batch; such rows, and rows whose budget is
-spent, get IDK and cost nothing. Everything here is array code, so H^A jits as one program.
+Tools enforce a per-question budget and write the transcript as arrays. An oracle holds only a
+`handle` on them: an object offering `ask` and `lookup` and nothing else, so no attribute of what it
+holds leads to the counts, the transcript, or a way to pi or Mz that leaves no record. Rows that
+need fewer steps than others pass `where=False` rather than leaving the batch; such rows, and rows
+whose budget is spent, get IDK and cost nothing. Everything here is array code, so H^A jits as one
+program.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax
@@ -35,6 +39,24 @@ class Transcript:
 
 jax.tree_util.register_dataclass(
     Transcript, data_fields=[f.name for f in dataclasses.fields(Transcript)], meta_fields=[])
+
+
+@functools.cache
+def _handle_class(names: tuple[str, ...]) -> type:
+  return type("OracleTools", (), {
+      "__slots__": names, "__doc__": "What an oracle holds: " + ", ".join(names) + ".",
+      "__repr__": lambda self: f"<tools: {', '.join(names)}>"})
+
+
+def handle(**functions: Callable) -> object:
+  """An object offering exactly `functions` (plain functions: a bound method would name the
+  object behind it) and no other attribute, not even a `__dict__`. Python's introspection of a
+  function's closure (or the garbage collector) can still find the ledger behind them: the
+  handle closes every ordinary way, and the ledger itself records every call it serves."""
+  tools = _handle_class(tuple(functions))()
+  for name, fn in functions.items():
+    setattr(tools, name, fn)
+  return tools
 
 
 class BatchTools:
@@ -75,6 +97,11 @@ class BatchTools:
     self._lookup_log.append((keys, values, where))
     self.order.append((1, len(self._lookup_log) - 1))
     return values
+
+  def handle(self) -> object:
+    """What the oracle is handed: `ask` and `lookup`, nothing else."""
+    return handle(ask=lambda subquestions, where: self.ask(subquestions, where),
+                  lookup=lambda keys, where: self.lookup(keys, where))
 
   def transcript(self, questions: jax.Array, answer_len: int) -> Transcript:
     batch = questions.shape[0]
