@@ -11,8 +11,8 @@ metric lines.
 
 The wire is the child's stdin and stdout: frames of an 8-byte length and a pickle. The first frames
 are the run's sys.path and (task, truth), so the task's classes must be importable by module name
-(not defined in a script's `__main__`). The child reads it before importing anything heavy, so the
-run never waits on the child's start; it exits at the end of its stdin (the run ended or was killed)
+(not defined in a script's `__main__`). The child reads them before importing anything heavy, so
+the run hardly waits on the child's start; it exits at the end of its stdin (the run ended or was killed)
 and ignores Ctrl-C (the run decides what a Ctrl-C means).
 """
 from __future__ import annotations
@@ -50,9 +50,12 @@ class Referee:
   `accuracy_by_difficulty`, `z_accuracy`), `start_baselines` / `baseline`, and `close`. It holds
   no ground truth."""
 
-  def __init__(self, task, truth):
+  def __init__(self, task, truth, rounds: int):
+    """rounds: the run's; they set how many requests of each kind the referee answers (what a
+    run makes, `allowance`), fixed before any oracle exists."""
     try:
-      world = pickle.dumps((task, truth), protocol=pickle.HIGHEST_PROTOCOL)
+      world = pickle.dumps((task, truth, allowance(task, rounds)),
+                           protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:
       raise ValueError(f"task {getattr(task, 'name', task)!r} cannot be handed to the referee "
                        f"process ({type(e).__name__}: {e}): define the task's and its ground "
@@ -117,6 +120,18 @@ def _stop(process: subprocess.Popen) -> None:
       pass
 
 
+def allowance(task, rounds: int) -> dict[str, int]:
+  """The most requests of each kind a run makes: z*'s accuracy once; per round the labels'
+  accuracy (overall and by difficulty), pi's (overall, by difficulty, on unseen entities); one
+  start of the baselines and one line per baseline. Something besides the run that asks the
+  referee (an oracle that found the handle) takes requests the run then lacks, and the run stops
+  with an error saying so; where a run makes fewer (no unseen-entity score), such a caller can
+  read at most one aggregate score per round."""
+  baselines = 2 + len(getattr(task, "extra_baselines", ()))
+  return {"z_accuracy": 1, "accuracy": 3 * rounds, "accuracy_by_difficulty": 2 * rounds,
+          "start_baselines": 1, "baseline": baselines}
+
+
 def _error(e: Exception) -> str:
   first_line = (str(e).strip().splitlines() or [""])[0]
   return f"{type(e).__name__}: {first_line}"
@@ -169,7 +184,7 @@ def serve() -> None:
     return
   sys.path[:] = pickle.loads(path)  # the run's: the task's modules import here as there
   from amplify.evaluator import Evaluator
-  task, truth = pickle.loads(world)
+  task, truth, left = pickle.loads(world)
   del world
   evaluator, training = Evaluator(task, truth), None
   while (data := _read_bytes(requests)) is not None:
@@ -177,6 +192,10 @@ def serve() -> None:
       method, args = pickle.loads(data)
       if method not in _METHODS:
         raise ValueError(f"unknown request {method!r}")
+      if left[method] <= 0:
+        raise PermissionError(f"more {method!r} requests than a run makes: something besides the "
+                              "run has asked the referee (an oracle reaching for the truth?)")
+      left[method] -= 1
       if method == "start_baselines":
         training = _Baselines(task, truth, evaluator, *args)
         value = None

@@ -171,7 +171,7 @@ def _task_and_referee(config: Config) -> tuple[Task, Referee]:
   ValueError if anything here still holds the truth once it is handed over (a task that keeps a
   reference to its own truth)."""
   task, truth = make_task(config)
-  referee = Referee(task, truth)
+  referee = Referee(task, truth, len(arms_lib.get_arm(config, task).rounds(config)))
   try:
     held = weakref.ref(truth)
   except TypeError:  # a truth of a type that takes no weak reference: nothing to test

@@ -249,3 +249,18 @@ def test_the_spy_finds_a_truth_that_is_there():
   report = spy_oracle.search(task, (task, config), _world_sha("lexicon"))
   assert all(report[route]["found"] for route in ROUTES), report
   del evaluator
+
+
+def test_the_referee_answers_no_more_requests_than_a_run_makes(tmp_path):
+  """An oracle that found the referee's handle and asks it for scores takes requests the run
+  then lacks: the run stops with an error that says so."""
+  config = config_lib.get_config("permutation_tiny", rounds=1, total_steps=20, label_size=128,
+                                 eval_size=64, baselines=False)
+  checked = rounds.check(config, str(tmp_path))
+  task, referee = checked.task, checked.referee
+  inputs = task.evaluation_questions(jax.random.key(0), 4)
+  for _ in range(3):  # what one round's evaluation may ask
+    referee.accuracy(inputs, task.random_answers(jax.random.key(1), 4))
+  with pytest.raises(rounds.RunError, match=r"more 'accuracy' requests than a run makes: "
+                                            r"something besides the run has asked the referee"):
+    rounds.run(config, str(tmp_path), checked)
