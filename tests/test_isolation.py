@@ -174,8 +174,9 @@ def test_no_arm_hands_ground_truth_to_h_a_or_pi(arm, tmp_path):
   checked = rounds.check(config, str(tmp_path))
   try:
     run, _, _ = rounds._begin(config, str(tmp_path), checked)
-    _, truth = make_task(config)  # the test's own copy, for its type (the spy below looks for
-    reachable = _reachable(run, depth=16)  # the world's values, with a z* that differs from it)
+    # the test's own truth, for its type (the spy below also looks for the world's values)
+    _, truth = make_task(config)
+    reachable = _reachable(run, depth=16)
     assert any(o is run.amplifier for o in reachable) and any(o is run.task for o in reachable)
     assert not any(isinstance(o, (type(truth), Evaluator)) for o in reachable)
   finally:
