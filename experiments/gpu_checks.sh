@@ -11,7 +11,7 @@ export PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
   python3 -c "import jax, flax, optax; print(jax.__version__, flax.__version__, optax.__version__, jax.devices())"
 } > "$out/device.txt" 2>&1
-JAX_PLATFORMS=cpu timeout 420 python3 -m pytest -q -p no:cacheprovider tests > "$out/tests.txt" 2>&1 &
+JAX_PLATFORMS=cpu timeout 420 python3 -m pytest -o addopts="" -q -p no:cacheprovider tests > "$out/tests.txt" 2>&1 &
 tests=$!
 rm -rf /tmp/paper  # a rerun on a warm machine starts afresh
 start=$(date +%s)
