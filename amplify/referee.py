@@ -12,8 +12,8 @@ metric lines.
 The wire is the child's stdin and stdout: frames of an 8-byte length and a pickle. The first frames
 are the run's sys.path and (task, truth), so the task's classes must be importable by module name
 (not defined in a script's `__main__`). The child reads them before importing anything heavy, so
-the run hardly waits on the child's start; it exits at the end of its stdin (the run ended or was killed)
-and ignores Ctrl-C (the run decides what a Ctrl-C means).
+the run hardly waits on the child's start; it exits at the end of its stdin (the run ended or was
+killed) and ignores Ctrl-C (the run decides what a Ctrl-C means).
 """
 from __future__ import annotations
 

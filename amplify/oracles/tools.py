@@ -76,7 +76,6 @@ class BatchTools:
     self._overruns = jnp.zeros(batch_size, jnp.int32)
     self._ask_log: list[tuple[jax.Array, jax.Array, jax.Array]] = []
     self._lookup_log: list[tuple[jax.Array, jax.Array, jax.Array]] = []
-    self.order: list[tuple[int, int]] = []  # (0: ask / 1: look-up, slot) in the order of calls
 
   def ask(self, subquestions: jax.Array, where: jax.Array) -> jax.Array:
     """One batched policy call for this subquestion slot: int32[B, Lq] -> int32[B, La]."""
@@ -85,7 +84,6 @@ class BatchTools:
     answers = jnp.where(where[:, None], self._ask_fn(subquestions), IDK)
     self._asks_used += where
     self._ask_log.append((subquestions, answers, where))
-    self.order.append((0, len(self._ask_log) - 1))
     return answers
 
   def lookup(self, keys: jax.Array, where: jax.Array) -> jax.Array:
@@ -95,7 +93,6 @@ class BatchTools:
     values = jnp.where(where, self._lookup_fn(keys), IDK)
     self._lookups_used += where
     self._lookup_log.append((keys, values, where))
-    self.order.append((1, len(self._lookup_log) - 1))
     return values
 
   def handle(self) -> object:
