@@ -14,12 +14,13 @@ recorded steps and calls neither pi nor Mz. At every difficulty not yet trusted 
 twice the share (up to all of it) and H' is fitted again: those rows are answered by the real H in
 any case while H' is not trusted there, so training on them costs no extra call. H' then answers the
 trusted difficulties' other rows, taking its steps through the same tools (pi and Mz, within the
-same budget); the real H answers the rest. Each difficulty's share in the next batch starts from
-half the share it needed here, never below `--oracle.min_fraction`.
+same budget); the real H answers the rest. In the next batch a difficulty where H' was trusted
+starts from `--oracle.min_fraction` again, any other from half the share it reached here.
 
 Counts per batch (metrics): `real_h_calls`, `learned_calls`, `learned_agreement` (the lowest
 held-out agreement over the difficulties checked), `real_fraction` (the real H's share of the
-batch). H' never sees ground truth: it learns only from H's own transcripts.
+batch) and `real_fraction_by_difficulty`. H' never sees ground truth: it learns only from H's own
+transcripts.
 """
 from __future__ import annotations
 
@@ -368,12 +369,17 @@ class LearnedOracle:
       ask_real(untrusted, 99)
     if rest.any():
       answers[rest] = np.asarray(self._imitate(questions, tools, jnp.asarray(rest)))[rest]
-    # the next batch starts each difficulty from half the share it needed here
-    self.share = {d: max(self.settings.min_fraction, taken[d] / len(rows_at[d]) / 2)
+    # the next batch starts a difficulty H' is trusted at from the floor (the H' fitted here is
+    # checked there again), and any other from half the share it reached here
+    self.share = {d: self.settings.min_fraction if d in trusted
+                  else max(self.settings.min_fraction, taken[d] / len(rows_at[d]) / 2)
                   for d in rows_at}
     self.last_counts = {"real_h_calls": int(real.sum()), "learned_calls": int(rest.sum()),
                         "learned_agreement": min(checked.values()) if checked else None,
-                        "real_fraction": round(float(real.mean()), 4)}
+                        "real_fraction": round(float(real.mean()), 4),
+                        "real_fraction_by_difficulty": {
+                            str(d): round(float(real[rows].mean()), 3)
+                            for d, rows in sorted(rows_at.items())}}
     return jnp.asarray(answers)
 
   # the real H's model of the world, for learning the prior
