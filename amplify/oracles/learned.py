@@ -14,8 +14,9 @@ recorded steps and calls neither pi nor Mz. At every difficulty not yet trusted 
 twice the share (up to all of it) and H' is fitted again: those rows are answered by the real H in
 any case while H' is not trusted there, so training on them costs no extra call. H' then answers the
 trusted difficulties' other rows, taking its steps through the same tools (pi and Mz, within the
-same budget); the real H answers the rest. In the next batch a difficulty where H' was trusted
-starts from `--oracle.min_fraction` again, any other from half the share it reached here.
+same budget); the real H answers the rest, and any row where H' gives no well-formed answer
+(`learned_malformed`). In the next batch a difficulty where H' was trusted starts from
+`--oracle.min_fraction` again, any other from half the share it reached here.
 
 Counts per batch (metrics): `real_h_calls`, `learned_calls`, `learned_agreement` (the lowest
 held-out agreement over the difficulties checked), `real_fraction` (the real H's share of the
@@ -367,8 +368,15 @@ class LearnedOracle:
     untrusted = ~real & ~rest
     if untrusted.any():
       ask_real(untrusted, 99)
+    malformed = np.zeros(n, bool)
     if rest.any():
       answers[rest] = np.asarray(self._imitate(questions, tools, jnp.asarray(rest)))[rest]
+      # an answer H' gave that is not one (a token outside the task's answers) goes to the real H
+      first, stop = self.task.spec.answer_range
+      malformed = rest & ~np.all((answers == IDK) | ((answers >= first) & (answers < stop)), 1)
+      if malformed.any():
+        rest &= ~malformed
+        ask_real(malformed, 98)
     # the next batch starts a difficulty H' is trusted at from the floor (the H' fitted here is
     # checked there again), and any other from half the share it reached here
     self.share = {d: self.settings.min_fraction if d in trusted
@@ -377,6 +385,7 @@ class LearnedOracle:
     self.last_counts = {"real_h_calls": int(real.sum()), "learned_calls": int(rest.sum()),
                         "learned_agreement": min(checked.values()) if checked else None,
                         "real_fraction": round(float(real.mean()), 4),
+                        "learned_malformed": int(malformed.sum()),
                         "real_fraction_by_difficulty": {
                             str(d): round(float(real[rows].mean()), 3)
                             for d, rows in sorted(rows_at.items())}}
