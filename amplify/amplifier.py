@@ -109,11 +109,17 @@ class Amplifier:
                         static_argnums=0)
     self._lookup = jax.jit(lambda mz, keys, context: mz.lookup(keys, context))
 
+  @property
+  def per_question(self) -> bool:
+    """H answers one question at a time (a person, a callable): it shows its own progress."""
+    return self._per_question
+
   def label(self, inputs: Inputs, policy: nnx.Module | None, competent: jax.Array | None,
-            key: jax.Array, progress: dict | None = None) -> Labels:
+            key: jax.Array, progress: dict | None = None, status=lambda text: None) -> Labels:
     """inputs: a batch of D* questions (and episodic context); policy: pi_{r-1}, or None in
     round 0; competent: bool[max_difficulty + 1], the difficulties H may ask pi about.
-    progress: what a person's screen shows of the run (round, ...)."""
+    progress: what a person's screen shows of the run (round, ...); status(text): hears the
+    questions a batch oracle has answered (`amplify.progress`)."""
     if policy is None:
       graphdef, params, competent = None, None, None
     else:
@@ -126,11 +132,12 @@ class Amplifier:
     if self._store is None and not self._per_question:
       if isinstance(self._oracle, ReplayOracle):
         raise ValueError("--oracle=replay answers from the answer store: pass --oracle_store.")
-      return Labels(*self._batch(inputs, tools, key), dict(getattr(self._oracle, "last_counts",
-                                                                  {})))
-    return self._label_with_store(inputs, tools, key, progress or {})
+      return Labels(*self._batch(inputs, tools, key, status),
+                    dict(getattr(self._oracle, "last_counts", {})))
+    return self._label_with_store(inputs, tools, key, progress or {}, status)
 
-  def _batch(self, inputs: Inputs, tools, key: jax.Array) -> tuple[jax.Array, Transcript]:
+  def _batch(self, inputs: Inputs, tools, key: jax.Array,
+             status=lambda text: None) -> tuple[jax.Array, Transcript]:
     graphdef, params, competent = tools
     # Fixed-size chunks: one compiled program for any batch, and memory that does not grow with it
     # (a whole 32k batch at once ran ~5x slower per row on 2 CPU cores than 4k chunks).
@@ -156,6 +163,7 @@ class Amplifier:
         raise OracleError(f"{self._where}gave {problem}: fix the oracle; everything before this "
                           "batch is saved")
       chunks.append((answers, transcript))
+      status(f"{i + part.questions.shape[0]}/{n} questions")
     return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *chunks)
 
   def _shown(self, question) -> str:
@@ -165,7 +173,8 @@ class Amplifier:
     except Exception:
       return str(np.asarray(question).tolist())
 
-  def _label_with_store(self, inputs: Inputs, tools, key: jax.Array, progress: dict) -> Labels:
+  def _label_with_store(self, inputs: Inputs, tools, key: jax.Array, progress: dict,
+                        status) -> Labels:
     spec, store = self._task.spec, self._store
     graphdef, params, competent = tools
     n = inputs.questions.shape[0]
@@ -201,7 +210,8 @@ class Amplifier:
       # them): no new program per count of missing rows
       pad = n - len(missing) if self._oracle.jittable else 0
       rows = np.concatenate([missing, np.zeros(pad, np.int64)])
-      new_answers, fresh = self._batch(jax.tree.map(lambda a: a[rows], inputs), tools, key)
+      new_answers, fresh = self._batch(jax.tree.map(lambda a: a[rows], inputs), tools, key,
+                                       status)
       new_answers, fresh = jax.tree.map(lambda a: a[:len(missing)], (new_answers, fresh))
       counts |= getattr(self._oracle, "last_counts", {})
       answers[missing] = new_answers = np.asarray(new_answers)

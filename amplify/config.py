@@ -46,6 +46,12 @@ class Config:
   warm_start: bool = True  # pi_r starts from pi_{r-1}
   augment: bool = True  # train on the task's symmetries (Task.augment), in every arm alike
   baselines: bool = True  # also train prosaic ML and the supervised ceiling (false: IDA alone)
+  # type-2 feedback (amplify.type2): H's whole decomposition tree on a sample of each round's
+  # held-out questions, and the gate it decides
+  type2_size: int = 128  # held-out questions type 2 answers per round (at most all; 0: none)
+  type2_oracle: str = ""  # whose tree: an oracle's name ("": the run's H, see make_type2_oracle)
+  gate: bool = True  # deploy pi_r only if its type-2 score is not worse than the deployed one's
+  type2_tolerance: float = 0.02  # ... by more than this (net score, see amplify.type2)
   # policy (the same network for amplification, prosaic ML and the ceiling)
   width: int = 64
   depth: int = 1
@@ -81,6 +87,10 @@ class Config:
                        "(and a label_size of at least 2).")
     if not 0 <= self.competence <= 1:
       raise ValueError(f"--competence={self.competence}: an agreement rate, must lie in [0, 1].")
+    if self.type2_size < 0:
+      raise ValueError(f"--type2_size={self.type2_size}: held-out questions per round, >= 0.")
+    if not self.type2_tolerance >= 0:
+      raise ValueError(f"--type2_tolerance={self.type2_tolerance}: must be >= 0.")
     if not 0 <= self.idk_share <= 1:
       raise ValueError(f"--idk_share={self.idk_share}: a share, must lie in [0, 1].")
     if not self.prior_learning_rate > 0:

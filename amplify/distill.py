@@ -111,10 +111,12 @@ class Distiller:
     self._opt_state = self._tx.init(params)
     self.steps_run = 0
 
-  def fit(self, data: LabelledSet, steps: int, key: jax.Array, until=None) -> float:
+  def fit(self, data: LabelledSet, steps: int, key: jax.Array, until=None,
+          status=lambda text: None) -> float:
     """Up to `steps` optimiser steps on `data` (the policy is updated in place), stopping early
     when `until()`, asked after each chunk of steps, returns True; returns the mean loss of the
-    last chunk. `self.steps_run` counts the steps of every call."""
+    last chunk. `self.steps_run` counts the steps of every call; `status(text)` hears the steps
+    done after each chunk (`amplify.progress`)."""
     params = nnx.state(self.policy, nnx.Param)
     n = len(data)
     # Pad to `capacity` (or the next power of two above n) so that rounds with growing data reuse
@@ -137,6 +139,7 @@ class Distiller:
       params, self._opt_state = new_params, opt_state
       done += chunk
       self.steps_run += chunk
+      status(f"{done}/{steps} steps, loss {float(loss):.4f}")
       if until is not None and done < steps:
         nnx.update(self.policy, params)
         if until():

@@ -79,7 +79,7 @@ def config_from_flags() -> config_lib.Config:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag=value.")
-  from amplify import inspect, rounds  # after flag parsing: --help stays fast
+  from amplify import report, rounds  # after flag parsing: --help stays fast
   if not flags.FLAGS["verbosity"].present:  # progress is printed; library INFO logs are noise
     logging.set_verbosity(logging.WARNING)
   try:  # every bad setting is reported before any work starts
@@ -110,7 +110,7 @@ def main(argv):
     print(f"error: {e}. The work so far is kept in {workdir}: the same command resumes it "
           "(--debug shows the traceback).", file=sys.stderr)
     sys.exit(1)
-  print(inspect.format_table(workdir))
+  print(report.format_table(workdir))
 
 
 def cli() -> None:

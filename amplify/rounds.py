@@ -1,7 +1,7 @@
 """The rounds loop, read as the recipe: learn the prior, then a short loop over named phases.
 
-  prior -> for each round of the arm's plan: label -> split -> distil -> IID check -> evaluate ->
-  save -> baselines -> summary
+  prior -> for each round of the arm's plan: label -> split -> distil -> IID check -> type-2
+  gate -> evaluate -> save -> baselines -> summary
 
 `run(config, workdir)` is the whole experiment; `amplify.main` is a thin absl wrapper around it.
 Each phase is a function of the run's fixed parts (`Run`) and what rounds hand on (`State`), so
@@ -27,13 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from amplify import arms as arms_lib
-from amplify import checkpoint, prior
+from amplify import checkpoint, events, prior, progress
 from amplify.amplifier import Amplifier, Budget, Labels
 from amplify.config import Config
 from amplify.distill import Distiller, LabelledSet, agrees, predict
 from amplify.files import read_json, read_jsonl, write_json
 from amplify.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table, named_keys
-from amplify.oracles import human_model, make_oracle
+from amplify.oracles import human_model, make_oracle, make_type2_oracle
 from amplify.oracles import identity as oracle_identity
 from amplify.oracles.per_question import OracleError, Stopped
 from amplify.policy import make_policy, reads_mz
@@ -41,10 +41,11 @@ from amplify.referee import Referee
 from amplify.store import AnswerStore
 from amplify.tasks import make_task
 from amplify.tasks.base import EPISODIC, IDK, LATENT, Inputs, Task
+from amplify.type2 import Type2, as_deployed, net_score
 
 # fold_in tags, one per phase, so no two phases share a key (amplify.tasks.WORLD is 3)
 _EVAL, _D_SAMPLE, _BASELINE, _ROUND = 1, 2, 10, 100
-_SAMPLE, _LABEL, _INIT, _DISTILL, _WITH_D = 0, 1, 2, 3, 4
+_SAMPLE, _LABEL, _INIT, _DISTILL, _WITH_D, _TYPE2 = 0, 1, 2, 3, 4, 5
 
 
 def policy_key(key: jax.Array, r: int) -> jax.Array:
@@ -53,11 +54,13 @@ def policy_key(key: jax.Array, r: int) -> jax.Array:
 
 
 class MetricWriter:
-  """Appends one JSON object per line to workdir/metrics.jsonl.
+  """Appends one JSON object per line to workdir/metrics.jsonl, and writes each line as
+  TensorBoard scalars to workdir/tensorboard/ (`amplify.events`).
 
   `keep` selects the lines of an earlier run in the same workdir to keep (resume); the rest are
   dropped, since they will be recomputed. A last line cut short (what a kill in mid-write leaves)
-  is dropped with a warning; a damaged line before the last is an error naming it.
+  is dropped with a warning; a damaged line before the last is an error naming it. The event
+  files are rebuilt from the kept lines, so TensorBoard shows each point once.
   """
 
   def __init__(self, path: str, keep=lambda record: False):
@@ -71,6 +74,8 @@ class MetricWriter:
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
+    self._events = events.EventWriter(os.path.join(os.path.dirname(path), events.DIRECTORY),
+                                      self.kept)
 
   def write(self, record: dict) -> None:
     self.records.append(record)
@@ -78,6 +83,7 @@ class MetricWriter:
       f.write(json.dumps(record) + "\n")
       f.flush()
       os.fsync(f.fileno())
+    self._events.write(record)
 
 
 def check_workdir(config: Config, workdir: str) -> None:
@@ -95,9 +101,9 @@ def check_workdir(config: Config, workdir: str) -> None:
   path = os.path.join(workdir, "config.json")
   if os.path.exists(path):
     old = read_json(path, "the run's config")
-    if old != dataclasses.asdict(config):
-      changed = sorted(k for k in old.keys() | dataclasses.asdict(config).keys()
-                       if old.get(k) != getattr(config, k, None))
+    new = dataclasses.asdict(config)
+    if old != new:
+      changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
       raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "
                        f"{changed}); use a new --workdir, or the same flags to resume.")
 
@@ -203,6 +209,8 @@ def _check(config: Config, workdir: str, task: Task):
   """The checks that need the task: returns H and the answer store."""
   arm = arms_lib.get_arm(config, task)
   oracle = make_oracle(config, task, reads_raw_d=arm.reads == arms_lib.RAW_D)
+  if config.type2_size:
+    make_type2_oracle(config, task, oracle, reads_raw_d=arm.reads == arms_lib.RAW_D)
   default = Config()
   if config.policy != default.policy and not task.spec.names_mz_keys:
     raise ValueError(f"--policy is read only by tasks whose questions name Mz keys; --task="
@@ -257,6 +265,7 @@ class Run:
   d_sample: tuple[Inputs, jax.Array]  # D rows for the agreement-on-D figures
   z_accuracy: float | None
   start: float
+  type2: Type2 | None  # the type-2 evaluator (None: --type2_size=0)
 
   @property
   def reads_mz(self) -> bool:
@@ -358,12 +367,18 @@ def _begin(config: Config, workdir: str, checked: Checked) -> tuple[Run, Referee
   amplifier = Amplifier(oracle, mz, task, Budget(config.max_asks, config.max_lookups),
                         view=view, store=store, identity=oracle_identity(config))
   key = jax.random.key(config.seed)
+  type2 = None
+  if config.type2_size:
+    type2 = Type2(make_type2_oracle(config, task, oracle, reads_raw_d=arm.reads == arms_lib.RAW_D),
+                  task, mz)
+    print(f"type 2: the {type2.name} H's whole tree on {config.type2_size} held-out questions a "
+          f"round; gate {'on' if config.gate else 'off'}", flush=True)
   run = Run(config, workdir, task, arm, plan, amplifier, view,
             MzView.of(z_star, task.spec) if reads_mz(task.spec, config) else None,
             metrics, key,
             task.evaluation_questions(jax.random.fold_in(key, _EVAL), config.eval_size),
             task.training_data(jax.random.fold_in(key, _D_SAMPLE), config.eval_size),
-            z_accuracy, start)
+            z_accuracy, start, type2)
   return run, referee, done
 
 
@@ -403,10 +418,14 @@ def label(run: Run, state: State, r: int) -> Batch:
   else:
     inputs = run.task.deployment_questions(key, n)
   policy = None if state.distiller is None else state.distiller.policy
-  labels = run.amplifier.label(inputs, policy, state.competent,
-                               jax.random.fold_in(_round_key(run, r), _LABEL),
-                               progress={"round": r, "rounds": len(run.plan)})
-  answered = np.asarray(jnp.all(jax.block_until_ready(labels.answers) != IDK, axis=1))
+  # a person at the terminal is their own progress; anything else gets a line every few seconds
+  with (contextlib.nullcontext(lambda text: None) if run.amplifier.per_question
+        else progress.heartbeat(f"round {r}, labelling")) as status:
+    labels = run.amplifier.label(inputs, policy, state.competent,
+                                 jax.random.fold_in(_round_key(run, r), _LABEL),
+                                 progress={"round": r, "rounds": len(run.plan)}, status=status)
+    jax.block_until_ready(labels.answers)
+  answered = np.asarray(jnp.all(labels.answers != IDK, axis=1))
   seconds = time.time() - t0
   run.metrics.write({"round": r, "phase": "label", **labels.cost(), "seconds": round(seconds, 3)})
   return Batch(inputs, labels, answered, seconds)
@@ -463,8 +482,10 @@ def distil(run: Run, state: State, r: int, batch: Batch) -> Distiller | None:
         probe_difficulty, probe_answered, agree, spec.max_difficulty, c.competence)))
 
   before = distiller.steps_run
-  loss = distiller.fit(batch.train_set, budget, jax.random.fold_in(_round_key(run, r), _DISTILL),
-                       until=imitates_h_a)
+  with progress.heartbeat(f"round {r}, distillation") as status:
+    loss = distiller.fit(batch.train_set, budget, jax.random.fold_in(_round_key(run, r),
+                                                                     _DISTILL),
+                         until=imitates_h_a, status=status)
   steps = distiller.steps_run - before
   state.steps_used += steps
   run.metrics.write({"round": r, "phase": "distill", "steps": steps, "step_budget": budget,
@@ -521,6 +542,88 @@ def iid_check(run: Run, state: State, r: int, batch: Batch, rival: Distiller | N
           "kept_previous_policy": kept_previous}
 
 
+@dataclasses.dataclass
+class Deployed:
+  """The policy H^A used this round, kept while pi_r trains (the gate may restore it): its
+  distiller and that distiller's state, its competence, the keys it trained on, and its answers
+  as H^A takes them on the type-2 sample (None: no policy yet, round 0)."""
+  distiller: Distiller | None
+  state: tuple | None
+  steps_run: int
+  competent: np.ndarray | None
+  seen: np.ndarray | None
+  answers: np.ndarray | None
+
+
+def _type2_sample(run: Run, batch: Batch) -> Inputs:
+  """The first `--type2_size` held-out questions (IID D* draws, H^A's answers kept out of
+  training)."""
+  return _rows(batch.heldout.inputs, 0, min(run.config.type2_size, batch.n_heldout))
+
+
+def deployed_policy(run: Run, state: State, batch: Batch) -> Deployed:
+  """What `type2_gate` needs of the policy H^A used, taken before pi_r trains (warm starts train
+  it in place). The state's arrays are immutable: keeping them copies nothing."""
+  d, copy = state.distiller, lambda a: None if a is None else a.copy()
+  answers = None
+  if d is not None and run.type2 is not None:
+    sample = _type2_sample(run, batch)
+    answers = as_deployed(predict(d.policy, sample, run.view),
+                          np.asarray(run.task.difficulty(sample.questions)), state.competent)
+  return Deployed(d, None if d is None else jax.tree.map(lambda a: a, d.state),
+                  0 if d is None else d.steps_run, copy(state.competent), copy(state.seen),
+                  answers)
+
+
+def type2_gate(run: Run, state: State, r: int, batch: Batch, before: Deployed) -> dict:
+  """Type-1 and type-2 scores of pi_r (as H^A would use it) on the type-2 sample, the deployed
+  policy's type-2 score, and the gate: with `--gate`, pi_r is deployed only if its type-2 score
+  is not below the deployed policy's by more than `--type2_tolerance`; otherwise `state` gets the
+  deployed policy back (its weights, competence and seen keys; in round 0, where none was
+  deployed, pi_0 is kept but competent nowhere, so H^A asks it nothing). Reads no ground truth:
+  the references are H^A's labels and H's own tree."""
+  if run.type2 is None:
+    return {}
+  c, t0 = run.config, time.time()
+  sample = _type2_sample(run, batch)
+  n = sample.questions.shape[0]
+  difficulty = np.asarray(run.task.difficulty(sample.questions))
+  reference, calls = run.type2.answers(sample, jax.random.fold_in(_round_key(run, r), _TYPE2))
+  candidate = as_deployed(predict(state.distiller.policy, sample, run.view), difficulty,
+                          state.competent)
+  type1 = net_score(candidate, np.asarray(batch.heldout.labels[:n]))
+  type2 = net_score(candidate, reference)
+  deployed = net_score(np.full_like(reference, IDK) if before.answers is None else before.answers,
+                       reference)
+  promoted = True
+  if not run.plan[r].distil:
+    reason = "no distillation this round: the deployed policy is unchanged"
+  elif not c.gate:
+    reason = "gate off (--gate=false): pi_r deployed whatever its type-2 score"
+  elif type2 < deployed - c.type2_tolerance:
+    promoted = False
+    reason = (f"pi_r's type-2 score {type2:.3f} is below the deployed policy's {deployed:.3f} by "
+              f"more than --type2_tolerance={c.type2_tolerance}: the deployed policy stays")
+    if before.distiller is None:
+      state.competent = np.zeros_like(state.competent)
+      if state.seen is not None:
+        state.seen[:] = False
+    else:
+      state.distiller = before.distiller
+      state.distiller.load_state(before.state)
+      state.distiller.steps_run = before.steps_run
+      state.competent, state.seen = before.competent, before.seen
+  else:
+    reason = (f"pi_r's type-2 score {type2:.3f} against the deployed policy's {deployed:.3f} "
+              f"(tolerance {c.type2_tolerance}): deployed")
+  return {"type1_score": type1, "type2_score": type2, "type1_type2_gap": type1 - type2,
+          "type2_score_deployed": deployed, "type2_questions": n, "type2_calls": calls,
+          "type2_calls_per_question": calls / n, "type2_oracle": run.type2.name,
+          "type2_seconds": round(time.time() - t0, 3), "promoted": promoted, "gate": reason,
+          # what H may ask the policy it will use next round about
+          "competent_difficulties": np.flatnonzero(state.competent).tolist()}
+
+
 def _unseen(run: Run, state: State, referee: Referee) -> dict:
   """The share of the evaluation's distinct keys that no question pi trained on named, and pi's
   accuracy on the evaluation questions all of whose keys are such (None where there are none)."""
@@ -541,8 +644,9 @@ def _unseen(run: Run, state: State, referee: Referee) -> dict:
 
 def evaluate(run: Run, state: State, r: int, batch: Batch, iid: dict, referee: Referee,
              t0: float) -> dict:
-  """The referee scores H^A's labels and pi_r on a fresh D* sample against ground truth; nothing
-  it computes flows back into labelling or training."""
+  """The referee scores H^A's labels and the deployed policy (pi_r unless the gate refused it)
+  on a fresh D* sample against ground truth; nothing it computes flows back into labelling or
+  training. `iid`: the IID check's and the type-2 gate's fields."""
   t2 = time.time()
   ev, policy = referee, state.distiller.policy
   answers = predict(policy, run.eval_inputs, run.view)
@@ -569,6 +673,9 @@ def evaluate(run: Run, state: State, r: int, batch: Batch, iid: dict, referee: R
   print(f"round {r}: label accuracy {record['label_accuracy']:.3f} (IDK "
         f"{record['idk_fraction']:.3f}), policy accuracy {record['policy_accuracy']:.3f}"
         + ("" if unseen is None else f", unseen entities {unseen:.3f}")
+        + ("" if "type2_score" not in record else
+           f", type 1 {record['type1_score']:.3f} / type 2 {record['type2_score']:.3f} "
+           f"({'deployed' if record['promoted'] else 'refused: the deployed policy stays'})")
         + f", {record['seconds']:.0f}s", flush=True)
   return record
 
@@ -618,9 +725,11 @@ def run_baselines(run: Run, referee: Referee, started: list[str]) -> dict[str, d
   `start_baselines` started, in order, written as soon as it has finished (a kill loses only the
   baselines still training)."""
   finished = {rec["baseline"]: rec for rec in run.metrics.kept if rec["phase"] == "baseline"}
-  for i, name in enumerate(started):
-    finished[name] = referee.baseline(i)
-    run.metrics.write(finished[name])
+  with progress.heartbeat("baselines") as status:
+    for i, name in enumerate(started):
+      status(f"waiting for {name} ({i + 1} of {len(started)}), training in the referee process")
+      finished[name] = referee.baseline(i)
+      run.metrics.write(finished[name])
   return finished
 
 
@@ -662,6 +771,7 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
           sum(rec["lookups"] for rec in deployment) / asked
           if (asked := sum(rec["oracle_calls"] for rec in deployment)) else None),
       "distillation_steps": sum(rec["steps"] for rec in records if rec["phase"] == "distill"),
+      **_type2_summary(evals),
       "rounds": len(run.plan),
       "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
       "wall_seconds": round(time.time() - run.start, 2),
@@ -669,6 +779,23 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
   }
   write_json(os.path.join(run.workdir, "summary.json"), summary)
   return summary
+
+
+def _type2_summary(evals: list[dict]) -> dict:
+  """The rounds whose pi_r was deployed, those the gate refused, the largest type-1 - type-2 gap
+  (a run without type 2: none), and the final deployed policy's type-2 score."""
+  gated = [rec for rec in evals if "promoted" in rec]
+  if not gated:
+    return {"promotions": None, "refused_rounds": [], "largest_type1_type2_gap": None,
+            "final_type2_score": None}
+  largest = max(gated, key=lambda rec: rec["type1_type2_gap"])
+  last = gated[-1]
+  return {"promotions": sum(rec["promoted"] for rec in gated),
+          "refused_rounds": [rec["round"] for rec in gated if not rec["promoted"]],
+          "largest_type1_type2_gap": {"round": largest["round"],
+                                      "gap": largest["type1_type2_gap"]},
+          "final_type2_score": last["type2_score"] if last["promoted"]
+                               else last["type2_score_deployed"]}
 
 
 def finished_summary(config: Config, workdir: str) -> dict | None:
@@ -708,9 +835,12 @@ def _run(config: Config, workdir: str, checked: Checked) -> dict:
       batch = label(run_, state, r)
       split(run_, state, r, batch)
     with _phase(f"round {r}, distillation"):
+      before = deployed_policy(run_, state, batch)
       rival = distil(run_, state, r, batch)
     with _phase(f"round {r}, evaluation"):
       iid = iid_check(run_, state, r, batch, rival)
+      with _phase(f"round {r}, type-2 evaluation"):
+        iid |= type2_gate(run_, state, r, batch, before)
       evaluate(run_, state, r, batch, iid, referee, t0)
     with _phase(f"round {r}, checkpoint"):
       save(run_, state, r, batch)

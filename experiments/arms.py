@@ -27,7 +27,7 @@ from absl import app, flags, logging
 
 from amplify import arms as arms_lib
 from amplify import config as config_lib
-from amplify import inspect
+from amplify import report
 from amplify.tasks import make_task
 
 _TASK = flags.DEFINE_string("task", "lexicon", "The task (its preset of the same name).")
@@ -70,7 +70,7 @@ def run_or_read(row: str, flags_: list[str], seed: int) -> dict:
     raise SystemExit(f"error: {row}, seed {seed} failed:\n{result.stderr[-2000:]}")
   with open(os.path.join(workdir, "summary.json")) as f:
     summary = json.load(f)
-  return {"summary": summary, "records": inspect.read_metrics(workdir), "command": command[1:]}
+  return {"summary": summary, "records": report.read_metrics(workdir), "command": command[1:]}
 
 
 def figures(row: str, seed: int, run: dict) -> dict:

@@ -20,7 +20,7 @@ import numpy as np
 from absl import app, flags
 
 from amplify import config as config_lib
-from amplify import inspect, rounds
+from amplify import report, rounds
 from amplify.tasks import colored_digits
 
 _ROOT = flags.DEFINE_string("root", None, "Directory of the per-seed workdirs cd_s{seed}.",
@@ -37,7 +37,7 @@ def run_or_read(seed: int) -> list[dict]:
   if not os.path.exists(os.path.join(workdir, "summary.json")):
     print(f"seed {seed}: running into {workdir}", flush=True)
     rounds.run(config, workdir)
-  return inspect.read_metrics(workdir)
+  return report.read_metrics(workdir)
 
 
 def rows(records: list[dict]) -> dict[str, tuple[float | None, float | None]]:

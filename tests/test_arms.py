@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from amplify import arms, checkpoint, inspect, rounds
+from amplify import arms, checkpoint, report, rounds
 from amplify import config as config_lib
 from amplify.distill import Distiller, predict
 from amplify.mz import EmptyMz, MzView, Table, TableMz
@@ -82,7 +82,7 @@ def test_pi_that_reads_mz_has_as_many_parameters_at_a_million_entities_as_at_a_t
 
 def test_entities_pi_never_trained_on_are_answered_right(sparse_run):
   config, workdir, summary = sparse_run
-  final = [r for r in inspect.read_metrics(str(workdir)) if r["phase"] == "eval"][-1]
+  final = [r for r in report.read_metrics(str(workdir)) if r["phase"] == "eval"][-1]
   assert summary["unseen_entity_fraction"] > 0.1  # the evaluation does hold such entities
   assert final["unseen_rows"] >= 20  # and questions made only of them
   assert summary["policy_accuracy_unseen"] >= 0.9
@@ -94,7 +94,7 @@ def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path):
   config = config_lib.get_config("lexicon_tiny", arm=arm, rounds=2, total_steps=200,
                                  baselines=False)
   summary = rounds.run(config, str(tmp_path))
-  records = inspect.read_metrics(str(tmp_path))
+  records = report.read_metrics(str(tmp_path))
   evals = [r for r in records if r["phase"] == "eval"]
   assert summary["arm"] == arm and len(evals) == summary["rounds"]
   assert summary["distillation_steps"] <= config.total_steps
@@ -163,7 +163,7 @@ def test_imitate_on_d_never_trains_on_a_d_star_label(tmp_path, monkeypatch):
   summary = rounds.run(config, str(tmp_path))
   assert len(trained_on) == 1  # round 0 only: round 1 labels D* and trains on nothing
   assert all(row.tobytes() in d_rows for row in trained_on[0])  # D's own questions, every row
-  distills = [r for r in inspect.read_metrics(str(tmp_path)) if r["phase"] == "distill"]
+  distills = [r for r in report.read_metrics(str(tmp_path)) if r["phase"] == "distill"]
   assert [d["steps"] > 0 for d in distills] == [True, False]
   assert summary["rounds"] == 2
 
@@ -184,7 +184,7 @@ def test_a_finished_workdir_returns_its_summary_and_a_killed_baseline_resumes(tm
   (workdir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
   (workdir / "summary.json").unlink()
   again = rounds.run(config, str(workdir))
-  records = inspect.read_metrics(str(workdir))
+  records = report.read_metrics(str(workdir))
   assert sum(r["phase"] == "eval" for r in records) == 2  # no round redone
   assert [r["baseline"] for r in records if r["phase"] == "baseline"] == ["prosaic", "ceiling"]
   for key in ["final_policy_accuracy", "prosaic_accuracy", "ceiling_accuracy", "z_accuracy"]:

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from amplify import config as config_lib
-from amplify import inspect, rounds
+from amplify import report, rounds
 
 EVAL_KEYS = {"label_accuracy", "idk_fraction", "train_agreement", "heldout_agreement", "iid_gap",
              "policy_accuracy", "policy_accuracy_by_difficulty", "oracle_calls", "asks", "lookups",
@@ -25,7 +25,7 @@ def tiny_run(tmp_path_factory, request):
 
 
 def _evals(workdir):
-  return [r for r in inspect.read_metrics(str(workdir)) if r["phase"] == "eval"]
+  return [r for r in report.read_metrics(str(workdir)) if r["phase"] == "eval"]
 
 
 def test_workdir_holds_config_metrics_and_summary(tiny_run):
@@ -38,9 +38,9 @@ def test_workdir_holds_config_metrics_and_summary(tiny_run):
     assert e["iid_gap"] == pytest.approx(e["train_agreement"] - e["heldout_agreement"])
   assert SUMMARY_KEYS <= set(summary)
   assert json.loads((workdir / "summary.json").read_text()) == summary
-  baselines = {r["baseline"] for r in inspect.read_metrics(str(workdir)) if r["phase"] == "baseline"}
+  baselines = {r["baseline"] for r in report.read_metrics(str(workdir)) if r["phase"] == "baseline"}
   assert baselines == {"prosaic", "ceiling"}
-  priors = [r for r in inspect.read_metrics(str(workdir)) if r["phase"] == "prior"]
+  priors = [r for r in report.read_metrics(str(workdir)) if r["phase"] == "prior"]
   if config.task == "lexicon":  # a latent world: z* is fitted before round 0
     assert len(priors) == 1 and PRIOR_KEYS <= set(priors[0])
     assert priors[0]["z_accuracy"] == summary["z_accuracy"] > 0.9
@@ -64,7 +64,7 @@ def test_rounds_keep_within_the_step_budget_and_stop_early_only_when_imitating(t
   did so because pi imitated H^A on its training rows (the agreement the IID check then reports
   on held-out rows is near it), and the steps it saved went to later rounds' budgets."""
   config, workdir, _ = tiny_run
-  records = inspect.read_metrics(str(workdir))
+  records = report.read_metrics(str(workdir))
   distills = [r for r in records if r["phase"] == "distill"]
   evals = {r["round"]: r for r in records if r["phase"] == "eval"}
   assert sum(d["steps"] for d in distills) <= config.total_steps
@@ -78,9 +78,9 @@ def test_rounds_keep_within_the_step_budget_and_stop_early_only_when_imitating(t
     used += d["steps"]
 
 
-def test_inspect_prints_one_row_per_round_and_the_baselines(tiny_run):
+def test_report_prints_one_row_per_round_and_the_baselines(tiny_run):
   config, workdir, _ = tiny_run
-  table = inspect.format_table(str(workdir))
+  table = report.format_table(str(workdir))
   assert "prosaic" in table and "ceiling" in table and "held-out agr" in table
   rows = [line for line in table.splitlines() if line.split() and line.split()[0].isdigit()]
   assert len(rows) == config.rounds
@@ -102,7 +102,7 @@ def test_resume_recomputes_only_what_is_missing_and_matches(tiny_run, tmp_path):
   last = config.rounds - 1
   shutil.rmtree(copy / "checkpoints" / f"round_{last}")  # as if interrupted during the last round
   resumed = rounds.run(config, str(copy))
-  records = inspect.read_metrics(str(copy))
+  records = report.read_metrics(str(copy))
   assert [r["round"] for r in records if r["phase"] == "eval"] == list(range(config.rounds))
   assert sum(r["phase"] == "baseline" for r in records) == 2  # kept, not recomputed
   assert sum(r["phase"] == "prior" for r in records) == (config.task == "lexicon")  # kept too
@@ -146,7 +146,7 @@ def test_a_cold_round_whose_fresh_network_failed_keeps_the_previous_policy(tmp_p
   assert [e["kept_previous_policy"] for e in evals[:2]] == [False, True]
   assert evals[1]["policy_accuracy"] == evals[0]["policy_accuracy"]
   assert evals[1]["policy_accuracy_by_difficulty"] == evals[0]["policy_accuracy_by_difficulty"]
-  assert "round(s) 1 kept the previous" in inspect.format_table(str(workdir))
+  assert "round(s) 1 kept the previous" in report.format_table(str(workdir))
   shutil.copytree(workdir, copy)
   shutil.rmtree(copy / "checkpoints" / "round_2")  # resume from the round that kept pi_0
   assert rounds.run(config, str(copy))["final_policy_accuracy"] == summary["final_policy_accuracy"]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from amplify import config as config_lib
-from amplify import files, inspect, rounds
+from amplify import files, report, rounds
 from amplify.amplifier import Amplifier, Budget
 from amplify.mz import TableMz
 from amplify.oracles.per_question import CallableOracle, OracleError
@@ -36,7 +36,7 @@ def test_a_last_metrics_line_cut_short_is_dropped_with_a_warning(tmp_path, capsy
   writer.write({"round": 2, "phase": "eval"})
   assert [json.loads(line)["round"] for line in path.read_text().splitlines()] == [0, 1, 2]
   _metrics(path, good + ['{"round": 2, "pha'])
-  assert [r["round"] for r in inspect.read_metrics(str(tmp_path))] == [0, 1]  # inspect reads it
+  assert [r["round"] for r in report.read_metrics(str(tmp_path))] == [0, 1]  # report reads it
 
 
 def test_a_damaged_metrics_line_before_the_last_is_an_error_naming_it(tmp_path):

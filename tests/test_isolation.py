@@ -65,8 +65,8 @@ def _amplifier(config):
 
 TASKS = registry.names(registry.TASK_GROUP)
 # every built-in oracle, with the settings it needs to be built
-ORACLES = {"scripted": {}, "noisy": {}, "interactive": {}, "replay": {}, "learned": {},
-           "callable": {"oracle.fn": "oracle_fns:lexicon_by_text"}}
+ORACLES = {"scripted": {}, "noisy": {}, "sloppy": {}, "interactive": {}, "replay": {},
+           "learned": {}, "callable": {"oracle.fn": "oracle_fns:lexicon_by_text"}}
 
 
 def test_every_built_in_oracle_is_checked():

@@ -61,8 +61,8 @@ def test_bad_flags_fail_with_a_clear_message(args, message, bad_flag_runs):
   assert not (workdir / "metrics.jsonl").exists()  # nothing started
 
 
-def test_inspect_on_an_empty_workdir_explains(tmp_path):
-  result = _main(f"--workdir={tmp_path}", module="amplify.inspect")
+def test_report_on_an_empty_workdir_explains(tmp_path):
+  result = _main(f"--workdir={tmp_path}", module="amplify.report")
   assert result.returncode != 0
   assert "no metrics.jsonl" in result.stderr
 

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from amplify.oracles.base import Oracle
+from amplify.oracles.tools import handle
 from amplify.tasks.base import IDK, Inputs, Task, Tools
 
 
@@ -52,8 +53,19 @@ class NoisySettings:
                        "[0, 1].")
 
 
+class _Slips:
+  """An H that slips when answering but believes what the H it wraps (`base`) believes: its model
+  of the world, for learning the prior."""
+
+  def log_prior(self, lookup) -> jax.Array:
+    return self.base.log_prior(lookup)
+
+  def log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
+    return self.base.log_likelihood(inputs, labels, lookup)
+
+
 @dataclasses.dataclass(frozen=True)
-class NoisyOracle:
+class NoisyOracle(_Slips):
   """Wraps another oracle; each answer it would give is replaced, with probability `error_rate`,
   by a uniformly random well-formed answer. IDK stays IDK (a noisy human still knows when it
   doesn't know)."""
@@ -71,9 +83,43 @@ class NoisyOracle:
     wrong = self.task.random_answers(k_wrong, questions.shape[0])
     return jnp.where(slip[:, None], wrong, answers)
 
-  # A noisy human slips when answering, but believes what the human it wraps believes.
-  def log_prior(self, lookup) -> jax.Array:
-    return self.base.log_prior(lookup)
 
-  def log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
-    return self.base.log_likelihood(inputs, labels, lookup)
+
+@dataclasses.dataclass(frozen=True)
+class SloppySettings:
+  from_difficulty: int = 0  # H slips on questions of this difficulty and above (0: upper half)
+
+  def __post_init__(self):
+    if self.from_difficulty < 0:
+      raise ValueError(f"--oracle.from_difficulty={self.from_difficulty}: a difficulty, >= 0 "
+                       "(0: the upper half of the task's difficulties).")
+
+
+@dataclasses.dataclass(frozen=True)
+class SloppyOracle(_Slips):
+  """Wraps another oracle and slips on large questions (difficulty >= `from_difficulty`): where
+  it answers one, it answers with its first subanswer instead, as if the first half of its
+  decomposition were the whole (the counts of a set's first half; sigma^(k//2)(x)). The slip is
+  systematic and well formed, so a policy can imitate it and type-1 agreement rewards it; the
+  exact H's whole tree (`--type2_oracle=scripted`) does not make it. The Goodhart experiment's
+  flaw (experiments/goodhart.py)."""
+  base: Oracle
+  task: Task
+  from_difficulty: int
+  name: str = "sloppy"
+  jittable: bool = True
+
+  def answer(self, questions: jax.Array, tools: Tools, key: jax.Array) -> jax.Array:
+    first = []  # the first subanswers the wrapped H got
+
+    def ask(subquestions, where):
+      answers = tools.ask(subquestions, where)
+      first.append(answers)
+      return answers
+
+    answers = self.base.answer(questions, handle(ask=ask, lookup=tools.lookup), key)
+    if not first:  # H asked nothing: nothing to slip on
+      return answers
+    slip = ((self.task.difficulty(questions) >= self.from_difficulty)
+            & jnp.all(answers != IDK, axis=1) & jnp.all(first[0] != IDK, axis=1))
+    return jnp.where(slip[:, None], first[0], answers).astype(jnp.int32)

@@ -159,6 +159,7 @@ class Task(Text, Protocol):
   name: str
   spec: Spec
   budget_needed: tuple[int, int]  # (asks, look-ups) H's decomposition may use per question
+  ask_depth: int  # the longest chain of asks in H's decomposition (type 2 recurses this deep)
   extra_baselines: tuple[str, ...]  # baselines beside prosaic and ceiling (amplify.baselines.EXTRA)
 
   def training_data(self, key: jax.Array, n: int) -> tuple[Inputs, jax.Array]:

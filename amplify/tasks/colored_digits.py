@@ -70,6 +70,7 @@ class ColoredDigits:
   packed_question: bool = True
   name: str = "colored_digits"
   budget_needed = (0, 1)  # one look-up of the rule
+  ask_depth = 0  # H never asks
   extra_baselines = ("grayscale",)  # named baselines beside prosaic and ceiling (baselines.EXTRA)
 
   # -- tokens --------------------------------------------------------------------------------

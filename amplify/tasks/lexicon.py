@@ -71,6 +71,11 @@ class Lexicon:
   budget_needed = (2, 2)  # two halves asked of pi, or two entities looked up
   extra_baselines = ()
 
+  @property
+  def ask_depth(self) -> int:
+    """Halving a set until it has at most 2 entities (which H looks up)."""
+    return max(0, math.ceil(math.log2(self.max_set_size)) - 1)
+
   # -- tokens --------------------------------------------------------------------------------
   @property
   def count0(self) -> int:

@@ -40,6 +40,11 @@ class PermutationPowering:
   budget_needed = (2, 1)  # sigma^h asked twice, one look-up
   extra_baselines = ()
 
+  @property
+  def ask_depth(self) -> int:
+    """Halving k < 2**k_bits until it is 1 (which H looks up)."""
+    return self.k_bits - 1
+
   def __post_init__(self):
     if self.num_elements < 2:
       raise ValueError(f"--task.num_elements={self.num_elements}: a permutation needs at least 2 "

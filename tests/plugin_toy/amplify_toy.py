@@ -27,6 +27,7 @@ class Doubling(TokenText):
   size: int
   name: str = "doubling"
   budget_needed = (0, 0)
+  ask_depth = 0
   extra_baselines = ()
 
   @property

@@ -1,0 +1,231 @@
+"""Looking at a run: `python -m amplify.report --workdir=DIR`.
+
+  --workdir=DIR                the run's per-round table, its baselines and summary
+  --workdir=DIR --plots        and its figures, DIR/plots/*.png (amplify.plots)
+  --workdir=A,B,C [--plots]    several runs side by side: one row each (and comparison.png)
+  --out=DIR                    where --plots writes (default DIR/plots, or . for several)
+  --workdir=DIR --tree=R:I     H^A's transcript of question I of round R as a tree
+                               (amplify.transcript_tree)
+
+The table and the plots read only the workdir's JSON files and never import JAX, so a finished
+run's table and plots take a couple of seconds; only --tree rebuilds the task (with JAX) to render
+questions as a person reads them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+from amplify.files import read_json, read_jsonl
+
+COLUMNS = [  # (header, key in the round's eval line, format); no key: n/a, a bool: yes / no
+    ("round", "round", "{:d}"),
+    ("label acc", "label_accuracy", "{:.3f}"),
+    ("IDK", "idk_fraction", "{:.3f}"),
+    ("train agr", "train_agreement", "{:.3f}"),
+    ("held-out agr", "heldout_agreement", "{:.3f}"),
+    ("IID gap", "iid_gap", "{:+.3f}"),
+    ("competent", "competent_difficulties", "{}"),
+    ("policy acc", "policy_accuracy", "{:.3f}"),
+    ("unseen", "unseen_entity_fraction", "{:.3f}"),
+    ("type1", "type1_score", "{:.3f}"),
+    ("type2", "type2_score", "{:.3f}"),
+    ("gap 1-2", "type1_type2_gap", "{:+.3f}"),
+    ("type2 calls", "type2_calls", "{:d}"),
+    ("promoted", "promoted", "{}"),
+    ("H calls", "oracle_calls", "{:d}"),
+    ("asks", "asks", "{:d}"),
+    ("lookups", "lookups", "{:d}"),
+    ("seconds", "seconds", "{:.1f}"),
+]
+
+# Several workdirs side by side, a row each (`comparison_row`)
+COMPARISON = ["workdir", "arm", "final", "prosaic", "ceiling", "gap recovered", "promotions",
+              "largest gap 1-2", "H calls", "wall s"]
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"workdir {workdir!r} does not exist: point --workdir at a run's "
+                            "directory.")
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"no metrics.jsonl in {workdir!r}: run `python -m amplify.main "
+                            f"--workdir={workdir}` first, or point --workdir at a run.")
+  return read_jsonl(path)
+
+
+def read_summary(workdir: str) -> dict | None:
+  """summary.json, or None while the run has not finished."""
+  path = os.path.join(workdir, "summary.json")
+  return read_json(path, "the run's summary") if os.path.exists(path) else None
+
+
+def _span(values: list[int]) -> str:
+  """[1, 2, 3, 5] -> '1-3,5': the difficulties H may ask pi about next round."""
+  runs = []
+  for v in values:
+    if runs and v == runs[-1][1] + 1:
+      runs[-1][1] = v
+    else:
+      runs.append([v, v])
+  return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs) or "-"
+
+
+def _table(rows: list[list[str]], headers: list[str], left: int = 0) -> str:
+  """Columns right-aligned, but for the first `left` (names) left-aligned."""
+  widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+  line = lambda cells: "  ".join(c.ljust(w) if i < left else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths)))
+  return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _cell(value, fmt: str) -> str:
+  if value is None:  # the key is missing (an older run) or null
+    return "n/a"
+  if isinstance(value, bool):
+    return "yes" if value else "no"
+  return _span(value) if isinstance(value, list) else fmt.format(value)
+
+
+def _fraction(value: float | None) -> str:
+  return "n/a" if value is None else f"{value:.3f}"
+
+
+def _largest_gap(summary: dict) -> str:
+  largest = summary.get("largest_type1_type2_gap")
+  return "n/a" if largest is None else f"{largest['gap']:+.3f} (round {largest['round']})"
+
+
+def _promotions(summary: dict) -> str:
+  promotions = summary.get("promotions")
+  return "n/a" if promotions is None else f"{promotions}/{summary['rounds']}"
+
+
+def _refused(evals: list[dict]) -> str:
+  """The rounds whose pi_r the type-2 gate refused, each with the eval line's reason."""
+  refused = [r for r in evals if r.get("promoted") is False]
+  if not refused:
+    return ""
+  return (f"\nthe gate refused pi_r in round(s) {', '.join(str(r['round']) for r in refused)} "
+          "(the deployed policy stayed):\n" +
+          "\n".join(f"  round {r['round']}: {r.get('gate') or 'no reason recorded'}"
+                    for r in refused))
+
+
+def format_table(workdir: str) -> str:
+  records = read_metrics(workdir)
+  evals = [r for r in records if r["phase"] == "eval"]
+  out = []
+  for p in (r for r in records if r["phase"] == "prior"):
+    out.append(f"prior: z* accuracy {p['z_accuracy']:.4f}  log prior {p['log_prior']:.1f}  "
+               f"log likelihood {p['log_likelihood']:.1f}  (D: {p['d_rows']} rows)  Mz "
+               f"{p['mz_parameters']} parameters, {p['mz_bytes']} bytes  {p['seconds']:.1f}s\n")
+  if evals:
+    out.append(_table([[_cell(r.get(key), fmt) for _, key, fmt in COLUMNS] for r in evals],
+                      [h for h, _, _ in COLUMNS]))
+    kept = [str(r["round"]) for r in evals if r.get("kept_previous_policy")]
+    if kept:
+      out.append(f"\nround(s) {', '.join(kept)} kept the previous round's policy: the fresh "
+                 "network agreed less with H^A's held-out labels (--warm_start=false)")
+    if refused := _refused(evals):
+      out.append(refused)
+    by_difficulty = evals[-1]["policy_accuracy_by_difficulty"]
+    out.append(f"\nfinal policy (round {evals[-1]['round']}) accuracy by difficulty: " +
+               " ".join(f"{d}:{a:.2f}" for d, a in by_difficulty.items()))
+  baselines = [r for r in records if r["phase"] == "baseline"]
+  if baselines:
+    out.append("\n" + _table([[b["baseline"], f"{b['accuracy']:.3f}",
+                               _cell(b.get("agreement_on_d"), "{:.3f}"), str(b["steps"]),
+                               f"{b['seconds']:.1f}"] for b in baselines],
+                             ["baseline", "accuracy on D*", "agreement on D", "steps",
+                              "seconds"]))
+  if (s := read_summary(workdir)) is not None:
+    if s.get("policy_accuracy_unseen") is not None:
+      out.append(f"\nunseen entities: {s['unseen_entity_fraction']:.3f} of the evaluation's "
+                 f"entities were in no question pi trained on; on the questions made only of "
+                 f"them pi's accuracy is {s['policy_accuracy_unseen']:.3f}")
+    out.append(f"\narm {s.get('arm', 'ltp')}  policy {s.get('policy', 'memorises')}  "
+               f"final {_fraction(s['final_policy_accuracy'])}  prosaic "
+               f"{_fraction(s['prosaic_accuracy'])}  ceiling {_fraction(s['ceiling_accuracy'])}"
+               f"  gap recovered {_fraction(s['gap_recovered'])}"
+               + (f"  z* accuracy {s['z_accuracy']:.4f}" if s.get("z_accuracy") is not None else "")
+               + (f"  promotions {_promotions(s)}  largest gap 1-2 {_largest_gap(s)}"
+                  if s.get("promotions") is not None else "")
+               + f"  seed {s['seed']}  wall {s['wall_seconds']:.0f}s"
+               + (f"  peak memory {s['peak_memory_mb'] / 1024:.1f} GiB"
+                  if s.get("peak_memory_mb") else ""))
+  return "\n".join(out)
+
+
+def comparison_row(workdir: str) -> list[str]:
+  """One run's cells of the side-by-side table. An unfinished run (no summary.json) shows its
+  last round's policy accuracy and n/a for what only the summary holds."""
+  evals = [r for r in read_metrics(workdir) if r["phase"] == "eval"]
+  s = read_summary(workdir)
+  if s is None:
+    path = os.path.join(workdir, "config.json")
+    config = read_json(path, "the run's config") if os.path.exists(path) else {}
+    final = f"{evals[-1]['policy_accuracy']:.3f} (unfinished)" if evals else "n/a"
+    return [workdir, config.get("arm", "n/a"), final] + ["n/a"] * (len(COMPARISON) - 3)
+  return [workdir, s.get("arm", "ltp"), _fraction(s["final_policy_accuracy"]),
+          _fraction(s["prosaic_accuracy"]), _fraction(s["ceiling_accuracy"]),
+          _fraction(s["gap_recovered"]), _promotions(s), _largest_gap(s),
+          _cell(s.get("oracle_calls"), "{:d}"), f"{s['wall_seconds']:.0f}"]
+
+
+def format_comparison(workdirs: list[str]) -> str:
+  return _table([comparison_row(w) for w in workdirs], COMPARISON, left=2)
+
+
+def _report(workdirs: list[str], write_plots: bool, out: str | None, tree: str | None) -> None:
+  """What the flags ask for, printed (and the plots written); a ValueError or OSError names a bad
+  flag or workdir."""
+  if not workdirs:
+    raise ValueError("--workdir names no run: pass --workdir=DIR, or --workdir=A,B,C to compare.")
+  if tree is not None:
+    if len(workdirs) > 1 or write_plots:
+      raise ValueError("--tree shows one question of one run: pass a single --workdir and no "
+                       "--plots.")
+    from amplify import transcript_tree  # pylint: disable=g-import-not-at-top
+    print(transcript_tree.render(workdirs[0], tree))
+    return
+  workdirs = [os.path.normpath(w) for w in workdirs]
+  if len(workdirs) == 1:
+    print(format_table(workdirs[0]))
+  else:
+    print(format_comparison(workdirs))
+  if write_plots:
+    from amplify import plots  # pylint: disable=g-import-not-at-top (matplotlib: only to plot)
+    if len(workdirs) == 1:
+      written = plots.run_plots(workdirs[0], read_metrics(workdirs[0]),
+                                out or os.path.join(workdirs[0], "plots"))
+    else:
+      written = [plots.comparison_plot([(w, read_metrics(w)) for w in workdirs], out or ".")]
+    print("\nplots: " + " ".join(written))
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  if not f["verbosity"].present:  # JAX's start-up INFO logs (--tree) are noise here
+    logging.set_verbosity(logging.WARNING)
+  try:
+    _report(f.workdir, f.plots, f.out, f.tree)
+  except (OSError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  flags.DEFINE_list("workdir", None, "The run's workdir; several, comma-separated, side by side.",
+                    required=True)
+  flags.DEFINE_bool("plots", False, "Also write PNG figures: DIR/plots/*.png for one workdir, "
+                    "comparison.png (in --out) for several.")
+  flags.DEFINE_string("out", None, "Where --plots writes (default: DIR/plots for one workdir, the "
+                      "current directory for several).")
+  flags.DEFINE_string("tree", None, "ROUND:ROW: print question ROW of round ROUND's transcripts "
+                      "as H^A's tree of asks and look-ups (rebuilds the task; imports JAX).")
+  app.run(main)

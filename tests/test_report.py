@@ -1,0 +1,232 @@
+"""`python -m amplify.report`: the table's new columns, the plots, runs side by side, the tree of
+one question, and clear errors. Workdirs are written by hand (metrics lines, summary, transcripts
+of a known lexicon question): no training."""
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib import image
+
+from amplify import config as config_lib
+from amplify import plots, report, transcript_tree
+from amplify.tasks import make_task
+from amplify.tasks.base import IDK
+
+TYPE2_KEYS = ("type1_score", "type2_score", "type1_type2_gap", "type2_calls", "promoted")
+GATE = "pi_r's type-2 score 0.400 is below the deployed policy's 0.600: the deployed policy stays"
+
+
+def _eval_line(r: int, type2: dict | None) -> dict:
+  by_difficulty = {str(d): min(1.0, 0.3 * (r + 1) + 0.5 / d) for d in range(1, 5)}
+  return {"round": r, "phase": "eval", "label_accuracy": 0.5 + 0.2 * r,
+          "label_accuracy_by_difficulty": by_difficulty, "idk_fraction": 0.5 - 0.2 * r,
+          "train_agreement": 0.9, "heldout_agreement": 0.88 + 0.01 * r, "iid_gap": 0.02 - 0.01 * r,
+          "competent_difficulties": list(range(1, r + 2)), "kept_previous_policy": False,
+          "policy_accuracy": 0.4 + 0.25 * r, "policy_accuracy_by_difficulty": by_difficulty,
+          "unseen_entity_fraction": 0.0, "oracle_calls": 2048, "asks": 1000 + 500 * r,
+          "lookups": 1500, "seconds": 2.5, **(type2 or {})}
+
+
+def _write_run(workdir, *, type2: bool, summary: bool = True) -> None:
+  """A three-round lexicon_tiny run's metrics lines (and summary): round 0 written before type 2
+  existed (no type-2 keys), rounds 1 and 2 with them, round 2 refused by the gate."""
+  os.makedirs(workdir, exist_ok=True)
+  gates = [None,
+           {"type1_score": 0.9, "type2_score": 0.6, "type1_type2_gap": 0.3, "type2_calls": 640,
+            "type2_score_deployed": 0.0, "promoted": True, "gate": "deployed"},
+           {"type1_score": 0.7, "type2_score": 0.4, "type1_type2_gap": 0.3, "type2_calls": 700,
+            "type2_score_deployed": 0.6, "promoted": False, "gate": GATE}]
+  lines = [{"round": None, "phase": "prior", "d_rows": 384, "log_prior": -44.4,
+            "log_likelihood": -296.9, "mz_parameters": 128, "mz_bytes": 512, "seconds": 1.9,
+            "z_accuracy": 1.0}]
+  for r in range(3):
+    lines += [{"round": r, "phase": "label", "oracle_calls": 2048, "asks": 1000 + 500 * r,
+               "lookups": 1500, "budget_overruns": 0, "seconds": 0.8},
+              {"round": r, "phase": "distill", "steps": 200, "step_budget": 200},
+              _eval_line(r, gates[r] if type2 else None)]
+  lines += [{"round": None, "phase": "baseline", "baseline": name, "accuracy": accuracy,
+             "agreement_on_d": 0.8, "steps": 600, "seconds": 9.0}
+            for name, accuracy in [("prosaic", 0.35), ("ceiling", 0.97)]]
+  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+    f.writelines(json.dumps(line) + "\n" for line in lines)
+  if summary:
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump({"arm": "ltp", "policy": "reads_mz", "final_policy_accuracy": 0.9,
+                 "prosaic_accuracy": 0.35, "ceiling_accuracy": 0.97, "gap_recovered": 0.887,
+                 "z_accuracy": 1.0, "oracle_calls": 6144, "rounds": 3, "seed": 0,
+                 "wall_seconds": 61.0, "promotions": 2 if type2 else None,
+                 "refused_rounds": [2] if type2 else [],
+                 "largest_type1_type2_gap": {"round": 1, "gap": 0.3} if type2 else None}, f)
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+  config = config_lib.get_config("lexicon_tiny")
+  return config, make_task(config)[0]  # the task alone: these tests need no ground truth
+
+
+def _question(task, pairs):
+  """The lexicon question about (entity, background) pairs, in the task's own tokens."""
+  q = np.zeros(task.spec.question_len, np.int32)
+  q[0] = task.count0 + len(pairs)
+  for i, (e, b) in enumerate(pairs):
+    q[2 + 2 * i], q[3 + 2 * i] = task.entity0 + e, task.background0 + b
+  return q
+
+
+def _counts(task, classes):
+  return np.asarray([task.count0 + classes.count(c) for c in range(task.num_classes)], np.int32)
+
+
+def _write_transcripts(workdir, task) -> None:
+  """Round 0: {e3, e5} answered by two look-ups. Round 1: {e3, e5, e7, e9} split into halves
+  asked of pi; the first half is round 0's question (expanded), the second is in no transcript.
+  Classes: e3 c1, e5 c2, e7 c0, e9 c3."""
+  os.makedirs(os.path.join(workdir, "transcripts"), exist_ok=True)
+  la, lq = task.spec.answer_len, task.spec.question_len
+  halves = [_question(task, [(3, 1), (5, 2)]), _question(task, [(7, 0), (9, 3)])]
+  rounds = {
+      0: dict(questions=halves[:1], answers=[_counts(task, [1, 2])],
+              subquestions=np.zeros((1, 2, lq)), subanswers=np.full((1, 2, la), IDK),
+              asked=[[False, False]], lookup_keys=[[3, 5]],
+              lookup_values=[[task.class0 + 1, task.class0 + 2]], looked_up=[[True, True]],
+              overruns=[0]),
+      1: dict(questions=[_question(task, [(3, 1), (5, 2), (7, 0), (9, 3)])],
+              answers=[_counts(task, [0, 1, 2, 3])], subquestions=[halves],
+              subanswers=[[_counts(task, [1, 2]), _counts(task, [0, 3])]],
+              asked=[[True, True]], lookup_keys=[[0, 0]], lookup_values=[[IDK, IDK]],
+              looked_up=[[False, False]], overruns=[0])}
+  for r, fields in rounds.items():
+    np.savez_compressed(os.path.join(workdir, "transcripts", f"round_{r}.npz"),
+                        **{k: np.asarray(v, bool if k in ("asked", "looked_up") else np.int32)
+                           for k, v in fields.items()})
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, lexicon):
+  config, task = lexicon
+  path = tmp_path_factory.mktemp("run")
+  _write_run(path, type2=True)
+  with open(path / "config.json", "w") as f:
+    json.dump(dataclasses.asdict(config), f)
+  _write_transcripts(path, task)
+  return path
+
+
+def test_table_shows_type2_columns_and_na_for_older_rounds(workdir):
+  table = report.format_table(str(workdir))
+  lines = table.splitlines()
+  header = next(line for line in lines if line.startswith("round"))
+  for column in ("type1", "type2", "gap 1-2", "type2 calls", "promoted"):
+    assert column in header
+  rows = {int(line.split()[0]): line for line in lines if line.split() and line[:5].strip()
+          .isdigit()}
+  assert sorted(rows) == [0, 1, 2]
+  start = header.index("unseen") + len("unseen")  # the type-2 columns follow `unseen`
+  end = header.index("H calls")
+  assert rows[0][start:end].split() == ["n/a"] * 5  # round 0: an older line without the keys
+  assert rows[1][start:end].split() == ["0.900", "0.600", "+0.300", "640", "yes"]
+  assert rows[2][start:end].split() == ["0.700", "0.400", "+0.300", "700", "no"]
+  assert "the gate refused pi_r in round(s) 2" in table
+  assert f"round 2: {GATE}" in table
+  assert "promotions 2/3  largest gap 1-2 +0.300 (round 1)" in table
+
+
+def test_plots_are_written_and_read_back(workdir, tmp_path):
+  older = tmp_path / "older"  # no type-2 keys at all: that figure says so instead
+  _write_run(older, type2=False)
+  for run, out in [(workdir, tmp_path / "plots"), (older, older / "plots")]:
+    paths = plots.run_plots(str(run), report.read_metrics(str(run)), str(out))
+    assert sorted(os.path.basename(p) for p in paths) == sorted(
+        f"{name}.png" for name, _, _ in plots.PLOTS)
+    for (name, _, (width, height)), path in zip(plots.PLOTS, paths):
+      pixels = image.imread(path)
+      assert pixels.shape == (round(height * 100), round(width * 100), 4), name
+      assert pixels[..., :3].std() > 0.05, name  # not blank
+  assert not any(name.endswith(".tmp") for name in os.listdir(older / "plots"))
+
+
+def test_the_command_line_writes_plots_without_jax(workdir, tmp_path):
+  out = tmp_path / "figures"
+  result = subprocess.run([sys.executable, "-X", "importtime", "-m", "amplify.report",
+                           f"--workdir={workdir}", "--plots", f"--out={out}"],
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr
+  assert "type2 calls" in result.stdout and str(out / "cost.png") in result.stdout
+  imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+              if line.startswith("import time:")}
+  assert "matplotlib" in imported and "jax" not in imported
+  assert len(os.listdir(out)) == len(plots.PLOTS)
+
+
+def test_runs_side_by_side(workdir, tmp_path):
+  unfinished = tmp_path / "unfinished"
+  _write_run(unfinished, type2=False, summary=False)
+  table = report.format_comparison([str(workdir), str(unfinished)])
+  rows = table.splitlines()[2:]
+  assert [row.split()[0] for row in rows] == [str(workdir), str(unfinished)]
+  assert rows[0].split()[1:] == ["ltp", "0.900", "0.350", "0.970", "0.887", "2/3", "+0.300",
+                                 "(round", "1)", "6144", "61"]
+  assert "0.900 (unfinished)" in rows[1] and "n/a" in rows[1]
+  path = plots.comparison_plot([(str(workdir), report.read_metrics(str(workdir))),
+                                (str(unfinished), report.read_metrics(str(unfinished)))],
+                               str(tmp_path))
+  assert path == str(tmp_path / "comparison.png")
+  assert image.imread(path)[..., :3].std() > 0.05
+
+
+def test_tree_shows_h_decomposition_and_expands_a_known_half(workdir):
+  assert transcript_tree.render(str(workdir), "1:0").splitlines()[1:] == [
+      "count by class: e3[b1] e5[b2] e7[b0] e9[b3] -> c0=1 c1=1 c2=1 c3=1",
+      "├── ask: count by class: e3[b1] e5[b2] -> c0=0 c1=1 c2=1 c3=0    [round 0 row 0]",
+      "│   ├── look up: e3: c1",
+      "│   └── look up: e5: c2",
+      "└── ask: count by class: e7[b0] e9[b3] -> c0=1 c1=0 c2=0 c3=1"]
+
+
+def test_an_episodic_tree_has_one_level(tmp_path):
+  config = config_lib.get_config("permutation_tiny")
+  task = make_task(config)[0]
+  with open(tmp_path / "config.json", "w") as f:
+    json.dump(dataclasses.asdict(config), f)
+  os.makedirs(tmp_path / "transcripts")
+  x, bit = task.element_name, lambda k: [task.bit0 + (k >> 1), task.bit0 + (k & 1)]
+  e = 2  # the first element's token
+  # sigma^3(e) = sigma(sigma^2(e)): one ask (sigma^2(e), itself a saved question), one look-up
+  np.savez_compressed(tmp_path / "transcripts" / "round_0.npz",
+                      questions=np.asarray([[e, *bit(3)], [e, *bit(2)]], np.int32),
+                      answers=np.asarray([[e + 1], [e + 2]], np.int32),
+                      subquestions=np.asarray([[[e, *bit(2)]], [[e, *bit(1)]]], np.int32),
+                      subanswers=np.asarray([[[e + 2]], [[e + 3]]], np.int32),
+                      asked=np.asarray([[True], [True]]),
+                      lookup_keys=np.asarray([[e + 2], [e + 3]], np.int32),
+                      lookup_values=np.asarray([[e + 1], [e + 2]], np.int32),
+                      looked_up=np.asarray([[True], [True]]), overruns=np.zeros(2, np.int32))
+  lines = transcript_tree.render(str(tmp_path), "0:0").splitlines()
+  assert lines[1:4] == [f"sigma^3({x(e)}) = ? -> {x(e + 1)}",
+                        f"├── ask: sigma^2({x(e)}) = ? -> {x(e + 2)}",
+                        f"└── look up: sigma({x(e + 2)}) = {x(e + 1)}"]
+  assert "episodic" in lines[4]
+
+
+ERRORS = [  # (arguments, the one line expected on stderr); {w}: the hand-made run, {empty}: none
+    (["--workdir={w}/nonesuch"], "does not exist"),
+    (["--workdir={empty}", "--tree=0:0"], "no transcripts in"),
+    (["--workdir={w}", "--tree=zero"], "--tree='zero': write ROUND:ROW"),
+    (["--workdir={w}", "--tree=7:0"], "no transcripts of round 7"),
+    (["--workdir={w}", "--tree=1:5"], "round 1 has 1 questions (rows 0-0)"),
+]
+
+
+@pytest.mark.parametrize("args, message", ERRORS)
+def test_bad_input_is_one_line_and_exit_2(workdir, tmp_path, args, message):
+  result = subprocess.run([sys.executable, "-m", "amplify.report",
+                           *(a.format(w=workdir, empty=tmp_path) for a in args)],
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+  assert message in result.stderr
