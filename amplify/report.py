@@ -154,6 +154,8 @@ def format_table(workdir: str) -> str:
                + (f"  z* accuracy {s['z_accuracy']:.4f}" if s.get("z_accuracy") is not None else "")
                + (f"  promotions {_promotions(s)}  largest gap 1-2 {_largest_gap(s)}"
                   if s.get("promotions") is not None else "")
+               + (f"  type-2 H calls {s['type2_share_of_h_calls']:.1%} of labelling's"
+                  if s.get("type2_share_of_h_calls") is not None else "")
                + f"  seed {s['seed']}  wall {s['wall_seconds']:.0f}s"
                + (f"  peak memory {s['peak_memory_mb'] / 1024:.1f} GiB"
                   if s.get("peak_memory_mb") else ""))

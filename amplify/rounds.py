@@ -771,7 +771,7 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
           sum(rec["lookups"] for rec in deployment) / asked
           if (asked := sum(rec["oracle_calls"] for rec in deployment)) else None),
       "distillation_steps": sum(rec["steps"] for rec in records if rec["phase"] == "distill"),
-      **_type2_summary(evals),
+      **_type2_summary(evals, sum(rec["oracle_calls"] for rec in labels)),
       "rounds": len(run.plan),
       "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
       "wall_seconds": round(time.time() - run.start, 2),
@@ -781,13 +781,15 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
   return summary
 
 
-def _type2_summary(evals: list[dict]) -> dict:
+def _type2_summary(evals: list[dict], h_calls: int) -> dict:
   """The rounds whose pi_r was deployed, those the gate refused, the largest type-1 - type-2 gap
-  (a run without type 2: none), and the final deployed policy's type-2 score."""
+  (a run without type 2: none), the final deployed policy's type-2 score, and type 2's H calls,
+  also as a share of labelling's (`h_calls`)."""
   gated = [rec for rec in evals if "promoted" in rec]
   if not gated:
     return {"promotions": None, "refused_rounds": [], "largest_type1_type2_gap": None,
-            "final_type2_score": None}
+            "final_type2_score": None, "type2_calls": 0, "type2_share_of_h_calls": None}
+  type2_calls = sum(rec["type2_calls"] for rec in gated)
   largest = max(gated, key=lambda rec: rec["type1_type2_gap"])
   last = gated[-1]
   return {"promotions": sum(rec["promoted"] for rec in gated),
@@ -795,7 +797,9 @@ def _type2_summary(evals: list[dict]) -> dict:
           "largest_type1_type2_gap": {"round": largest["round"],
                                       "gap": largest["type1_type2_gap"]},
           "final_type2_score": last["type2_score"] if last["promoted"]
-                               else last["type2_score_deployed"]}
+                               else last["type2_score_deployed"],
+          "type2_calls": type2_calls,
+          "type2_share_of_h_calls": type2_calls / h_calls if h_calls else None}
 
 
 def finished_summary(config: Config, workdir: str) -> dict | None:

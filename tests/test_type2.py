@@ -100,6 +100,8 @@ def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path,
   labels = [r for r in report.read_metrics(str(tmp_path)) if r["phase"] == "label"]
   assert all(r["oracle_calls"] == config.label_size for r in labels)
   assert summary["oracle_calls"] == config.label_size * config.rounds
+  assert summary["type2_calls"] == sum(e["type2_calls"] for e in evals)
+  assert summary["type2_share_of_h_calls"] == summary["type2_calls"] / summary["oracle_calls"]
   for e in evals:
     assert e["type2_questions"] == config.type2_size
     assert e["type2_calls"] == pytest.approx(e["type2_calls_per_question"] * config.type2_size)
