@@ -9,10 +9,11 @@ is unrolled to the depth the task declares (`Task.ask_depth`), rows that need fe
 
 A policy is scored as H^A would use it: its answer where it is competent (the IID check's
 difficulties), IDK elsewhere. `net_score` against a reference counts +1 for an answer equal to
-the reference's, -1 for any other answer, 0 for IDK (and for a row the reference leaves IDK), over
-every sample row: a wrong subanswer passed on to H costs a label, an IDK only a round's coverage. `type1_score` is pi_r's net score
-against H^A's labels, `type2_score` against the tree's answers, on the same rows; their gap is
-what imitation rewards and the expensive check does not.
+the reference's, -1 for any other answer, 0 for IDK (and for a row the reference leaves IDK),
+over every sample row: a wrong subanswer passed on to H costs a label, an IDK only a round's
+coverage. `type1_score` is pi_r's net score against H^A's labels, `type2_score` against the
+tree's answers, on the same rows; their gap is what imitation rewards and the expensive check
+does not (negative where H^A's labels carry pi_{r-1}'s slips and pi_r does not repeat them).
 
 The gate (`--gate`) promotes pi_r only if its type-2 score is not below the deployed policy's by
 more than `--type2_tolerance`; otherwise the run keeps the deployed policy, its competence and the
