@@ -3,10 +3,12 @@ import dataclasses
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from amplify import config as config_lib
-from amplify import report, rounds
+from amplify import report, rounds, transcript_tree
+from amplify.tasks.base import IDK
 
 EVAL_KEYS = {"label_accuracy", "idk_fraction", "train_agreement", "heldout_agreement", "iid_gap",
              "policy_accuracy", "policy_accuracy_by_difficulty", "oracle_calls", "asks", "lookups",
@@ -170,3 +172,23 @@ def test_noisy_oracle_slips_show_in_label_accuracy(tmp_path):
   # half of H's answers are replaced by random ones, right 1 time in 4: 0.625 of answers right
   # (about 660 answered rows, so the standard error is about 0.02)
   assert 0.5 < first["label_accuracy"] / answered < 0.75
+
+
+def test_a_saved_transcript_renders_as_hs_decomposition(tiny_run):
+  """A set of 4 from the last round, as `report --tree` draws it from what the run saved: the
+  question, then H's two asks, its halves (the first size // 2 entities, then the rest), as the
+  task renders them."""
+  config, workdir, _ = tiny_run
+  if config.task != "lexicon":
+    pytest.skip("the halving decomposition is lexicon's")
+  task = transcript_tree.load_task(str(workdir))
+  saved = np.load(workdir / "transcripts" / f"round_{config.rounds - 1}.npz")
+  sizes = np.asarray(task.difficulty(saved["questions"]))
+  row = int(np.flatnonzero((sizes == 4) & np.all(saved["answers"] != IDK, axis=1))[0])
+  question = saved["questions"][row]
+  words = task.render_question(question).split(": ")[1].split()
+  lines = transcript_tree.render(str(workdir), f"{config.rounds - 1}:{row}").splitlines()
+  assert lines[1].startswith(f"{task.render_question(question)} -> ")
+  asks = [line for line in lines[2:] if line.lstrip("│├└─ ").startswith("ask: ")]
+  assert [a.lstrip("│├└─ ").split(" -> ")[0] for a in asks[:2]] == [
+      "ask: count by class: " + " ".join(words[:2]), "ask: count by class: " + " ".join(words[2:])]
