@@ -2,7 +2,7 @@
 (issue 13)
 
   python experiments/goodhart.py --root=DIR [--presets=lexicon,permutation] [--seeds=0,1,2]
-      [--extra=FLAGS]
+      [--gates=on,off] [--extra=FLAGS]
 
 H is the `sloppy` oracle: the scripted H slipping systematically on the upper half of the
 difficulties (it answers with its first subanswer, the first half of its decomposition). A policy
@@ -28,6 +28,7 @@ _ROOT = flags.DEFINE_string("root", None, "Where the runs, the table and the plo
                             required=True)
 _PRESETS = flags.DEFINE_list("presets", ["lexicon", "permutation"], "Presets to run.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+_GATES = flags.DEFINE_list("gates", ["on", "off"], "With the gate, without it, or both.")
 _EXTRA = flags.DEFINE_list("extra", [], "Config overrides for every run, NAME=JSON (e.g. "
                            "rounds=3); use another --root.")
 
@@ -110,8 +111,8 @@ def _plot(rows: list[dict], path: str) -> None:
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # the checkpointer's INFO lines
-  rows = [_run(preset, gate, int(seed)) for preset in _PRESETS.value for gate in (True, False)
-          for seed in _SEEDS.value]
+  rows = [_run(preset, gate == "on", int(seed)) for preset in _PRESETS.value
+          for gate in _GATES.value for seed in _SEEDS.value]
   with open(os.path.join(_ROOT.value, "goodhart.json"), "w") as f:
     json.dump(rows, f, indent=2)
   table = _table(rows)
