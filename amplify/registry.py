@@ -82,13 +82,15 @@ def names(group: str) -> list[str]:
   return sorted(_REGISTERED[group].keys() | _entry_points(group).keys())
 
 
-def find(group: str, name: str):
-  """The plug-in registered (or installed) under `name`; a ValueError naming the choices."""
+def find(group: str, name: str, flag: str = ""):
+  """The plug-in registered (or installed) under `name`; a ValueError naming the choices and the
+  flag that named it (default --task / --oracle)."""
   _built_in()
   if name in _REGISTERED[group]:
     return _REGISTERED[group][name]
-  kind, flag, plugin_type = (("task", "--task", TaskPlugin) if group == TASK_GROUP
-                             else ("oracle", "--oracle", OraclePlugin))
+  kind, default_flag, plugin_type = (("task", "--task", TaskPlugin) if group == TASK_GROUP
+                                     else ("oracle", "--oracle", OraclePlugin))
+  flag = flag or default_flag
   entry = _entry_points(group).get(name)
   if entry is None:
     raise ValueError(f"unknown {kind} {name!r} ({flag}); choose one of {names(group)}, or "
@@ -111,5 +113,5 @@ def task_plugin(name: str) -> TaskPlugin:
   return find(TASK_GROUP, name)
 
 
-def oracle_plugin(name: str) -> OraclePlugin:
-  return find(ORACLE_GROUP, name)
+def oracle_plugin(name: str, flag: str = "--oracle") -> OraclePlugin:
+  return find(ORACLE_GROUP, name, flag)

@@ -31,6 +31,11 @@ BAD_FLAGS = [
                           "--oracle_store=PATH"),
     (["--oracle=interactive"], "--oracle=interactive keeps a person's every answer in the "
                                "answer store: pass --oracle_store=PATH"),
+    (["--type2_oracle=nonesuch"], "unknown oracle 'nonesuch' (--type2_oracle)"),
+    (["--type2_oracle=interactive"], "--type2_oracle=interactive: type 2 runs H's whole tree as "
+                                     "one compiled program"),
+    (["--type2_size=-1"], "--type2_size=-1: held-out questions per round, >= 0"),
+    (["--oracle=sloppy", "--oracle.from_difficulty=-1"], "--oracle.from_difficulty=-1"),
     (["--prior_steps=0"], "--prior_steps=0: must be a positive integer"),
     (["--max_asks=1"], "--max_asks=1: H's decomposition for task 'lexicon' needs up to 2"),
     (["--task=colored_digits", "--label_size=2000"], "--label_size=2000: task 'colored_digits' "

@@ -72,7 +72,7 @@ def make_type2_oracle(config, task, oracle, *, reads_raw_d: bool = False) -> Ora
   cannot run as one compiled tree."""
   human = _human(config, task, reads_raw_d)
   if config.type2_oracle:
-    plugin = registry.oracle_plugin(config.type2_oracle)
+    plugin = registry.oracle_plugin(config.type2_oracle, "--type2_oracle")
     oracle = plugin.make(task, plugin.settings(), human)
     if is_per_question(oracle) or not getattr(oracle, "jittable", False):
       raise ValueError(f"--type2_oracle={config.type2_oracle}: type 2 runs H's whole tree as one "
