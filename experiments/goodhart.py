@@ -48,8 +48,11 @@ def _run(preset: str, gate: bool, seed: int) -> dict:
           "largest_gap": summary["largest_type1_type2_gap"]["gap"],
           "type2_calls": sum(r["type2_calls"] for r in evals),
           "h_calls": summary["oracle_calls"],
-          "rounds": [{k: r[k] for k in ("round", "type1_score", "type2_score", "type1_type2_gap",
-                                        "promoted", "policy_accuracy")} for r in evals]}
+          "rounds": [{**{k: r[k] for k in ("round", "type1_score", "type2_score",
+                                           "type1_type2_gap", "promoted", "policy_accuracy")},
+                      # the type-2 score of the policy H^A uses after the gate
+                      "deployed_type2": r["type2_score"] if r["promoted"]
+                                        else r["type2_score_deployed"]} for r in evals]}
 
 
 def _table(rows: list[dict]) -> str:
@@ -77,12 +80,14 @@ def _plot(rows: list[dict], path: str) -> None:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  from matplotlib.ticker import MaxNLocator
   presets = list(dict.fromkeys(r["preset"] for r in rows))
   fig, axes = plt.subplots(len(presets), 2, figsize=(11, 3.6 * len(presets)), squeeze=False,
                            sharey=True)
-  series = (("type1_score", "type 1 (vs H^A's labels)", "tab:blue"),
-            ("type2_score", "type 2 (vs H's whole tree)", "tab:orange"),
-            ("type1_type2_gap", "gap (type 1 - type 2)", "tab:red"))
+  series = (("type1_score", "pi_r's type 1 (vs H^A's labels)", "tab:blue"),
+            ("type2_score", "pi_r's type 2 (vs H's whole tree)", "tab:orange"),
+            ("type1_type2_gap", "pi_r's gap (type 1 - type 2)", "tab:red"),
+            ("deployed_type2", "type 2 of the policy deployed after the gate", "tab:green"))
   for i, preset in enumerate(presets):
     for j, gate in enumerate((True, False)):
       ax = axes[i, j]
@@ -91,7 +96,8 @@ def _plot(rows: list[dict], path: str) -> None:
         for key, label, colour in series:
           ax.plot(rnds, [e[key] for e in run["rounds"]], color=colour, alpha=0.8,
                   label=label if run["seed"] == rows[0]["seed"] else None,
-                  linestyle="--" if key == "type1_type2_gap" else "-", marker="o", markersize=3)
+                  linestyle={"type1_type2_gap": "--", "deployed_type2": ":"}.get(key, "-"),
+                  linewidth=2.5 if key == "deployed_type2" else 1.5, marker="o", markersize=3)
         refused = [e["round"] for e in run["rounds"] if not e["promoted"]]
         ax.scatter(refused, [-1.05] * len(refused), marker="x", color="black",
                    label="refused by the gate" if refused and run["seed"] == rows[0]["seed"]
@@ -99,6 +105,7 @@ def _plot(rows: list[dict], path: str) -> None:
       ax.axhline(0, color="grey", linewidth=0.5)
       ax.set_title(f"{preset}, gate {'on' if gate else 'off'} (sloppy H; one line per seed)")
       ax.set_xlabel("round")
+      ax.xaxis.set_major_locator(MaxNLocator(integer=True))
       ax.set_ylim(-1.1, 1.1)
       if j == 0:
         ax.set_ylabel("net score of pi_r (+1 right, -1 wrong)")
