@@ -209,9 +209,18 @@ def _check(config: Config, workdir: str, task: Task):
   """The checks that need the task: returns H and the answer store."""
   arm = arms_lib.get_arm(config, task)
   oracle = make_oracle(config, task, reads_raw_d=arm.reads == arms_lib.RAW_D)
+  default = Config()
   if config.type2_size:
     make_type2_oracle(config, task, oracle, reads_raw_d=arm.reads == arms_lib.RAW_D)
-  default = Config()
+    if not isinstance(getattr(task, "ask_depth", None), int):
+      raise ValueError(f"task {config.task!r} declares no ask_depth (the longest chain of asks in "
+                       "H's decomposition, which type 2 recurses through): add it to the task, "
+                       "or pass --type2_size=0.")
+  else:
+    for flag in ("type2_oracle", "gate", "type2_tolerance"):
+      if getattr(config, flag) != getattr(default, flag):
+        raise ValueError(f"--{flag} is read only with type 2; --type2_size=0 turns it off: drop "
+                         "the flag.")
   if config.policy != default.policy and not task.spec.names_mz_keys:
     raise ValueError(f"--policy is read only by tasks whose questions name Mz keys; --task="
                      f"{config.task} would ignore it: drop the flag.")
@@ -371,8 +380,9 @@ def _begin(config: Config, workdir: str, checked: Checked) -> tuple[Run, Referee
   if config.type2_size:
     type2 = Type2(make_type2_oracle(config, task, oracle, reads_raw_d=arm.reads == arms_lib.RAW_D),
                   task, mz)
-    print(f"type 2: the {type2.name} H's whole tree on {config.type2_size} held-out questions a "
-          f"round; gate {'on' if config.gate else 'off'}", flush=True)
+    print(f"type 2: the {type2.name} H's whole tree on "
+          f"{min(config.type2_size, config.heldout_rows)} held-out questions a round; gate "
+          f"{'on' if config.gate else 'off'}", flush=True)
   run = Run(config, workdir, task, arm, plan, amplifier, view,
             MzView.of(z_star, task.spec) if reads_mz(task.spec, config) else None,
             metrics, key,
@@ -556,14 +566,16 @@ class Deployed:
 
 
 def _type2_sample(run: Run, batch: Batch) -> Inputs:
-  """The first `--type2_size` held-out questions (IID D* draws, H^A's answers kept out of
-  training)."""
+  """The first `--type2_size` of the round's held-out questions (H^A's answers kept out of
+  training; at most all of them)."""
   return _rows(batch.heldout.inputs, 0, min(run.config.type2_size, batch.n_heldout))
 
 
 def deployed_policy(run: Run, state: State, batch: Batch) -> Deployed:
   """What `type2_gate` needs of the policy H^A used, taken before pi_r trains (warm starts train
-  it in place). The state's arrays are immutable: keeping them copies nothing."""
+  it in place). The state is re-wrapped by a tree map: `nnx.state` hands out the policy's own
+  Variables, which training updates; their arrays are immutable (`_train_chunk` donates none),
+  so the snapshot copies no array."""
   d, copy = state.distiller, lambda a: None if a is None else a.copy()
   answers = None
   if d is not None and run.type2 is not None:
@@ -575,18 +587,22 @@ def deployed_policy(run: Run, state: State, batch: Batch) -> Deployed:
                   answers)
 
 
-def type2_gate(run: Run, state: State, r: int, batch: Batch, before: Deployed) -> dict:
+def type2_gate(run: Run, state: State, r: int, batch: Batch, before: Deployed,
+               kept_previous: bool) -> dict:
   """Type-1 and type-2 scores of pi_r (as H^A would use it) on the type-2 sample, the deployed
   policy's type-2 score, and the gate: with `--gate`, pi_r is deployed only if its type-2 score
   is not below the deployed policy's by more than `--type2_tolerance`; otherwise `state` gets the
   deployed policy back (its weights, competence and seen keys; in round 0, where none was
-  deployed, pi_0 is kept but competent nowhere, so H^A asks it nothing). Reads no ground truth:
-  the references are H^A's labels and H's own tree."""
+  deployed, a fresh pi_0 that H^A asks nothing). `promoted` is None where there was nothing to
+  decide: a round that does not distil, or a cold round whose IID check kept pi_{r-1}. Reads no
+  ground truth: the references are H^A's labels and H's own tree."""
   if run.type2 is None:
     return {}
   c, t0 = run.config, time.time()
   sample = _type2_sample(run, batch)
   n = sample.questions.shape[0]
+  if n == 0:  # a round over D's questions with no held-out rows
+    return {}
   difficulty = np.asarray(run.task.difficulty(sample.questions))
   reference, calls = run.type2.answers(sample, jax.random.fold_in(_round_key(run, r), _TYPE2))
   candidate = as_deployed(predict(state.distiller.policy, sample, run.view), difficulty,
@@ -596,15 +612,18 @@ def type2_gate(run: Run, state: State, r: int, batch: Batch, before: Deployed) -
   deployed = net_score(np.full_like(reference, IDK) if before.answers is None else before.answers,
                        reference)
   promoted = True
-  if not run.plan[r].distil:
-    reason = "no distillation this round: the deployed policy is unchanged"
+  if not run.plan[r].distil or kept_previous:
+    promoted = None
+    reason = ("no distillation this round" if not run.plan[r].distil else
+              "the IID check kept pi_{r-1} (--warm_start=false)") + ": nothing to decide"
   elif not c.gate:
     reason = "gate off (--gate=false): pi_r deployed whatever its type-2 score"
   elif type2 < deployed - c.type2_tolerance:
     promoted = False
     reason = (f"pi_r's type-2 score {type2:.3f} is below the deployed policy's {deployed:.3f} by "
               f"more than --type2_tolerance={c.type2_tolerance}: the deployed policy stays")
-    if before.distiller is None:
+    if before.distiller is None:  # no policy was deployed: pi_0 as it was before training
+      state.distiller = run.new_distiller(r, state.distiller.schedule_steps)
       state.competent = np.zeros_like(state.competent)
       if state.seen is not None:
         state.seen[:] = False
@@ -675,7 +694,7 @@ def evaluate(run: Run, state: State, r: int, batch: Batch, iid: dict, referee: R
         + ("" if unseen is None else f", unseen entities {unseen:.3f}")
         + ("" if "type2_score" not in record else
            f", type 1 {record['type1_score']:.3f} / type 2 {record['type2_score']:.3f} "
-           f"({'deployed' if record['promoted'] else 'refused: the deployed policy stays'})")
+           f"({'refused: the deployed policy stays' if record['promoted'] is False else 'deployed'})")
         + f", {record['seconds']:.0f}s", flush=True)
   return record
 
@@ -785,19 +804,19 @@ def _type2_summary(evals: list[dict], h_calls: int) -> dict:
   """The rounds whose pi_r was deployed, those the gate refused, the largest type-1 - type-2 gap
   (a run without type 2: none), the final deployed policy's type-2 score, and type 2's H calls,
   also as a share of labelling's (`h_calls`)."""
-  gated = [rec for rec in evals if "promoted" in rec]
+  gated = [rec for rec in evals if "type2_score" in rec]
   if not gated:
     return {"promotions": None, "refused_rounds": [], "largest_type1_type2_gap": None,
             "final_type2_score": None, "type2_calls": 0, "type2_share_of_h_calls": None}
   type2_calls = sum(rec["type2_calls"] for rec in gated)
   largest = max(gated, key=lambda rec: rec["type1_type2_gap"])
   last = gated[-1]
-  return {"promotions": sum(rec["promoted"] for rec in gated),
-          "refused_rounds": [rec["round"] for rec in gated if not rec["promoted"]],
+  return {"promotions": sum(rec["promoted"] is True for rec in gated),
+          "refused_rounds": [rec["round"] for rec in gated if rec["promoted"] is False],
           "largest_type1_type2_gap": {"round": largest["round"],
                                       "gap": largest["type1_type2_gap"]},
-          "final_type2_score": last["type2_score"] if last["promoted"]
-                               else last["type2_score_deployed"],
+          "final_type2_score": last["type2_score_deployed"] if last["promoted"] is False
+                               else last["type2_score"],
           "type2_calls": type2_calls,
           "type2_share_of_h_calls": type2_calls / h_calls if h_calls else None}
 
@@ -844,7 +863,7 @@ def _run(config: Config, workdir: str, checked: Checked) -> dict:
     with _phase(f"round {r}, evaluation"):
       iid = iid_check(run_, state, r, batch, rival)
       with _phase(f"round {r}, type-2 evaluation"):
-        iid |= type2_gate(run_, state, r, batch, before)
+        iid |= type2_gate(run_, state, r, batch, before, iid["kept_previous_policy"])
       evaluate(run_, state, r, batch, iid, referee, t0)
     with _phase(f"round {r}, checkpoint"):
       save(run_, state, r, batch)

@@ -2,7 +2,8 @@
 
 Type 1 is what distillation trains on: H^A's labels. Type 2 answers the same questions with H
 alone, recursing through its own subquestions down to look-ups (`tree_answers`): no policy in the
-loop, so its answers are exact with respect to what H reads (z* in a latent world), and a question
+loop, so an exact H's answers are exact with respect to what it reads (z* in a latent world; a
+flawed H's tree repeats its flaw: `--type2_oracle` names another judge), and a question
 costs as many H calls as its decomposition tree has nodes. It runs once per round on a small
 sample (`--type2_size` of the round's held-out questions), as one compiled program: the recursion
 is unrolled to the depth the task declares (`Task.ask_depth`), rows that need fewer levels masked.
@@ -65,7 +66,7 @@ class Type2:
   the task's decomposition depth; `answers` is one compiled program per sample shape."""
 
   def __init__(self, oracle, task, mz):
-    self.oracle, self.name = oracle, getattr(oracle, "name", type(oracle).__name__)
+    self.name = getattr(oracle, "name", type(oracle).__name__)
     self._mz = mz
     self._answers = jax.jit(functools.partial(tree_answers, oracle, task.ask_depth,
                                               task.spec.answer_len))

@@ -51,8 +51,8 @@ def _run(preset: str, gate: bool, seed: int) -> dict:
           "rounds": [{**{k: r[k] for k in ("round", "type1_score", "type2_score",
                                            "type1_type2_gap", "promoted", "policy_accuracy")},
                       # the type-2 score of the policy H^A uses after the gate
-                      "deployed_type2": r["type2_score"] if r["promoted"]
-                                        else r["type2_score_deployed"]} for r in evals]}
+                      "deployed_type2": r["type2_score_deployed"] if r["promoted"] is False
+                                        else r["type2_score"]} for r in evals]}
 
 
 def _table(rows: list[dict]) -> str:
@@ -98,7 +98,7 @@ def _plot(rows: list[dict], path: str) -> None:
                   label=label if run["seed"] == rows[0]["seed"] else None,
                   linestyle={"type1_type2_gap": "--", "deployed_type2": ":"}.get(key, "-"),
                   linewidth=2.5 if key == "deployed_type2" else 1.5, marker="o", markersize=3)
-        refused = [e["round"] for e in run["rounds"] if not e["promoted"]]
+        refused = [e["round"] for e in run["rounds"] if e["promoted"] is False]
         ax.scatter(refused, [-1.05] * len(refused), marker="x", color="black",
                    label="refused by the gate" if refused and run["seed"] == rows[0]["seed"]
                    else None)

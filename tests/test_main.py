@@ -35,6 +35,7 @@ BAD_FLAGS = [
     (["--type2_oracle=interactive"], "--type2_oracle=interactive: type 2 runs H's whole tree as "
                                      "one compiled program"),
     (["--type2_size=-1"], "--type2_size=-1: held-out questions per round, >= 0"),
+    (["--type2_size=0", "--gate=false"], "--gate is read only with type 2"),
     (["--oracle=sloppy", "--oracle.from_difficulty=-1"], "--oracle.from_difficulty=-1"),
     (["--prior_steps=0"], "--prior_steps=0: must be a positive integer"),
     (["--max_asks=1"], "--max_asks=1: H's decomposition for task 'lexicon' needs up to 2"),

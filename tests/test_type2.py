@@ -1,5 +1,7 @@
 """Type 2 (issue 13): H's whole tree is exact and its cost is counted apart; the gate refuses a
 policy made worse and deploys a better one; a systematically flawed H opens a type-1 / type-2 gap."""
+import shutil
+
 import jax
 import numpy as np
 import pytest
@@ -67,7 +69,8 @@ def _evals(workdir):
   return [r for r in report.read_metrics(str(workdir)) if r["phase"] == "eval"]
 
 
-def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path, monkeypatch):
+def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path_factory,
+                                                                      monkeypatch):
   """Round 1's pi is trained, then its weights perturbed: its type-2 score falls below pi_0's and
   the gate keeps pi_0 (its weights, competence, and accuracy). Round 2 trains on from pi_0 and
   is deployed. The eval lines say so, and type 2's calls are not type 1's."""
@@ -85,6 +88,7 @@ def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path,
     return loss
 
   monkeypatch.setattr(rounds.Distiller, "fit", fit_then_spoil_round_1)
+  tmp_path = tmp_path_factory.mktemp("gate") / "run"
   summary = rounds.run(config, str(tmp_path))
   evals = _evals(tmp_path)
   assert [e["promoted"] for e in evals] == [True, False, True]
@@ -102,6 +106,12 @@ def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path,
   assert summary["oracle_calls"] == config.label_size * config.rounds
   assert summary["type2_calls"] == sum(e["type2_calls"] for e in evals)
   assert summary["type2_share_of_h_calls"] == summary["type2_calls"] / summary["oracle_calls"]
+  # a resume after the refused round (its checkpoint holds pi_0 again) gives the same run
+  shutil.copytree(tmp_path, tmp_path.parent / "resumed")
+  shutil.rmtree(tmp_path.parent / "resumed" / "checkpoints" / "round_2")
+  resumed = rounds.run(config, str(tmp_path.parent / "resumed"))
+  assert {k: v for k, v in resumed.items() if k not in ("wall_seconds", "peak_memory_mb")} == \
+      {k: v for k, v in summary.items() if k not in ("wall_seconds", "peak_memory_mb")}
   for e in evals:
     assert e["type2_questions"] == config.type2_size
     assert e["type2_calls"] == pytest.approx(e["type2_calls_per_question"] * config.type2_size)
