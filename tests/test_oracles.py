@@ -301,6 +301,9 @@ def test_a_person_answers_at_the_terminal_and_nothing_accepted_is_lost(tmp_path)
   child.sendline("= d")
   _screen(child, "question 4 of")
   _screen(child, "> ")
+  # a person's Ctrl-C at a prompt that waits: rich draws "> " before it reads the line (two runs
+  # of the whole suite on a fresh clone lost a Ctrl-C sent at once; see BUILD_NOTES)
+  time.sleep(1)
   child.sendintr()  # Ctrl-C: saved, exit 0
   _screen(child, "every answer given is in")
   child.expect(pexpect.EOF)
