@@ -161,12 +161,14 @@ def steps_for_round(config: Config, plan, r: int, used: int) -> int:
 
 class Checked(NamedTuple):
   """What `check` builds: the task, the referee (the process that holds its ground truth, scores
-  predictions and runs the named baselines), H, and the answer store (None without
-  --oracle_store). `close()` ends the referee; `run` does that itself."""
+  predictions and runs the named baselines), H, the answer store (None without --oracle_store)
+  and type 2's judge (None with --type2_size=0). `close()` ends the referee; `run` does that
+  itself."""
   task: Task
   referee: Referee
   oracle: object
   store: AnswerStore | None
+  type2_oracle: object | None
 
   def close(self) -> None:
     self.referee.close()
@@ -198,20 +200,21 @@ def check(config: Config, workdir: str) -> Checked:
   config.validate()
   task, referee = _task_and_referee(config)
   try:
-    oracle, store = _check(config, workdir, task)
+    oracle, store, type2_oracle = _check(config, workdir, task)
   except BaseException:
     referee.close()
     raise
-  return Checked(task, referee, oracle, store)
+  return Checked(task, referee, oracle, store, type2_oracle)
 
 
 def _check(config: Config, workdir: str, task: Task):
-  """The checks that need the task: returns H and the answer store."""
+  """The checks that need the task: returns H, the answer store and type 2's judge."""
   arm = arms_lib.get_arm(config, task)
   oracle = make_oracle(config, task, reads_raw_d=arm.reads == arms_lib.RAW_D)
   default = Config()
+  type2_oracle = None
   if config.type2_size:
-    make_type2_oracle(config, task, oracle, reads_raw_d=arm.reads == arms_lib.RAW_D)
+    type2_oracle = make_type2_oracle(config, task, oracle, reads_raw_d=arm.reads == arms_lib.RAW_D)
     if not isinstance(getattr(task, "ask_depth", None), int):
       raise ValueError(f"task {config.task!r} declares no ask_depth (the longest chain of asks in "
                        "H's decomposition, which type 2 recurses through): add it to the task, "
@@ -251,7 +254,7 @@ def _check(config: Config, workdir: str, task: Task):
   if config.oracle_store:
     store = AnswerStore(config.oracle_store, {"task": config.task, "settings": dataclasses.asdict(
         config.task_config)})
-  return oracle, store
+  return oracle, store, type2_oracle
 
 
 # -- the run's fixed parts and what rounds hand on --------------------------------------------
@@ -352,7 +355,7 @@ def _begin(config: Config, workdir: str, checked: Checked) -> tuple[Run, Referee
   """Sets the run up (fitting or restoring z*); returns it, the referee and the last round a
   checkpoint holds (-1: none)."""
   start = time.time()
-  task, referee, oracle, store = checked
+  task, referee, oracle, store, type2_oracle = checked
   arm = arms_lib.get_arm(config, task)
   plan = arm.rounds(config)
   os.makedirs(workdir, exist_ok=True)
@@ -377,9 +380,8 @@ def _begin(config: Config, workdir: str, checked: Checked) -> tuple[Run, Referee
                         view=view, store=store, identity=oracle_identity(config))
   key = jax.random.key(config.seed)
   type2 = None
-  if config.type2_size:
-    type2 = Type2(make_type2_oracle(config, task, oracle, reads_raw_d=arm.reads == arms_lib.RAW_D),
-                  task, mz)
+  if type2_oracle is not None:
+    type2 = Type2(type2_oracle, task, mz)
     print(f"type 2: the {type2.name} H's whole tree on "
           f"{min(config.type2_size, config.heldout_rows)} held-out questions a round; gate "
           f"{'on' if config.gate else 'off'}", flush=True)

@@ -80,9 +80,11 @@ def main(preset: str, upto: int, fraction: float, steps: int, fits: int) -> None
     oracle._fit(jax.random.fold_in(key, fit))
     jax.block_until_ready(oracle.params)
     seconds = time.time() - t0
-    agrees = np.all(np.asarray(oracle._imitate(q, tools(), jnp.asarray(heldout))) == h, axis=1)
-    steps_agree = oracle._agrees(oracle._examples(q, h, labelled.log, np.flatnonzero(heldout)),
-                                 int(heldout.sum()))  # the run's check: every step of H's
+    imitated, _ = oracle._imitate(q, tools(), jnp.asarray(heldout), np.zeros(n))
+    agrees = np.all(np.asarray(imitated) == h, axis=1)
+    steps_agree, _ = oracle._agrees(oracle._examples(q, h, labelled.log,
+                                                     np.flatnonzero(heldout)),
+                                    int(heldout.sum()))  # the run's check: every step of H's
     per = " ".join(f"{d}:{agrees[heldout & (difficulty == d)].mean():.2f}"
                    for d in np.unique(difficulty))
     print(f"after {(fit + 1) * steps} steps ({seconds:.0f}s): held out {agrees[heldout].mean():.3f}"
@@ -90,8 +92,8 @@ def main(preset: str, upto: int, fraction: float, steps: int, fits: int) -> None
           f" | by difficulty {per}", flush=True)
   # each next step of the held-out rows, teacher-forced
   states, kinds, payloads, _ = oracle._examples(q, h, labelled.log, np.flatnonzero(heldout))
-  kind, payload = (np.asarray(a) for a in _act(oracle.graphdef, oracle.params, oracle.rest,
-                                              jnp.asarray(states)))
+  kind, payload, _ = (np.asarray(a) for a in _act(oracle.graphdef, oracle._widths, oracle.params,
+                                                 oracle.rest, jnp.asarray(states)))
   width = {ASK: task.spec.question_len, LOOKUP: 1, ANSWER: task.spec.answer_len}
   step_difficulty = np.asarray(task.difficulty(jnp.asarray(states[:, :task.spec.question_len])))
   for k, name in ((ASK, "ask"), (LOOKUP, "look-up"), (ANSWER, "answer")):

@@ -11,6 +11,7 @@ import time
 import hypothesis
 import hypothesis.strategies as st
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pexpect
 import pytest
@@ -24,10 +25,12 @@ from amplify.oracles import human_model, make_oracle
 from amplify.oracles.base import QUIT, SKIP, UNDO, Question
 from amplify.oracles.interactive import Interactive, InteractiveSettings
 from amplify.oracles.per_question import Tools
+from amplify.oracles.tools import BatchTools
 from amplify.policy import make_policy
 from amplify.store import AnswerStore, StoreError, question_keys
 from amplify.tasks import make_task
-from amplify.tasks.base import IDK
+from amplify.tasks.base import IDK, Inputs
+from amplify.tasks.permutation import _follow
 
 TESTS = pathlib.Path(__file__).parent
 ENV = {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "100"}
@@ -336,10 +339,35 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
   scripted = _amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
   learned_config = config_lib.get_config("permutation_tiny", oracle="learned",
                                          **{"oracle.steps": 300})
-  labels = _amplifier(learned_config, task, mz).label(inputs, policy, competent,
-                                                      jax.random.key(2))
+  learner = _amplifier(learned_config, task, mz)
+  labels = learner.label(inputs, policy, competent, jax.random.key(2))
   counts = labels.cost()
   assert counts["real_h_calls"] + counts["learned_calls"] == 2048
   assert counts["real_h_calls"] <= 2048 // 2 and counts["learned_agreement"] >= 0.99
   agree = np.all(np.asarray(labels.answers) == np.asarray(scripted.answers), axis=1)
   assert agree.mean() >= 0.95  # H' never saw these questions' answers
+
+  # a row H' is less sure of than its threshold stops before its first step: unanswered (the
+  # real H takes it), no ask or look-up spent on it; the other rows are answered as without one
+  n, h_prime = 64, learner._oracle
+  sub = Inputs(inputs.context[:n], inputs.questions[:n])
+
+  def imitate(threshold):
+    def lookup(keys):
+      match = sub.context[:, :, 0] == keys[:, None]
+      value = jnp.sum(jnp.where(match, sub.context[:, :, 1], 0), axis=1)
+      return jnp.where(jnp.any(match, axis=1), value, IDK).astype(jnp.int32)
+    tools = BatchTools(lambda q: _follow(Inputs(sub.context, q)), lookup, n, max_asks=4,
+                       max_lookups=4)
+    answers, unsure = h_prime._imitate(sub.questions, tools.handle(), jnp.ones(n, bool),
+                                       threshold)
+    used = tools.transcript(sub.questions, task.spec.answer_len)
+    return (np.asarray(answers), unsure,
+            np.asarray(used.asked).any(axis=1) | np.asarray(used.looked_up).any(axis=1))
+
+  doubted = np.arange(n) < n // 2
+  answers, unsure, spent = imitate(np.where(doubted, 2., 0.))  # confidence is at most 1
+  sure_answers, sure_unsure, _ = imitate(np.zeros(n))
+  assert np.array_equal(unsure, doubted) and not sure_unsure.any()
+  assert np.all(answers[doubted] == IDK) and not spent[doubted].any() and spent[~doubted].all()
+  assert np.array_equal(answers[~doubted], sure_answers[~doubted])

@@ -6,22 +6,33 @@ difficulty; their transcripts are H's steps: ask a subquestion, look a key up, a
 `StepImitator` learns, from every such transcript so far, to predict H's next step from the question
 and the steps taken (each output token is copied from the state or generated: subquestions copy the
 question's tokens, answers combine subanswers; the state holds the question and each step's kind and
-result). A third of the real H's rows are held out: after each fit, H' is trusted at a difficulty
-where it agrees with H on at least MIN_CHECK_ROWS of them and on at least `--oracle.agreement` of
-them. H' agrees on a row when it takes each of H's steps there, given the results H's steps got,
-answer included (H', pi and Mz are deterministic, so it then answers as H did): the check reads H's
-recorded steps and calls neither pi nor Mz. At every difficulty not yet trusted the real H answers
-twice the share (up to all of it) and H' is fitted again: those rows are answered by the real H in
-any case while H' is not trusted there, so training on them costs no extra call. H' then answers the
-trusted difficulties' other rows, taking its steps through the same tools (pi and Mz, within the
-same budget); the real H answers the rest, and any row where H' gives no well-formed answer
-(`learned_malformed`). In the next batch a difficulty where H' was trusted starts from
-`--oracle.min_fraction` again, any other from half the share it reached here.
+result). A third of the real H's rows are held out. H' agrees on a row when it takes each of H's
+steps there, given the results H's steps got, answer included (H', pi and Mz are deterministic,
+so it then answers as H did): the check reads H's recorded steps and calls neither pi nor Mz.
+H''s confidence in a step is the least probability it gives the step's kind and each token it
+uses. After each fit, H' is trusted at a difficulty down to the lowest of THRESHOLDS at which it
+agrees with H on at least `--oracle.agreement` of the held-out rows it is that confident on (at
+least MIN_CHECK_ROWS of them); threshold 0 is every row.
+
+While a fit raises H''s held-out agreement where it is not settled by at least MIN_GAIN, H' is
+fitted again on the rows in hand (compute, not real-H calls). Once a fit stops helping, the real
+H answers twice the share (up to all of it) at every difficulty not settled, and H' is fitted
+again: those rows are answered by the real H in any case while H' is not trusted there, so
+training on them costs no extra call. A difficulty is settled when H' is trusted there and the
+rows it would be unsure of cost the real H no more than twice the share would.
+
+H' then answers the trusted difficulties' other rows, taking its steps through the same tools
+(pi and Mz, within the same budget). It stops a row before any step it is less confident in than
+the threshold (`learned_unsure`). The real H answers those rows, the difficulties where H' is
+not trusted, and any row where H' gives no well-formed answer (`learned_malformed`). In the next
+batch a difficulty where H' was trusted starts from `--oracle.min_fraction` again, any other from
+half the share it reached here.
 
 Counts per batch (metrics): `real_h_calls`, `learned_calls`, `learned_agreement` (the lowest
-held-out agreement over the difficulties checked), `real_fraction` (the real H's share of the
-batch) and `real_fraction_by_difficulty`. H' never sees ground truth: it learns only from H's own
-transcripts.
+held-out agreement, on the rows as confident as the threshold, over the difficulties H' is
+trusted at), `learned_unsure`, `learned_malformed`, `learned_fits`, `real_fraction` (the real
+H's share of the batch) and `real_fraction_by_difficulty`. H' never sees ground truth: it learns
+only from H's own transcripts.
 """
 from __future__ import annotations
 
@@ -40,6 +51,9 @@ from amplify.tasks.base import IDK, PAD
 
 ASK, LOOKUP, ANSWER = 0, 1, 2  # action kinds
 MIN_CHECK_ROWS = 20  # held-out rows of a difficulty needed to trust H' there
+MIN_GAIN = 0.01  # a fit raising held-out agreement less than this: buy more of the real H
+MAX_FITS = 32  # fits of H' per batch
+THRESHOLDS = (0., 0.9, 0.99, 0.999)  # the confidences H' may be trusted down to
 _OPTIMIZER = optax.adam(3e-3)
 
 
@@ -128,17 +142,27 @@ def _train(graphdef, optimizer, widths, params, rest, opt_state, states, kinds, 
   return params, opt_state, losses[-1]
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _act(graphdef, params, rest, state):
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _act(graphdef, widths, params, rest, state):
   """The most likely action: kind int32[B], payload int32[B, P] (each token copied from its most
-  likely position or generated, whichever is more likely)."""
+  likely position or generated, whichever is more likely), and H''s confidence in it float[B]:
+  the least of the kind's probability and each used payload token's (copied from any position
+  holding it, or generated)."""
   kind_logits, logits = nnx.merge(graphdef, params, rest)(state)
   length = state.shape[1]
   copy_at = jnp.argmax(logits[..., :length], -1)
   copied = jnp.take_along_axis(state, copy_at, axis=1)
   generated = jnp.argmax(logits[..., length:], -1)
   use_copy = jnp.max(logits[..., :length], -1) > jnp.max(logits[..., length:], -1)
-  return jnp.argmax(kind_logits, -1), jnp.where(use_copy, copied, generated).astype(jnp.int32)
+  kind = jnp.argmax(kind_logits, -1)
+  payload = jnp.where(use_copy, copied, generated).astype(jnp.int32)
+  p = jax.nn.softmax(logits, -1)
+  token_p = (jnp.sum(jnp.where(state[:, None, :] == payload[..., None], p[..., :length], 0.), -1)
+             + jnp.take_along_axis(p[..., length:], payload[..., None], -1)[..., 0])
+  used = jnp.arange(payload.shape[1]) < jnp.asarray(widths)[kind][:, None]
+  confidence = jnp.minimum(jnp.max(jax.nn.softmax(kind_logits, -1), -1),
+                           jnp.min(jnp.where(used, token_p, 1.), -1))
+  return kind, payload, confidence
 
 
 class _Recorder:
@@ -239,26 +263,59 @@ class LearnedOracle:
     return (np.concatenate(states), np.concatenate(kind_out), np.concatenate(payload_out),
             np.concatenate(row_out))
 
-  def _agrees(self, examples, n: int) -> np.ndarray:
+  def _check(self, questions, logs, heldout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bool[B], float[B]): where H' agrees with the real H, and its confidence, on the
+    held-out rows of `logs` (each the real H's answers, steps and rows answered); False and 0
+    elsewhere."""
+    agrees, confidence = np.zeros(len(heldout), bool), np.zeros(len(heldout))
+    for h_answers, h_log, answered in logs:
+      rows = np.flatnonzero(heldout & answered)
+      if len(rows):
+        agrees[rows], confidence[rows] = self._agrees(
+            self._examples(questions, h_answers, h_log, rows), len(rows))
+    return agrees, confidence
+
+  @property
+  def _widths(self) -> tuple[int, int, int]:
+    """The payload tokens each kind uses: an ask's question, a look-up's key, an answer."""
+    spec = self.task.spec
+    return spec.question_len, 1, spec.answer_len
+
+  def _agrees(self, examples, n: int) -> tuple[np.ndarray, np.ndarray]:
     """bool[n]: H' takes every step of the real H's on each of n rows (given the results H's
     steps got), answer included. H' is deterministic and so are pi and Mz within a batch, so
-    a row where it does answers as H did; this needs no call of pi or Mz."""
+    a row where it does answers as H did; this needs no call of pi or Mz. And float[n]: H''s
+    least confidence over each row's steps up to its first that differs from H's (on a row it
+    agrees on, the confidence it answers with; elsewhere no less than it would answer with)."""
     states, kinds, payloads, rows = examples
     size = 1 << (len(states) - 1).bit_length()  # padded to a power of two: few compiled shapes
     pad = lambda a: np.concatenate([a, np.zeros((size - len(a),) + a.shape[1:], a.dtype)])
-    kind, payload = (np.asarray(a)[:len(states)] for a in _act(
-        self.graphdef, self.params, self.rest, jnp.asarray(pad(states))))
-    spec = self.task.spec
-    widths = np.asarray([spec.question_len, 1, spec.answer_len])[kinds]
-    used = np.arange(payloads.shape[1])[None, :] < widths[:, None]
+    kind, payload, confidence = (np.asarray(a)[:len(states)] for a in _act(
+        self.graphdef, self._widths, self.params, self.rest, jnp.asarray(pad(states))))
+    used = np.arange(payloads.shape[1])[None, :] < np.asarray(self._widths)[kinds][:, None]
     step_ok = (kind == kinds) & np.all((payload == payloads) | ~used, axis=1)
     agrees = np.ones(n, bool)
     np.logical_and.at(agrees, rows, step_ok)
-    return agrees
+    # examples come step by step (all rows' first steps, then their second ...): a row's first
+    # differing step is the last whose confidence counts
+    before_wrong = np.ones(n, bool)
+    row_confidence = np.ones(n)
+    step = self._step_index(states)
+    for t in np.unique(step):
+      at = step == t
+      r = rows[at]
+      live = before_wrong[r]
+      np.minimum.at(row_confidence, r[live], confidence[at][live])
+      before_wrong[r[~step_ok[at]]] = False
+    return agrees, row_confidence
+
+  def _step_index(self, states: np.ndarray) -> np.ndarray:
+    """int[N]: how many steps each state shows."""
+    kind_tokens = states[:, self.task.spec.question_len::1 + self.result]
+    return np.sum(kind_tokens != self.special + 2, axis=1)
 
   # -- fitting and acting -----------------------------------------------------------------------
   def _fit(self, key: jax.Array) -> None:
-    spec = self.task.spec
     states, kinds, payloads = (np.concatenate(parts) for parts in zip(*self.data))
     if self.params is None:
       model = StepImitator(self.special + 3, self.task.spec.question_len, self.steps_max,
@@ -270,18 +327,21 @@ class LearnedOracle:
     # the data, not one per fit
     pad = lambda a: np.concatenate([a, np.zeros((2**math.ceil(math.log2(len(a))) - len(a),)
                                                 + a.shape[1:], a.dtype)])
-    widths = (spec.question_len, 1, spec.answer_len)  # the payload tokens of ASK, LOOKUP, ANSWER
     self.params, self.opt_state, _ = _train(
-        self.graphdef, _OPTIMIZER, widths, self.params, self.rest, self.opt_state,
+        self.graphdef, _OPTIMIZER, self._widths, self.params, self.rest, self.opt_state,
         *(jnp.asarray(pad(a)) for a in (states, kinds, payloads)), batches)
 
-  def _imitate(self, questions: jax.Array, tools, rows: jax.Array) -> jax.Array:
-    """H' answers `rows` (bool[B]) through `tools`: one step per iteration, as array code."""
+  def _imitate(self, questions: jax.Array, tools, rows: jax.Array,
+               threshold: np.ndarray) -> tuple[jax.Array, np.ndarray]:
+    """H' answers `rows` (bool[B]) through `tools`: one step per iteration, as array code. A row
+    stops, unanswered, before a step H' is less confident in than the row's `threshold`
+    float[B]; returns the answers (IDK where none) and bool[B], the rows stopped so."""
     n, k, spec = questions.shape[0], self.steps_max, self.task.spec
     q = np.asarray(questions)
     kinds = np.full((n, k), -1, np.int32)
     results = np.zeros((n, k, self.result), np.int32)
     active = np.asarray(rows).copy()
+    unsure = np.zeros(n, bool)
     answers = np.full((n, spec.answer_len), IDK, np.int32)
     for t in range(k + 1):
       # H' steps only the rows still active, padded to a power of two (few compiled shapes)
@@ -291,11 +351,16 @@ class LearnedOracle:
       index = np.zeros(1 << (len(at) - 1).bit_length(), np.int64)
       index[:len(at)] = at
       state = self._state(q[index], kinds[index], results[index], np.full(len(index), t))
-      step_kind, step_payload = (np.asarray(a)[:len(at)] for a in _act(
-          self.graphdef, self.params, self.rest, jnp.asarray(state)))
+      step_kind, step_payload, confidence = (np.asarray(a)[:len(at)] for a in _act(
+          self.graphdef, self._widths, self.params, self.rest, jnp.asarray(state)))
       kind = np.full(n, -1, np.int32)
       payload = np.zeros((n, self.payload), np.int32)
       kind[at], payload[at] = step_kind, step_payload
+      doubt = np.zeros(n, bool)
+      doubt[at] = confidence < threshold[at]
+      unsure |= doubt
+      active &= ~doubt
+      kind[doubt] = -1
       done = active & ((kind == ANSWER) | (t == k))
       answers[done & (kind == ANSWER)] = payload[done & (kind == ANSWER), :spec.answer_len]
       active &= ~done
@@ -311,7 +376,7 @@ class LearnedOracle:
                                         jnp.asarray(look)))
         results[look, t, 0] = value[look]
       kinds[active, t] = kind[active]
-    return jnp.asarray(answers)
+    return jnp.asarray(answers), unsure
 
   def answer(self, questions: jax.Array, tools, key: jax.Array) -> jax.Array:
     n = questions.shape[0]
@@ -334,58 +399,89 @@ class LearnedOracle:
       return h, recorder.log
 
     pending, trusted, checked, logs = set(rows_at), set(), {}, []
-    for attempt in range(32):
-      new, train = np.zeros(n, bool), []
-      for d in pending:  # the real H answers more rows, only where H' is not trusted
-        upto = min(len(rows_at[d]), max(taken[d] + 1, math.ceil(share[d] * len(rows_at[d]))))
-        rows = rows_at[d][taken[d]:upto]
-        taken[d] = upto
-        new[rows] = True
-        split = len(rows) // 3  # a third of each slice checks H', the rest trains it
-        heldout[rows[:split]] = True
-        train.append(rows[split:])
-      h, log = ask_real(new, attempt)
-      logs.append((h, log, new))
-      self.data.append(self._examples(questions, h, log, np.concatenate(train))[:3])
+    buy, fits = True, 0
+    agrees = np.zeros(n, bool)  # on every held-out row so far, by the H' fitted last
+    for attempt in range(MAX_FITS):
+      if buy:  # the real H answers more rows, only where H' is not trusted
+        new, train = np.zeros(n, bool), []
+        for d in pending:
+          upto = min(len(rows_at[d]), max(taken[d] + 1, math.ceil(share[d] * len(rows_at[d]))))
+          rows = rows_at[d][taken[d]:upto]
+          taken[d] = upto
+          new[rows] = True
+          split = len(rows) // 3  # a third of each slice checks H', the rest trains it
+          heldout[rows[:split]] = True
+          train.append(rows[split:])
+        h, log = ask_real(new, attempt)
+        logs.append((h, log, new))
+        self.data.append(self._examples(questions, h, log, np.concatenate(train))[:3])
+        if self.params is not None:  # the H' in hand on the new held-out rows: the bar to beat
+          agrees[heldout & new] = self._check(questions, [(h, log, new)],
+                                              heldout)[0][heldout & new]
+      before, pending_before = agrees, pending
       self._fit(jax.random.fold_in(key, 100 + attempt))
-      agrees = np.zeros(n, bool)  # on every held-out row so far, by the H' just fitted
-      for h_answers, h_log, answered in logs:
-        rows = np.flatnonzero(heldout & answered)
-        if len(rows):
-          agrees[rows] = self._agrees(self._examples(questions, h_answers, h_log, rows),
-                                      len(rows))
-      # H' is trusted at a difficulty once it agrees with H on enough held-out rows of it (every
-      # difficulty is checked again after each fit); the real H answers the rest of the others
-      checked = {d: float(agrees[rows[heldout[rows]]].mean()) for d, rows in rows_at.items()
-                 if heldout[rows].sum() >= MIN_CHECK_ROWS}
-      trusted = {d for d, a in checked.items() if a >= self.settings.agreement}
-      pending = {d for d in rows_at if d not in trusted and taken[d] < len(rows_at[d])}
+      fits += 1
+      agrees, confidence = self._check(questions, logs, heldout)
+      # H' is trusted at a difficulty, down to a confidence threshold, once it agrees with H on
+      # enough of the held-out rows it is that confident on (every difficulty is checked again
+      # after each fit); the lowest such threshold leaves it the most rows
+      threshold, coverage, checked = {}, {}, {}
+      for d, rows in rows_at.items():
+        held = rows[heldout[rows]]
+        for tau in THRESHOLDS:
+          sure = held[confidence[held] >= tau]
+          if len(sure) >= MIN_CHECK_ROWS:
+            checked[d] = float(agrees[sure].mean())
+            if checked[d] >= self.settings.agreement:
+              threshold[d], coverage[d] = tau, len(sure) / len(held)
+              break
+      trusted = set(threshold)
+      # settled: the rows H' would leave to the real H there (those it is unsure of) cost no
+      # more than asking the real H for twice the share would
+      settled = {d for d in trusted
+                 if (1 - coverage[d]) * (len(rows_at[d]) - taken[d]) <= taken[d]}
+      pending = {d for d in rows_at if d not in settled and taken[d] < len(rows_at[d])}
       if not pending:
         break
-      for d in pending:
-        share[d] = min(1.0, 2 * share[d])
+      # fitting again on the rows in hand costs no real-H call: do that while the last fit
+      # raised H''s held-out agreement where it was not trusted; else buy more of the real H
+      where = heldout & np.isin(difficulty, list(pending_before))
+      gain = (agrees[where].sum() - before[where].sum()) / max(int(where.sum()), 1)
+      buy = gain < MIN_GAIN
+      if buy:
+        for d in pending:
+          share[d] = min(1.0, 2 * share[d])
     rest = ~real & np.isin(difficulty, list(trusted))
     untrusted = ~real & ~rest
     if untrusted.any():
       ask_real(untrusted, 99)
-    malformed = np.zeros(n, bool)
+    malformed, unsure = np.zeros(n, bool), np.zeros(n, bool)
     if rest.any():
-      answers[rest] = np.asarray(self._imitate(questions, tools, jnp.asarray(rest)))[rest]
-      # an answer H' gave that is not one (a token outside the task's answers) goes to the real H
+      row_threshold = np.zeros(n)
+      for d in trusted:
+        row_threshold[difficulty == d] = threshold[d]
+      imitated, unsure = self._imitate(questions, tools, jnp.asarray(rest), row_threshold)
+      answers[rest] = np.asarray(imitated)[rest]
+      # a row H' stopped on, unsure of its next step, and an answer H' gave that is not one (a
+      # token outside the task's answers) go to the real H
       first, stop = self.task.spec.answer_range
-      malformed = rest & ~np.all((answers == IDK) | ((answers >= first) & (answers < stop)), 1)
-      if malformed.any():
-        rest &= ~malformed
-        ask_real(malformed, 98)
+      malformed = rest & ~unsure & ~np.all((answers == IDK) | ((answers >= first)
+                                                               & (answers < stop)), 1)
+      unsure &= rest
+      if (malformed | unsure).any():
+        rest &= ~(malformed | unsure)
+        ask_real(malformed | unsure, 98)
     # the next batch starts a difficulty H' is trusted at from the floor (the H' fitted here is
     # checked there again), and any other from half the share it reached here
     self.share = {d: self.settings.min_fraction if d in trusted
                   else max(self.settings.min_fraction, taken[d] / len(rows_at[d]) / 2)
                   for d in rows_at}
     self.last_counts = {"real_h_calls": int(real.sum()), "learned_calls": int(rest.sum()),
-                        "learned_agreement": min(checked.values()) if checked else None,
+                        "learned_agreement": (min(checked[d] for d in trusted) if trusted
+                                              else None),
                         "real_fraction": round(float(real.mean()), 4),
                         "learned_malformed": int(malformed.sum()),
+                        "learned_unsure": int(unsure.sum()), "learned_fits": fits,
                         "real_fraction_by_difficulty": {
                             str(d): round(float(real[rows].mean()), 3)
                             for d, rows in sorted(rows_at.items())}}
