@@ -5,7 +5,9 @@
 The real H (the task's scripted H) answers FRACTION of one batch of the preset's D* questions
 (`label_size` of them): two thirds train H', one third is held out. H' is fitted FITS times, STEPS
 steps each, and after each fit prints its held-out agreement with H per difficulty, then the
-accuracy of each of its next steps (kind, payload) at the small difficulties. pi is replaced by a
+accuracy of each of its next steps (kind, payload) at the small difficulties, and for each
+confidence threshold the run may trust H' down to, the share of held-out rows H' is that sure of
+and its agreement on them, per difficulty. pi is replaced by a
 stand-in that answers subquestions of difficulty <= COMPETENT_UPTO exactly (from Mz for lexicon,
 from the example's facts for permutation) and IDK above: the later rounds' situation, without
 training policies. The stand-in is a diagnostic device; runs never use it.
@@ -23,7 +25,7 @@ from amplify import config as config_lib
 from amplify import prior
 from amplify.mz import Table
 from amplify.oracles import human_model, make_oracle
-from amplify.oracles.learned import ANSWER, ASK, LOOKUP, _act, _Recorder
+from amplify.oracles.learned import ANSWER, ASK, LOOKUP, THRESHOLDS, _act, _Recorder
 from amplify.oracles.tools import BatchTools
 from amplify.tasks import make_task
 from amplify.tasks.base import IDK, Inputs
@@ -82,14 +84,22 @@ def main(preset: str, upto: int, fraction: float, steps: int, fits: int) -> None
     seconds = time.time() - t0
     imitated, _ = oracle._imitate(q, tools(), jnp.asarray(heldout), np.zeros(n))
     agrees = np.all(np.asarray(imitated) == h, axis=1)
-    steps_agree, _ = oracle._agrees(oracle._examples(q, h, labelled.log,
-                                                     np.flatnonzero(heldout)),
-                                    int(heldout.sum()))  # the run's check: every step of H's
+    steps_agree, confidence = oracle._agrees(oracle._examples(q, h, labelled.log,
+                                                              np.flatnonzero(heldout)),
+                                             int(heldout.sum()))  # the run's check
     per = " ".join(f"{d}:{agrees[heldout & (difficulty == d)].mean():.2f}"
                    for d in np.unique(difficulty))
     print(f"after {(fit + 1) * steps} steps ({seconds:.0f}s): held out {agrees[heldout].mean():.3f}"
           f" (every step as H's: {steps_agree.mean():.3f})"
           f" | by difficulty {per}", flush=True)
+  # the rows H' is at least tau sure of (the run's per-row check): their share and agreement
+  held_difficulty = difficulty[heldout]
+  for tau in THRESHOLDS:
+    sure = confidence >= tau
+    per = " ".join(f"{d}:{sure[held_difficulty == d].mean():.2f}/"
+                   f"{steps_agree[sure & (held_difficulty == d)].mean():.3f}"
+                   for d in np.unique(difficulty) if (sure & (held_difficulty == d)).any())
+    print(f"sure >= {tau}: share/agreement by difficulty {per}")
   # each next step of the held-out rows, teacher-forced
   states, kinds, payloads, _ = oracle._examples(q, h, labelled.log, np.flatnonzero(heldout))
   kind, payload, _ = (np.asarray(a) for a in _act(oracle.graphdef, oracle._widths, oracle.params,
