@@ -802,6 +802,13 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
   return summary
 
 
+def deployed_type2_score(record: dict) -> float:
+  """The type-2 score of the policy H^A uses after a round's gate (an eval line with type 2):
+  the deployed policy's where the gate refused pi_r, else pi_r's."""
+  return (record["type2_score_deployed"] if record["promoted"] is False
+          else record["type2_score"])
+
+
 def _type2_summary(evals: list[dict], h_calls: int) -> dict:
   """The rounds whose pi_r was deployed, those the gate refused, the largest type-1 - type-2 gap
   (a run without type 2: none), the final deployed policy's type-2 score, and type 2's H calls,
@@ -817,8 +824,7 @@ def _type2_summary(evals: list[dict], h_calls: int) -> dict:
           "refused_rounds": [rec["round"] for rec in gated if rec["promoted"] is False],
           "largest_type1_type2_gap": {"round": largest["round"],
                                       "gap": largest["type1_type2_gap"]},
-          "final_type2_score": last["type2_score_deployed"] if last["promoted"] is False
-                               else last["type2_score"],
+          "final_type2_score": deployed_type2_score(last),
           "type2_calls": type2_calls,
           "type2_share_of_h_calls": type2_calls / h_calls if h_calls else None}
 

@@ -50,9 +50,7 @@ def _run(preset: str, gate: bool, seed: int) -> dict:
           "h_calls": summary["oracle_calls"],
           "rounds": [{**{k: r[k] for k in ("round", "type1_score", "type2_score",
                                            "type1_type2_gap", "promoted", "policy_accuracy")},
-                      # the type-2 score of the policy H^A uses after the gate
-                      "deployed_type2": r["type2_score_deployed"] if r["promoted"] is False
-                                        else r["type2_score"]} for r in evals]}
+                      "deployed_type2": rounds.deployed_type2_score(r)} for r in evals]}
 
 
 def _table(rows: list[dict]) -> str:

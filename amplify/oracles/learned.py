@@ -165,6 +165,13 @@ def _act(graphdef, widths, params, rest, state):
   return kind, payload, confidence
 
 
+def _padded(a: np.ndarray) -> np.ndarray:
+  """`a` with zero rows appended up to a power of two of rows: one compiled shape per doubling
+  of the data, not one per call."""
+  size = 1 << (len(a) - 1).bit_length()
+  return np.concatenate([a, np.zeros((size - len(a),) + a.shape[1:], a.dtype)])
+
+
 class _Recorder:
   """The batch's tools restricted to some rows (the real H's share), keeping the steps taken
   through them, in order: (kind, payload, result, where) per call."""
@@ -288,10 +295,8 @@ class LearnedOracle:
     least confidence over each row's steps up to its first that differs from H's (on a row it
     agrees on, the confidence it answers with; elsewhere no less than it would answer with)."""
     states, kinds, payloads, rows = examples
-    size = 1 << (len(states) - 1).bit_length()  # padded to a power of two: few compiled shapes
-    pad = lambda a: np.concatenate([a, np.zeros((size - len(a),) + a.shape[1:], a.dtype)])
     kind, payload, confidence = (np.asarray(a)[:len(states)] for a in _act(
-        self.graphdef, self._widths, self.params, self.rest, jnp.asarray(pad(states))))
+        self.graphdef, self._widths, self.params, self.rest, jnp.asarray(_padded(states))))
     used = np.arange(payloads.shape[1])[None, :] < np.asarray(self._widths)[kinds][:, None]
     step_ok = (kind == kinds) & np.all((payload == payloads) | ~used, axis=1)
     agrees = np.ones(n, bool)
@@ -323,13 +328,10 @@ class LearnedOracle:
       self.graphdef, self.params, self.rest = nnx.split(model, nnx.Param, ...)
       self.opt_state = _OPTIMIZER.init(self.params)
     batches = jax.random.randint(key, (self.settings.steps, 128), 0, len(states))
-    # the examples padded to a power of two of rows (never sampled): one compile per doubling of
-    # the data, not one per fit
-    pad = lambda a: np.concatenate([a, np.zeros((2**math.ceil(math.log2(len(a))) - len(a),)
-                                                + a.shape[1:], a.dtype)])
+    # the padding rows are never sampled
     self.params, self.opt_state, _ = _train(
         self.graphdef, _OPTIMIZER, self._widths, self.params, self.rest, self.opt_state,
-        *(jnp.asarray(pad(a)) for a in (states, kinds, payloads)), batches)
+        *(jnp.asarray(_padded(a)) for a in (states, kinds, payloads)), batches)
 
   def _imitate(self, questions: jax.Array, tools, rows: jax.Array,
                threshold: np.ndarray) -> tuple[jax.Array, np.ndarray]:
