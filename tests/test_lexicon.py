@@ -9,6 +9,7 @@ import hypothesis
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 from amplify import config as config_lib
@@ -51,6 +52,21 @@ def test_a_subanswer_that_does_not_add_up_is_refused():
   large = np.asarray(task.difficulty(inputs.questions)) > 2
   assert large.any()
   assert np.all(np.asarray(answers)[large] == IDK)
+
+
+def test_valid_answers_are_the_counts_a_person_could_type():
+  task, truth = make_task(_tiny(max_set_size=4))
+  q = task.deployment_questions(jax.random.key(0), 64).questions
+  right = truth.answers(Inputs(jnp.zeros((64, 0, 1), jnp.int32), q))
+  one_more = right.at[:, 0].add(1)  # counts adding up to one more than the set's size
+  assert np.all(task.valid_answers(q, right)) and np.all(task.valid_answers(q, right * 0 + IDK))
+  assert not np.any(task.valid_answers(q, one_more))
+  for row in range(8):  # the same rule as a typed answer's
+    np.testing.assert_array_equal(task.parse_answer(task.render_answer(right[row]), q[row]),
+                                  right[row])
+    text = task.render_answer(one_more[row])
+    with pytest.raises(ValueError, match="add up to"):
+      task.parse_answer(text, q[row])
 
 
 def test_a_hand_written_question_decodes_and_counts_as_written():

@@ -15,13 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 import pexpect
 import pytest
+from flax import nnx
 
 import oracle_fns
 from amplify import config as config_lib
 from amplify import prior, rounds
 from amplify.amplifier import Amplifier, Budget
 from amplify.mz import ExactIndex, Table
-from amplify.oracles import human_model, make_oracle
+from amplify.oracles import human_model, learned, make_oracle
 from amplify.oracles.base import QUIT, SKIP, UNDO, Question
 from amplify.oracles.interactive import Interactive, InteractiveSettings
 from amplify.oracles.per_question import Tools
@@ -371,3 +372,40 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
   assert np.array_equal(unsure, doubted) and not sure_unsure.any()
   assert np.all(answers[doubted] == IDK) and not spent[doubted].any() and spent[~doubted].all()
   assert np.array_equal(answers[~doubted], sure_answers[~doubted])
+
+  # H' is a committee: the first member picks each step, and the step's confidence is the least
+  # probability any member gives it, so a member that disagrees makes H' unsure
+  params = h_prime.params
+  first = jax.tree.map(lambda p: jnp.stack([p[0]] * learned.MEMBERS), params)
+  fresh = nnx.split(learned.StepImitator(h_prime.special + 3, task.spec.question_len,
+                                         h_prime.steps_max, h_prime.result, h_prime.payload,
+                                         h_prime.settings.width, rngs=nnx.Rngs(7)),
+                    nnx.Param, ...)[1]  # a member that has learned nothing
+  stranger = jax.tree.map(lambda p, q: p.at[1].set(q), first, fresh)
+  state = jnp.asarray(h_prime._state(np.asarray(sub.questions),
+                                     np.full((n, h_prime.steps_max), -1, np.int32),
+                                     np.zeros((n, h_prime.steps_max, h_prime.result), np.int32),
+                                     np.zeros(n, np.int64)))
+  act = lambda p: [np.asarray(a) for a in learned._act(h_prime.graphdef, h_prime._widths, p,
+                                                       h_prime.rest, state)]
+  kind, payload, confidence = act(first)
+  kind_s, payload_s, confidence_s = act(stranger)
+  assert np.array_equal(kind, kind_s) and np.array_equal(payload, payload_s)
+  assert np.all(confidence_s <= confidence + 1e-6) and confidence.mean() > 0.9
+  assert confidence_s.mean() < 0.5
+
+  # an answer of H''s that the task would not accept from a person goes to the real H: with a
+  # task that accepts none, the real H answers every row, as the scripted H did
+  class Refusing:
+    def __getattr__(self, name):
+      return getattr(task, name)
+
+    def valid_answers(self, questions, answers):
+      return jnp.zeros(questions.shape[0], bool)
+
+  h_prime.task = Refusing()
+  labels = learner.label(inputs, policy, competent, jax.random.key(3))
+  counts = labels.cost()
+  assert counts["learned_calls"] == 0 and counts["real_h_calls"] == 2048
+  assert counts["learned_malformed"] > 1024
+  np.testing.assert_array_equal(labels.answers, scripted.answers)

@@ -14,6 +14,7 @@ import dataclasses
 from typing import NamedTuple, Protocol
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 PAD = 0
@@ -67,6 +68,13 @@ class Spec:
   @property
   def answer_range(self) -> tuple[int, int]:
     return self.answer_tokens if self.answer_tokens != (0, 0) else (FIRST_TOKEN, self.vocab_size)
+
+
+def answers_in_range(spec: Spec, answers: jax.Array) -> jax.Array:
+  """bool[B]: each answer's tokens are IDK or the task's answer tokens (`Spec.answer_tokens`); a
+  task whose every such answer is well formed returns this as its `valid_answers`."""
+  first, stop = spec.answer_range
+  return jnp.all((answers == IDK) | ((answers >= first) & (answers < stop)), axis=1)
 
 
 class Inputs(NamedTuple):
@@ -181,6 +189,11 @@ class Task(Text, Protocol):
 
   def random_answers(self, key: jax.Array, n: int) -> jax.Array:
     """int32[n, La]: uniformly random well-formed answers (a noisy human's slips)."""
+
+  def valid_answers(self, questions: jax.Array, answers: jax.Array) -> jax.Array:
+    """bool[B]: each answer is IDK or one the task accepts for its question (what `parse_answer`
+    accepts from a person, for a batch; lexicon: counts adding up to the set's size). The learned
+    H' gives the real H a row whose answer fails this (`learned_malformed`)."""
 
   def augment(self, key: jax.Array, inputs: Inputs, labels: jax.Array) -> tuple[Inputs, jax.Array]:
     """A random symmetry of the task applied to labelled rows (identity where it has none). The

@@ -34,7 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from amplify.tasks.base import FIRST_TOKEN, IDK, LATENT, Inputs, Spec, Tools
+from amplify.tasks.base import (FIRST_TOKEN, IDK, LATENT, Inputs, Spec, Tools,
+                                 answers_in_range)
 
 # The protocol of Arjovsky et al. 2019 (Colored MNIST).
 LABEL_FLIP = 0.25  # the observed label is the class flipped this often, in every environment
@@ -134,6 +135,9 @@ class ColoredDigits:
 
   def random_answers(self, key: jax.Array, n: int) -> jax.Array:
     return (self.class0 + jax.random.randint(key, (n, 1), 0, 2)).astype(jnp.int32)
+
+  def valid_answers(self, questions: jax.Array, answers: jax.Array) -> jax.Array:
+    return answers_in_range(self.spec, answers)
 
   # -- the human's model (learning the prior) ------------------------------------------------
   def human_log_prior(self, lookup) -> jax.Array:

@@ -172,6 +172,10 @@ class Lexicon:
     return self._counts_answer(
         jax.random.randint(key, (n, self.num_classes), 0, self.max_set_size + 1))
 
+  def valid_answers(self, questions: jax.Array, answers: jax.Array) -> jax.Array:
+    return jnp.all(answers == IDK, axis=1) | self._read_counts(answers, questions[:, 0]
+                                                                - self.count0)[1]
+
   # -- the human's model (learning the prior) ------------------------------------------------
   def human_log_prior(self, lookup) -> jax.Array:
     """Classes a priori uniform, independently: E_z[log P(z)] = -N log C for any z."""

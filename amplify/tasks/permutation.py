@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amplify.tasks.base import EPISODIC, FIRST_TOKEN, IDK, Inputs, Spec, Tools
+from amplify.tasks.base import EPISODIC, FIRST_TOKEN, IDK, Inputs, Spec, Tools, answers_in_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +121,9 @@ class PermutationPowering:
 
   def random_answers(self, key: jax.Array, n: int) -> jax.Array:
     return jax.random.randint(key, (n, 1), FIRST_TOKEN, FIRST_TOKEN + self.num_elements, jnp.int32)
+
+  def valid_answers(self, questions: jax.Array, answers: jax.Array) -> jax.Array:
+    return answers_in_range(self.spec, answers)
 
   # -- text for a person ----------------------------------------------------------------------
   # Elements are letters a, b, c, ... (x0, x1, ... beyond 26); a question reads "sigma^13(c)".

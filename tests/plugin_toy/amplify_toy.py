@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from amplify.registry import OraclePlugin, TaskPlugin
-from amplify.tasks.base import EPISODIC, FIRST_TOKEN, Inputs, Spec, TokenText
+from amplify.tasks.base import EPISODIC, FIRST_TOKEN, Inputs, Spec, TokenText, answers_in_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +56,9 @@ class Doubling(TokenText):
 
   def augment(self, key, inputs, labels):
     return inputs, labels
+
+  def valid_answers(self, questions, answers):
+    return answers_in_range(self.spec, answers)
 
 
 class DoublingTruth:
