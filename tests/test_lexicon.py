@@ -61,6 +61,7 @@ def test_valid_answers_are_the_counts_a_person_could_type():
   one_more = right.at[:, 0].add(1)  # counts adding up to one more than the set's size
   assert np.all(task.valid_answers(q, right)) and np.all(task.valid_answers(q, right * 0 + IDK))
   assert not np.any(task.valid_answers(q, one_more))
+  assert not np.any(task.valid_answers(q, right.at[:, 0].set(IDK)))  # part IDK, part counts
   for row in range(8):  # the same rule as a typed answer's
     np.testing.assert_array_equal(task.parse_answer(task.render_answer(right[row]), q[row]),
                                   right[row])

@@ -71,10 +71,11 @@ class Spec:
 
 
 def answers_in_range(spec: Spec, answers: jax.Array) -> jax.Array:
-  """bool[B]: each answer's tokens are IDK or the task's answer tokens (`Spec.answer_tokens`); a
-  task whose every such answer is well formed returns this as its `valid_answers`."""
+  """bool[B]: each answer is IDK or all the task's answer tokens (`Spec.answer_tokens`); a task
+  whose every such answer is well formed returns this as its `valid_answers`."""
   first, stop = spec.answer_range
-  return jnp.all((answers == IDK) | ((answers >= first) & (answers < stop)), axis=1)
+  return (jnp.all(answers == IDK, axis=1)
+          | jnp.all((answers >= first) & (answers < stop), axis=1))
 
 
 class Inputs(NamedTuple):
