@@ -22,11 +22,11 @@ class Config:
   # what to run
   task: str = "lexicon"
   oracle: str = "scripted"
-  arm: str = "ltp"  # the comparison to run (amplify.arms): ltp, no_prior, raw_d, imitate_on_d, joint
+  arm: str = "ltp"  # the comparison to run (amplify.loop.arms): ltp, no_prior, raw_d, imitate_on_d, joint
   policy: str = "reads_mz"  # lexicon: pi reads Mz at the question's keys, or "memorises" z*
   rounds: int = 5
   seed: int = 0
-  oracle_store: str = ""  # the answer store (amplify.store), SQLite; "" for none
+  oracle_store: str = ""  # the answer store (amplify.files.store), SQLite; "" for none
   # the task's and the oracle's own settings (dataclasses their plug-ins declare); None: their
   # defaults. Set them as --task.FIELD / --oracle.FIELD.
   task_config: Any = None
@@ -46,12 +46,12 @@ class Config:
   warm_start: bool = True  # pi_r starts from pi_{r-1}
   augment: bool = True  # train on the task's symmetries (Task.augment), in every arm alike
   baselines: bool = True  # also train prosaic ML and the supervised ceiling (false: IDA alone)
-  # type-2 feedback (amplify.type2): H's whole decomposition tree on a sample of each round's
+  # type-2 feedback (amplify.learn.type2): H's whole decomposition tree on a sample of each round's
   # held-out questions, and the gate it decides
   type2_size: int = 128  # held-out questions type 2 answers per round (at most all; 0: none)
   type2_oracle: str = ""  # whose tree: an oracle's name ("": the run's H, see make_type2_oracle)
   gate: bool = True  # deploy pi_r only if its type-2 score is not worse than the deployed one's
-  type2_tolerance: float = 0.02  # ... by more than this (net score, see amplify.type2)
+  type2_tolerance: float = 0.02  # ... by more than this (net score, see amplify.learn.type2)
   # policy (the same network for amplification, prosaic ML and the ceiling)
   width: int = 64
   depth: int = 1
@@ -108,7 +108,7 @@ class Config:
     return self
 
 
-# --policy: pi reads Mz's entries at the keys a question names (amplify.mz.MzView), or learns
+# --policy: pi reads Mz's entries at the keys a question names (amplify.learn.mz.MzView), or learns
 # z*'s entries into an embedding row per key (the comparison arm; prosaic ML's network).
 POLICIES = ("reads_mz", "memorises")
 

@@ -79,7 +79,8 @@ def config_from_flags() -> config_lib.Config:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag=value.")
-  from amplify import report, rounds  # after flag parsing: --help stays fast
+  from amplify.views import report  # after flag parsing: --help stays fast
+  from amplify.loop import rounds
   if not flags.FLAGS["verbosity"].present:  # progress is printed; library INFO logs are noise
     logging.set_verbosity(logging.WARNING)
   try:  # every bad setting is reported before any work starts

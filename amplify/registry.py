@@ -7,6 +7,10 @@ A task or an oracle defined outside the package runs with `--task=NAME` / `--ora
   whose object is a `TaskPlugin` / `OraclePlugin` (pyproject.toml:
   `[project.entry-points."amplify.tasks"] mytask = "mypkg.tasks:PLUGIN"`).
 
+The built-in tasks and oracles are entry points of amplify's own pyproject.toml, found the same
+way. A tree run without being installed (`PYTHONPATH=.`) reads them from that pyproject.toml.
+This module imports nothing of amplify's, so no plug-in module imports back into a cycle.
+
 `settings` is a dataclass of the plug-in's own settings, set from the command line as
 `--task.FIELD=VALUE` / `--oracle.FIELD=VALUE` (`amplify.main` defines those flags for the task
 and oracle named). Factories:
@@ -19,6 +23,7 @@ and oracle named). Factories:
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from importlib import metadata
 from typing import Any, Callable
 
@@ -43,7 +48,6 @@ class OraclePlugin:
 
 
 _REGISTERED: dict[str, dict[str, Any]] = {TASK_GROUP: {}, ORACLE_GROUP: {}}
-_BUILT_IN_LOADED = False
 
 
 def _check(name: str, settings: type) -> None:
@@ -65,27 +69,31 @@ def register_oracle(name: str, make, settings: type = NoSettings) -> None:
   _REGISTERED[ORACLE_GROUP][name] = OraclePlugin(make, settings)
 
 
-def _built_in() -> None:
-  global _BUILT_IN_LOADED
-  if not _BUILT_IN_LOADED:
-    _BUILT_IN_LOADED = True
-    import amplify.oracles  # noqa: F401  (registers scripted, noisy, ...)
-    import amplify.tasks  # noqa: F401  (registers lexicon, permutation, colored_digits)
+def _own_entry_points(group: str) -> list[metadata.EntryPoint]:
+  """amplify's built-ins, from its pyproject.toml, where amplify is not installed."""
+  try:
+    metadata.distribution("amplify")
+    return []  # installed: its entry points are in metadata.entry_points
+  except metadata.PackageNotFoundError:
+    pass
+  import tomllib  # pylint: disable=g-import-not-at-top
+  with open(pathlib.Path(__file__).parents[1] / "pyproject.toml", "rb") as f:
+    declared = tomllib.load(f)["project"]["entry-points"].get(group, {})
+  return [metadata.EntryPoint(name, value, group) for name, value in declared.items()]
 
 
 def _entry_points(group: str) -> dict[str, metadata.EntryPoint]:
-  return {ep.name: ep for ep in metadata.entry_points(group=group)}
+  found = [*_own_entry_points(group), *metadata.entry_points(group=group)]
+  return {ep.name: ep for ep in found}
 
 
 def names(group: str) -> list[str]:
-  _built_in()
   return sorted(_REGISTERED[group].keys() | _entry_points(group).keys())
 
 
 def find(group: str, name: str, flag: str = ""):
   """The plug-in registered (or installed) under `name`; a ValueError naming the choices and the
   flag that named it (default --task / --oracle)."""
-  _built_in()
   if name in _REGISTERED[group]:
     return _REGISTERED[group][name]
   kind, default_flag, plugin_type = (("task", "--task", TaskPlugin) if group == TASK_GROUP

@@ -5,7 +5,7 @@ seeds, with prosaic ML and the supervised ceiling.
 
 Each row is one run of `python -m amplify.main --task=TASK --arm=ARM --seed=S` in its own
 workdir DIR/TASK_ROW_sS (a finished run is read, not run again, so an interrupted sweep resumes).
-Rows: every arm of `amplify.arms.arms_for(task)`; for a task whose questions name Mz keys also
+Rows: every arm of `amplify.loop.arms.arms_for(task)`; for a task whose questions name Mz keys also
 `ltp` with the memorising policy (`--policy=memorises`) and `raw_d` with `--raw_d_lookups` look-ups
 a question. prosaic ML and the ceiling are trained once per seed (in the `ltp` run: they do not
 depend on the arm). Every run has the same step budget (`--total_steps` of the task's preset).
@@ -25,9 +25,9 @@ import sys
 import numpy as np
 from absl import app, flags, logging
 
-from amplify import arms as arms_lib
+from amplify.loop import arms as arms_lib
 from amplify import config as config_lib
-from amplify import report
+from amplify.views import report
 from amplify.tasks import make_task
 
 _TASK = flags.DEFINE_string("task", "lexicon", "The task (its preset of the same name).")

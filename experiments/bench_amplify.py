@@ -19,12 +19,12 @@ from absl import app, flags
 from flax import nnx
 
 from amplify import config as config_lib
-from amplify.amplifier import Amplifier, Budget
-from amplify.mz import ExactIndex
-from amplify.oracles import make_oracle
-from amplify.policy import make_policy
+from amplify.learn.amplifier import Amplifier, Budget
+from amplify.learn.mz import ExactIndex
+from amplify.oracles.make import make_oracle
+from amplify.learn.policy import make_policy
 from amplify.tasks import make_task
-from amplify.tasks.base import IDK
+from amplify.types import IDK
 
 _BATCH = flags.DEFINE_integer("batch", 1024, "D* questions labelled.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions of each side (best is reported).")

@@ -21,13 +21,13 @@ import numpy as np
 from absl import app, flags
 
 from amplify import config as config_lib
-from amplify import prior
-from amplify.amplifier import Amplifier, Budget
-from amplify.mz import ExactIndex, Table
-from amplify.oracles import human_model, make_oracle
-from amplify.policy import make_policy, reads_mz
-from amplify.mz import MzView
-from amplify.store import AnswerStore
+from amplify.learn import prior
+from amplify.learn.amplifier import Amplifier, Budget
+from amplify.learn.mz import ExactIndex, Table
+from amplify.oracles.make import human_model, make_oracle
+from amplify.learn.policy import make_policy, reads_mz
+from amplify.learn.mz import MzView
+from amplify.files.store import AnswerStore
 from amplify.tasks import make_task
 
 _PRESET = flags.DEFINE_string("preset", "lexicon", "The preset whose round is labelled.")

@@ -20,7 +20,8 @@ import numpy as np
 from absl import app, flags
 
 from amplify import config as config_lib
-from amplify import report, rounds
+from amplify.views import report
+from amplify.loop import rounds
 from amplify.tasks import colored_digits
 
 _ROOT = flags.DEFINE_string("root", None, "Directory of the per-seed workdirs cd_s{seed}.",

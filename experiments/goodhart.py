@@ -21,8 +21,8 @@ import os
 from absl import app, flags, logging
 
 from amplify import config as config_lib
-from amplify import rounds
-from amplify.files import read_jsonl
+from amplify.loop import rounds
+from amplify.files.jsonio import read_jsonl
 
 _ROOT = flags.DEFINE_string("root", None, "Where the runs, the table and the plot go.",
                             required=True)

@@ -22,7 +22,7 @@ rm -rf /tmp/paper  # a rerun on a warm machine starts afresh
 start=$(date +%s)
 timeout 400 python3 -m amplify.main --preset=permutation_paper --workdir=/tmp/paper > "$out/paper_log.txt" 2>&1
 echo "exit $? after $(( $(date +%s) - start ))s" >> "$out/paper_log.txt"
-python3 -m amplify.report --workdir=/tmp/paper > "$out/paper.txt" 2>&1
+python3 -m amplify.views.report --workdir=/tmp/paper > "$out/paper.txt" 2>&1
 cp /tmp/paper/metrics.jsonl /tmp/paper/summary.json "$out/" 2>/dev/null
 timeout 45 python3 experiments/bench_amplify.py --batch=1024 > "$out/bench.txt" 2>&1
 wait $tests

@@ -42,7 +42,9 @@ import os, signal, sys
 where = sys.argv.pop(1)
 def die():
   os.killpg(os.getpgrp(), signal.SIGKILL)
-from amplify import checkpoint, files, rounds
+from amplify.files import checkpoint
+from amplify.files import jsonio as files
+from amplify.loop import rounds
 if where == "metrics":  # the third line, half written
   write, count = rounds.MetricWriter.write, [0]
   def half(self, record):

@@ -22,13 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from amplify import config as config_lib
-from amplify import prior
-from amplify.mz import Table
-from amplify.oracles import human_model, make_oracle
+from amplify.learn import prior
+from amplify.learn.mz import Table
+from amplify.oracles.make import human_model, make_oracle
 from amplify.oracles.learned import ANSWER, ASK, LOOKUP, THRESHOLDS, _act, _Recorder
 from amplify.oracles.tools import BatchTools
 from amplify.tasks import make_task
-from amplify.tasks.base import IDK, Inputs
+from amplify.types import IDK, Inputs
 from amplify.tasks.permutation import _follow
 
 

@@ -20,13 +20,13 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-from amplify.distill import Distiller, LabelledSet, predict
-from amplify.evaluator import Evaluator
+from amplify.learn.distill import Distiller, LabelledSet, predict
+from amplify.truth.evaluator import Evaluator
 from amplify.main import config_from_flags  # also defines --preset and a flag per Config field
-from amplify.policy import make_policy
-from amplify.rounds import policy_key
+from amplify.learn.policy import make_policy
+from amplify.loop.rounds import policy_key
 from amplify.tasks import make_task
-from amplify.tasks.base import IDK
+from amplify.types import IDK
 
 _STAGES = flags.DEFINE_list("stages", ["2:667", "4:667", "8:667", "16:2000"],
                             "max_k:steps per stage; rows with k >= max_k are dropped (or IDK).")

@@ -15,10 +15,10 @@ import jax
 from absl import app, flags
 
 from amplify import config as config_lib
-from amplify import prior
-from amplify.evaluator import Evaluator
-from amplify.mz import Table
-from amplify.oracles import make_oracle
+from amplify.learn import prior
+from amplify.truth.evaluator import Evaluator
+from amplify.learn.mz import Table
+from amplify.oracles.make import make_oracle
 from amplify.tasks import make_task
 
 _ENTITIES = flags.DEFINE_integer("num_entities", 1_000_000, "Entities in the world (z's size).")

@@ -1,4 +1,4 @@
-"""pi reads Mz, and every arm (amplify.arms) runs end to end on a tiny preset.
+"""pi reads Mz, and every arm (amplify.loop.arms) runs end to end on a tiny preset.
 
 pi's answers come from Mz (change an entry of z*, the answer about that entity changes), its size
 does not grow with z*, and it answers about entities no question it trained on named. `no_prior`
@@ -16,13 +16,16 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from amplify import arms, checkpoint, report, rounds
+from amplify.loop import arms
+from amplify.files import checkpoint
+from amplify.views import report
+from amplify.loop import rounds
 from amplify import config as config_lib
-from amplify.distill import Distiller, predict
-from amplify.mz import EmptyMz, MzView, Table, TableMz
-from amplify.policy import make_policy
+from amplify.learn.distill import Distiller, predict
+from amplify.learn.mz import EmptyMz, MzView, Table, TableMz
+from amplify.learn.policy import make_policy
 from amplify.tasks import make_task
-from amplify.tasks.base import IDK, Inputs
+from amplify.types import IDK, Inputs
 from amplify.tasks.lexicon import Lexicon
 
 # Many entities, few labels: a good share of the evaluation's entities is in no training question.

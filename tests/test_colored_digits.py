@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from amplify import config as config_lib
-from amplify import mz, prior, rounds, tasks
-from amplify.evaluator import Evaluator
+from amplify import tasks
+from amplify.learn import mz
+from amplify.learn import prior
+from amplify.loop import rounds
+from amplify.truth.evaluator import Evaluator
 from amplify.oracles.scripted import ScriptedOracle
 from amplify.tasks import colored_digits
 

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from amplify import config as config_lib
-from amplify import report, rounds, transcript_tree
-from amplify.tasks.base import IDK
+from amplify.views import report
+from amplify.loop import rounds
+from amplify.views import transcript_tree
+from amplify.types import IDK
 
 EVAL_KEYS = {"label_accuracy", "idk_fraction", "train_agreement", "heldout_agreement", "iid_gap",
              "policy_accuracy", "policy_accuracy_by_difficulty", "oracle_calls", "asks", "lookups",

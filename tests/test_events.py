@@ -7,7 +7,8 @@ import struct
 from tensorboardX.proto.event_pb2 import Event
 from tensorboardX.record_writer import masked_crc32c
 
-from amplify import events, rounds
+from amplify.files import events
+from amplify.loop import rounds
 
 
 def _read_events(logdir) -> list[Event]:

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from amplify import config as config_lib
-from amplify import files, report, rounds
-from amplify.amplifier import Amplifier, Budget
-from amplify.mz import TableMz
+from amplify.files import jsonio as files
+from amplify.views import report
+from amplify.loop import rounds
+from amplify.learn.amplifier import Amplifier, Budget
+from amplify.learn.mz import TableMz
 from amplify.oracles.per_question import CallableOracle, OracleError
 from amplify.oracles.scripted import ScriptedOracle
 from amplify.tasks import make_task
@@ -201,8 +203,8 @@ def test_a_failure_after_the_start_is_one_line_naming_the_phase_and_debug_shows_
 def test_a_nan_loss_stops_distillation_with_a_clear_error_and_keeps_the_last_good_policy():
   from flax import nnx
 
-  from amplify.distill import Distiller, LabelledSet
-  from amplify.policy import make_policy
+  from amplify.learn.distill import Distiller, LabelledSet
+  from amplify.learn.policy import make_policy
   config = config_lib.get_config("lexicon_tiny", steps_per_call=10)
   task, truth = make_task(config)
   inputs = task.deployment_questions(jax.random.key(0), 256)

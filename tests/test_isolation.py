@@ -17,16 +17,17 @@ import pytest
 import amplify
 import spy_oracle
 from amplify import config as config_lib
-from amplify import prior, rounds
-from amplify.arms import ARMS
-from amplify.amplifier import Amplifier, Budget
-from amplify.evaluator import Evaluator
-from amplify.mz import ExactIndex, Table
+from amplify.learn import prior
+from amplify.loop import rounds
+from amplify.loop.arms import ARMS
+from amplify.learn.amplifier import Amplifier, Budget
+from amplify.truth.evaluator import Evaluator
+from amplify.learn.mz import ExactIndex, Table
 from amplify import registry
-from amplify.oracles import human_model, make_oracle
-from amplify.policy import make_policy
+from amplify.oracles.make import human_model, make_oracle
+from amplify.learn.policy import make_policy
 from amplify.tasks import make_task
-from amplify.tasks.base import LATENT
+from amplify.types import LATENT
 
 PACKAGE = pathlib.Path(amplify.__file__).parent
 # The modules that label, fit or train: none of them may mention ground truth at all.
@@ -188,7 +189,8 @@ def test_no_arm_hands_ground_truth_to_h_a_or_pi(arm, tmp_path):
 SPY_RUN = """
 import json, sys
 import spy_oracle
-from amplify import config as config_lib, registry, rounds
+from amplify import config as config_lib, registry
+from amplify.loop import rounds
 from amplify.oracles.per_question import Stopped
 registry.register_oracle("spy", spy_oracle.make)
 reports = {}

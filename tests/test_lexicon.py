@@ -13,13 +13,13 @@ import pytest
 from hypothesis import strategies as st
 
 from amplify import config as config_lib
-from amplify import prior
-from amplify.evaluator import Evaluator
-from amplify.mz import Table, TableMz
-from amplify.oracles import make_oracle
+from amplify.learn import prior
+from amplify.truth.evaluator import Evaluator
+from amplify.learn.mz import Table, TableMz
+from amplify.oracles.make import make_oracle
 from amplify.oracles.tools import BatchTools
 from amplify.tasks import make_task
-from amplify.tasks.base import IDK, Inputs
+from amplify.types import IDK, Inputs
 
 
 def _tiny(**overrides):
@@ -134,9 +134,10 @@ def test_fitting_recovers_a_planted_world():
 def test_a_table_sharded_across_two_devices_fits_the_same_world(tmp_path):
   script = textwrap.dedent("""
       import jax, numpy as np
-      from amplify import config as config_lib, prior
-      from amplify.mz import Table
-      from amplify.oracles import make_oracle
+      from amplify import config as config_lib
+      from amplify.learn import prior
+      from amplify.learn.mz import Table
+      from amplify.oracles.make import make_oracle
       from amplify.tasks import make_task
       config = config_lib.get_config("lexicon_tiny", num_entities=33)  # 33: not a multiple of 2
       task, _ = make_task(config)

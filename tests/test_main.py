@@ -68,7 +68,7 @@ def test_bad_flags_fail_with_a_clear_message(args, message, bad_flag_runs):
 
 
 def test_report_on_an_empty_workdir_explains(tmp_path):
-  result = _main(f"--workdir={tmp_path}", module="amplify.report")
+  result = _main(f"--workdir={tmp_path}", module="amplify.views.report")
   assert result.returncode != 0
   assert "no metrics.jsonl" in result.stderr
 

@@ -19,18 +19,19 @@ from flax import nnx
 
 import oracle_fns
 from amplify import config as config_lib
-from amplify import prior, rounds
-from amplify.amplifier import Amplifier, Budget
-from amplify.mz import ExactIndex, Table
-from amplify.oracles import human_model, learned, make_oracle
+from amplify.learn import prior
+from amplify.loop import rounds
+from amplify.learn.amplifier import Amplifier, Budget
+from amplify.learn.mz import ExactIndex, Table
+from amplify.oracles.make import human_model, learned, make_oracle
 from amplify.oracles.base import QUIT, SKIP, UNDO, Question
 from amplify.oracles.interactive import Interactive, InteractiveSettings
 from amplify.oracles.per_question import Tools
 from amplify.oracles.tools import BatchTools
-from amplify.policy import make_policy
-from amplify.store import AnswerStore, StoreError, question_keys
+from amplify.learn.policy import make_policy
+from amplify.files.store import AnswerStore, StoreError, question_keys
 from amplify.tasks import make_task
-from amplify.tasks.base import IDK, Inputs
+from amplify.types import IDK, Inputs
 from amplify.tasks.permutation import _follow
 
 TESTS = pathlib.Path(__file__).parent

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from amplify import config as config_lib
-from amplify import rounds
-from amplify.mz import ExactIndex
+from amplify.loop import rounds
+from amplify.learn.mz import ExactIndex
 from amplify.oracles.tools import BatchTools
-from amplify.policy import make_policy
-from amplify.tasks.base import IDK, Inputs
+from amplify.learn.policy import make_policy
+from amplify.types import IDK, Inputs
 from amplify.tasks.permutation import PermutationPowering, PermutationTruth
 
 

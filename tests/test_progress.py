@@ -1,8 +1,8 @@
-"""Progress lines on a long phase (amplify.progress): the status set last, the seconds so far,
+"""Progress lines on a long phase (amplify.views.progress): the status set last, the seconds so far,
 and nothing once the phase has ended."""
 import time
 
-from amplify import progress
+from amplify.views import progress
 
 
 def test_a_long_phase_prints_its_status_and_a_short_one_prints_nothing(capsys):

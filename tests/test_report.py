@@ -1,4 +1,4 @@
-"""`python -m amplify.report`: the table's new columns, the plots, runs side by side, the tree of
+"""`python -m amplify.views.report`: the table's new columns, the plots, runs side by side, the tree of
 one question, and clear errors. Workdirs are written by hand (metrics lines, summary, transcripts
 of a known lexicon question): no training."""
 import dataclasses
@@ -12,9 +12,11 @@ import pytest
 from matplotlib import image
 
 from amplify import config as config_lib
-from amplify import plots, report, transcript_tree
+from amplify.views import plots
+from amplify.views import report
+from amplify.views import transcript_tree
 from amplify.tasks import make_task
-from amplify.tasks.base import IDK
+from amplify.types import IDK
 
 TYPE2_KEYS = ("type1_score", "type2_score", "type1_type2_gap", "type2_calls", "promoted")
 GATE = "pi_r's type-2 score 0.400 is below the deployed policy's 0.600: the deployed policy stays"
@@ -152,7 +154,7 @@ def test_plots_are_written_and_read_back(workdir, tmp_path):
 
 def test_the_command_line_writes_plots_without_jax(workdir, tmp_path):
   out = tmp_path / "figures"
-  result = subprocess.run([sys.executable, "-X", "importtime", "-m", "amplify.report",
+  result = subprocess.run([sys.executable, "-X", "importtime", "-m", "amplify.views.report",
                            f"--workdir={workdir}", "--plots", f"--out={out}"],
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr
@@ -224,7 +226,7 @@ ERRORS = [  # (arguments, the one line expected on stderr); {w}: the hand-made r
 
 @pytest.mark.parametrize("args, message", ERRORS)
 def test_bad_input_is_one_line_and_exit_2(workdir, tmp_path, args, message):
-  result = subprocess.run([sys.executable, "-m", "amplify.report",
+  result = subprocess.run([sys.executable, "-m", "amplify.views.report",
                            *(a.format(w=workdir, empty=tmp_path) for a in args)],
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 2

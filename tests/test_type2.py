@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from amplify import config as config_lib
-from amplify import report, rounds
-from amplify.mz import ExactIndex, TableMz
+from amplify.views import report
+from amplify.loop import rounds
+from amplify.learn.mz import ExactIndex, TableMz
 from amplify.oracles.scripted import ScriptedOracle
 from amplify.tasks import make_task
-from amplify.tasks.base import IDK
-from amplify.type2 import Type2, net_score, tree_answers
+from amplify.types import IDK
+from amplify.learn.type2 import Type2, net_score, tree_answers
 
 
 def _lexicon_nodes(size: int) -> int:

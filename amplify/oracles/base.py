@@ -12,7 +12,7 @@ from typing import Protocol
 import jax
 import numpy as np
 
-from amplify.tasks.base import IDK, Inputs, Spec, Tools
+from amplify.types import IDK, Inputs, Spec, Tools
 
 
 class Oracle(Protocol):

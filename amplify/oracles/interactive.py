@@ -27,6 +27,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from amplify import registry
 from amplify.oracles.base import QUIT, SKIP, UNDO, Question
 
 COMMANDS = {"a": "ask", "l": "lookup", "=": "answer", "x": "idk", "s": "skip", "u": "undo",
@@ -144,3 +145,7 @@ class Interactive:
   @staticmethod
   def _example(command: str) -> str:
     return {"ask": "a sigma^6(c)", "lookup": "l c", "answer": "= e", "note": "n unsure"}[command]
+
+
+PLUGIN = registry.OraclePlugin(lambda task, settings, human: Interactive(settings),
+                               InteractiveSettings)

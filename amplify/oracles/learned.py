@@ -49,8 +49,9 @@ import numpy as np
 import optax
 from flax import nnx
 
-from amplify.policy import Block
-from amplify.tasks.base import IDK, PAD
+from amplify import registry
+from amplify.learn.policy import Block
+from amplify.types import IDK, PAD
 
 ASK, LOOKUP, ANSWER = 0, 1, 2  # action kinds
 MIN_CHECK_ROWS = 20  # held-out rows of a difficulty needed to trust H' there
@@ -515,3 +516,7 @@ class LearnedOracle:
 
   def log_likelihood(self, inputs, labels, lookup):
     return self.human.log_likelihood(inputs, labels, lookup)
+
+
+PLUGIN = registry.OraclePlugin(lambda task, settings, human: LearnedOracle(task, settings, human),
+                               LearnedSettings)

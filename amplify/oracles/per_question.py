@@ -22,9 +22,10 @@ from typing import Callable
 
 import numpy as np
 
+from amplify import registry
 from amplify.oracles.base import QUIT, SKIP, UNDO, Question, Reply, answer_problem
 from amplify.oracles.tools import handle
-from amplify.tasks.base import IDK
+from amplify.types import IDK
 
 
 class OracleError(RuntimeError):
@@ -327,3 +328,9 @@ class ReplayOracle:
   name: str = "replay"
   jittable: bool = False
   needs_store: str = "answers only from the answer store"
+
+
+CALLABLE = registry.OraclePlugin(lambda task, settings, human: CallableOracle.load(settings),
+                                 CallableSettings)
+REPLAY = registry.OraclePlugin(lambda task, settings, human: ReplayOracle(settings.source),
+                               ReplaySettings)

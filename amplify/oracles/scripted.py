@@ -6,9 +6,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from amplify import registry
 from amplify.oracles.base import Oracle
 from amplify.oracles.tools import handle
-from amplify.tasks.base import IDK, Inputs, Task, Tools
+from amplify.types import IDK, Inputs, Task, Tools
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,3 +124,12 @@ class SloppyOracle(_Slips):
     slip = ((self.task.difficulty(questions) >= self.from_difficulty)
             & jnp.all(answers != IDK, axis=1) & jnp.all(first[0] != IDK, axis=1))
     return jnp.where(slip[:, None], first[0], answers).astype(jnp.int32)
+
+
+SCRIPTED = registry.OraclePlugin(lambda task, settings, human: human)
+NOISY = registry.OraclePlugin(
+    lambda task, settings, human: NoisyOracle(human, task, settings.noise_rate), NoisySettings)
+SLOPPY = registry.OraclePlugin(
+    lambda task, settings, human: SloppyOracle(
+        human, task, settings.from_difficulty or task.spec.max_difficulty // 2 + 1),
+    SloppySettings)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amplify.tasks.base import IDK
+from amplify.types import IDK
 
 
 @dataclasses.dataclass

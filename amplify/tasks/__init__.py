@@ -1,21 +1,13 @@
-"""The built-in tasks, registered by name (`--task=NAME`; more through `amplify.registry`)."""
+"""The tasks, found by name (`--task=NAME`): the built-in ones are entry points of amplify's
+pyproject.toml, a plug-in's are its own (`amplify.registry`)."""
 from __future__ import annotations
 
 import jax
 
 from amplify import registry
-from amplify.tasks.base import GroundTruth, Task
-from amplify.tasks.colored_digits import make_colored_digits
-from amplify.tasks.lexicon import LexiconSettings, make_lexicon
-from amplify.tasks.permutation import PermutationPowering, PermutationSettings, PermutationTruth
+from amplify.types import GroundTruth, Task
 
-registry.register_task("lexicon", make_lexicon, LexiconSettings)
-registry.register_task(
-    "permutation", lambda s, key: (PermutationPowering(s.num_elements, s.k_bits, s.prosaic_max_k),
-                                   PermutationTruth()), PermutationSettings)
-registry.register_task("colored_digits", lambda s, key: make_colored_digits(key))
-
-WORLD = 3  # fold_in tag of the world's key (rounds.py lists the other tags)
+WORLD = 3  # fold_in tag of the world's key (amplify.loop lists the other tags)
 
 
 def make_task(config) -> tuple[Task, GroundTruth]:

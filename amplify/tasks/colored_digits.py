@@ -34,8 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from amplify.tasks.base import (FIRST_TOKEN, IDK, LATENT, Inputs, Spec, Tools,
-                                 answers_in_range)
+from amplify import registry
+from amplify.types import FIRST_TOKEN, IDK, LATENT, Inputs, Spec, Tools
+from amplify.tasks.base import answers_in_range
 
 # The protocol of Arjovsky et al. 2019 (Colored MNIST).
 LABEL_FLIP = 0.25  # the observed label is the class flipped this often, in every environment
@@ -328,3 +329,6 @@ def _stored_labels(labels: dict, questions: jax.Array) -> jax.Array:
                      f"(first: row {missing[0]}) are not images of D or the D* pools; only those "
                      "have a stored label.")
   return jnp.asarray([[labels[row.tobytes()]] for row in rows], jnp.int32).reshape(-1, 1)
+
+
+PLUGIN = registry.TaskPlugin(lambda settings, key: make_colored_digits(key))

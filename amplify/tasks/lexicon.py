@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amplify.tasks.base import FIRST_TOKEN, IDK, LATENT, PAD, Inputs, Spec, Tools
+from amplify import registry
+from amplify.types import FIRST_TOKEN, IDK, LATENT, PAD, Inputs, Spec, Tools
 
 RAW_ROWS_PER_ENTITY = 64  # raw_d: the rows of D an entity's look-ups can address (j < 64)
 
@@ -309,7 +310,7 @@ class Lexicon:
   # -- H reading D itself (the raw_d arm) ----------------------------------------------------
   def raw_observations(self) -> tuple[jax.Array, jax.Array, int]:
     """D's rows as (entity int32[R], observed class token int32[R], rows addressable per
-    entity): what the raw_d arm indexes (`amplify.mz.RawRowsMz`, key entity * RAW_ROWS_PER_ENTITY
+    entity): what the raw_d arm indexes (`amplify.learn.mz.RawRowsMz`, key entity * RAW_ROWS_PER_ENTITY
     + j)."""
     return (self.d_entity, (self.class0 + self.d_observed).astype(jnp.int32),
             RAW_ROWS_PER_ENTITY)
@@ -372,3 +373,6 @@ def make_lexicon(config: LexiconSettings, key: jax.Array) -> tuple[Lexicon, Lexi
   task = Lexicon(n, c, config.max_set_size, config.label_noise, entity.astype(jnp.int32),
                  background.astype(jnp.int32), observed.astype(jnp.int32))
   return task, LexiconTruth(task, classes)
+
+
+PLUGIN = registry.TaskPlugin(make_lexicon, LexiconSettings)

@@ -16,7 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amplify.tasks.base import EPISODIC, FIRST_TOKEN, IDK, Inputs, Spec, Tools, answers_in_range
+from amplify import registry
+from amplify.types import EPISODIC, FIRST_TOKEN, IDK, Inputs, Spec, Tools
+from amplify.tasks.base import answers_in_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,3 +212,12 @@ def _follow(inputs: Inputs) -> jax.Array:
 
   y = jax.lax.fori_loop(0, 2**k_bits, step, questions[:, 0])
   return y[:, None]
+
+
+def make_permutation(settings: PermutationSettings, key: jax.Array):
+  """The task and its (stateless) truth; every example draws its own permutation."""
+  return (PermutationPowering(settings.num_elements, settings.k_bits, settings.prosaic_max_k),
+          PermutationTruth())
+
+
+PLUGIN = registry.TaskPlugin(make_permutation, PermutationSettings)

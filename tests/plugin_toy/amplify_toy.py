@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from amplify.registry import OraclePlugin, TaskPlugin
-from amplify.tasks.base import EPISODIC, FIRST_TOKEN, Inputs, Spec, TokenText, answers_in_range
+from amplify.types import EPISODIC, FIRST_TOKEN, Inputs, Spec
+from amplify.tasks.base import TokenText, answers_in_range
 
 
 @dataclasses.dataclass(frozen=True)

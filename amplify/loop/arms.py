@@ -1,5 +1,5 @@
 """The arms: the comparisons the recipe's authors argue about, each a composition of the same
-phases (`amplify.rounds`: label, split, distil, IID check, evaluate, save). `--arm=NAME` picks one.
+phases (`amplify.loop.rounds`: label, split, distil, IID check, evaluate, save). `--arm=NAME` picks one.
 
 An arm states three things: what H (and a policy that reads Mz) reads in place of z*, which
 policy it forces if any, and its plan of rounds (where each round's questions come from, whether
@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from amplify.tasks.base import LATENT
+from amplify.types import LATENT
 
 DEPLOYMENT, TRAINING = "deployment", "training"  # where a round's questions come from: D* or D
 Z_STAR, NOTHING, RAW_D = "z*", "nothing", "raw_d"  # what H reads through Mz

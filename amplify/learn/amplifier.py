@@ -16,13 +16,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from amplify.mz import IndexedModel, shown
+from amplify.learn.mz import IndexedModel, shown
 from amplify.oracles.base import Oracle, Question, answer_problem, is_per_question
 from amplify.oracles.per_question import (OracleError, ReplayOracle, RowTranscript, Stopped,
                                            label_per_question)
 from amplify.oracles.tools import BatchTools, Transcript, decode_rows, encode_rows, place
-from amplify.store import question_keys, tools_version
-from amplify.tasks.base import IDK, Inputs, Spec
+from amplify.files.store import question_keys, tools_version
+from amplify.types import IDK, Inputs, Spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +93,8 @@ class Amplifier:
 
   def __init__(self, oracle, mz: IndexedModel, task, budget: Budget, view=None, store=None,
                identity: str = ""):
-    """view: what the policy is shown of a subquestion (an `amplify.mz.MzView` for a policy that
-    reads Mz; None: the subquestion itself). store: an `amplify.store.AnswerStore` or None;
+    """view: what the policy is shown of a subquestion (an `amplify.learn.mz.MzView` for a policy that
+    reads Mz; None: the subquestion itself). store: an `amplify.files.store.AnswerStore` or None;
     identity: the oracle's, as the store keys it."""
     self._oracle, self._task, self._budget = oracle, task, budget
     spec = task.spec
@@ -119,7 +119,7 @@ class Amplifier:
     """inputs: a batch of D* questions (and episodic context); policy: pi_{r-1}, or None in
     round 0; competent: bool[max_difficulty + 1], the difficulties H may ask pi about.
     progress: what a person's screen shows of the run (round, ...); status(text): hears the
-    questions a batch oracle has answered (`amplify.progress`)."""
+    questions a batch oracle has answered (`amplify.views.progress`)."""
     if policy is None:
       graphdef, params, competent = None, None, None
     else:

@@ -1,8 +1,8 @@
-"""One question's H^A transcript as a tree of text (`python -m amplify.report --workdir=DIR
+"""One question's H^A transcript as a tree of text (`python -m amplify.views.report --workdir=DIR
 --tree=ROUND:ROW`): the question and H^A's answer, each subquestion H asked pi with pi's answer,
 and each fact H read in Mz, written in the task's own words (`amplify.tasks.base.Text`).
 
-The transcripts are DIR/transcripts/round_R.npz (`amplify.rounds.save`); the task is rebuilt from
+The transcripts are DIR/transcripts/round_R.npz (`amplify.loop.rounds.save`); the task is rebuilt from
 DIR/config.json through its plug-in, and the ground truth its factory returns is dropped unread.
 In a latent world (no per-example context) a subquestion that is itself a question of that round
 or an earlier one is expanded below its node with that row's own transcript (how H^A answered it
@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from amplify.files import read_json
+from amplify.files.jsonio import read_json
 
 TRANSCRIPT_FIELDS = ("questions", "answers", "subquestions", "subanswers", "asked", "lookup_keys",
                      "lookup_values", "looked_up", "overruns")
@@ -73,7 +73,7 @@ class Transcripts:
         missing = [k for k in TRANSCRIPT_FIELDS if k not in f.files]
         if missing:
           raise ValueError(f"{self._dir}/round_{r}.npz lacks {missing}: not a transcript file "
-                           "amplify.rounds wrote.")
+                           "amplify.loop.rounds wrote.")
         self._loaded[r] = {k: f[k] for k in TRANSCRIPT_FIELDS}
     return self._loaded[r]
 

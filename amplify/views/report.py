@@ -1,11 +1,11 @@
-"""Looking at a run: `python -m amplify.report --workdir=DIR`.
+"""Looking at a run: `python -m amplify.views.report --workdir=DIR`.
 
   --workdir=DIR                the run's per-round table, its baselines and summary
-  --workdir=DIR --plots        and its figures, DIR/plots/*.png (amplify.plots)
+  --workdir=DIR --plots        and its figures, DIR/plots/*.png (amplify.views.plots)
   --workdir=A,B,C [--plots]    several runs side by side: one row each (and comparison.png)
   --out=DIR                    where --plots writes (default DIR/plots, or . for several)
   --workdir=DIR --tree=R:I     H^A's transcript of question I of round R as a tree
-                               (amplify.transcript_tree)
+                               (amplify.views.transcript_tree)
 
 The table and the plots read only the workdir's JSON files and never import JAX, so a finished
 run's table and plots take a couple of seconds; only --tree rebuilds the task (with JAX) to render
@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags, logging
 
-from amplify.files import read_json, read_jsonl
+from amplify.files.jsonio import read_json, read_jsonl
 
 COLUMNS = [  # (header, key in the round's eval line, format); no key: n/a, a bool: yes / no
     ("round", "round", "{:d}"),
@@ -191,7 +191,7 @@ def _report(workdirs: list[str], write_plots: bool, out: str | None, tree: str |
     if len(workdirs) > 1 or write_plots:
       raise ValueError("--tree shows one question of one run: pass a single --workdir and no "
                        "--plots.")
-    from amplify import transcript_tree  # pylint: disable=g-import-not-at-top
+    from amplify.views import transcript_tree  # pylint: disable=g-import-not-at-top
     print(transcript_tree.render(workdirs[0], tree))
     return
   workdirs = [os.path.normpath(w) for w in workdirs]
@@ -200,7 +200,7 @@ def _report(workdirs: list[str], write_plots: bool, out: str | None, tree: str |
   else:
     print(format_comparison(workdirs))
   if write_plots:
-    from amplify import plots  # pylint: disable=g-import-not-at-top (matplotlib: only to plot)
+    from amplify.views import plots  # pylint: disable=g-import-not-at-top (matplotlib: only to plot)
     if len(workdirs) == 1:
       written = plots.run_plots(workdirs[0], read_metrics(workdirs[0]),
                                 out or os.path.join(workdirs[0], "plots"))
@@ -221,7 +221,8 @@ def main(argv):
     sys.exit(2)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+  """The command line, for `amplify-report` and `python -m amplify.views.report`."""
   flags.DEFINE_list("workdir", None, "The run's workdir; several, comma-separated, side by side.",
                     required=True)
   flags.DEFINE_bool("plots", False, "Also write PNG figures: DIR/plots/*.png for one workdir, "
@@ -231,3 +232,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("tree", None, "ROUND:ROW: print question ROW of round ROUND's transcripts "
                       "as H^A's tree of asks and look-ups (rebuilds the task; imports JAX).")
   app.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -14,17 +14,17 @@ import time
 
 import jax
 
-from amplify.distill import Distiller, LabelledSet, agrees, predict
-from amplify.evaluator import Evaluator
-from amplify.policy import make_policy
-from amplify.tasks.base import GroundTruth, Inputs, Task
+from amplify.learn.distill import Distiller, LabelledSet, agrees, predict
+from amplify.truth.evaluator import Evaluator
+from amplify.learn.policy import make_policy
+from amplify.types import GroundTruth, Inputs, Task
 
 
 def _train_and_score(name: str, data: LabelledSet, task: Task, evaluator: Evaluator,
                      eval_inputs: Inputs, d_sample, key: jax.Array, config,
                      view=None, remove=lambda inputs: inputs) -> dict:
   """Trains the policy on `data`, then scores what it answers on D* and on D. `view`: an
-  `amplify.mz.MzView` for a network that reads Mz (None: the memorising network, which reads no
+  `amplify.learn.mz.MzView` for a network that reads Mz (None: the memorising network, which reads no
   z*); `remove`: what every input loses before the network sees it (the truth is looked up for
   the input itself)."""
   start = time.time()

@@ -5,7 +5,7 @@
 
 `run(config, workdir)` is the whole experiment; `amplify.main` is a thin absl wrapper around it.
 Each phase is a function of the run's fixed parts (`Run`) and what rounds hand on (`State`), so
-an arm (`amplify.arms`) is a plan of rounds, not a branch in the loop. Every RNG key derives from
+an arm (`amplify.loop.arms`) is a plan of rounds, not a branch in the loop. Every RNG key derives from
 `config.seed` by `fold_in` on (phase, round), so a rerun of the same config gives the same
 numbers on the same machine. A workdir whose run has finished is not run again: `run` returns
 its summary.
@@ -26,22 +26,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amplify import arms as arms_lib
-from amplify import checkpoint, events, prior, progress
-from amplify.amplifier import Amplifier, Budget, Labels
+from amplify.loop import arms as arms_lib
+from amplify.files import checkpoint
+from amplify.files import events
+from amplify.learn import prior
+from amplify.views import progress
+from amplify.learn.amplifier import Amplifier, Budget, Labels
 from amplify.config import Config
-from amplify.distill import Distiller, LabelledSet, agrees, predict
-from amplify.files import read_json, read_jsonl, write_json
-from amplify.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table, named_keys
-from amplify.oracles import human_model, make_oracle, make_type2_oracle
-from amplify.oracles import identity as oracle_identity
+from amplify.learn.distill import Distiller, LabelledSet, agrees, predict
+from amplify.files.jsonio import read_json, read_jsonl, write_json
+from amplify.learn.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table, named_keys
+from amplify.oracles.make import human_model, make_oracle, make_type2_oracle
+from amplify.oracles.make import identity as oracle_identity
 from amplify.oracles.per_question import OracleError, Stopped
-from amplify.policy import make_policy, reads_mz
-from amplify.referee import Referee
-from amplify.store import AnswerStore
+from amplify.learn.policy import make_policy, reads_mz
+from amplify.truth.referee import Referee
+from amplify.files.store import AnswerStore
 from amplify.tasks import make_task
-from amplify.tasks.base import EPISODIC, IDK, LATENT, Inputs, Task
-from amplify.type2 import Type2, as_deployed, net_score
+from amplify.types import EPISODIC, IDK, LATENT, Inputs, Task
+from amplify.learn.type2 import Type2, as_deployed, net_score
 
 # fold_in tags, one per phase, so no two phases share a key (amplify.tasks.WORLD is 3)
 _EVAL, _D_SAMPLE, _BASELINE, _ROUND = 1, 2, 10, 100
@@ -55,7 +58,7 @@ def policy_key(key: jax.Array, r: int) -> jax.Array:
 
 class MetricWriter:
   """Appends one JSON object per line to workdir/metrics.jsonl, and writes each line as
-  TensorBoard scalars to workdir/tensorboard/ (`amplify.events`).
+  TensorBoard scalars to workdir/tensorboard/ (`amplify.files.events`).
 
   `keep` selects the lines of an earlier run in the same workdir to keep (resume); the rest are
   dropped, since they will be recomputed. A last line cut short (what a kill in mid-write leaves)

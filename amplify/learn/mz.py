@@ -5,7 +5,7 @@ needs no out-of-distribution generalisation. Entries that do not exist come back
 
 Kinds:
 - `ExactIndex` (episodic tasks): z* is the example's own facts, read exactly.
-- a fitted Mz (latent worlds): `amplify.prior.fit` maximises the human's objective over the
+- a fitted Mz (latent worlds): `amplify.learn.prior.fit` maximises the human's objective over the
   parameters of a `FittableMz`, reading z through `distribution` (soft, differentiable look-ups),
   then `freeze` gives the `IndexedModel` H uses. `Table` is the one built: a row of logits per
   entry, for any z that fits in memory, sharded by entry across the devices there are. A
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from amplify.tasks.base import IDK, Inputs, Spec
+from amplify.types import IDK, Inputs, Spec
 
 
 class IndexedModel(Protocol):
@@ -36,7 +36,7 @@ class IndexedModel(Protocol):
 
 
 class FittableMz(Protocol):
-  """What `amplify.prior.fit` needs of an Mz it fits."""
+  """What `amplify.learn.prior.fit` needs of an Mz it fits."""
 
   def init(self):
     """The parameters before fitting (a pytree)."""

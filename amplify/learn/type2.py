@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amplify.oracles.tools import handle
-from amplify.tasks.base import IDK, Inputs
+from amplify.types import IDK, Inputs
 
 
 def tree_answers(oracle, depth: int, answer_len: int, mz, inputs: Inputs,

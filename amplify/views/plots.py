@@ -1,5 +1,5 @@
 """A run's figures as PNG files, and several runs' policy accuracy side by side
-(`python -m amplify.report --workdir=DIR --plots`).
+(`python -m amplify.views.report --workdir=DIR --plots`).
 
 Each figure reads the run's metrics lines (the `eval` line of each round, the `label` lines, the
 `baseline` lines) and draws a round's missing key as a gap, so an older run, or one without

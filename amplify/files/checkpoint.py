@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from amplify.distill import Distiller, LabelledSet
-from amplify.tasks.base import Inputs
+from amplify.learn.distill import Distiller, LabelledSet
+from amplify.types import Inputs
 
 _ROUND_DIR = re.compile(r"round_(\d+)$")
 

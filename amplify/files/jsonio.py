@@ -1,5 +1,5 @@
 """Workdir files: JSON written atomically, JSON and JSON lines read with clear errors. No JAX
-here: `amplify.report` reads workdirs with it and stays fast."""
+here: `amplify.views.report` reads workdirs with it and stays fast."""
 from __future__ import annotations
 
 import json

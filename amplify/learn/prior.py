@@ -14,8 +14,8 @@ import time
 import jax
 import optax
 
-from amplify import mz as mz_lib
-from amplify.tasks.base import Inputs
+from amplify.learn import mz as mz_lib
+from amplify.types import Inputs
 
 
 def objective(human, lookup, inputs: Inputs, labels: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -4,7 +4,7 @@ One family serves distillation, prosaic ML and the supervised ceiling, so compar
 
 In a latent world whose questions name Mz keys (lexicon's entities), pi reads Mz like H does
 (`--policy=reads_mz`, the default): it is shown the question with each key replaced by Mz's
-entry there (`amplify.mz.MzView`), so it never embeds a key and its size does not grow with z*.
+entry there (`amplify.learn.mz.MzView`), so it never embeds a key and its size does not grow with z*.
 `--policy=memorises` is the comparison arm: every key is a token of its vocabulary, and z*'s
 entries are learnt into the embedding from the labels (prosaic ML, which never reads z*, always
 uses this one).
@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from amplify.tasks.base import Spec
+from amplify.types import Spec
 
 
 class Block(nnx.Module):
@@ -101,7 +101,7 @@ class Policy(nnx.Module):
                        "slot; use one of the two flags.")
     self.answer_in_value_slot = answer_in_value_slot
     init = nnx.initializers.normal(0.02)
-    # Reading Mz, the policy is shown Mz's entries in place of keys (amplify.mz.MzView) and embeds
+    # Reading Mz, the policy is shown Mz's entries in place of keys (amplify.learn.mz.MzView) and embeds
     # only the tokens below the keys: its size does not grow with z. Memorising, it embeds every
     # key and learns z*'s entries into those rows from its labels.
     vocab = spec.mz_key_token if reads_mz else spec.vocab_size

@@ -63,7 +63,7 @@ class Referee:
     # the child must not take the accelerator's memory from the run (JAX preallocates by default)
     env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
     self._process = subprocess.Popen(
-        [sys.executable, "-c", "from amplify.referee import serve; serve()"],
+        [sys.executable, "-c", "from amplify.truth.referee import serve; serve()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     self._finalizer = weakref.finalize(self, _stop, self._process)
     path = pickle.dumps(list(sys.path))
@@ -95,7 +95,7 @@ class Referee:
     return self._call("z_accuracy", mz)
 
   def start_baselines(self, named_keys, eval_inputs, d_sample, config, view) -> None:
-    """Starts training the named baselines (`amplify.baselines`; (name, key) pairs, in order)
+    """Starts training the named baselines (`amplify.truth.baselines`; (name, key) pairs, in order)
     in the referee process, beside whatever the run does next."""
     import jax  # the handle itself imports nothing heavy
     self._call("start_baselines", [(name, jax.random.key_data(key)) for name, key in named_keys],
@@ -150,7 +150,7 @@ class _Baselines:
 
   def _train(self, task, truth, evaluator, named_keys, eval_inputs, d_sample, config, view):
     import jax
-    from amplify import baselines  # the networks' code loads only for a run with baselines
+    from amplify.truth import baselines  # the networks' code loads only for a run with baselines
     named = {"prosaic": baselines.prosaic_ml, "ceiling": baselines.supervised_ceiling,
              **baselines.EXTRA}
     try:
@@ -183,7 +183,7 @@ def serve() -> None:
   if world is None:
     return
   sys.path[:] = pickle.loads(path)  # the run's: the task's modules import here as there
-  from amplify.evaluator import Evaluator
+  from amplify.truth.evaluator import Evaluator
   task, truth, left = pickle.loads(world)
   del world
   evaluator, training = Evaluator(task, truth), None

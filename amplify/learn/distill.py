@@ -15,8 +15,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from amplify.mz import shown
-from amplify.tasks.base import Inputs
+from amplify.learn.mz import shown
+from amplify.types import Inputs
 
 
 @dataclasses.dataclass
@@ -98,7 +98,7 @@ class Distiller:
   The optimiser state and step count carry over between calls, so warm-started rounds are one
   continuous optimisation on the same schedule that a single fit of `total_steps` gets.
   `augment(key, inputs, labels)`, if given, renames every row afresh for each chunk of steps;
-  `view` (an `amplify.mz.MzView`), if given, is what the policy is shown of each row.
+  `view` (an `amplify.learn.mz.MzView`), if given, is what the policy is shown of each row.
   """
 
   def __init__(self, policy: nnx.Module, config, total_steps: int, augment=None,
@@ -116,7 +116,7 @@ class Distiller:
     """Up to `steps` optimiser steps on `data` (the policy is updated in place), stopping early
     when `until()`, asked after each chunk of steps, returns True; returns the mean loss of the
     last chunk. `self.steps_run` counts the steps of every call; `status(text)` hears the steps
-    done after each chunk (`amplify.progress`)."""
+    done after each chunk (`amplify.views.progress`)."""
     params = nnx.state(self.policy, nnx.Param)
     n = len(data)
     # Pad to `capacity` (or the next power of two above n) so that rounds with growing data reuse
@@ -171,7 +171,7 @@ def agrees(predictions: jax.Array, labels: jax.Array) -> np.ndarray:
 
 def predict(policy: nnx.Module, inputs: Inputs, view=None, batch_size: int = 4096) -> jax.Array:
   """pi's answers int32[B, La] (argmax tokens), in fixed-size chunks; `view`: what the policy is
-  shown of the inputs (an `amplify.mz.MzView` for a policy that reads Mz)."""
+  shown of the inputs (an `amplify.learn.mz.MzView` for a policy that reads Mz)."""
   graphdef, params = nnx.split(policy, nnx.Param)
   n = inputs.questions.shape[0]
   out = [_predict(graphdef, params, jax.tree.map(lambda a: a[i:i + batch_size], inputs), view)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from amplify.tasks.base import GroundTruth, Inputs, Task
+from amplify.types import GroundTruth, Inputs, Task
 
 
 class Evaluator:
