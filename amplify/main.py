@@ -80,21 +80,21 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag=value.")
   from amplify.views import report  # after flag parsing: --help stays fast
-  from amplify.loop import rounds
+  from amplify.loop import run as loop
   if not flags.FLAGS["verbosity"].present:  # progress is printed; library INFO logs are noise
     logging.set_verbosity(logging.WARNING)
   try:  # every bad setting is reported before any work starts
     config = config_from_flags()
     workdir = _WORKDIR.value or os.path.join(
         "workdirs", config.task if config.arm == "ltp" else f"{config.task}_{config.arm}")
-    checked = rounds.check(config, workdir)
+    checked = loop.check(config, workdir)
     os.makedirs(workdir, exist_ok=True)
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   from amplify.oracles.per_question import OracleError, Stopped
   try:
-    rounds.run(config, workdir, checked)
+    loop.run(config, workdir, checked)
   except (Stopped, KeyboardInterrupt):
     kept = (f"every answer given is in {config.oracle_store}" if config.oracle_store else
             "finished rounds are kept (no --oracle_store: this round's answers are not)")
@@ -105,7 +105,7 @@ def main(argv):
       raise
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  except rounds.RunError as e:
+  except loop.RunError as e:
     if _DEBUG.value:
       raise
     print(f"error: {e}. The work so far is kept in {workdir}: the same command resumes it "

@@ -21,7 +21,8 @@ from absl import app, flags
 
 from amplify import config as config_lib
 from amplify.views import report
-from amplify.loop import rounds
+from amplify.loop import run as loop
+from amplify.loop.workdir import check_workdir
 from amplify.tasks import colored_digits
 
 _ROOT = flags.DEFINE_string("root", None, "Directory of the per-seed workdirs cd_s{seed}.",
@@ -34,10 +35,10 @@ def run_or_read(seed: int) -> list[dict]:
   """The seed's metrics lines, running the seed first if its workdir holds no finished run."""
   config = config_lib.get_config(_PRESET.value, seed=seed)
   workdir = os.path.join(_ROOT.value, f"cd_s{seed}")
-  rounds.check_workdir(config, workdir)  # a finished run of another config is refused
+  check_workdir(config, workdir)  # a finished run of another config is refused
   if not os.path.exists(os.path.join(workdir, "summary.json")):
     print(f"seed {seed}: running into {workdir}", flush=True)
-    rounds.run(config, workdir)
+    loop.run(config, workdir)
   return report.read_metrics(workdir)
 
 

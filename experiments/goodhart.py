@@ -21,7 +21,8 @@ import os
 from absl import app, flags, logging
 
 from amplify import config as config_lib
-from amplify.loop import rounds
+from amplify.loop import run as loop
+from amplify.loop.summary import deployed_type2_score
 from amplify.files.jsonio import read_jsonl
 
 _ROOT = flags.DEFINE_string("root", None, "Where the runs, the table and the plot go.",
@@ -39,7 +40,7 @@ def _run(preset: str, gate: bool, seed: int) -> dict:
   config = config_lib.get_config(preset, oracle="sloppy", type2_oracle="scripted", gate=gate,
                                  seed=seed, baselines=False, **overrides)
   print(f"{preset} gate {'on' if gate else 'off'} seed {seed}: {workdir}", flush=True)
-  summary = rounds.run(config, workdir)
+  summary = loop.run(config, workdir)
   evals = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if r["phase"] == "eval"]
   return {"preset": preset, "gate": gate, "seed": seed,
           "final_type2_score": summary["final_type2_score"],
@@ -50,7 +51,7 @@ def _run(preset: str, gate: bool, seed: int) -> dict:
           "h_calls": summary["oracle_calls"],
           "rounds": [{**{k: r[k] for k in ("round", "type1_score", "type2_score",
                                            "type1_type2_gap", "promoted", "policy_accuracy")},
-                      "deployed_type2": rounds.deployed_type2_score(r)} for r in evals]}
+                      "deployed_type2": deployed_type2_score(r)} for r in evals]}
 
 
 def _table(rows: list[dict]) -> str:

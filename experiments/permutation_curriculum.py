@@ -24,7 +24,7 @@ from amplify.learn.distill import Distiller, LabelledSet, predict
 from amplify.truth.evaluator import Evaluator
 from amplify.main import config_from_flags  # also defines --preset and a flag per Config field
 from amplify.learn.policy import make_policy
-from amplify.loop.rounds import policy_key
+from amplify.loop.state import policy_key
 from amplify.tasks import make_task
 from amplify.types import IDK
 

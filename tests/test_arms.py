@@ -19,7 +19,8 @@ from flax import nnx
 from amplify.loop import arms
 from amplify.files import checkpoint
 from amplify.views import report
-from amplify.loop import rounds
+from amplify.loop import run as loop
+from amplify.loop.setup import begin
 from amplify import config as config_lib
 from amplify.learn.distill import Distiller, predict
 from amplify.learn.mz import EmptyMz, MzView, Table, TableMz
@@ -36,7 +37,7 @@ SPARSE = dict(num_entities=4096, observations=8, label_size=1024, eval_size=1024
 def sparse_run(tmp_path_factory):
   config = config_lib.get_config("lexicon_tiny", baselines=False, **SPARSE)
   workdir = tmp_path_factory.mktemp("sparse")
-  summary = rounds.run(config, str(workdir))
+  summary = loop.run(config, str(workdir))
   return config, workdir, summary
 
 
@@ -96,7 +97,7 @@ def test_entities_pi_never_trained_on_are_answered_right(sparse_run):
 def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path):
   config = config_lib.get_config("lexicon_tiny", arm=arm, rounds=2, total_steps=200,
                                  baselines=False)
-  summary = rounds.run(config, str(tmp_path))
+  summary = loop.run(config, str(tmp_path))
   records = report.read_metrics(str(tmp_path))
   evals = [r for r in records if r["phase"] == "eval"]
   assert summary["arm"] == arm and len(evals) == summary["rounds"]
@@ -125,21 +126,21 @@ def test_colored_digits_has_every_arm_but_raw_d():
 @pytest.mark.parametrize("arm", COLORED_DIGITS_ARMS)
 def test_every_arm_that_applies_runs_on_colored_digits(arm, tmp_path):
   config = config_lib.get_config("colored_digits_tiny", arm=arm, baselines=False)
-  summary = rounds.run(config, str(tmp_path))
+  summary = loop.run(config, str(tmp_path))
   assert summary["arm"] == arm and summary["policy"] == "question"  # it names no Mz keys
 
 
 def test_raw_d_is_refused_where_the_task_cannot_index_d():
   config = config_lib.get_config("colored_digits_tiny", arm="raw_d")
   with pytest.raises(ValueError, match="does not apply to task 'colored_digits'"):
-    rounds.check(config, "/nonexistent")
+    loop.check(config, "/nonexistent")
 
 
 def test_no_prior_cannot_read_z_star(tmp_path):
   config = config_lib.get_config("lexicon_tiny", arm="no_prior", rounds=1, total_steps=100,
                                  baselines=False)
-  checked = rounds.check(config, str(tmp_path))
-  run, _, _ = rounds._begin(config, str(tmp_path), checked)
+  checked = loop.check(config, str(tmp_path))
+  run, _ = begin(config, str(tmp_path), checked)
   checked.close()
   assert isinstance(run.view.mz, EmptyMz)
   from test_isolation import _reachable
@@ -163,7 +164,7 @@ def test_imitate_on_d_never_trains_on_a_d_star_label(tmp_path, monkeypatch):
     return fit(self, data, steps, *args, **kwargs)
 
   monkeypatch.setattr(Distiller, "fit", recording_fit)
-  summary = rounds.run(config, str(tmp_path))
+  summary = loop.run(config, str(tmp_path))
   assert len(trained_on) == 1  # round 0 only: round 1 labels D* and trains on nothing
   assert all(row.tobytes() in d_rows for row in trained_on[0])  # D's own questions, every row
   distills = [r for r in report.read_metrics(str(tmp_path)) if r["phase"] == "distill"]
@@ -176,9 +177,9 @@ def test_a_finished_workdir_returns_its_summary_and_a_killed_baseline_resumes(tm
   config = config_lib.get_config("lexicon_tiny", rounds=2, total_steps=200, baselines=True,
                                  baseline_size=1024)
   workdir = tmp_path / "run"
-  first = rounds.run(config, str(workdir))
+  first = loop.run(config, str(workdir))
   metrics = (workdir / "metrics.jsonl").read_text()
-  assert rounds.run(config, str(workdir)) == first  # nothing recomputed
+  assert loop.run(config, str(workdir)) == first  # nothing recomputed
   assert (workdir / "metrics.jsonl").read_text() == metrics
 
   # as if killed while training the ceiling: its line and the summary are missing
@@ -186,7 +187,7 @@ def test_a_finished_workdir_returns_its_summary_and_a_killed_baseline_resumes(tm
   kept = [r for r in lines if r.get("baseline") != "ceiling"]
   (workdir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
   (workdir / "summary.json").unlink()
-  again = rounds.run(config, str(workdir))
+  again = loop.run(config, str(workdir))
   records = report.read_metrics(str(workdir))
   assert sum(r["phase"] == "eval" for r in records) == 2  # no round redone
   assert [r["baseline"] for r in records if r["phase"] == "baseline"] == ["prosaic", "ceiling"]
@@ -211,7 +212,7 @@ def test_a_resumed_run_remembers_the_entities_pi_trained_on(sparse_run, tmp_path
   shutil.copytree(workdir, tmp_path / "run")
   shutil.rmtree(tmp_path / "run" / "checkpoints" / f"round_{config.rounds - 1}")
   (tmp_path / "run" / "summary.json").unlink()
-  resumed = rounds.run(config, str(tmp_path / "run"))
+  resumed = loop.run(config, str(tmp_path / "run"))
   # the last round alone names fewer entities than all rounds: a forgotten `seen` would show
   assert resumed["unseen_entity_fraction"] == summary["unseen_entity_fraction"]
   assert resumed["policy_accuracy_unseen"] == summary["policy_accuracy_unseen"]

@@ -12,7 +12,7 @@ from amplify import config as config_lib
 from amplify import tasks
 from amplify.learn import mz
 from amplify.learn import prior
-from amplify.loop import rounds
+from amplify.loop import run as loop
 from amplify.truth.evaluator import Evaluator
 from amplify.oracles.scripted import ScriptedOracle
 from amplify.tasks import colored_digits
@@ -100,7 +100,7 @@ def test_the_colour_prior_is_what_recovers_the_true_rule(monkeypatch):
 
 
 def test_tiny_run_reports_the_rule_and_the_grayscale_baseline(tmp_path):
-  summary = rounds.run(config_lib.get_config(TINY), str(tmp_path))
+  summary = loop.run(config_lib.get_config(TINY), str(tmp_path))
   with open(tmp_path / "metrics.jsonl") as f:
     records = [json.loads(line) for line in f]
   assert [r["z_accuracy"] for r in records if r["phase"] == "prior"] == [1.0]

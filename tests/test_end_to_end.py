@@ -8,7 +8,10 @@ import pytest
 
 from amplify import config as config_lib
 from amplify.views import report
-from amplify.loop import rounds
+from amplify.loop import run as loop
+from amplify.learn.distill import Distiller
+from amplify.loop.arms import RoundPlan
+from amplify.loop.phases import steps_for_round
 from amplify.views import transcript_tree
 from amplify.types import IDK
 
@@ -24,7 +27,7 @@ PRIOR_KEYS = {"log_prior", "log_likelihood", "z_accuracy", "mz_parameters", "sec
 def tiny_run(tmp_path_factory, request):
   workdir = tmp_path_factory.mktemp("run")
   config = config_lib.get_config(request.param)
-  summary = rounds.run(config, str(workdir))
+  summary = loop.run(config, str(workdir))
   return config, workdir, summary
 
 
@@ -74,8 +77,8 @@ def test_rounds_keep_within_the_step_budget_and_stop_early_only_when_imitating(t
   assert sum(d["steps"] for d in distills) <= config.total_steps
   used = 0
   for d in distills:
-    plan = [rounds.arms_lib.RoundPlan()] * config.rounds
-    assert d["step_budget"] == rounds.steps_for_round(config, plan, d["round"], used)
+    plan = [RoundPlan()] * config.rounds
+    assert d["step_budget"] == steps_for_round(config, plan, d["round"], used)
     assert 0 < d["steps"] <= d["step_budget"]
     if d["steps"] < d["step_budget"]:
       assert evals[d["round"]]["train_agreement"] >= config.competence - 0.05
@@ -92,7 +95,7 @@ def test_report_prints_one_row_per_round_and_the_baselines(tiny_run):
 
 def test_rerun_gives_the_same_numbers(tiny_run, tmp_path):
   config, workdir, _ = tiny_run
-  rounds.run(dataclasses.replace(config, baselines=False), str(tmp_path))  # same rounds, no baselines
+  loop.run(dataclasses.replace(config, baselines=False), str(tmp_path))  # same rounds, no baselines
   for again, first in zip(_evals(tmp_path), _evals(workdir), strict=True):
     for key in ["label_accuracy", "idk_fraction", "train_agreement", "heldout_agreement",
                 "policy_accuracy", "asks", "lookups", "competent_difficulties"]:
@@ -105,7 +108,7 @@ def test_resume_recomputes_only_what_is_missing_and_matches(tiny_run, tmp_path):
   shutil.copytree(workdir, copy)
   last = config.rounds - 1
   shutil.rmtree(copy / "checkpoints" / f"round_{last}")  # as if interrupted during the last round
-  resumed = rounds.run(config, str(copy))
+  resumed = loop.run(config, str(copy))
   records = report.read_metrics(str(copy))
   assert [r["round"] for r in records if r["phase"] == "eval"] == list(range(config.rounds))
   assert sum(r["phase"] == "baseline" for r in records) == 2  # kept, not recomputed
@@ -122,10 +125,10 @@ def test_resume_with_a_fresh_network_per_round_matches(tmp_path):
   """--warm_start=false: the resumed round's network is rebuilt on the schedule it trained on."""
   config = config_lib.get_config("permutation_tiny", warm_start=False, rounds=2, total_steps=200,
                                  baselines=False)
-  first = rounds.run(config, str(tmp_path / "a"))
+  first = loop.run(config, str(tmp_path / "a"))
   shutil.copytree(tmp_path / "a", tmp_path / "b")
   shutil.rmtree(tmp_path / "b" / "checkpoints" / "round_1")
-  assert rounds.run(config, str(tmp_path / "b"))["final_policy_accuracy"] == \
+  assert loop.run(config, str(tmp_path / "b"))["final_policy_accuracy"] == \
       first["final_policy_accuracy"]
 
 
@@ -136,15 +139,15 @@ def test_a_cold_round_whose_fresh_network_failed_keeps_the_previous_policy(tmp_p
   # 100 steps a round, as in the test above: pi_0 is competent at k = 1 after them
   config = config_lib.get_config("permutation_tiny", warm_start=False, total_steps=300,
                                  baselines=False)
-  fit, calls = rounds.Distiller.fit, []
+  fit, calls = Distiller.fit, []
 
   def fit_but_not_in_round_1(self, *args, **kwargs):
     calls.append(None)
     return float("nan") if len(calls) == 2 else fit(self, *args, **kwargs)
 
-  monkeypatch.setattr(rounds.Distiller, "fit", fit_but_not_in_round_1)
+  monkeypatch.setattr(Distiller, "fit", fit_but_not_in_round_1)
   workdir, copy = tmp_path / "a", tmp_path / "b"
-  summary = rounds.run(config, str(workdir))
+  summary = loop.run(config, str(workdir))
   evals = _evals(workdir)
   assert evals[0]["competent_difficulties"]  # pi_0 had learnt something worth keeping
   assert [e["kept_previous_policy"] for e in evals[:2]] == [False, True]
@@ -153,7 +156,7 @@ def test_a_cold_round_whose_fresh_network_failed_keeps_the_previous_policy(tmp_p
   assert "round(s) 1 kept the previous" in report.format_table(str(workdir))
   shutil.copytree(workdir, copy)
   shutil.rmtree(copy / "checkpoints" / "round_2")  # resume from the round that kept pi_0
-  assert rounds.run(config, str(copy))["final_policy_accuracy"] == summary["final_policy_accuracy"]
+  assert loop.run(config, str(copy))["final_policy_accuracy"] == summary["final_policy_accuracy"]
   assert _evals(copy)[-1]["label_accuracy"] == evals[-1]["label_accuracy"]
 
 
@@ -161,14 +164,14 @@ def test_a_workdir_with_another_config_is_refused(tiny_run):
   config, workdir, _ = tiny_run
   before = (workdir / "metrics.jsonl").read_text()
   with pytest.raises(ValueError, match="different config"):
-    rounds.run(dataclasses.replace(config, seed=config.seed + 1), str(workdir))
+    loop.run(dataclasses.replace(config, seed=config.seed + 1), str(workdir))
   assert (workdir / "metrics.jsonl").read_text() == before
 
 
 def test_noisy_oracle_slips_show_in_label_accuracy(tmp_path):
   config = config_lib.get_config("permutation_tiny", oracle="noisy", **{"oracle.noise_rate": 0.5}, rounds=1,
                                  baselines=False)
-  rounds.run(config, str(tmp_path))
+  loop.run(config, str(tmp_path))
   first = _evals(tmp_path)[0]
   answered = 1 - first["idk_fraction"]
   # half of H's answers are replaced by random ones, right 1 time in 4: 0.625 of answers right

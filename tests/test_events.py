@@ -8,7 +8,7 @@ from tensorboardX.proto.event_pb2 import Event
 from tensorboardX.record_writer import masked_crc32c
 
 from amplify.files import events
-from amplify.loop import rounds
+from amplify.files.metrics import MetricWriter
 
 
 def _read_events(logdir) -> list[Event]:
@@ -45,7 +45,7 @@ BASELINE = {"round": None, "phase": "baseline", "baseline": "prosaic", "accuracy
 
 
 def test_each_number_of_a_line_is_a_scalar_tagged_phase_key_at_its_round(tmp_path):
-  writer = rounds.MetricWriter(str(tmp_path / "metrics.jsonl"))
+  writer = MetricWriter(str(tmp_path / "metrics.jsonl"))
   for record in (PRIOR, LABEL, EVAL, BASELINE):
     writer.write(record)
   assert _points(tmp_path / "tensorboard") == [  # each line on disk when `write` returns
@@ -61,14 +61,14 @@ def test_each_number_of_a_line_is_a_scalar_tagged_phase_key_at_its_round(tmp_pat
 
 def test_a_resumed_run_leaves_the_kept_and_the_new_points_once(tmp_path):
   path = str(tmp_path / "metrics.jsonl")
-  first = rounds.MetricWriter(path)
+  first = MetricWriter(path)
   for r in range(3):
     first.write({"round": r, "phase": "eval", "policy_accuracy": r / 10})
   first.write(BASELINE)
   (old,) = glob.glob(str(tmp_path / "tensorboard" / events.EVENT_FILES))
   os.rename(old, tmp_path / "tensorboard" / "events.out.tfevents.1000000000.elsewhere")  # a run
   # on another host (the same second and host would give the new file the old one's name)
-  resumed = rounds.MetricWriter(path, keep=lambda rec: rec["phase"] == "baseline"
+  resumed = MetricWriter(path, keep=lambda rec: rec["phase"] == "baseline"
                                 or rec["round"] <= 0)
   resumed.write({"round": 1, "phase": "eval", "policy_accuracy": 0.5})
   assert _points(tmp_path / "tensorboard") == [  # one file: the stale one is gone
@@ -77,7 +77,7 @@ def test_a_resumed_run_leaves_the_kept_and_the_new_points_once(tmp_path):
 
 
 def test_a_line_of_none_lists_and_strings_writes_no_point(tmp_path):
-  writer = rounds.MetricWriter(str(tmp_path / "metrics.jsonl"))
+  writer = MetricWriter(str(tmp_path / "metrics.jsonl"))
   writer.write({"round": 2, "phase": "eval", "note": "text", "rows": [1, 2], "unseen": None,
                 "by_difficulty": {"1": None}})
   assert _points(tmp_path / "tensorboard") == []

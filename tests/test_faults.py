@@ -14,7 +14,10 @@ import pytest
 from amplify import config as config_lib
 from amplify.files import jsonio as files
 from amplify.views import report
-from amplify.loop import rounds
+from amplify.loop import run as loop
+from amplify.files.metrics import MetricWriter
+from amplify.loop.summary import gap_recovered
+from amplify.loop.workdir import check_workdir
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import TableMz
 from amplify.oracles.per_question import CallableOracle, OracleError
@@ -31,7 +34,7 @@ def test_a_last_metrics_line_cut_short_is_dropped_with_a_warning(tmp_path, capsy
   path = tmp_path / "metrics.jsonl"
   good = [json.dumps({"round": r, "phase": "eval"}) + "\n" for r in range(2)]
   _metrics(path, good + ['{"round": 2, "pha'])
-  writer = rounds.MetricWriter(str(path), keep=lambda rec: True)
+  writer = MetricWriter(str(path), keep=lambda rec: True)
   assert writer.kept == [{"round": 0, "phase": "eval"}, {"round": 1, "phase": "eval"}]
   assert "dropped its last line" in capsys.readouterr().out
   assert path.read_text() == "".join(good)  # the cut line is gone; nothing else is
@@ -46,7 +49,7 @@ def test_a_damaged_metrics_line_before_the_last_is_an_error_naming_it(tmp_path):
   _metrics(path, ['{"round": 0}\n', "garbage\n", '{"round": 1}\n'])
   before = path.read_text()
   with pytest.raises(ValueError, match=r"metrics.jsonl line 2 is damaged"):
-    rounds.MetricWriter(str(path), keep=lambda rec: True)
+    MetricWriter(str(path), keep=lambda rec: True)
   assert path.read_text() == before  # left as it was
 
 
@@ -55,7 +58,7 @@ def test_a_damaged_config_is_an_error_naming_the_file(tmp_path, content):
   (tmp_path / "config.json").write_text(content)
   config = config_lib.get_config("lexicon_tiny")
   with pytest.raises(ValueError, match=r"config.json is damaged \(the run's config, not JSON\)"):
-    rounds.check_workdir(config, str(tmp_path))
+    check_workdir(config, str(tmp_path))
   assert (tmp_path / "config.json").read_text() == content
 
 
@@ -74,14 +77,14 @@ def test_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
 
 
 def test_gap_recovered_is_null_with_a_reason_when_the_ceiling_is_not_above_prosaic_ml():
-  assert rounds.gap_recovered(0.9, 0.5, 0.7) == {"gap_recovered": pytest.approx(2.0),
+  assert gap_recovered(0.9, 0.5, 0.7) == {"gap_recovered": pytest.approx(2.0),
                                                   "gap_recovered_reason": None}
-  assert rounds.gap_recovered(0.6, 0.5, 0.7)["gap_recovered"] == pytest.approx(0.5)
+  assert gap_recovered(0.6, 0.5, 0.7)["gap_recovered"] == pytest.approx(0.5)
   for ceiling in (0.5, 0.4):
-    out = rounds.gap_recovered(0.9, 0.5, ceiling)
+    out = gap_recovered(0.9, 0.5, ceiling)
     assert out["gap_recovered"] is None and "does not exceed prosaic ML" in \
         out["gap_recovered_reason"]
-  assert rounds.gap_recovered(0.9, None, None)["gap_recovered"] is None
+  assert gap_recovered(0.9, None, None)["gap_recovered"] is None
 
 
 def test_a_workdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
@@ -89,13 +92,25 @@ def test_a_workdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
   blocker.write_text("not a directory")
   config = config_lib.get_config("lexicon_tiny")
   with pytest.raises(ValueError, match=r"cannot be written \(Not a directory\): choose a writable"):
-    rounds.check_workdir(config, str(blocker / "workdir"))
+    check_workdir(config, str(blocker / "workdir"))
   if os.geteuid() != 0:  # root writes through permission bits
     readonly = tmp_path / "readonly"
     readonly.mkdir()
     readonly.chmod(0o500)
     with pytest.raises(ValueError, match="cannot be written"):
-      rounds.check_workdir(config, str(readonly))
+      check_workdir(config, str(readonly))
+
+
+def test_a_workdir_whose_checkpoints_is_a_file_fails_at_once_and_leaves_no_thread(tmp_path):
+  """It used to print its error and then hang on a checkpoint thread still running."""
+  import threading
+  (tmp_path / "checkpoints").write_text("not a folder")
+  before = set(threading.enumerate())
+  with pytest.raises((ValueError, loop.RunError), match=r"checkpoints is a file, not a folder: "
+                                                          r"move it away or use a new --workdir"):
+    loop.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))
+  assert not [t for t in set(threading.enumerate()) - before if not t.daemon]
+  assert not (tmp_path / "metrics.jsonl").exists()  # no work done
 
 
 # -- every oracle output checked at the seam --------------------------------------------------
@@ -236,7 +251,7 @@ SMALL = dict(rounds=2, total_steps=60, label_size=256, eval_size=128, baselines=
 def small_run(tmp_path_factory):
   """An uninterrupted small run: its summary is what every damaged or killed run must end with."""
   workdir = tmp_path_factory.mktemp("whole")
-  return workdir, rounds.run(config_lib.get_config("lexicon_tiny", **SMALL), str(workdir))
+  return workdir, loop.run(config_lib.get_config("lexicon_tiny", **SMALL), str(workdir))
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_round_before_with_a_warning(tmp_path,
@@ -257,7 +272,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_round_before_with_a_warni
           path.unlink()
     (tmp_path / "summary.json").unlink()  # else the finished run is returned as it is
     capsys.readouterr()
-    again = rounds.run(config, workdir)
+    again = loop.run(config, workdir)
     out = capsys.readouterr().out
     assert f"warning: checkpoint {newest} is damaged" in out and "resuming after round 0" in out
     assert _same_summary(again, whole)  # round 1 recomputed to the same numbers
@@ -269,7 +284,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_round_before_with_a_warni
       path.write_bytes(b"\x00" * len(path.read_bytes()))
   (tmp_path / "summary.json").unlink()
   capsys.readouterr()
-  again = rounds.run(config, workdir)
+  again = loop.run(config, workdir)
   out = capsys.readouterr().out
   assert f"warning: checkpoint {prior} is damaged" in out and "fitting z* again" in out
   assert "prior: z* accuracy" in out and _same_summary(again, whole)
@@ -366,7 +381,7 @@ def test_a_run_killed_inside_a_write_resumes_to_the_uninterrupted_summary(where,
   flags = ["--preset=lexicon_tiny", *(f"--{k}={str(v).lower()}" for k, v in SMALL.items())]
   kill9.kill_inside(str(tmp_path), where, flags)
   assert not (tmp_path / "summary.json").exists()  # killed before the end
-  again = rounds.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))
+  again = loop.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))
   assert _same_summary(again, small_run[1])
 
 
@@ -377,6 +392,6 @@ def test_a_checkpoint_whose_round_has_no_metrics_line_is_a_clear_error(tmp_path,
            if json.loads(line).get("round") != 1]  # round 1's lines lost, its checkpoint kept
   metrics.write_text("".join(line + "\n" for line in lines))
   (tmp_path / "summary.json").unlink()
-  with pytest.raises(rounds.RunError, match=r"has a checkpoint of round 1 but metrics.jsonl lacks "
+  with pytest.raises(loop.RunError, match=r"has a checkpoint of round 1 but metrics.jsonl lacks "
                                             r"that round's distill or eval line"):
-    rounds.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))
+    loop.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from amplify import config as config_lib
-from amplify.loop import rounds
+from amplify.loop import run as loop
 from amplify.learn.mz import ExactIndex
 from amplify.oracles.tools import BatchTools
 from amplify.learn.policy import make_policy
@@ -155,4 +155,4 @@ def test_answer_in_value_slot_refuses_pointer_init_and_other_tasks():
                                                  pointer_init=True), jax.random.key(0))
   config = config_lib.get_config("lexicon_tiny", answer_in_value_slot=True)
   with pytest.raises(ValueError, match="--answer_in_value_slot: the answer token takes"):
-    rounds.check(config, "unused")
+    loop.check(config, "unused")

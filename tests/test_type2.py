@@ -8,7 +8,8 @@ import pytest
 
 from amplify import config as config_lib
 from amplify.views import report
-from amplify.loop import rounds
+from amplify.loop import run as loop
+from amplify.learn.distill import Distiller
 from amplify.learn.mz import ExactIndex, TableMz
 from amplify.oracles.scripted import ScriptedOracle
 from amplify.tasks import make_task
@@ -76,7 +77,7 @@ def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path_
   the gate keeps pi_0 (its weights, competence, and accuracy). Round 2 trains on from pi_0 and
   is deployed. The eval lines say so, and type 2's calls are not type 1's."""
   config = config_lib.get_config("lexicon_tiny", baselines=False)
-  fit, calls = rounds.Distiller.fit, []
+  fit, calls = Distiller.fit, []
 
   def fit_then_spoil_round_1(self, *args, **kwargs):
     calls.append(None)
@@ -88,9 +89,9 @@ def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path_
       self.load_state((noisy, self.state[1]))
     return loss
 
-  monkeypatch.setattr(rounds.Distiller, "fit", fit_then_spoil_round_1)
+  monkeypatch.setattr(Distiller, "fit", fit_then_spoil_round_1)
   tmp_path = tmp_path_factory.mktemp("gate") / "run"
-  summary = rounds.run(config, str(tmp_path))
+  summary = loop.run(config, str(tmp_path))
   evals = _evals(tmp_path)
   assert [e["promoted"] for e in evals] == [True, False, True]
   spoilt = evals[1]
@@ -110,7 +111,7 @@ def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path_
   # a resume after the refused round (its checkpoint holds pi_0 again) gives the same run
   shutil.copytree(tmp_path, tmp_path.parent / "resumed")
   shutil.rmtree(tmp_path.parent / "resumed" / "checkpoints" / "round_2")
-  resumed = rounds.run(config, str(tmp_path.parent / "resumed"))
+  resumed = loop.run(config, str(tmp_path.parent / "resumed"))
   assert {k: v for k, v in resumed.items() if k not in ("wall_seconds", "peak_memory_mb")} == \
       {k: v for k, v in summary.items() if k not in ("wall_seconds", "peak_memory_mb")}
   for e in evals:
@@ -125,7 +126,7 @@ def test_a_flawed_h_opens_a_gap_that_type_2_catches(tmp_path):
   positive and the gate refuses that policy."""
   config = config_lib.get_config("permutation_tiny", baselines=False, oracle="sloppy",
                                  type2_oracle="scripted")
-  summary = rounds.run(config, str(tmp_path))
+  summary = loop.run(config, str(tmp_path))
   evals = _evals(tmp_path)
   assert max(e["type1_type2_gap"] for e in evals) > 0.5
   assert summary["largest_type1_type2_gap"]["gap"] > 0.5

@@ -43,3 +43,42 @@ def read_jsonl(path: str) -> list[dict]:
       print(f"warning: {path}: dropped its last line, cut short (a run killed while writing it); "
             "a resumed run recomputes what it recorded", flush=True)
   return records
+
+
+# What a run writes in its workdir: these files, and these folders
+FILES = ("config.json", "metrics.jsonl", "summary.json")
+FOLDERS = ("checkpoints", "transcripts", "tensorboard")
+# What the run (`rounds` to know it has finished) and the report read in every summary
+SUMMARY_KEYS = ("rounds", "final_policy_accuracy", "prosaic_accuracy", "ceiling_accuracy",
+                "gap_recovered", "seed", "wall_seconds")
+
+
+def check_workdir_layout(workdir: str) -> None:
+  """A ValueError where a file the run writes is a folder, or a folder a file: the same command
+  would fail the same way, so the way out is to move it (for the run and the report alike)."""
+  for name in FILES + FOLDERS:
+    path, folder = os.path.join(workdir, name), name in FOLDERS
+    if os.path.exists(path) and os.path.isdir(path) != folder:
+      kinds = ("file", "folder") if folder else ("folder", "file")
+      raise ValueError(f"workdir {workdir}: {name} is a {kinds[0]}, not a {kinds[1]}: move it "
+                       "away or use a new --workdir.")
+
+
+def read_summary(workdir: str) -> dict | None:
+  """The summary.json of a finished run, None where there is none. A ValueError, the same for the
+  run and the report, where the summary is damaged or lacks SUMMARY_KEYS (a run writes it again
+  from its checkpoints and metrics.jsonl), or metrics.jsonl is gone (its lines are lost)."""
+  path = os.path.join(workdir, "summary.json")
+  if not os.path.exists(path):
+    return None
+  summary = read_json(path, "the run's summary")
+  missing = ([k for k in SUMMARY_KEYS if k not in summary] if isinstance(summary, dict)
+             else list(SUMMARY_KEYS))
+  if missing:
+    raise ValueError(f"{path} lacks {missing} (damaged, or not written by a run): move it away "
+                     "and run the same command, which writes it again from the checkpoints and "
+                     "metrics.jsonl.")
+  if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+    raise ValueError(f"workdir {workdir}: summary.json says its run finished, but metrics.jsonl "
+                     "is gone: the rounds' lines are lost; use a new --workdir to run it again.")
+  return summary

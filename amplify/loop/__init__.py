@@ -1,0 +1,1 @@
+"""The rounds loop and its phases; `amplify.loop.run` reads as the recipe."""

@@ -1,5 +1,5 @@
 """The arms: the comparisons the recipe's authors argue about, each a composition of the same
-phases (`amplify.loop.rounds`: label, split, distil, IID check, evaluate, save). `--arm=NAME` picks one.
+phases (`amplify.loop.run`: label, split, distil, IID check, evaluate, save). `--arm=NAME` picks one.
 
 An arm states three things: what H (and a policy that reads Mz) reads in place of z*, which
 policy it forces if any, and its plan of rounds (where each round's questions come from, whether

@@ -51,3 +51,35 @@ class TokenText:
 
   def render_lookup(self, key: int, value: int) -> str:
     return f"Mz({key}) = " + ("not found" if value == IDK else str(int(value)))
+
+
+class KeyCoverage:
+  """A task hook (`Task.key_coverage`) for a task whose questions name Mz keys: which keys a
+  question pi trained on named (bool[z entries], kept in the run's state and checkpoints), and
+  pi's accuracy on the evaluation questions none of whose keys pi ever trained on."""
+
+  def __init__(self, spec: Spec):
+    self.spec = spec
+
+  def _keys(self, questions: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    from amplify.learn.mz import named_keys  # pylint: disable=g-import-not-at-top
+    keys, named = named_keys(self.spec.mz_key_positions, self.spec.mz_key_token, questions)
+    return np.asarray(keys), np.asarray(named)
+
+  def mark(self, seen: np.ndarray, questions: jax.Array, fresh: bool) -> np.ndarray:
+    """`seen` with the keys `questions` name added (to none where `fresh`: a new policy)."""
+    keys, named = self._keys(questions)
+    seen = np.zeros_like(seen) if fresh else seen.copy()
+    seen[keys[named]] = True
+    return seen
+
+  def metrics(self, seen: np.ndarray, inputs, accuracy) -> dict:
+    """The share of the evaluation's distinct keys that no question pi trained on named, and
+    `accuracy(rows)` on the evaluation questions all of whose keys are such (None: there are
+    none)."""
+    keys, named = self._keys(inputs.questions)
+    distinct = np.unique(keys[named])
+    rows = np.flatnonzero(np.all(~named | ~seen[keys], axis=1) & named.any(axis=1))
+    score = accuracy(jax.tree.map(lambda a: a[rows], inputs)) if len(rows) else None
+    return {"unseen_entity_fraction": float(np.mean(~seen[distinct])),
+            "policy_accuracy_unseen": score, "unseen_rows": int(len(rows))}

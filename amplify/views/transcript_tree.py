@@ -2,7 +2,7 @@
 --tree=ROUND:ROW`): the question and H^A's answer, each subquestion H asked pi with pi's answer,
 and each fact H read in Mz, written in the task's own words (`amplify.tasks.base.Text`).
 
-The transcripts are DIR/transcripts/round_R.npz (`amplify.loop.rounds.save`); the task is rebuilt from
+The transcripts are DIR/transcripts/round_R.npz (`amplify.loop.evaluate.save`); the task is rebuilt from
 DIR/config.json through its plug-in, and the ground truth its factory returns is dropped unread.
 In a latent world (no per-example context) a subquestion that is itself a question of that round
 or an earlier one is expanded below its node with that row's own transcript (how H^A answered it
@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from amplify.files.jsonio import read_json
+from amplify.files.jsonio import check_workdir_layout, read_json
 
 TRANSCRIPT_FIELDS = ("questions", "answers", "subquestions", "subanswers", "asked", "lookup_keys",
                      "lookup_values", "looked_up", "overruns")
@@ -33,12 +33,15 @@ def parse_spec(spec: str) -> tuple[int, int]:
 
 
 def load_task(workdir: str):
-  """The run's task, rebuilt from config.json as `amplify.tasks.make_task` builds it. The factory
-  also returns the world's ground truth: it is dropped here, unread. Imports JAX (the tasks need
-  it), once the transcripts are found: a bad --tree is refused at once."""
-  import jax  # pylint: disable=g-import-not-at-top
+  """The run's task, rebuilt from config.json as the referee built it: in the world of the seed
+  and this user's referee secret where it exists (`amplify.truth.referee`; a workdir from another
+  machine renders in the seed's world alone, the same words for a built-in task). The factory also
+  returns the world's ground truth: it is dropped here, unread. Imports JAX (the tasks need it),
+  once the transcripts are found: a bad --tree is refused at once."""
+  import types  # pylint: disable=g-import-not-at-top
   from amplify import registry  # pylint: disable=g-import-not-at-top
-  from amplify.tasks import WORLD  # pylint: disable=g-import-not-at-top
+  from amplify.tasks import make_task  # pylint: disable=g-import-not-at-top
+  from amplify.truth.referee import read_secret, secret_path  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise FileNotFoundError(f"no config.json in {workdir!r}: the task cannot be rebuilt to show "
@@ -46,7 +49,9 @@ def load_task(workdir: str):
   config = read_json(path, "the run's config")
   plugin = registry.task_plugin(config["task"])
   settings = plugin.settings(**(config.get("task_config") or {}))
-  return plugin.make(settings, jax.random.fold_in(jax.random.key(config["seed"]), WORLD))[0]
+  secret = read_secret(create=False) if os.path.exists(secret_path()) else None
+  return make_task(types.SimpleNamespace(task=config["task"], task_config=settings,
+                                         seed=config["seed"]), secret, plugin)[0]
 
 
 class Transcripts:
@@ -54,6 +59,8 @@ class Transcripts:
 
   def __init__(self, workdir: str):
     self._dir = os.path.join(workdir, "transcripts")
+    if os.path.isdir(workdir):
+      check_workdir_layout(workdir)  # transcripts a file: move it away
     if not os.path.isdir(self._dir):
       raise FileNotFoundError(f"no transcripts in {workdir!r}: a run saves them per round, in "
                               "transcripts/round_R.npz; point --workdir at a run with a finished "
@@ -69,12 +76,18 @@ class Transcripts:
       saved = ", ".join(map(str, self.rounds)) or "none"
       raise ValueError(f"no transcripts of round {r} in {self._dir} (rounds saved: {saved}).")
     if r not in self._loaded:
-      with np.load(os.path.join(self._dir, f"round_{r}.npz")) as f:
-        missing = [k for k in TRANSCRIPT_FIELDS if k not in f.files]
-        if missing:
-          raise ValueError(f"{self._dir}/round_{r}.npz lacks {missing}: not a transcript file "
-                           "amplify.loop.rounds wrote.")
-        self._loaded[r] = {k: f[k] for k in TRANSCRIPT_FIELDS}
+      path = os.path.join(self._dir, f"round_{r}.npz")
+      try:
+        with np.load(path) as f:
+          missing = [k for k in TRANSCRIPT_FIELDS if k not in f.files]
+          if not missing:
+            self._loaded[r] = {k: f[k] for k in TRANSCRIPT_FIELDS}
+      except Exception as e:  # not an .npz (zipfile's errors: no OSError, no ValueError)
+        raise ValueError(f"{path} cannot be read ({type(e).__name__}): not a transcript file "
+                         "amplify.loop.evaluate.save wrote.") from None
+      if missing:
+        raise ValueError(f"{path} lacks {missing}: not a transcript file "
+                         "amplify.loop.evaluate.save wrote.")
     return self._loaded[r]
 
   def find(self, question: np.ndarray, newest: int) -> tuple[int, int] | None:

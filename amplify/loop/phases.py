@@ -1,0 +1,198 @@
+"""The phases of a round that teach pi: label (H^A answers the round's questions), split (IID
+train / held-out), distil (pi_r imitates H^A), and the IID check (pi_r against H^A's held-out
+labels, per difficulty). Each returns what it produces; none reads ground truth."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amplify.learn.distill import Distiller, LabelledSet, agrees, predict
+from amplify.loop import arms as arms_lib
+from amplify.loop.state import DISTILL, LABEL, SAMPLE, WITH_D, Batch, Run, Split, State, round_key
+from amplify.types import IDK, Inputs
+from amplify.views import progress
+
+MIN_ROWS_FOR_COMPETENCE = 20
+
+
+def _mean(values: np.ndarray, where) -> float | None:
+  where = np.asarray(where)
+  return float(values[where].mean()) if where.any() else None
+
+
+def _rows(inputs: Inputs, start: int, stop: int | None = None) -> Inputs:
+  return jax.tree.map(lambda a: a[start:stop], inputs)
+
+
+def competent_difficulties(difficulty: np.ndarray, answered: np.ndarray, agrees: np.ndarray,
+                           max_difficulty: int, threshold: float) -> np.ndarray:
+  """bool[max_difficulty + 1]: the difficulties at which pi agrees with H^A's answered held-out
+  labels at rate >= threshold, over at least MIN_ROWS_FOR_COMPETENCE rows. This is the IID check,
+  per difficulty; it reads no ground truth."""
+  competent = np.zeros(max_difficulty + 1, bool)
+  for d in range(max_difficulty + 1):
+    rows = answered & (difficulty == d)
+    competent[d] = rows.sum() >= MIN_ROWS_FOR_COMPETENCE and agrees[rows].mean() >= threshold
+  return competent
+
+
+def steps_for_round(config, plan, r: int, used: int) -> int:
+  """Round r's step budget: what earlier rounds left of total_steps, split evenly over the
+  distilling rounds to come; the last of them gets all of it (a round that does not distil gets
+  none). A round stops early once pi passes the IID check at every difficulty H^A answered (see
+  `distil`), and the steps it saves go to later rounds."""
+  if not plan[r].distil:
+    return 0
+  left = config.total_steps - used
+  to_come = sum(p.distil for p in plan[r:])
+  return left if to_come == 1 else left // to_come
+
+
+def training_set(train: LabelledSet, answered: jax.Array, replay: LabelledSet | None,
+                 idk_share: float) -> LabelledSet:
+  """This round's answered rows + the replay buffer + this round's IDK rows, the IDK rows capped
+  at `idk_share` of the result. Early rounds label mostly IDK; without the cap those rows, which
+  teach only "too hard", take most of a round's steps."""
+  known = train.take(jnp.nonzero(answered)[0])
+  if replay is not None:
+    known = known.concat(replay)
+  idk = train.take(jnp.nonzero(~answered)[0])
+  if len(known) == 0 or idk_share >= 1:
+    return known.concat(idk)
+  cap = int(idk_share / (1 - idk_share) * len(known))
+  return known.concat(idk.take(jnp.arange(min(cap, len(idk)))))  # IID rows: the first are a sample
+
+
+def label(run: Run, state: State, r: int) -> Batch:
+  """H^A (H + pi_{r-1} + Mz; H alone in round 0) labels the round's questions: D* questions, or
+  D's own questions where the arm's plan says so."""
+  t0 = time.time()
+  key, n = jax.random.fold_in(round_key(run.key, r), SAMPLE), run.config.label_size
+  if run.plan[r].questions == arms_lib.TRAINING:
+    inputs = run.task.training_data(key, n)[0]  # D's questions; H labels them, D's labels unused
+  else:
+    inputs = run.task.deployment_questions(key, n)
+  policy = None if state.distiller is None else state.distiller.policy
+  # a person at the terminal is their own progress; anything else gets a line every few seconds
+  with (contextlib.nullcontext(lambda text: None) if run.amplifier.per_question
+        else progress.heartbeat(f"round {r}, labelling")) as status:
+    labels = run.amplifier.label(inputs, policy, state.competent,
+                                 jax.random.fold_in(round_key(run.key, r), LABEL),
+                                 progress={"round": r, "rounds": len(run.plan)}, status=status)
+    jax.block_until_ready(labels.answers)
+  answered = np.asarray(jnp.all(labels.answers != IDK, axis=1))
+  seconds = time.time() - t0
+  run.metrics.write({"round": r, "phase": "label", **labels.cost(), "seconds": round(seconds, 3)})
+  return Batch(inputs, labels, answered, seconds)
+
+
+def split(run: Run, state: State, r: int, batch: Batch) -> Split:
+  """Held-out rows first (questions are drawn IID, so a split by position is an IID split); the
+  training set is the train part's answered rows, the replay buffer, capped IDK rows, and, where
+  the plan says so, as many rows of D as the train part has (all of D if it has fewer), with
+  their observed labels."""
+  # heldout_fraction of the rows: a round on D's own questions may have fewer than label_size
+  n = int(round(len(batch.answered) * run.config.heldout_fraction))
+  answers = batch.labels.answers
+  train = LabelledSet.of(_rows(batch.inputs, n), answers[n:])
+  train_set = training_set(train, jnp.asarray(batch.answered[n:]), state.replay,
+                           run.config.idk_share)
+  if run.plan[r].with_d:
+    d_inputs, d_labels = run.task.training_data(
+        jax.random.fold_in(round_key(run.key, r), WITH_D), len(train))
+    train_set = train_set.concat(LabelledSet.of(d_inputs, d_labels))
+  return Split(n, LabelledSet.of(_rows(batch.inputs, 0, n), answers[:n]), train,
+               batch.answered[n:], batch.answered[:n], train_set)
+
+
+class Distilled(NamedTuple):
+  distiller: Distiller  # pi_r (pi_{r-1} itself in a round that does not distil)
+  rival: Distiller | None  # a cold round's rival, pi_{r-1} (None in a warm round)
+  steps: int
+
+
+def distil(run: Run, state: State, r: int, parts: Split) -> Distilled:
+  """Trains pi_r on the training set within the round's step budget, stopping once pi imitates
+  H^A at every difficulty it answered (judged on up to n_heldout of the round's own training
+  rows, so the held-out rows stay an unbiased check)."""
+  c, t1 = run.config, time.time()
+  budget = steps_for_round(c, run.plan, r, state.steps_used)
+  if not run.plan[r].distil:
+    run.metrics.write({"round": r, "phase": "distill", "steps": 0, "step_budget": 0,
+                       "schedule_steps": state.distiller.schedule_steps, "train_rows": 0,
+                       "loss": None, "seconds": 0.0})
+    return Distilled(state.distiller, None, 0)
+  rival = None if c.warm_start else state.distiller
+  distiller = state.distiller
+  if distiller is None or not c.warm_start:
+    # warm start: one policy and one schedule of total_steps across all rounds
+    distiller = run.new_distiller(r, c.total_steps if c.warm_start else budget)
+  n = parts.n_heldout
+  probe, probe_labels = _rows(parts.train.inputs, 0, n), parts.train.labels[:n]
+  probe_answered = parts.train_answered[:n]
+  probe_difficulty = np.asarray(run.task.difficulty(probe.questions))
+  spec = run.task.spec
+  # the difficulties at which a perfect imitator would pass: those with enough answered rows
+  answered_enough = competent_difficulties(probe_difficulty, probe_answered,
+                                           np.ones_like(probe_answered), spec.max_difficulty,
+                                           c.competence)
+
+  def imitates_h_a() -> bool:
+    agree = agrees(predict(distiller.policy, probe, run.view), probe_labels)
+    return bool(np.all(answered_enough <= competent_difficulties(
+        probe_difficulty, probe_answered, agree, spec.max_difficulty, c.competence)))
+
+  before = distiller.steps_run
+  with progress.heartbeat(f"round {r}, distillation") as status:
+    loss = distiller.fit(parts.train_set, budget,
+                         jax.random.fold_in(round_key(run.key, r), DISTILL),
+                         until=imitates_h_a, status=status)
+  steps = distiller.steps_run - before
+  run.metrics.write({"round": r, "phase": "distill", "steps": steps, "step_budget": budget,
+                     "schedule_steps": distiller.schedule_steps,
+                     "train_rows": len(parts.train_set), "loss": loss,
+                     "seconds": round(time.time() - t1, 3)})
+  return Distilled(distiller, rival, steps)
+
+
+def iid_check(run: Run, state: State, r: int, parts: Split,
+              rival: Distiller | None) -> tuple[dict, State]:
+  """pi's agreement with H^A on the train and held-out rows H^A answered (an IDK label is no
+  answer to imitate), their gap, and the difficulties pi is competent at next round; returns
+  those fields and the state with them. A cold round keeps pi_{r-1} if that agrees better on the
+  held-out rows (no ground truth read): one failed draw then costs a round, not every label
+  after it. In such a round the agreement reported is the larger of two estimates, a bias of the
+  order of their noise (1/sqrt(rows))."""
+  held, distiller = parts.heldout_answered, state.distiller
+  heldout = parts.heldout
+  heldout_agrees = agrees(predict(distiller.policy, heldout.inputs, run.view), heldout.labels)
+  kept_previous = False
+  if rival is not None:
+    rival_agrees = agrees(predict(rival.policy, heldout.inputs, run.view), heldout.labels)
+    if (_mean(rival_agrees, held) or 0.0) > (_mean(heldout_agrees, held) or 0.0):
+      distiller, heldout_agrees, kept_previous = rival, rival_agrees, True
+  seen = state.seen
+  if run.plan[r].distil and not kept_previous and run.coverage is not None:
+    seen = run.coverage.mark(seen, parts.train_set.inputs.questions,
+                             fresh=not run.config.warm_start)
+  train_agreement = None  # a round that trains nothing has no training rows to agree on
+  if run.plan[r].distil:
+    train_agrees = agrees(predict(distiller.policy, parts.train.inputs, run.view),
+                          parts.train.labels)
+    train_agreement = _mean(train_agrees, parts.train_answered)
+  heldout_agreement = _mean(heldout_agrees, held)
+  competent = competent_difficulties(
+      np.asarray(run.task.difficulty(heldout.inputs.questions)), held, heldout_agrees,
+      run.task.spec.max_difficulty, run.config.competence)
+  record = {"train_agreement": train_agreement, "heldout_agreement": heldout_agreement,
+            "iid_gap": (None if train_agreement is None or heldout_agreement is None
+                        else train_agreement - heldout_agreement),
+            "competent_difficulties": np.flatnonzero(competent).tolist(),
+            "kept_previous_policy": kept_previous}
+  return record, dataclasses.replace(state, distiller=distiller, competent=competent, seen=seen)
