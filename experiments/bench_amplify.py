@@ -1,37 +1,38 @@
-"""Batched H^A vs a per-question loop in the style of the 2018 code, same policy, same questions.
+"""Batched H^A against a per-question loop in the style of the 2018 code: same policy, same
+questions (permutation powering).
 
-  python experiments/bench_amplify.py [--batch=1024] [--repeats=3]
+  python experiments/bench_amplify.py --preset=permutation --batch=1024
+Seeds: --seeds (the figures: 0; the policy's and the questions' keys). Machine: the project's
+2-core CPU and a lent H100 (results/bench_amplify/README.md).
 
-The per-question baseline runs one Python generator per question (H's decomposition written for a
-single question, as in the authors' code) and one policy call per subquestion (batch of 1, jitted
-once, compiled before timing). The batched Amplifier labels the whole batch in one compiled
-program. Both must give the same labels; the script prints both times (best of --repeats, each
-after a warm-up) and their ratio.
+The per-question baseline runs one Python generator per question (H's decomposition of a
+permutation question written for a single question, as in the authors' code) and one policy call
+per subquestion (batch of 1, jitted once, compiled before timing). The batched Amplifier labels
+the whole batch in one compiled program. Both must give the same labels; the script prints both
+times (best of --repeats, each after a warm-up) and their ratio, and writes them to
+RESULTS/bench_amplify/bench_amplify.{json,md}. The policy's size is the preset's, or run flags'
+(`--config.model.width=16 --config.model.depth=1`).
 """
 from __future__ import annotations
 
 import time
 
+from absl import flags
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
-from flax import nnx
 
-from amplify import config as config_lib
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import ExactIndex
-from amplify.oracles.make import make_oracle
 from amplify.learn.policy import make_policy
+from amplify.oracles.make import make_oracle
 from amplify.tasks import make_task
 from amplify.types import IDK
+import common
 
 _BATCH = flags.DEFINE_integer("batch", 1024, "D* questions labelled.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions of each side (best is reported).")
-_PRESET = flags.DEFINE_string("preset", "permutation",
-                              "Config preset for task and policy sizes.")
-_WIDTH = flags.DEFINE_integer("width", None, "Override the preset's policy width.")
-_DEPTH = flags.DEFINE_integer("depth", None, "Override the preset's policy depth.")
 _MIN_AGREEMENT = 0.99
 
 
@@ -85,21 +86,18 @@ def best_time(fn, repeats):
   return min(times)
 
 
-def main(argv):
-  del argv
-  overrides = {name: flag.value for name, flag in [("width", _WIDTH), ("depth", _DEPTH)]
-               if flag.value is not None}
-  config = config_lib.get_config(_PRESET.value, **overrides)
-  task, _ = make_task(config)
+def bench(preset: str, seed: int) -> dict:
+  config = common.config_for(common.argv_for(preset, seed))
+  task, _ = make_task(config)  # the seed's world: only the questions' shape matters here
   amplifier = Amplifier(make_oracle(config, task), ExactIndex(), task,
-                        Budget(config.max_asks, config.max_lookups))
+                        Budget(config.label.max_asks, config.label.max_lookups))
   # H may ask pi at every difficulty, so both sides do the whole decomposition.
   competent = np.ones(task.spec.max_difficulty + 1, bool)
-  policy = make_policy(task.spec, config, jax.random.key(0))
+  policy = make_policy(task.spec, config.model, jax.random.key(seed))
   graphdef, params = nnx.split(policy, nnx.Param)
   policy_one = jax.jit(lambda c, q: jnp.argmax(nnx.merge(graphdef, params)(c, q), -1)[0, 0])
-  inputs = task.deployment_questions(jax.random.key(1), _BATCH.value)
-  key = jax.random.key(2)
+  inputs = task.deployment_questions(jax.random.key(seed + 1), _BATCH.value)
+  key = jax.random.key(seed + 2)
 
   label_batched = lambda: amplifier.label(inputs, policy, competent, key).answers
   label_looped = lambda: label_one_at_a_time(task, policy_one, inputs)
@@ -109,17 +107,32 @@ def main(argv):
   if same < _MIN_AGREEMENT:
     raise SystemExit(f"batched and per-question labels agree on only {same:.4f} of rows: the "
                      "benchmark is not comparing like with like")
-
   t_batched = best_time(label_batched, _REPEATS.value)
   t_looped = best_time(label_looped, _REPEATS.value)
-  params = sum(x.size for x in jax.tree.leaves(nnx.state(policy, nnx.Param)))
-  print(f"device: {jax.devices()[0].device_kind}  jax {jax.__version__}  preset {_PRESET.value}  "
-        f"policy width {config.width} depth {config.depth} ({params} parameters)  "
-        f"batch {_BATCH.value}  labels agree on {same:.4f} of rows")
-  print(f"batched H^A:        {t_batched * 1e3:9.2f} ms")
-  print(f"per-question loop:  {t_looped * 1e3:9.2f} ms")
-  print(f"speed-up:           {t_looped / t_batched:9.1f}x")
+  size = sum(x.size for x in jax.tree.leaves(nnx.state(policy, nnx.Param)))
+  print(f"{common.label(preset)}, seed {seed}: policy width {config.model.width} depth "
+        f"{config.model.depth} ({size} parameters), batch {_BATCH.value}, labels agree on "
+        f"{same:.4f} of rows; batched H^A {t_batched * 1e3:.2f} ms, per-question loop "
+        f"{t_looped * 1e3:.2f} ms, speed-up {t_looped / t_batched:.1f}x", flush=True)
+  return {"preset": common.label(preset), "seed": seed, "width": config.model.width,
+          "depth": config.model.depth, "parameters": int(size), "batch": _BATCH.value,
+          "agreement": same, "batched_ms": round(t_batched * 1e3, 2),
+          "looped_ms": round(t_looped * 1e3, 2), "speed_up": round(t_looped / t_batched, 2)}
+
+
+def main(argv):
+  del argv
+  rows = [bench(preset, seed) for preset in common.presets(["permutation"])
+          for seed in common.seeds()]
+  table = common.markdown(
+      ["preset", "seed", "policy", "batch", "labels agree", "batched H^A", "per-question loop",
+       "speed-up"],
+      [[r["preset"], r["seed"], f"width {r['width']}, depth {r['depth']} ({r['parameters']:,} "
+        "parameters)", r["batch"], f"{r['agreement']:.4f}", f"{r['batched_ms']} ms",
+        f"{r['looped_ms']} ms", f"**{r['speed_up']:.1f}x**"] for r in rows])
+  common.write_results(f"Batched H^A against a per-question loop ({jax.devices()[0].device_kind})",
+                       table, rows)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.main(main)

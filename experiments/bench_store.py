@@ -1,14 +1,16 @@
 """What the answer store adds to the labelling phase with the scripted oracle (issue 11's target:
 at most 10%).
 
-  python experiments/bench_store.py [--preset=lexicon] [--repeats=7]
+  python experiments/bench_store.py --preset=lexicon,permutation --repeats=7
+Seeds: --seeds (the figures: 0; the world's, the policy's and the questions' keys). Machine: the
+project's 2-core CPU (results/bench_store/README.md).
 
-Labels one round's D* questions (`--label_size` of the preset) with H^A = the scripted H + a
-policy + z*: without a store; with a fresh store (every answer written, one transaction per
-batch, by the store's background thread: the measured span ends when labelling returns, and the
-write is flushed before the next measurement); and from a filled store (every answer reused).
-Each side runs once to compile, then `--repeats` times, the sides interleaved; the figure is the
-ratio of the medians, measured in one process.
+Labels one round's D* questions (`label.size` of the preset) with H^A = the scripted H + a policy
++ z*: without a store; with a fresh store (every answer written, one transaction per batch, by
+the store's background thread: the measured span ends when labelling returns, and the write is
+flushed before the next measurement); and from a filled store (every answer reused). Each side
+runs once to compile, then `--repeats` times, the sides interleaved; the figure is the ratio of
+the medians, measured in one process. Writes RESULTS/bench_store/bench_store.{json,md}.
 """
 from __future__ import annotations
 
@@ -16,46 +18,45 @@ import statistics
 import tempfile
 import time
 
+from absl import flags
 import jax
 import numpy as np
-from absl import app, flags
 
-from amplify import config as config_lib
+from amplify.files.store import AnswerStore
 from amplify.learn import prior
 from amplify.learn.amplifier import Amplifier, Budget
-from amplify.learn.mz import ExactIndex, Table
-from amplify.oracles.make import human_model, make_oracle
+from amplify.learn.mz import ExactIndex, MzView, Table
 from amplify.learn.policy import make_policy, reads_mz
-from amplify.learn.mz import MzView
-from amplify.files.store import AnswerStore
+from amplify.oracles.make import human_model, make_oracle
 from amplify.tasks import make_task
+import common
 
-_PRESET = flags.DEFINE_string("preset", "lexicon", "The preset whose round is labelled.")
 _REPEATS = flags.DEFINE_integer("repeats", 7, "Timed repeats of each side.")
 
 
-def main(argv):
-  del argv
-  config = config_lib.get_config(_PRESET.value)
-  task, _ = make_task(config)
+def bench(preset: str, seed: int) -> dict:
+  config = common.config_for(common.argv_for(preset, seed))
+  task, _ = make_task(config)  # the seed's world: any world times the same
   oracle = make_oracle(config, task)
   mz = ExactIndex() if task.spec.context_size else prior.fit(
       human_model(oracle, task), Table(task.spec), *task.observations(), steps=50,
       learning_rate=0.3)[0]
-  view = MzView.of(mz, task.spec) if reads_mz(task.spec, config) else None
-  policy = make_policy(task.spec, config, jax.random.key(1), reads_mz=view is not None)
+  view = MzView.of(mz, task.spec) if reads_mz(task.spec, config.model.policy) else None
+  policy = make_policy(task.spec, config.model, jax.random.key(seed + 1),
+                       reads_mz=view is not None)
   competent = np.ones(task.spec.max_difficulty + 1, bool)
-  inputs = task.deployment_questions(jax.random.key(2), config.label_size)
-  budget = Budget(config.max_asks, config.max_lookups)
+  inputs = task.deployment_questions(jax.random.key(seed + 2), config.label.size)
+  budget = Budget(config.label.max_asks, config.label.max_lookups)
 
   def once(amplifier) -> float:
     t0 = time.perf_counter()
-    jax.block_until_ready(amplifier.label(inputs, policy, competent, jax.random.key(3)).answers)
+    jax.block_until_ready(amplifier.label(inputs, policy, competent,
+                                          jax.random.key(seed + 3)).answers)
     return time.perf_counter() - t0
 
   with tempfile.TemporaryDirectory() as tmp:
     count = iter(range(1000))
-    fresh = lambda: AnswerStore(f"{tmp}/s{next(count)}.db", {"task": config.task})
+    fresh = lambda: AnswerStore(f"{tmp}/s{next(count)}.db", {"task": config.task.name})
     plain = Amplifier(oracle, mz, task, budget, view=view)
     writing = Amplifier(oracle, mz, task, budget, view=view, store=fresh(), identity="scripted")
     reusing = Amplifier(oracle, mz, task, budget, view=view, store=fresh(), identity="scripted")
@@ -68,11 +69,30 @@ def main(argv):
       times["writing"].append(once(writing))
       writing._store.flush()  # the write finishes in the background (in a run: while pi trains)
       times["reusing"].append(once(reusing))
-  plain, writing, reusing = (statistics.median(times[k]) for k in ("plain", "writing", "reusing"))
-  print(f"{config.label_size} questions ({_PRESET.value}), median of {_REPEATS.value}: "
-        f"no store {plain:.3f}s, writing every answer {writing:.3f}s ({writing / plain:.2f}x), "
-        f"reusing every answer {reusing:.3f}s ({reusing / plain:.2f}x)")
+  medians = {k: statistics.median(v) for k, v in times.items()}
+  print(f"{common.label(preset)}, seed {seed}: {config.label.size} questions, median of "
+        f"{_REPEATS.value}: no store {medians['plain']:.3f}s, writing every answer "
+        f"{medians['writing']:.3f}s ({medians['writing'] / medians['plain']:.2f}x), reusing every "
+        f"answer {medians['reusing']:.3f}s ({medians['reusing'] / medians['plain']:.2f}x)",
+        flush=True)
+  return {"preset": common.label(preset), "seed": seed, "labels": config.label.size,
+          "repeats": _REPEATS.value, **{f"{k}_seconds": round(v, 4) for k, v in medians.items()},
+          "times": times}
+
+
+def main(argv):
+  del argv
+  rows = [bench(preset, seed) for preset in common.presets(["lexicon", "permutation"])
+          for seed in common.seeds()]
+  ratio = lambda r, side: (f"{r[f'{side}_seconds']:.3f} s "
+                           f"({r[f'{side}_seconds'] / r['plain_seconds']:.2f}x)")
+  table = common.markdown(
+      ["preset", "seed", "labels", "no store", "writing every answer", "reusing every answer"],
+      [[r["preset"], r["seed"], f"{r['labels']:,}", f"{r['plain_seconds']:.3f} s",
+        ratio(r, "writing"), ratio(r, "reusing")] for r in rows])
+  common.write_results("What the answer store costs in labelling (medians of interleaved repeats)",
+                       table, rows)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.main(main)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Every device check in one script (305 s on an H100; see BUILD_NOTES.md):
+# Every device check in one script (305 s on an H100; results/gpu/README.md):
 #   PYTHONPATH=. bash experiments/gpu_checks.sh OUT_DIR
-# 1. the whole test suite on that machine's Python / JAX / Flax, on its CPU, beside the rest;
-# 2. the paper-size permutation preset on the GPU, time-boxed at 400 s: whatever rounds finish are
-# in OUT_DIR/metrics.jsonl; 3. the amplification benchmark on the GPU.
+# Seeds: 0. Machine: a lent GPU. 1. the whole test suite on that machine's Python / JAX / Flax, on
+# its CPU, beside the rest; 2. the paper-size permutation preset on the GPU, time-boxed at 400 s:
+# whatever rounds finish are in OUT_DIR/metrics.jsonl; 3. the amplification benchmark on the GPU
+# (OUT_DIR/results/bench_amplify/). Then copy what it measured into experiments/results/.
 set -u
 out=${1:?usage: gpu_checks.sh OUT_DIR}
 mkdir -p "$out"
@@ -24,7 +25,7 @@ timeout 400 python3 -m amplify.main --preset=permutation_paper --workdir=/tmp/pa
 echo "exit $? after $(( $(date +%s) - start ))s" >> "$out/paper_log.txt"
 python3 -m amplify.views.report --workdir=/tmp/paper > "$out/paper.txt" 2>&1
 cp /tmp/paper/metrics.jsonl /tmp/paper/summary.json "$out/" 2>/dev/null
-timeout 45 python3 experiments/bench_amplify.py --batch=1024 > "$out/bench.txt" 2>&1
+timeout 60 python3 experiments/bench_amplify.py --batch=1024 --results="$out/results" > "$out/bench.txt" 2>&1
 wait $tests
 echo "tests exit $?" >> "$out/tests.txt"
 true

@@ -1,16 +1,20 @@
 """kill -9 at random points of a run, then the same command again: does it resume to the summary
 an uninterrupted run gives? (issue 12)
 
-  python experiments/kill9.py --root=/tmp/kill9 --trials=20
+  python experiments/kill9.py --seeds=0 --trials=20
+Seeds: --seeds (the figures: 0 and 1), each the run's seed and the kill times'. Machine: the
+project's 2-core CPU (results/kill9/README.md).
 
-One uninterrupted run of the command below gives the reference summary and its duration T. Each
-trial starts the same command in a fresh workdir, sends SIGKILL to its process group (the run and
-its referee process: what a power cut does) at a time drawn uniformly from [0, T) (seeded), runs
-the command again to its end, and compares the summary with the reference (every field but wall
-time and peak memory). Besides the random points, `--targeted` kills a run inside a metrics write
-(half a line written), 10 ms into a checkpoint save, and between the summary's temporary file
-and its rename. Prints one line per trial: where the kill landed (the
-last line the run had printed) and whether the resumed summary is the same.
+For each seed, one uninterrupted `amplify` run (a subprocess) gives the reference summary and its
+wall time T. Each trial starts the same command in a fresh workdir, sends SIGKILL to its process
+group (the run and its referee process: what a power cut does) at a time drawn uniformly from
+[0, T), runs the command again to its end, and compares the summary with the reference (every
+field but wall time and peak memory). With `--targeted` it also kills a run inside a metrics write
+(half a line written), 10 ms into a checkpoint save, and between the summary's temporary file and
+its rename. The run: the preset (default lexicon_tiny) with 3 rounds of 150 steps and small sets,
+which run flags override. Workdirs: ROOT/kill9/PRESET_{reference,trialI}_sSEED (a finished trial is
+compared, not run again). Writes RESULTS/kill9/kill9.{json,md}: per trial where the kill landed
+(the last line the run had printed) and whether the resumed summary is the same.
 """
 from __future__ import annotations
 
@@ -20,30 +24,29 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
-from absl import app, flags
+from absl import flags
 
-_ROOT = flags.DEFINE_string("root", None, "Directory of the trials' workdirs.", required=True)
-_TRIALS = flags.DEFINE_integer("trials", 20, "Kills at random times.")
+import common
+
+_TRIALS = flags.DEFINE_integer("trials", 20, "Kills at random times, per seed.")
 _TARGETED = flags.DEFINE_bool("targeted", True, "Also kill inside each kind of write.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the kill times.")
 
 # A small run with every phase: prior, three rounds, every baseline. About half a minute on CPU.
-COMMAND = [sys.executable, "-m", "amplify.main", "--preset=lexicon_tiny", "--rounds=3",
-           "--total_steps=150", "--label_size=512", "--eval_size=256", "--baseline_size=512",
-           "--steps_per_call=25"]
+DEFAULTS = ["--rounds=3", "--config.train.total_steps=150", "--config.label.size=512",
+            "--config.eval_size=256", "--config.train.baseline_size=512",
+            "--config.train.steps_per_call=25"]
 VOLATILE = ("wall_seconds", "peak_memory_mb")
 
 # Run inside the process to be killed: the write named by argv[1] kills its own process group
-# in the middle of writing, then the command's main runs as usual.
+# in the middle of writing, then amplify's main runs as usual.
 TARGETED = r"""
 import os, signal, sys
 where = sys.argv.pop(1)
 def die():
   os.killpg(os.getpgrp(), signal.SIGKILL)
 from amplify.files import checkpoint
-from amplify.files import jsonio as files
+from amplify.files import jsonio
 from amplify.files.metrics import MetricWriter
 if where == "metrics":  # the third line, half written
   write, count = MetricWriter.write, [0]
@@ -71,29 +74,35 @@ elif where == "summary":  # the summary's temporary file written, not yet rename
     if dst.endswith("summary.json"):
       die()
     replace(src, dst)
-  files.os.replace = dying_replace
+  jsonio.os.replace = dying_replace
 from amplify import main
 sys.argv[0] = "amplify.main"
 main.cli()
 """
 
 
-def _summary(workdir: str) -> dict:
-  with open(os.path.join(workdir, "summary.json")) as f:
+def summary(workdir: str) -> dict | None:
+  path = os.path.join(workdir, "summary.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
     return {k: v for k, v in json.load(f).items() if k not in VOLATILE}
 
 
-def _run(workdir: str) -> subprocess.CompletedProcess:
-  return subprocess.run([*COMMAND, f"--workdir={workdir}"], capture_output=True, text=True)
+def amplify(argv: list[str], workdir: str) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, "-m", "amplify.main", *argv, f"--workdir={workdir}"],
+                        capture_output=True, text=True)
 
 
-def kill_at(workdir: str, seconds: float) -> str:
-  """Starts the command, SIGKILLs its process group after `seconds`; returns the last line it
+def kill_at(workdir: str, seconds: float, argv: list[str]) -> str:
+  """Starts `amplify ARGV` into `workdir`, SIGKILLs its process group after `seconds`; returns the last line it
   printed (where the kill landed), or "finished" if it ended first."""
+  os.makedirs(os.path.dirname(workdir), exist_ok=True)
   out_path = f"{workdir}.out"
   with open(out_path, "w") as out:
-    process = subprocess.Popen([*COMMAND, f"--workdir={workdir}"], stdout=out,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "amplify.main", *argv,
+                                f"--workdir={workdir}"], stdout=out, stderr=subprocess.STDOUT,
+                               start_new_session=True)
     try:
       process.wait(timeout=seconds)
       return "finished"
@@ -104,48 +113,68 @@ def kill_at(workdir: str, seconds: float) -> str:
   return lines[-1][:70] if lines else "(nothing printed yet)"
 
 
-def kill_inside(workdir: str, where: str, flags=tuple(COMMAND[3:])) -> str:
-  """Runs amplify.main with `flags` into `workdir`, the write `where` (metrics, checkpoint,
-  summary) killing its own process group midway."""
+def kill_inside(workdir: str, where: str, argv: list[str]) -> str:
+  """Runs `amplify ARGV` into `workdir`, the write `where` (metrics, checkpoint, summary) killing its
+  own process group midway."""
   os.makedirs(workdir, exist_ok=True)
-  process = subprocess.run([sys.executable, "-c", TARGETED, where, *flags, f"--workdir={workdir}"],
+  process = subprocess.run([sys.executable, "-c", TARGETED, where, *argv, f"--workdir={workdir}"],
                            capture_output=True, text=True, start_new_session=True)
-  assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
+  if process.returncode != -signal.SIGKILL:
+    sys.exit(f"error: the {where} kill did not land:\n{process.stderr[-2000:]}")
   return f"inside a {where} write"
+
+
+def trials(preset: str, seed: int) -> list[dict]:
+  argv = common.argv_for(preset, seed, defaults=DEFAULTS)
+  common.config_for(argv)  # a bad flag: one line, before any run
+  reference_dir = common.workdir_for(f"{common.label(preset)}_reference", seed)
+  if summary(reference_dir) is None:
+    result = amplify(argv, reference_dir)
+    if result.returncode:
+      sys.exit(f"error: the reference run failed:\n{result.stderr[-3000:]}")
+  reference = summary(reference_dir)
+  duration = json.load(open(os.path.join(reference_dir, "summary.json")))["wall_seconds"]
+  print(f"{common.label(preset)}, seed {seed}: reference {duration:.1f}s, final "
+        f"{reference['final_policy_accuracy']:.4f}", flush=True)
+  rng = random.Random(seed)
+  points = [("random", rng.uniform(0, duration)) for _ in range(_TRIALS.value)]
+  if _TARGETED.value:
+    points += [("targeted", where) for where in ("metrics", "checkpoint", "summary")]
+  out = []
+  for i, (kind, point) in enumerate(points):
+    workdir = common.workdir_for(f"{common.label(preset)}_trial{i}", seed)
+    if summary(workdir) is not None:
+      landed = "(finished earlier)"
+    elif os.path.exists(workdir):
+      landed = "(killed by an earlier invocation)"
+    else:
+      landed = (kill_at(workdir, point, argv) if kind == "random" else
+                kill_inside(workdir, point, argv))
+    again = amplify(argv, workdir)
+    same = again.returncode == 0 and summary(workdir) == reference
+    out.append({"preset": common.label(preset), "seed": seed, "trial": i, "kind": kind,
+                "at_seconds": round(point, 1) if kind == "random" else None, "landed": landed,
+                "same_summary": same, "error": None if same else again.stderr[-300:],
+                "workdir": workdir, "command": " ".join(["amplify", *argv])})
+    print(f"trial {i:2d} {kind} {point if kind != 'random' else f'{point:.1f}s'} | {landed} | "
+          f"resumed: {'same summary' if same else 'DIFFERENT: ' + again.stderr[-300:]}",
+          flush=True)
+  return out
 
 
 def main(argv):
   del argv
-  os.makedirs(_ROOT.value, exist_ok=True)
-  reference_dir = os.path.join(_ROOT.value, "reference")
-  t0 = time.time()
-  result = _run(reference_dir)
-  duration = time.time() - t0
-  if result.returncode != 0:
-    sys.exit(f"the reference run failed:\n{result.stderr[-3000:]}")
-  reference = _summary(reference_dir)
-  print(f"reference run: {duration:.1f}s, final {reference['final_policy_accuracy']:.4f}",
-        flush=True)
-  rng = random.Random(_SEED.value)
-  trials = [("random", rng.uniform(0, duration)) for _ in range(_TRIALS.value)]
-  if _TARGETED.value:
-    trials += [("targeted", where) for where in ("metrics", "checkpoint", "summary")]
-  same = 0
-  for i, (kind, point) in enumerate(trials):
-    workdir = os.path.join(_ROOT.value, f"trial_{i}")
-    if kind == "random":
-      landed = kill_at(workdir, point)
-      what = f"at {point:5.1f}s"
-    else:
-      landed = kill_inside(workdir, point)
-      what = "        "
-    again = _run(workdir)
-    ok = again.returncode == 0 and _summary(workdir) == reference
-    same += ok
-    print(f"trial {i:2d} {what} | {landed:70s} | resumed: "
-          f"{'same summary' if ok else 'DIFFERENT: ' + again.stderr[-300:]}", flush=True)
-  print(f"{same} of {len(trials)} kill -9 trials resumed to the uninterrupted summary")
+  rows = [t for preset in common.presets(["lexicon_tiny"]) for seed in common.seeds()
+          for t in trials(preset, seed)]
+  same = sum(r["same_summary"] for r in rows)
+  table = common.markdown(
+      ["preset", "seed", "trial", "kill", "where it landed", "resumed to the same summary"],
+      [[r["preset"], r["seed"], r["trial"], f"{r['at_seconds']} s" if r["at_seconds"] is not None
+        else r["kind"], r["landed"].replace("|", "/"), "yes" if r["same_summary"] else "**no**"]
+       for r in rows])
+  common.write_results(f"kill -9 and resume: {same} of {len(rows)} trials resumed to the "
+                       "uninterrupted summary", table, rows)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.main(main)

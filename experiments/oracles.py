@@ -1,77 +1,69 @@
-"""Swapping the human: final accuracy and real-H cost per oracle, on the lexicon and permutation
-presets (issue 11).
+"""Swapping the human: final accuracy and real-H cost per oracle (issue 11).
 
-  python experiments/oracles.py --root=DIR [--presets=lexicon,permutation]
-      [--variants=noisy:0,noisy:0.01,noisy:0.05,noisy:0.1,learned] [--seed=0] [--extra=FLAGS]
+  python experiments/oracles.py --preset=lexicon,permutation --seeds=0
+Seeds: --seeds (the figures: 0). Machine: the project's 2-core CPU (results/oracles/README.md).
 
-Each variant is one `python -m amplify.main --preset=P --baselines=false` run (a subprocess, one
-at a time) in DIR/P/VARIANT; `noisy:0` gives the scripted H's labels exactly (no slip is drawn).
-Writes DIR/oracles.json and DIR/oracles.md: per preset and variant, the final policy accuracy,
-the questions the real H answered (`real_h_calls`: all of them for a scripted or noisy H, the
-share the run kept for the real H under `learned`), and the ratio against `noisy:0`.
-Reruns skip finished runs (amplify.main returns a finished workdir's summary).
+Variants (`--variants`, default noisy:0,noisy:0.01,noisy:0.05,noisy:0.1,learned): each is one
+run of each preset without the baselines, in ROOT/oracles/PRESET_VARIANT_sSEED (common.py):
+`noisy:P` is `--oracle=noisy --oracle.noise_rate=P` (`noisy:0` gives the scripted H's labels
+exactly: no slip is drawn), any other name `--oracle=NAME` (`learned`, `scripted`). Writes
+RESULTS/oracles/oracles.{json,md}: per preset and variant, the final policy accuracy, the
+questions the real H answered (`real_h_calls`: all of them for a scripted or noisy H, the share
+the run kept for the real H under `learned`), their ratio to `noisy:0`'s and the wall seconds,
+each the mean over seeds.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from absl import flags
+import numpy as np
 
-from absl import app, flags
+import common
 
-_ROOT = flags.DEFINE_string("root", None, "Where the runs and the tables go.", required=True)
-_PRESETS = flags.DEFINE_list("presets", ["lexicon", "permutation"], "Presets to run.")
 _VARIANTS = flags.DEFINE_list("variants", ["noisy:0", "noisy:0.01", "noisy:0.05", "noisy:0.1",
-                                           "learned"], "Oracles: noisy:P, learned, scripted.")
-_SEED = flags.DEFINE_integer("seed", 0, "The runs' seed.")
-_EXTRA = flags.DEFINE_list("extra", [], "More amplify.main flags for every run, e.g. "
-                           "--extra=--competence=0.85 (use another --root).")
+                                           "learned"], "Oracles: noisy:P, learned, scripted, ...")
 
 
-def _flags(variant: str) -> list[str]:
+def oracle_flags(variant: str) -> list[str]:
   name, _, p = variant.partition(":")
-  if name == "noisy":
-    return ["--oracle=noisy", f"--oracle.noise_rate={p}"]
-  return [f"--oracle={name}"]
+  return ["--oracle=noisy", f"--oracle.noise_rate={p}"] if name == "noisy" else [f"--oracle={name}"]
 
 
-def _real_h_calls(workdir: str) -> int:
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    labels = [json.loads(line) for line in f if '"phase": "label"' in line]
-  return sum(rec.get("real_h_calls", rec["oracle_calls"]) for rec in labels)
+def real_h_calls(run: dict) -> int:
+  labels = [r for r in common.records(run) if r["phase"] == "label"]
+  return sum(r.get("real_h_calls", r["oracle_calls"]) for r in labels)
+
+
+def table(rows: list[dict]) -> str:
+  mean = lambda preset, variant, key: np.mean(
+      [r[key] for r in rows if r["preset"] == preset and r["variant"] == variant])
+  out = []
+  for preset, variant in dict.fromkeys((r["preset"], r["variant"]) for r in rows):
+    calls = mean(preset, variant, "real_h_calls")
+    has_base = any(r["preset"] == preset and r["variant"] == "noisy:0" for r in rows)
+    ratio = f"{mean(preset, 'noisy:0', 'real_h_calls') / calls:.2f}x" if has_base else "-"
+    out.append([preset, variant, f"{mean(preset, variant, 'final_policy_accuracy'):.4f}",
+                f"{calls:.0f}", ratio, f"{mean(preset, variant, 'wall_seconds'):.0f}"])
+  return common.markdown(["preset", "oracle", "final accuracy", "real-H calls",
+                          "fewer than noisy:0", "wall s"], out)
 
 
 def main(argv):
   del argv
-  rows = []
-  for preset in _PRESETS.value:
+  rows, runs = [], []
+  for preset in common.presets(["lexicon", "permutation"]):
     for variant in _VARIANTS.value:
-      workdir = os.path.join(_ROOT.value, preset, variant.replace(":", "_"))
-      command = [sys.executable, "-m", "amplify.main", f"--preset={preset}", "--baselines=false",
-                 f"--seed={_SEED.value}", f"--workdir={workdir}", *_flags(variant), *_EXTRA.value]
-      print(" ".join(command), flush=True)
-      subprocess.run(command, check=True)
-      with open(os.path.join(workdir, "summary.json")) as f:
-        summary = json.load(f)
-      rows.append({"preset": preset, "variant": variant,
-                   "final_policy_accuracy": summary["final_policy_accuracy"],
-                   "real_h_calls": _real_h_calls(workdir),
-                   "wall_seconds": summary["wall_seconds"]})
-  with open(os.path.join(_ROOT.value, "oracles.json"), "w") as f:
-    json.dump(rows, f, indent=2)
-  lines = ["| preset | oracle | final accuracy | real-H calls | fewer than noisy:0 | wall s |",
-           "| --- | --- | --- | --- | --- | --- |"]
-  for row in rows:
-    base = next((r for r in rows if r["preset"] == row["preset"] and r["variant"] == "noisy:0"),
-                None)
-    ratio = f"{base['real_h_calls'] / row['real_h_calls']:.1f}x" if base else "-"
-    lines.append(f"| {row['preset']} | {row['variant']} | {row['final_policy_accuracy']:.3f} | "
-                 f"{row['real_h_calls']} | {ratio} | {row['wall_seconds']:.0f} |")
-  with open(os.path.join(_ROOT.value, "oracles.md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
-  print("\n".join(lines))
+      for seed in common.seeds():
+        run = common.run(f"{common.label(preset)}_{variant.replace(':', '_')}", preset, seed,
+                         defaults=["--config.baselines=false"], variant=oracle_flags(variant))
+        runs.append(run)
+        rows.append({"preset": common.label(preset), "variant": variant, "seed": seed,
+                     "final_policy_accuracy": run["summary"]["final_policy_accuracy"],
+                     "real_h_calls": real_h_calls(run),
+                     "wall_seconds": run["summary"]["wall_seconds"]})
+  seeds = ",".join(map(str, common.seeds()))
+  common.write_results(f"Final accuracy and real-H calls per oracle, seeds {seeds} (means)",
+                       table(rows), runs, per_seed=rows)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.main(main)

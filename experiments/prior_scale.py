@@ -1,52 +1,60 @@
-"""Learning the prior at scale: fit z* for a lexicon world of 10^6 entities on CPU.
+"""Learning the prior at scale: fit z* alone (no rounds) for a lexicon world of 10^6 entities.
 
-  python experiments/prior_scale.py --num_entities=1000000 --observations=16
+  python experiments/prior_scale.py --task.num_entities=1000000 --task.observations=16
+Seeds: --seeds (the figures: 0). Machine: the project's 2-core CPU (results/prior_scale/README.md).
 
-Prints the fit's time, z* accuracy against the true world (scored by the evaluator), Mz's size
-and both objective terms. With XLA_FLAGS=--xla_force_host_platform_device_count=2 the table is
-sharded across two (host) devices.
+For each preset (default lexicon) and seed: draws the world and its D (the seed's world: this
+script is its own evaluator, no run's), fits z* with the config's `prior.steps` full-batch Adam
+steps, and scores it against the world. The study's settings, which run flags override:
+`--task.num_entities=1000000 --task.observations=16 --task.max_set_size=2` (the set size only
+shapes D*'s questions, which are not drawn). Writes RESULTS/prior_scale/prior_scale.{json,md}: the
+fit's time, z* accuracy, Mz's size, both objective terms, the devices and the table's shards. With
+XLA_FLAGS=--xla_force_host_platform_device_count=2 the table is sharded across two host devices.
 """
 from __future__ import annotations
 
-import json
 import time
 
-import jax
-from absl import app, flags
+import common
 
-from amplify import config as config_lib
-from amplify.learn import prior
-from amplify.truth.evaluator import Evaluator
-from amplify.learn.mz import Table
-from amplify.oracles.make import make_oracle
-from amplify.tasks import make_task
-
-_ENTITIES = flags.DEFINE_integer("num_entities", 1_000_000, "Entities in the world (z's size).")
-_OBSERVATIONS = flags.DEFINE_integer("observations", 16, "Rows of D per entity, on average.")
-_STEPS = flags.DEFINE_integer("steps", 300, "Full-batch Adam steps.")
-_SEED = flags.DEFINE_integer("seed", 0, "World and D derive from it.")
+DEFAULTS = ["--task.num_entities=1000000", "--task.observations=16", "--task.max_set_size=2"]
 
 
-def main(argv):
-  del argv
-  # max_set_size only shapes D*'s questions, which this experiment does not draw.
-  config = config_lib.get_config("lexicon", num_entities=_ENTITIES.value, max_set_size=2,
-                                 observations=_OBSERVATIONS.value, prior_steps=_STEPS.value,
-                                 seed=_SEED.value)
+def fit(config) -> dict:
+  import jax  # pylint: disable=g-import-not-at-top
+  from amplify.learn import prior  # pylint: disable=g-import-not-at-top
+  from amplify.learn.mz import Table  # pylint: disable=g-import-not-at-top
+  from amplify.oracles.make import make_oracle  # pylint: disable=g-import-not-at-top
+  from amplify.tasks import make_task  # pylint: disable=g-import-not-at-top
+  from amplify.truth.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
   start = time.time()
   task, truth = make_task(config)
   inputs, labels = jax.block_until_ready(task.observations())
   world_seconds = time.time() - start
   mz, _, report = prior.fit(make_oracle(config, task), Table(task.spec), inputs, labels,
-                                 steps=config.prior_steps,
-                                 learning_rate=config.prior_learning_rate)
-  result = {"num_entities": config.task_config.num_entities, "d_rows": int(labels.shape[0]),
-            "devices": len(jax.devices()),
-            "shards": len(Table(task.spec).init().sharding.device_set),  # how the fit held it
-            "world_and_d_seconds": round(world_seconds, 2),
-            "z_accuracy": Evaluator(task, truth).z_accuracy(mz), **report}
-  print(json.dumps(result, indent=2))
+                            steps=config.prior.steps, learning_rate=config.prior.learning_rate)
+  return {"num_entities": config.task.num_entities, "d_rows": int(labels.shape[0]),
+          "devices": len(jax.devices()),
+          "shards": len(Table(task.spec).init().sharding.device_set),  # how the fit held it
+          "world_and_d_seconds": round(world_seconds, 2),
+          "z_accuracy": Evaluator(task, truth).z_accuracy(mz), **report}
+
+
+def main(argv):
+  del argv
+  results = []
+  for preset in common.presets(["lexicon"]):
+    for seed in common.seeds():
+      argv = common.argv_for(preset, seed, defaults=DEFAULTS)
+      print(f"{common.label(preset)}, seed {seed}: fitting z* ({' '.join(argv)})", flush=True)
+      results.append({"preset": common.label(preset), "seed": seed, "flags": argv,
+                      **fit(common.config_for(argv))})
+  keys = [k for k in results[0] if k not in ("preset", "seed", "flags")]
+  rows = [[r["preset"], r["seed"], *(f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]
+                                     for k in keys)] for r in results]
+  common.write_results("Fitting z* alone", common.markdown(["preset", "seed", *keys], rows),
+                       results)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.main(main)

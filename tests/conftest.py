@@ -21,6 +21,11 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 else:
   _CACHE = None
 
+# The referee's secret (amplify.truth.referee): one for the session, in its own directory, which
+# the subprocesses inherit; the user's own secret file is never read or made by the tests.
+_SECRET_DIR = tempfile.mkdtemp(prefix="amplify-tests-secret-")
+os.environ["AMPLIFY_SECRET_FILE"] = os.path.join(_SECRET_DIR, "referee_secret")
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
@@ -36,3 +41,4 @@ def _release_compiled_programs():
 def pytest_sessionfinish(session, exitstatus):
   if _CACHE is not None:
     shutil.rmtree(_CACHE, ignore_errors=True)
+  shutil.rmtree(_SECRET_DIR, ignore_errors=True)

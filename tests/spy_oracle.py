@@ -97,7 +97,7 @@ def search(task, factory_args, world_sha: str | None = None) -> dict:
   report["referrers"] = {"scanned": len(around), "found": found(around)}
 
   handed = _walk(list(factory_args), depth=8)
-  configs = [o for o in handed if hasattr(o, "seed") and hasattr(o, "task_config")]
+  configs = [o for o in handed if hasattr(o, "seed") and hasattr(getattr(o, "task", None), "name")]
   rebuilt = []
   for config in configs:  # the world again, from the run's own config
     from amplify.tasks import make_task

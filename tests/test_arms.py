@@ -21,11 +21,12 @@ from amplify.files import checkpoint
 from amplify.views import report
 from amplify.loop import run as loop
 from amplify.loop.setup import begin
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify.learn.distill import Distiller, predict
 from amplify.learn.mz import EmptyMz, MzView, Table, TableMz
 from amplify.learn.policy import make_policy
 from amplify.tasks import make_task
+from amplify.truth.referee import read_secret
 from amplify.types import IDK, Inputs
 from amplify.tasks.lexicon import Lexicon
 
@@ -44,8 +45,8 @@ def sparse_run(tmp_path_factory):
 def _final_policy(config, workdir):
   """pi of the last round, restored from its checkpoint, and the fitted z*."""
   task, _ = make_task(config)
-  policy = make_policy(task.spec, config, jax.random.key(0), reads_mz=True)
-  distiller = Distiller(policy, config, config.total_steps)
+  policy = make_policy(task.spec, config.model, jax.random.key(0), reads_mz=True)
+  distiller = Distiller(policy, config.train, config.train.total_steps)
   _, _, seen = checkpoint.restore(str(workdir), config.rounds - 1, distiller)
   table = checkpoint.restore_prior(str(workdir), Table(task.spec).shape)
   z_star = TableMz(jnp.argmax(table, -1).astype(jnp.int32) + task.class0, task.num_classes,
@@ -73,7 +74,7 @@ def _parameters(num_entities: int, policy: str) -> int:
   spec = Lexicon(num_entities, 4, 16, 0.2, None, None, None).spec
   config = config_lib.get_config("lexicon", num_entities=num_entities, policy=policy)
   # the abstract network (shapes only): a count needs no 64 M-entry table drawn
-  model = nnx.eval_shape(lambda: make_policy(spec, config, jax.random.key(0),
+  model = nnx.eval_shape(lambda: make_policy(spec, config.model, jax.random.key(0),
                                              reads_mz=policy == "reads_mz"))
   return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
@@ -101,7 +102,7 @@ def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path):
   records = report.read_metrics(str(tmp_path))
   evals = [r for r in records if r["phase"] == "eval"]
   assert summary["arm"] == arm and len(evals) == summary["rounds"]
-  assert summary["distillation_steps"] <= config.total_steps
+  assert summary["distillation_steps"] <= config.train.total_steps
   assert summary["policy"] == ("memorises" if arm == "raw_d" else "reads_mz")
   label_accuracy = [e["label_accuracy"] for e in evals]
   if arm == "no_prior":  # H reads nothing and its uniform prior decides nothing
@@ -112,7 +113,7 @@ def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path):
     assert summary["lookups"] > 1.5 * evals[0]["oracle_calls"] * (1 - evals[0]["idk_fraction"])
   if arm == "joint":  # D's rows join the training set
     distills = [r for r in records if r["phase"] == "distill"]
-    assert distills[0]["train_rows"] > (1 - evals[0]["idk_fraction"]) * config.label_size
+    assert distills[0]["train_rows"] > (1 - evals[0]["idk_fraction"]) * config.label.size
 
 
 COLORED_DIGITS_ARMS = ["ltp", "no_prior", "imitate_on_d", "joint"]
@@ -154,7 +155,7 @@ def test_no_prior_cannot_read_z_star(tmp_path):
 def test_imitate_on_d_never_trains_on_a_d_star_label(tmp_path, monkeypatch):
   config = config_lib.get_config("lexicon_tiny", arm="imitate_on_d", total_steps=200,
                                  baselines=False)
-  task, _ = make_task(config)
+  task, _ = make_task(config, secret=read_secret())  # the run's world: the referee's
   all_of_d = task.training_data(jax.random.key(0), 10**9)[0].questions  # D's own questions
   d_rows = {row.tobytes() for row in np.asarray(all_of_d)}
   trained_on, fit = [], Distiller.fit
@@ -199,7 +200,7 @@ def test_the_same_command_twice_prints_the_table_and_exits_0(tmp_path):
   # the config of the ltp arm's run above: this process loads its compiled programs from the
   # tests' compilation cache (tests/conftest.py)
   command = [sys.executable, "-m", "amplify.main", "--preset=lexicon_tiny", "--rounds=2",
-             "--total_steps=200", "--baselines=false", f"--workdir={tmp_path}"]
+             "--config.train.total_steps=200", "--baselines=false", f"--workdir={tmp_path}"]
   for _ in range(2):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

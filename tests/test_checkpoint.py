@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify.files import checkpoint
 from amplify.learn.distill import Distiller, LabelledSet
 from amplify.learn.policy import make_policy
@@ -22,7 +22,7 @@ from amplify.types import Inputs
 def made():
   config = config_lib.get_config("lexicon_tiny")
   task, _ = make_task(config)
-  return lambda seed: Distiller(make_policy(task.spec, config, jax.random.key(seed)), config, 100)
+  return lambda seed: Distiller(make_policy(task.spec, config.model, jax.random.key(seed)), config.train, 100)
 
 
 def _replay(context_shape):

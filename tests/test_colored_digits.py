@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify import tasks
+from amplify.types import Inputs
 from amplify.learn import mz
 from amplify.learn import prior
 from amplify.loop import run as loop
@@ -74,7 +75,7 @@ def test_parts_are_disjoint_and_follow_the_protocol():
   np.testing.assert_array_equal(truth.answers(inputs), labels)
   reader = jnp.asarray(_pixel_tokens_of_reader(task, world))
   with pytest.raises(ValueError, match="not images of D or the D\\* pools"):
-    truth.answers(tasks.base.Inputs(jnp.zeros((len(reader), 0, 1), jnp.int32), reader))
+    truth.answers(Inputs(jnp.zeros((len(reader), 0, 1), jnp.int32), reader))
 
 
 def _pixel_tokens_of_reader(task, world):

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify.views import report
 from amplify.loop import run as loop
 from amplify.learn.distill import Distiller
@@ -48,7 +48,7 @@ def test_workdir_holds_config_metrics_and_summary(tiny_run):
   baselines = {r["baseline"] for r in report.read_metrics(str(workdir)) if r["phase"] == "baseline"}
   assert baselines == {"prosaic", "ceiling"}
   priors = [r for r in report.read_metrics(str(workdir)) if r["phase"] == "prior"]
-  if config.task == "lexicon":  # a latent world: z* is fitted before round 0
+  if config.task.name == "lexicon":  # a latent world: z* is fitted before round 0
     assert len(priors) == 1 and PRIOR_KEYS <= set(priors[0])
     assert priors[0]["z_accuracy"] == summary["z_accuracy"] > 0.9
   else:
@@ -74,14 +74,14 @@ def test_rounds_keep_within_the_step_budget_and_stop_early_only_when_imitating(t
   records = report.read_metrics(str(workdir))
   distills = [r for r in records if r["phase"] == "distill"]
   evals = {r["round"]: r for r in records if r["phase"] == "eval"}
-  assert sum(d["steps"] for d in distills) <= config.total_steps
+  assert sum(d["steps"] for d in distills) <= config.train.total_steps
   used = 0
   for d in distills:
     plan = [RoundPlan()] * config.rounds
     assert d["step_budget"] == steps_for_round(config, plan, d["round"], used)
     assert 0 < d["steps"] <= d["step_budget"]
     if d["steps"] < d["step_budget"]:
-      assert evals[d["round"]]["train_agreement"] >= config.competence - 0.05
+      assert evals[d["round"]]["train_agreement"] >= config.label.competence - 0.05
     used += d["steps"]
 
 
@@ -95,7 +95,7 @@ def test_report_prints_one_row_per_round_and_the_baselines(tiny_run):
 
 def test_rerun_gives_the_same_numbers(tiny_run, tmp_path):
   config, workdir, _ = tiny_run
-  loop.run(dataclasses.replace(config, baselines=False), str(tmp_path))  # same rounds, no baselines
+  loop.run(config_lib.replace(config, baselines=False), str(tmp_path))  # same rounds, no baselines
   for again, first in zip(_evals(tmp_path), _evals(workdir), strict=True):
     for key in ["label_accuracy", "idk_fraction", "train_agreement", "heldout_agreement",
                 "policy_accuracy", "asks", "lookups", "competent_difficulties"]:
@@ -112,7 +112,7 @@ def test_resume_recomputes_only_what_is_missing_and_matches(tiny_run, tmp_path):
   records = report.read_metrics(str(copy))
   assert [r["round"] for r in records if r["phase"] == "eval"] == list(range(config.rounds))
   assert sum(r["phase"] == "baseline" for r in records) == 2  # kept, not recomputed
-  assert sum(r["phase"] == "prior" for r in records) == (config.task == "lexicon")  # kept too
+  assert sum(r["phase"] == "prior" for r in records) == (config.task.name == "lexicon")  # kept too
   redone = _evals(copy)[-1]
   original = _evals(workdir)[-1]
   for key in ["label_accuracy", "train_agreement", "heldout_agreement", "policy_accuracy",
@@ -122,7 +122,7 @@ def test_resume_recomputes_only_what_is_missing_and_matches(tiny_run, tmp_path):
 
 
 def test_resume_with_a_fresh_network_per_round_matches(tmp_path):
-  """--warm_start=false: the resumed round's network is rebuilt on the schedule it trained on."""
+  """--config.train.warm_start=false: the resumed round's network is rebuilt on the schedule it trained on."""
   config = config_lib.get_config("permutation_tiny", warm_start=False, rounds=2, total_steps=200,
                                  baselines=False)
   first = loop.run(config, str(tmp_path / "a"))
@@ -133,7 +133,7 @@ def test_resume_with_a_fresh_network_per_round_matches(tmp_path):
 
 
 def test_a_cold_round_whose_fresh_network_failed_keeps_the_previous_policy(tmp_path, monkeypatch):
-  """--warm_start=false: a round whose fresh network does not learn (here: round 1's fit is
+  """--config.train.warm_start=false: a round whose fresh network does not learn (here: round 1's fit is
   skipped) keeps pi_0, which then answers the evaluation exactly as it did a round earlier; a
   resume after that round matches the uninterrupted run."""
   # 100 steps a round, as in the test above: pi_0 is competent at k = 1 after them
@@ -164,7 +164,7 @@ def test_a_workdir_with_another_config_is_refused(tiny_run):
   config, workdir, _ = tiny_run
   before = (workdir / "metrics.jsonl").read_text()
   with pytest.raises(ValueError, match="different config"):
-    loop.run(dataclasses.replace(config, seed=config.seed + 1), str(workdir))
+    loop.run(config_lib.replace(config, seed=config.seed + 1), str(workdir))
   assert (workdir / "metrics.jsonl").read_text() == before
 
 
@@ -184,7 +184,7 @@ def test_a_saved_transcript_renders_as_hs_decomposition(tiny_run):
   question, then H's two asks, its halves (the first size // 2 entities, then the rest), as the
   task renders them."""
   config, workdir, _ = tiny_run
-  if config.task != "lexicon":
+  if config.task.name != "lexicon":
     pytest.skip("the halving decomposition is lexicon's")
   task = transcript_tree.load_task(str(workdir))
   saved = np.load(workdir / "transcripts" / f"round_{config.rounds - 1}.npz")

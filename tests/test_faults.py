@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify.files import jsonio as files
 from amplify.views import report
 from amplify.loop import run as loop
@@ -199,20 +199,22 @@ def test_a_failure_after_the_start_is_one_line_naming_the_phase_and_debug_shows_
   import subprocess
   import sys
   command = [sys.executable, "-m", "amplify.main", "--preset=lexicon_tiny", "--rounds=1",
-             "--total_steps=20", "--label_size=256", "--eval_size=128", "--baselines=false",
-             f"--workdir={tmp_path}"]
+             "--config.train.total_steps=20", "--config.label.size=256",
+             "--config.eval_size=128", "--baselines=false", f"--workdir={tmp_path}"]
   first = subprocess.run(command, capture_output=True, text=True, timeout=600)
   assert first.returncode == 0, first.stderr
-  summary = (tmp_path / "summary.json").read_text()
-  (tmp_path / "summary.json").write_text(summary[:len(summary) // 2])  # cut short
+  (tmp_path / "summary.json").unlink()  # unfinished again, and its metrics damaged mid-file
+  metrics = (tmp_path / "metrics.jsonl").read_text().splitlines(keepends=True)
+  damaged = "".join([metrics[0][:10] + "\n", *metrics[1:]])
+  (tmp_path / "metrics.jsonl").write_text(damaged)
   again = subprocess.run(command, capture_output=True, text=True, timeout=600)
   assert again.returncode == 1
   lines = again.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("error: reading the workdir: ValueError: ")
-  assert "summary.json is damaged" in lines[0] and "Traceback" not in again.stderr
+  assert len(lines) == 1 and lines[0].startswith("error: starting the run"), lines
+  assert "metrics.jsonl line 1 is damaged" in lines[0] and "Traceback" not in again.stderr
   debug = subprocess.run(command + ["--debug"], capture_output=True, text=True, timeout=600)
   assert debug.returncode != 0 and "Traceback" in debug.stderr
-  assert (tmp_path / "summary.json").read_text() == summary[:len(summary) // 2]  # left as it was
+  assert (tmp_path / "metrics.jsonl").read_text() == damaged  # left as it was
 
 
 def test_a_nan_loss_stops_distillation_with_a_clear_error_and_keeps_the_last_good_policy():
@@ -224,7 +226,7 @@ def test_a_nan_loss_stops_distillation_with_a_clear_error_and_keeps_the_last_goo
   task, truth = make_task(config)
   inputs = task.deployment_questions(jax.random.key(0), 256)
   data = LabelledSet.of(inputs, truth.answers(inputs))
-  distiller = Distiller(make_policy(task.spec, config, jax.random.key(1)), config, 100)
+  distiller = Distiller(make_policy(task.spec, config.model, jax.random.key(1)), config.train, 100)
   distiller.fit(data, 10, jax.random.key(2))  # a good chunk
   good = jax.tree.map(np.asarray, nnx.state(distiller.policy, nnx.Param))
   poisoned = LabelledSet(data.inputs, data.labels, data.weights.at[:].set(jnp.nan))
@@ -378,7 +380,8 @@ def test_a_run_killed_inside_a_write_resumes_to_the_uninterrupted_summary(where,
     import kill9
   finally:
     sys.path.pop(0)
-  flags = ["--preset=lexicon_tiny", *(f"--{k}={str(v).lower()}" for k, v in SMALL.items())]
+  flags = ["--preset=lexicon_tiny",
+           *(f"--config.{config_lib.FLAT[k]}={str(v).lower()}" for k, v in SMALL.items())]
   kill9.kill_inside(str(tmp_path), where, flags)
   assert not (tmp_path / "summary.json").exists()  # killed before the end
   again = loop.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))

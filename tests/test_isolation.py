@@ -2,6 +2,7 @@
 import ast
 import gc
 import hashlib
+import inspect
 import json
 import os
 import pathlib
@@ -16,9 +17,10 @@ import pytest
 
 import amplify
 import spy_oracle
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify.learn import prior
-from amplify.loop import rounds
+from amplify.loop import run as loop
+from amplify.loop.setup import begin
 from amplify.loop.arms import ARMS
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.truth.evaluator import Evaluator
@@ -27,12 +29,19 @@ from amplify import registry
 from amplify.oracles.make import human_model, make_oracle
 from amplify.learn.policy import make_policy
 from amplify.tasks import make_task
+from amplify.truth.referee import read_secret
 from amplify.types import LATENT
 
 PACKAGE = pathlib.Path(amplify.__file__).parent
 # The modules that label, fit or train: none of them may mention ground truth at all.
 LABELLING_AND_TRAINING = ["amplifier.py", "distill.py", "mz.py", "policy.py", "prior.py",
                           "oracles"]
+
+
+@pytest.fixture(autouse=True)
+def _secret(tmp_path_factory, monkeypatch):
+  """The referee's secret, one for the session (a run's referee process inherits it)."""
+  monkeypatch.setenv("AMPLIFY_SECRET_FILE", str(tmp_path_factory.getbasetemp() / "secret"))
 
 
 def _reachable(root, depth=12):
@@ -89,7 +98,7 @@ def test_corrupting_ground_truth_leaves_amplified_labels_unchanged(task_name, mo
   config = config_lib.get_config(f"{task_name}_tiny")
   task, truth, amplifier = _amplifier(config)
   inputs = task.deployment_questions(jax.random.key(0), 256)
-  policy = make_policy(task.spec, config, jax.random.key(1))
+  policy = make_policy(task.spec, config.model, jax.random.key(1))
   key = jax.random.key(2)
   competent = np.ones(task.spec.max_difficulty + 1, bool)
   before = amplifier.label(inputs, policy, competent, key).answers
@@ -161,7 +170,7 @@ def _identifiers(source: pathlib.Path) -> set[str]:
 
 def test_labelling_and_training_code_never_names_ground_truth():
   for name in LABELLING_AND_TRAINING:
-    path = PACKAGE / name
+    path = next(PACKAGE.rglob(name))  # learn/*.py, oracles/
     for source in (sorted(path.glob("*.py")) if path.is_dir() else [path]):
       names = " ".join(_identifiers(source)).lower()
       assert "truth" not in names and "evaluator" not in names, source
@@ -172,9 +181,9 @@ def test_no_arm_hands_ground_truth_to_h_a_or_pi(arm, tmp_path):
   """The run as `rounds.run` builds it, for every arm: nothing reachable from what labels (H^A,
   with pi's view of Mz) or what a phase is handed (the run) is the truth or the true world."""
   config = config_lib.get_config("lexicon_tiny", arm=arm, baselines=False)
-  checked = rounds.check(config, str(tmp_path))
+  checked = loop.check(config, str(tmp_path))
   try:
-    run, _, _ = rounds._begin(config, str(tmp_path), checked)
+    run, _ = begin(config, str(tmp_path), checked)
     # the test's own truth, for its type (the spy below also looks for the world's values)
     _, truth = make_task(config)
     reachable = _reachable(run, depth=16)
@@ -189,8 +198,8 @@ def test_no_arm_hands_ground_truth_to_h_a_or_pi(arm, tmp_path):
 SPY_RUN = """
 import json, sys
 import spy_oracle
-from amplify import config as config_lib, registry
-from amplify.loop import rounds
+from amplify import configs as config_lib, registry
+from amplify.loop import run as loop
 from amplify.oracles.per_question import Stopped
 registry.register_oracle("spy", spy_oracle.make)
 reports = {}
@@ -200,7 +209,7 @@ for task, workdir in zip(sys.argv[1::2], sys.argv[2::2]):
   config = config_lib.get_config(task + "_tiny", oracle="spy", rounds=1, total_steps=20,
                                  label_size=128, eval_size=64, baselines=False, **latent)
   try:
-    rounds.run(config, workdir)
+    loop.run(config, workdir)
   except Stopped:  # the spy stops the run once it has looked
     pass
   reports[task], spy_oracle.REPORTS[:] = list(spy_oracle.REPORTS), []
@@ -209,7 +218,8 @@ print(json.dumps(reports))
 
 
 def _world_sha(task_name: str) -> str:
-  _, truth = make_task(config_lib.get_config(f"{task_name}_tiny"))
+  """The run's true world (the referee's: from the seed and the secret), for the spy to look for."""
+  _, truth = make_task(config_lib.get_config(f"{task_name}_tiny"), secret=read_secret())
   world = getattr(truth, "world", None)
   return "" if world is None else hashlib.sha256(
       np.asarray(world).astype(np.int32).tobytes()).hexdigest()
@@ -259,11 +269,38 @@ def test_the_referee_answers_no_more_requests_than_a_run_makes(tmp_path):
   then lacks: the run stops with an error that says so."""
   config = config_lib.get_config("permutation_tiny", rounds=1, total_steps=20, label_size=128,
                                  eval_size=64, baselines=False)
-  checked = rounds.check(config, str(tmp_path))
+  checked = loop.check(config, str(tmp_path))
   task, referee = checked.task, checked.referee
   inputs = task.evaluation_questions(jax.random.key(0), 4)
   for _ in range(3):  # what one round's evaluation may ask
     referee.accuracy(inputs, task.random_answers(jax.random.key(1), 4))
-  with pytest.raises(rounds.RunError, match=r"more 'accuracy' requests than a run makes: "
+  with pytest.raises(loop.RunError, match=r"more 'accuracy' requests than a run makes: "
                                             r"something besides the run has asked the referee"):
-    rounds.run(config, str(tmp_path), checked)
+    loop.run(config, str(tmp_path), checked)
+
+
+@pytest.mark.parametrize("task_name", LATENT_TASKS)
+def test_the_run_world_is_the_referee_and_the_run_config_rebuilds_another(task_name, tmp_path):
+  """The run's task comes from the referee process, in the world of the seed and the secret: an
+  oracle that reads the run's config.json and calls the task's factory with the seed (what
+  `make_task(config)` does without the secret) gets another world, whose answers the referee
+  scores as wrong."""
+  config = config_lib.get_config(f"{task_name}_tiny", rounds=1, baselines=False)
+  checked = loop.check(config, str(tmp_path))
+  try:
+    begin(config, str(tmp_path), checked)  # writes config.json, as a run does
+    read = json.loads((tmp_path / "config.json").read_text())
+    plugin = registry.task_plugin(read["task"]["name"])
+    settings = plugin.settings(**{k: v for k, v in read["task"].items() if k != "name"})
+    rebuilt, guess = plugin.make(settings, jax.random.fold_in(jax.random.key(read["seed"]), 3))
+    d = lambda task: np.asarray(task.observations()[1])
+    assert not np.array_equal(d(rebuilt), d(checked.task))
+    assert np.array_equal(d(make_task(config, secret=read_secret())[0]), d(checked.task))
+    questions = checked.task.evaluation_questions(jax.random.key(0), 64)
+    try:  # the other world's images: it has no labels for the run's pools, knows nothing of them
+      score = checked.referee.accuracy(questions, guess.answers(questions))
+    except ValueError:
+      score = 0.0
+    assert score < 0.9
+  finally:
+    checked.close()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify.learn import prior
 from amplify.truth.evaluator import Evaluator
 from amplify.learn.mz import Table, TableMz
@@ -119,7 +119,7 @@ def test_fitting_recovers_a_planted_world():
   task, truth = make_task(config)
   inputs, labels = task.observations()
   mz, params, report = prior.fit(make_oracle(config, task), Table(task.spec), inputs, labels,
-                                 steps=config.prior_steps, learning_rate=config.prior_learning_rate)
+                                 steps=config.prior.steps, learning_rate=config.prior.learning_rate)
   # z* maximises the human's objective: under a uniform prior and symmetric noise below
   # (C-1)/C, that is each entity's most often observed class (any of them, where tied) ...
   votes = _votes(task, inputs, labels)
@@ -134,7 +134,7 @@ def test_fitting_recovers_a_planted_world():
 def test_a_table_sharded_across_two_devices_fits_the_same_world(tmp_path):
   script = textwrap.dedent("""
       import jax, numpy as np
-      from amplify import config as config_lib
+      from amplify import configs as config_lib
       from amplify.learn import prior
       from amplify.learn.mz import Table
       from amplify.oracles.make import make_oracle

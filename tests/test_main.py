@@ -17,34 +17,34 @@ BAD_FLAGS = [
     (["--oracle=nonesuch"], "unknown oracle 'nonesuch' (--oracle); choose one of"),
     (["--rounds=three"], "--rounds"),
     (["--rounds=0"], "--rounds=0: must be a positive integer"),
-    (["--heldout_fraction=1.5"], "--heldout_fraction=1.5"),
-    (["--width=30", "--heads=4"], "not divisible by --heads"),
+    (["--config.label.heldout_fraction=1.5"], "--config.label.heldout_fraction=1.5"),
+    (["--config.model.width=30", "--config.model.heads=4"], "not divisible by --config.model.heads"),
     (["--preset=huge"], "--preset"),
     (["--task.label_noise=1.5"], "--task.label_noise=1.5: a probability"),
     (["--task.num_classes=1"], "lexicon needs --task.num_classes >= 2"),
     (["--task.max_set_size=300"], "--task.num_entities >= --task.max_set_size"),
     (["--task.nonesuch=3"], "--task.nonesuch: task 'lexicon' has no such setting; its settings "
-                            "are ['--task.num_entities'"),
+                            "are ['--task.label_noise'"),
     (["--oracle=noisy", "--oracle.noise_rate=2"], "--oracle.noise_rate=2.0: a probability"),
     (["--oracle=callable"], "--oracle.fn='': name the function as module:function"),
     (["--oracle=replay"], "--oracle=replay answers only from the answer store: pass "
                           "--oracle_store=PATH"),
     (["--oracle=interactive"], "--oracle=interactive keeps a person's every answer in the "
                                "answer store: pass --oracle_store=PATH"),
-    (["--type2_oracle=nonesuch"], "unknown oracle 'nonesuch' (--type2_oracle)"),
-    (["--type2_oracle=interactive"], "--type2_oracle=interactive: type 2 runs H's whole tree as "
+    (["--config.type2.oracle=nonesuch"], "unknown oracle 'nonesuch' (--config.type2.oracle)"),
+    (["--config.type2.oracle=interactive"], "--config.type2.oracle=interactive: type 2 runs H's whole tree as "
                                      "one compiled program"),
-    (["--type2_size=-1"], "--type2_size=-1: held-out questions per round, >= 0"),
-    (["--type2_size=0", "--gate=false"], "--gate is read only with type 2"),
+    (["--config.type2.size=-1"], "--config.type2.size=-1: must be >= 0"),
+    (["--config.type2.size=0", "--gate=false"], "--gate is read only with type 2"),
     (["--oracle=sloppy", "--oracle.from_difficulty=-1"], "--oracle.from_difficulty=-1"),
-    (["--prior_steps=0"], "--prior_steps=0: must be a positive integer"),
-    (["--max_asks=1"], "--max_asks=1: H's decomposition for task 'lexicon' needs up to 2"),
-    (["--task=colored_digits", "--label_size=2000"], "--label_size=2000: task 'colored_digits' "
+    (["--config.prior.steps=0"], "--config.prior.steps=0: must be a positive integer"),
+    (["--config.label.max_asks=1"], "--config.label.max_asks=1: H's decomposition for task 'lexicon' needs up to 2"),
+    (["--task=colored_digits", "--config.label.size=2000"], "--config.label.size=2000: task 'colored_digits' "
                                                      "has only 450"),
     (["--task=colored_digits", "--task.label_noise=0.1"], "task 'colored_digits' has no such "
                                                            "setting; its settings are none"),
-    (["--task=permutation", "--prior_steps=5"], "--prior_steps is read only by latent-world"),
-    (["--task=permutation", "--depth=3"], "--depth>=4"),
+    (["--task=permutation", "--config.prior.steps=5"], "--config.prior.steps is read only by latent-world"),
+    (["--task=permutation", "--config.model.depth=3"], "--config.model.depth>=4"),
     (["stray"], "unexpected arguments"),
 ]
 
@@ -76,8 +76,8 @@ def test_report_on_an_empty_workdir_explains(tmp_path):
 def test_main_runs_and_prints_the_table(tmp_path):
   # the config of test_arms' finished-workdir run: its programs are in the tests' compilation
   # cache (tests/conftest.py), so this process loads them instead of compiling them again
-  result = _main("--preset=lexicon_tiny", "--rounds=2", "--total_steps=200",
-                 "--baseline_size=1024", f"--workdir={tmp_path}")
+  result = _main("--preset=lexicon_tiny", "--rounds=2", "--config.train.total_steps=200",
+                 "--config.train.baseline_size=1024", f"--workdir={tmp_path}")
   assert result.returncode == 0, result.stderr
   assert "held-out agr" in result.stdout and "ceiling" in result.stdout
   assert "z* accuracy" in result.stdout

@@ -18,12 +18,13 @@ import pytest
 from flax import nnx
 
 import oracle_fns
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify.learn import prior
-from amplify.loop import rounds
+from amplify.loop import run as loop
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import ExactIndex, Table
-from amplify.oracles.make import human_model, learned, make_oracle
+from amplify.oracles import learned
+from amplify.oracles.make import human_model, make_oracle
 from amplify.oracles.base import QUIT, SKIP, UNDO, Question
 from amplify.oracles.interactive import Interactive, InteractiveSettings
 from amplify.oracles.per_question import Tools
@@ -36,8 +37,8 @@ from amplify.tasks.permutation import _follow
 
 TESTS = pathlib.Path(__file__).parent
 ENV = {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "100"}
-RUN = [sys.executable, "-m", "amplify.main", "--rounds=1", "--total_steps=100",
-       "--baselines=false", "--eval_size=256"]
+RUN = [sys.executable, "-m", "amplify.main", "--rounds=1", "--config.train.total_steps=100",
+       "--baselines=false", "--config.eval_size=256"]
 
 
 def _metrics(workdir):
@@ -50,7 +51,7 @@ def _setup(task_name, **overrides):
   mz = ExactIndex() if task.spec.context_size else prior.fit(
       human_model(make_oracle(config, task), task), Table(task.spec), *task.observations(),
       steps=100, learning_rate=0.3)[0]
-  policy = make_policy(task.spec, config, jax.random.key(1))
+  policy = make_policy(task.spec, config.model, jax.random.key(1))
   competent = np.ones(task.spec.max_difficulty + 1, bool)
   return config, task, mz, policy, competent
 
@@ -136,8 +137,6 @@ def test_a_function_of_the_rendered_question_labels_as_the_script_does(task_name
 
 def test_an_ask_past_the_budget_is_idk_and_counted():
   config, task, mz, policy, competent = _setup("permutation")
-  greedy = lambda question, tools: [tools.ask(question.tokens) for _ in range(6)][-1].tokens
-  oracle_fns.greedy = greedy
   config = config_lib.get_config("permutation_tiny", oracle="callable",
                                  **{"oracle.fn": "oracle_fns:greedy"})
   inputs = task.deployment_questions(jax.random.key(5), 16)
@@ -158,7 +157,7 @@ def test_a_second_labelling_takes_every_answer_from_the_store(tmp_path):
   assert again.cost()["answers_reused"] == 512 and again.cost()["oracle_calls"] == 0
   assert first.cost()["oracle_calls"] == len({bytes(np.asarray(q)) for q in inputs.questions})
   # other tools (here: another policy) are other questions to H: nothing is reused
-  other = make_policy(task.spec, config, jax.random.key(9))
+  other = make_policy(task.spec, config.model, jax.random.key(9))
   fresh = _amplifier(config, task, mz, store).label(inputs, other, competent, jax.random.key(2))
   assert fresh.cost()["answers_reused"] == 0
 
@@ -185,8 +184,8 @@ def test_replay_reproduces_a_scripted_runs_labels_exactly(tmp_path):
   # in this process: the answers pass only through the store's file (a new AnswerStore on it)
   common = dict(rounds=2, label_size=512, total_steps=40, baselines=False, eval_size=256,
                 oracle_store=str(tmp_path / "s.db"))
-  rounds.run(config_lib.get_config("permutation_tiny", **common), str(tmp_path / "a"))
-  rounds.run(config_lib.get_config("permutation_tiny", oracle="replay", **common),
+  loop.run(config_lib.get_config("permutation_tiny", **common), str(tmp_path / "a"))
+  loop.run(config_lib.get_config("permutation_tiny", oracle="replay", **common),
              str(tmp_path / "b"))
   for r in (0, 1):
     a = np.load(tmp_path / "a" / "transcripts" / f"round_{r}.npz")
@@ -288,7 +287,7 @@ def _ctrl_c_as_at_a_terminal():
 
 def test_a_person_answers_at_the_terminal_and_nothing_accepted_is_lost(tmp_path):
   db = tmp_path / "s.db"
-  command = [*RUN[1:], "--preset=permutation_tiny", "--label_size=4", "--oracle=interactive",
+  command = [*RUN[1:], "--preset=permutation_tiny", "--config.label.size=4", "--oracle=interactive",
              f"--oracle_store={db}", f"--workdir={tmp_path / 'w'}"]
   child = pexpect.spawn(sys.executable, command, env=ENV, encoding="utf-8", timeout=120,
                         dimensions=(40, 100), preexec_fn=_ctrl_c_as_at_a_terminal)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify.loop import run as loop
 from amplify.learn.mz import ExactIndex
 from amplify.oracles.tools import BatchTools
@@ -103,7 +103,7 @@ def test_policy_reads_every_position_of_the_question():
   that no iteration reads would fail this)."""
   config = config_lib.get_config("permutation_tiny", k_bits=3, depth=3)
   task = PermutationPowering(num_elements=4, k_bits=3, prosaic_max_k=2)
-  policy = make_policy(task.spec, config, jax.random.key(0))
+  policy = make_policy(task.spec, config.model, jax.random.key(0))
   inputs = task.deployment_questions(jax.random.key(1), 32)
   base = policy(inputs.context, inputs.questions)
   for position in range(1, task.spec.question_len):
@@ -112,7 +112,7 @@ def test_policy_reads_every_position_of_the_question():
 
 
 def test_pointer_init_points_the_answer_token_at_its_fact():
-  """With --pointer_init the untrained policy's first attention, scores summed over heads and
+  """With --config.model.pointer_init the untrained policy's first attention, scores summed over heads and
   compared among the facts, already ranks the fact whose key is the answer token's x first (a
   pointer); without it that fact is ranked first about as often as chance (1 in N)."""
   task = PermutationPowering(num_elements=64, k_bits=6, prosaic_max_k=4)
@@ -121,7 +121,7 @@ def test_pointer_init_points_the_answer_token_at_its_fact():
 
   def hit_rate(pointer_init):
     config = config_lib.get_config("permutation_paper", pointer_init=pointer_init)
-    policy = make_policy(task.spec, config, jax.random.key(0))
+    policy = make_policy(task.spec, config.model, jax.random.key(0))
     attention = policy.block.attention
     h = policy.block.norm1(policy.tokens(inputs.context, inputs.questions))
     q = attention.query(h[:, -1])  # [B, heads, head_dim]: the answer token
@@ -140,7 +140,7 @@ def test_answer_in_value_slot_is_read_back_through_the_value_slot():
   task = PermutationPowering(num_elements=8, k_bits=4)
   inputs = task.deployment_questions(jax.random.key(1), 256)
   config = config_lib.get_config("permutation", answer_in_value_slot=True)
-  policy = make_policy(task.spec, config, jax.random.key(0))
+  policy = make_policy(task.spec, config.model, jax.random.key(0))
   answer = policy.tokens(inputs.context, inputs.questions)[:, -1:]
   x = inputs.questions[:, 0]
   assert float(jnp.mean(jnp.argmax(policy.readout(answer)[:, 0], -1) == x)) > 0.9
@@ -152,7 +152,7 @@ def test_answer_in_value_slot_refuses_pointer_init_and_other_tasks():
   task = PermutationPowering(num_elements=8, k_bits=4)
   with pytest.raises(ValueError, match="use one of the two flags"):
     make_policy(task.spec, config_lib.get_config("permutation", answer_in_value_slot=True,
-                                                 pointer_init=True), jax.random.key(0))
+                                                 pointer_init=True).model, jax.random.key(0))
   config = config_lib.get_config("lexicon_tiny", answer_in_value_slot=True)
-  with pytest.raises(ValueError, match="--answer_in_value_slot: the answer token takes"):
+  with pytest.raises(ValueError, match="--config.model.answer_in_value_slot: the answer token takes"):
     loop.check(config, "unused")

@@ -10,9 +10,9 @@ import sys
 import zipfile
 
 TOY = pathlib.Path(__file__).parent / "plugin_toy" / "amplify_toy.py"
-SMALL = ["--rounds=1", "--label_size=128", "--eval_size=64", "--total_steps=20",
-         "--batch_size=32", "--steps_per_call=20", "--baseline_size=128", "--replay_size=128",
-         "--width=16", "--heads=2", "--warmup_steps=5", "--baselines=false"]
+SMALL = ["--rounds=1", "--config.label.size=128", "--config.eval_size=64", "--config.train.total_steps=20",
+         "--config.train.batch_size=32", "--config.train.steps_per_call=20", "--config.train.baseline_size=128", "--config.train.replay_size=128",
+         "--config.model.width=16", "--config.model.heads=2", "--config.train.warmup_steps=5", "--baselines=false"]
 
 
 def _wheel(directory: pathlib.Path) -> pathlib.Path:
@@ -58,7 +58,8 @@ def test_an_installed_plugin_runs_by_name_through_its_entry_points(tmp_path):
   assert exact.returncode == 0, exact.stderr
   assert _label_accuracy(tmp_path / "exact") == 1.0
   config = json.loads((tmp_path / "exact" / "config.json").read_text())
-  assert config["task_config"] == {"size": 5} and config["oracle_config"] == {"slips": False}
+  assert config["task"] == {"name": "doubling", "size": 5}
+  assert config["oracle"] == {"name": "toy_person", "slips": False}
   # the oracle's own setting reaches it: a slipping person labels 2x wrong wherever x != 2x
   slips = _run(["-m", "amplify.main", "--task=doubling", "--oracle=toy_person",
                 "--task.size=5", "--oracle.slips=true", f"--workdir={tmp_path / 'slips'}",

@@ -1,7 +1,6 @@
 """`python -m amplify.views.report`: the table's new columns, the plots, runs side by side, the tree of
 one question, and clear errors. Workdirs are written by hand (metrics lines, summary, transcripts
 of a known lexicon question): no training."""
-import dataclasses
 import json
 import os
 import subprocess
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify.views import plots
 from amplify.views import report
 from amplify.views import transcript_tree
@@ -114,7 +113,7 @@ def workdir(tmp_path_factory, lexicon):
   path = tmp_path_factory.mktemp("run")
   _write_run(path, type2=True)
   with open(path / "config.json", "w") as f:
-    json.dump(dataclasses.asdict(config), f)
+    f.write(config_lib.to_json(config))
   _write_transcripts(path, task)
   return path
 
@@ -194,7 +193,7 @@ def test_an_episodic_tree_has_one_level(tmp_path):
   config = config_lib.get_config("permutation_tiny")
   task = make_task(config)[0]
   with open(tmp_path / "config.json", "w") as f:
-    json.dump(dataclasses.asdict(config), f)
+    f.write(config_lib.to_json(config))
   os.makedirs(tmp_path / "transcripts")
   x, bit = task.element_name, lambda k: [task.bit0 + (k >> 1), task.bit0 + (k & 1)]
   e = 2  # the first element's token
@@ -232,3 +231,102 @@ def test_bad_input_is_one_line_and_exit_2(workdir, tmp_path, args, message):
   assert result.returncode == 2
   assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
   assert message in result.stderr
+
+
+# -- a workdir a run left in a state it cannot go on from: one line, the same advice as the run's -
+
+def _report_cli(*args):
+  return subprocess.run([sys.executable, "-m", "amplify.views.report", *map(str, args)],
+                        capture_output=True, text=True, timeout=120)
+
+
+def _one_line(result, *messages):
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+  for message in messages:
+    assert message in result.stderr, result.stderr
+
+
+def _copy(workdir, tmp_path):
+  import shutil
+  shutil.copytree(workdir, tmp_path / "run")
+  return tmp_path / "run"
+
+
+def test_a_summary_that_lacks_keys_is_one_line_that_says_to_rewrite_it(workdir, tmp_path):
+  run = _copy(workdir, tmp_path)
+  summary = json.loads((run / "summary.json").read_text())
+  del summary["rounds"], summary["wall_seconds"]
+  (run / "summary.json").write_text(json.dumps(summary))
+  for args in ([], ["--plots"]):
+    _one_line(_report_cli(f"--workdir={run}", *args), "summary.json lacks ['rounds', "
+              "'wall_seconds']", "move it away and run the same command, which writes it again")
+  (run / "summary.json").write_text("[]")  # JSON, but no summary
+  _one_line(_report_cli(f"--workdir={run}"), "summary.json lacks ['rounds', ")
+  _one_line(_report_cli(f"--workdir={run},{workdir}"), "summary.json lacks")  # side by side too
+
+
+def test_a_finished_run_without_metrics_says_to_use_a_new_workdir(workdir, tmp_path):
+  run = _copy(workdir, tmp_path)
+  (run / "metrics.jsonl").unlink()
+  _one_line(_report_cli(f"--workdir={run}"), "summary.json says its run finished, but "
+            "metrics.jsonl is gone", "use a new --workdir to run it again")
+  (run / "summary.json").unlink()  # what the run refuses to resume (checkpoints, no lines)
+  os.makedirs(run / "checkpoints" / "round_0")
+  _one_line(_report_cli(f"--workdir={run}"), "holds checkpoints but no metrics.jsonl",
+            "use a new --workdir")
+  os.rmdir(run / "checkpoints" / "round_0")  # started, no line yet: the same command goes on
+  _one_line(_report_cli(f"--workdir={run}"), "its run has written no metrics line yet",
+            "(its flags are in config.json) resumes it")
+  _one_line(_report_cli(f"--workdir={tmp_path / 'run' / 'transcripts'}"), "no metrics.jsonl in")
+
+
+def test_a_metrics_line_that_lacks_keys_is_one_line(tmp_path):
+  _write_run(tmp_path, type2=False)
+  with open(tmp_path / "metrics.jsonl", "a") as f:
+    f.write(json.dumps({"round": 3, "phase": "eval"}) + "\n")
+  _one_line(_report_cli(f"--workdir={tmp_path}"), "does not read as a run's lines (KeyError:")
+
+
+def test_transcripts_that_are_a_file_or_damaged_are_one_line(workdir, tmp_path):
+  run = _copy(workdir, tmp_path)
+  (run / "transcripts" / "round_1.npz").write_bytes(b"PK\x03\x04 cut short")  # zipfile's error
+  _one_line(_report_cli(f"--workdir={run}", "--tree=1:0"), "round_1.npz cannot be read "
+            "(BadZipFile): not a transcript file")
+  _one_line(_report_cli(f"--workdir={run}", "--tree=5:0"), "no transcripts of round 5",
+            "(rounds saved: 0, 1)")
+  import shutil
+  shutil.rmtree(run / "transcripts")
+  (run / "transcripts").write_text("")
+  for args in (["--tree=0:0"], []):
+    _one_line(_report_cli(f"--workdir={run}", *args), f"workdir {run}: transcripts is a file, "
+              "not a folder: move it away or use a new --workdir.")
+
+
+def test_check_workdir_layout_names_what_to_move(tmp_path):
+  """What the run's workdir check calls (amplify.loop.workdir), and the report."""
+  from amplify.files import jsonio
+  jsonio.check_workdir_layout(str(tmp_path))  # empty: nothing to refuse
+  for name in jsonio.FOLDERS:
+    (tmp_path / name).write_text("")
+    with pytest.raises(ValueError, match=rf"workdir {tmp_path}: {name} is a file, not a folder: "
+                                         r"move it away or use a new --workdir\.$"):
+      jsonio.check_workdir_layout(str(tmp_path))
+    (tmp_path / name).unlink()
+    (tmp_path / name).mkdir()
+  for name in jsonio.FILES:
+    (tmp_path / name).mkdir()
+    with pytest.raises(ValueError, match=rf"{name} is a folder, not a file: move it away"):
+      jsonio.check_workdir_layout(str(tmp_path))
+    (tmp_path / name).rmdir()
+  jsonio.check_workdir_layout(str(tmp_path))
+
+
+def test_read_summary_is_the_run_and_report_view_of_a_finished_workdir(tmp_path):
+  from amplify.files import jsonio
+  assert jsonio.read_summary(str(tmp_path)) is None  # not finished
+  _write_run(tmp_path, type2=False)
+  assert jsonio.read_summary(str(tmp_path))["rounds"] == 3
+  (tmp_path / "summary.json").write_text("{not json")
+  with pytest.raises(ValueError, match=r"summary.json is damaged .*: move it away"):
+    jsonio.read_summary(str(tmp_path))

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from amplify import config as config_lib
+from amplify import configs as config_lib
 from amplify.views import report
 from amplify.loop import run as loop
 from amplify.learn.distill import Distiller
@@ -95,7 +95,7 @@ def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path_
   evals = _evals(tmp_path)
   assert [e["promoted"] for e in evals] == [True, False, True]
   spoilt = evals[1]
-  assert spoilt["type2_score"] < spoilt["type2_score_deployed"] - config.type2_tolerance
+  assert spoilt["type2_score"] < spoilt["type2_score_deployed"] - config.type2.tolerance
   assert "the deployed policy stays" in spoilt["gate"]
   # pi_0 kept: the same answers on the evaluation, and H may ask it what it could before
   assert spoilt["policy_accuracy_by_difficulty"] == evals[0]["policy_accuracy_by_difficulty"]
@@ -104,8 +104,8 @@ def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path_
   assert summary["refused_rounds"] == [1] and summary["promotions"] == 2
   # type 2's H calls are counted apart: the label lines count the labelled questions only
   labels = [r for r in report.read_metrics(str(tmp_path)) if r["phase"] == "label"]
-  assert all(r["oracle_calls"] == config.label_size for r in labels)
-  assert summary["oracle_calls"] == config.label_size * config.rounds
+  assert all(r["oracle_calls"] == config.label.size for r in labels)
+  assert summary["oracle_calls"] == config.label.size * config.rounds
   assert summary["type2_calls"] == sum(e["type2_calls"] for e in evals)
   assert summary["type2_share_of_h_calls"] == summary["type2_calls"] / summary["oracle_calls"]
   # a resume after the refused round (its checkpoint holds pi_0 again) gives the same run
@@ -115,9 +115,9 @@ def test_the_gate_refuses_a_policy_made_worse_and_deploys_a_better_one(tmp_path_
   assert {k: v for k, v in resumed.items() if k not in ("wall_seconds", "peak_memory_mb")} == \
       {k: v for k, v in summary.items() if k not in ("wall_seconds", "peak_memory_mb")}
   for e in evals:
-    assert e["type2_questions"] == config.type2_size
-    assert e["type2_calls"] == pytest.approx(e["type2_calls_per_question"] * config.type2_size)
-    assert e["type2_calls"] >= config.type2_size  # at least the root of every tree
+    assert e["type2_questions"] == config.type2.size
+    assert e["type2_calls"] == pytest.approx(e["type2_calls_per_question"] * config.type2.size)
+    assert e["type2_calls"] >= config.type2.size  # at least the root of every tree
 
 
 def test_a_flawed_h_opens_a_gap_that_type_2_catches(tmp_path):

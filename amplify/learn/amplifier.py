@@ -85,16 +85,17 @@ class Amplifier:
   subanswer becomes a wrong label, and a policy trained on labels built from its own guesses
   learns to repeat them (measured in BUILD_NOTES.md).
 
-  A batch-first oracle runs as array code (one compiled program with a jittable one); a
-  per-question oracle (`amplify.oracles.per_question`) runs question by question with pi's asks
-  batched across the questions in flight. With a store, questions it answers for this oracle and
+  A batch-first oracle runs as array code (one compiled program with a jittable one) in this
+  process: it is trusted code, like a task. A per-question oracle (`amplify.oracles.per_question`)
+  runs question by question with pi's asks batched across the questions in flight; a user's runs
+  in a worker process of its own that holds only the channel to its tools. With a store, questions it answers for this oracle and
   these tools are taken from it (`answers_reused`) and only the rest are asked.
   """
 
   def __init__(self, oracle, mz: IndexedModel, task, budget: Budget, view=None, store=None,
                identity: str = ""):
-    """view: what the policy is shown of a subquestion (an `amplify.learn.mz.MzView` for a policy that
-    reads Mz; None: the subquestion itself). store: an `amplify.files.store.AnswerStore` or None;
+    """view: what the policy is shown of a subquestion (an `amplify.learn.mz.MzView` for a policy
+    that reads Mz; None: the subquestion itself). store: an `amplify.files.store.AnswerStore` or None;
     identity: the oracle's, as the store keys it."""
     self._oracle, self._task, self._budget = oracle, task, budget
     spec = task.spec
@@ -118,8 +119,9 @@ class Amplifier:
             key: jax.Array, progress: dict | None = None, status=lambda text: None) -> Labels:
     """inputs: a batch of D* questions (and episodic context); policy: pi_{r-1}, or None in
     round 0; competent: bool[max_difficulty + 1], the difficulties H may ask pi about.
-    progress: what a person's screen shows of the run (round, ...); status(text): hears the
-    questions a batch oracle has answered (`amplify.views.progress`)."""
+    progress: what a person's screen shows and errors name ({"round": r, "rounds": n}, r from 0
+    as in metrics.jsonl); status(text): hears the questions a batch oracle has answered
+    (`amplify.views.progress`)."""
     if policy is None:
       graphdef, params, competent = None, None, None
     else:
@@ -158,6 +160,12 @@ class Amplifier:
             f"{i + part.questions.shape[0] - 1}; the first reads "
             f"{self._shown(part.questions[0])}): fix the oracle; everything before this batch "
             "is saved") from e
+      if not isinstance(answers, (jax.Array, np.ndarray)):  # a list would pass as a pytree
+        raise OracleError(
+            f"{self._where}returned a {type(answers).__name__}, not an int32[{len(part.questions)}"
+            f", {self._task.spec.answer_len}] array (its answers to questions {i}.."
+            f"{i + part.questions.shape[0] - 1}): return jnp.asarray(answers, jnp.int32); fix "
+            "the oracle; everything before this batch is saved")
       problem = answer_problem(answers, part.questions.shape[0], self._task.spec, i)
       if problem is not None:
         raise OracleError(f"{self._where}gave {problem}: fix the oracle; everything before this "
@@ -201,8 +209,8 @@ class Amplifier:
     if isinstance(self._oracle, ReplayOracle):
       counts["replay_misses"] = len(missing)
     elif self._per_question:
-      new_answers, fresh, counts["skipped"] = self._ask_per_question(inputs, tools, missing, keys,
-                                                                     version, progress)
+      new_answers, fresh, counts["skipped"] = self._ask_per_question(
+          inputs, tools, missing, keys, version, progress | {"reused": len(reused)})
       answers[missing] = new_answers
     elif len(missing):
       t0 = time.time()
@@ -271,9 +279,9 @@ class Amplifier:
                     seconds=payload.get("seconds"))
 
     if hasattr(self._oracle, "begin"):  # a person's screen: what the run is doing
-      self._oracle.begin(task, progress | {"questions": len(questions),
-                                           "reused": len(keys) - len(questions)})
-    out = label_per_question(self._oracle, task, questions, serve_asks, serve_lookups, on_event)
+      self._oracle.begin(task, progress | {"questions": len(questions)})
+    out = label_per_question(self._oracle, task, questions, serve_asks, serve_lookups, on_event,
+                             self._where)
     return (out.answers, transcript_of([r or RowTranscript() for r in out.transcripts],
                                        self._budget, spec), out.skipped)
 

@@ -46,9 +46,10 @@ jax.tree_util.register_dataclass(LabelledSet, data_fields=["inputs", "labels", "
                                  meta_fields=[])
 
 
-def make_optimizer(config, steps: int) -> optax.GradientTransformation:
-  """AdamW with a short warm-up and cosine decay over `steps`."""
-  return _optimizer(config.learning_rate, config.warmup_steps, config.weight_decay, steps)
+def make_optimizer(train, steps: int) -> optax.GradientTransformation:
+  """AdamW with a short warm-up and cosine decay over `steps` (`train`: the config's `train`
+  block)."""
+  return _optimizer(train.learning_rate, train.warmup_steps, train.weight_decay, steps)
 
 
 @functools.lru_cache(maxsize=None)  # one object per setting: arms with equal settings and data
@@ -99,14 +100,15 @@ class Distiller:
   continuous optimisation on the same schedule that a single fit of `total_steps` gets.
   `augment(key, inputs, labels)`, if given, renames every row afresh for each chunk of steps;
   `view` (an `amplify.learn.mz.MzView`), if given, is what the policy is shown of each row.
+  `train` is the config's `train` block (optimiser, batch size, steps per jitted call).
   """
 
-  def __init__(self, policy: nnx.Module, config, total_steps: int, augment=None,
+  def __init__(self, policy: nnx.Module, train, total_steps: int, augment=None,
                capacity: int = 0, view=None):
-    self.policy, self._config, self._augment, self.view = policy, config, augment, view
+    self.policy, self._config, self._augment, self.view = policy, train, augment, view
     self._capacity = capacity  # rows the data are padded to, if they are fewer (see fit)
     self.schedule_steps = total_steps  # the optimiser's schedule (a resume rebuilds it)
-    self._tx = make_optimizer(config, total_steps)
+    self._tx = make_optimizer(train, total_steps)
     self._graphdef, params = nnx.split(policy, nnx.Param)
     self._opt_state = self._tx.init(params)
     self.steps_run = 0
@@ -135,7 +137,7 @@ class Distiller:
         raise FloatingPointError(
             f"the distillation loss became {float(loss)} within steps {self.steps_run}.."
             f"{self.steps_run + chunk} (learning rate {self._config.learning_rate}); the last "
-            "good policy is kept: lower --learning_rate, or check the labels and weights")
+            "good policy is kept: lower --config.train.learning_rate, or check the labels and weights")
       params, self._opt_state = new_params, opt_state
       done += chunk
       self.steps_run += chunk

@@ -3,9 +3,9 @@
 One family serves distillation, prosaic ML and the supervised ceiling, so comparisons are fair.
 
 In a latent world whose questions name Mz keys (lexicon's entities), pi reads Mz like H does
-(`--policy=reads_mz`, the default): it is shown the question with each key replaced by Mz's
+(`--config.model.policy=reads_mz`, the default): it is shown the question with each key replaced by Mz's
 entry there (`amplify.learn.mz.MzView`), so it never embeds a key and its size does not grow with z*.
-`--policy=memorises` is the comparison arm: every key is a token of its vocabulary, and z*'s
+`--config.model.policy=memorises` is the comparison arm: every key is a token of its vocabulary, and z*'s
 entries are learnt into the embedding from the labels (prosaic ML, which never reads z*, always
 uses this one).
 
@@ -29,7 +29,7 @@ position per iteration, for that iteration only. Otherwise each group of `Spec.q
 question positions is packed into a token (plus a learned position embedding) and answers are
 read at La learned answer slots.
 
-`--answer_in_value_slot` (on in the permutation preset, off in `permutation_paper`): the answer
+`--config.model.answer_in_value_slot` (on in the permutation preset, off in `permutation_paper`): the answer
 token starts as W_1 E[x], where a fact (x, sigma(x)) holds sigma(x), and the output reads it
 through W_1. The answer is then a fact without a key, so moving the answer by sigma^(2^i) and
 doubling a fact (its value sigma^j(x) becoming sigma^2j(x)) are one operation of the shared block.
@@ -55,7 +55,7 @@ class Block(nnx.Module):
     if pointer_init:
       # Queries and keys start as one orthogonal map, so from the first step a token attends to
       # tokens that share its symbol: a pointer. Over 64 facts a policy without it stays at
-      # chance on the look-up itself (BUILD_NOTES.md, GPU figures, "Why `--pointer_init`").
+      # chance on the look-up itself (BUILD_NOTES.md, GPU figures, "Why `--config.model.pointer_init`").
       tied = nnx.initializers.orthogonal()(rngs.params(), (width, width))
       self.attention.query.kernel[...] = tied.reshape(self.attention.query.kernel.shape)
       self.attention.key.kernel[...] = tied.reshape(self.attention.key.kernel.shape)
@@ -92,11 +92,11 @@ class Policy(nnx.Module):
       raise ValueError("a policy that reads Mz needs a task whose questions name Mz keys "
                        "(Spec.mz_key_positions); this task's policy reads the question alone.")
     if answer_in_value_slot and not (spec.serial_question and spec.fact_len == 2):
-      raise ValueError("--answer_in_value_slot: the answer token takes the value slot of a "
+      raise ValueError("--config.model.answer_in_value_slot: the answer token takes the value slot of a "
                        "(key, value) fact, so the task needs 2-token facts and a serially fed "
                        "question (permutation); drop the flag for this task.")
     if answer_in_value_slot and pointer_init:
-      raise ValueError("--answer_in_value_slot with --pointer_init: the tied query and key point "
+      raise ValueError("--config.model.answer_in_value_slot with --config.model.pointer_init: the tied query and key point "
                        "a token's key slot at the facts' keys, and this answer token has no key "
                        "slot; use one of the two flags.")
     self.answer_in_value_slot = answer_in_value_slot
@@ -112,7 +112,7 @@ class Policy(nnx.Module):
     if spec.serial_question and depth < spec.question_len - 1:
       raise ValueError(f"depth={depth}: the policy reads one question position per iteration and "
                        f"this task's questions have {spec.question_len - 1} after the first; use "
-                       f"--depth>={spec.question_len - 1}.")
+                       f"--config.model.depth>={spec.question_len - 1}.")
     if spec.packed_question:
       self.question = PackedTokens(1 if spec.serial_question else spec.question_len, width,
                                    rngs=rngs)
@@ -174,14 +174,16 @@ class Policy(nnx.Module):
     return read
 
 
-def reads_mz(spec: Spec, config) -> bool:
-  """Whether `--policy` has pi read Mz: a task whose questions name no keys has one policy, which
-  reads the question alone."""
-  return config.policy == "reads_mz" and spec.names_mz_keys
+def reads_mz(spec: Spec, policy: str) -> bool:
+  """Whether `config.model.policy` has pi read Mz: a task whose questions name no keys has one
+  policy, which reads the question alone."""
+  return policy == "reads_mz" and spec.names_mz_keys
 
 
-def make_policy(spec: Spec, config, key: jax.Array, *, reads_mz: bool = False) -> Policy:
-  return Policy(spec, width=config.width, depth=config.depth, heads=config.heads,
-                pointer_init=config.pointer_init,
-                answer_in_value_slot=config.answer_in_value_slot, reads_mz=reads_mz,
+def make_policy(spec: Spec, model, key: jax.Array, *, reads_mz: bool = False) -> Policy:
+  """`model`: the config's `model` block (width, depth, heads, pointer_init,
+  answer_in_value_slot)."""
+  return Policy(spec, width=model.width, depth=model.depth, heads=model.heads,
+                pointer_init=model.pointer_init,
+                answer_in_value_slot=model.answer_in_value_slot, reads_mz=reads_mz,
                 rngs=nnx.Rngs(params=key))

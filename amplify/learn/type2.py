@@ -3,9 +3,9 @@
 Type 1 is what distillation trains on: H^A's labels. Type 2 answers the same questions with H
 alone, recursing through its own subquestions down to look-ups (`tree_answers`): no policy in the
 loop, so an exact H's answers are exact with respect to what it reads (z* in a latent world; a
-flawed H's tree repeats its flaw: `--type2_oracle` names another judge), and a question
+flawed H's tree repeats its flaw: `--config.type2.oracle` names another judge), and a question
 costs as many H calls as its decomposition tree has nodes. It runs once per round on a small
-sample (`--type2_size` of the round's held-out questions), as one compiled program: the recursion
+sample (`--config.type2.size` of the round's held-out questions), as one compiled program: the recursion
 is unrolled to the depth the task declares (`Task.ask_depth`), rows that need fewer levels masked.
 
 A policy is scored as H^A would use it: its answer where it is competent (the IID check's
@@ -17,7 +17,7 @@ tree's answers, on the same rows; their gap is what imitation rewards and the ex
 does not (negative where H^A's labels carry pi_{r-1}'s slips and pi_r does not repeat them).
 
 The gate (`--gate`) promotes pi_r only if its type-2 score is not below the deployed policy's by
-more than `--type2_tolerance`; otherwise the run keeps the deployed policy, its competence and the
+more than `--config.type2.tolerance`; otherwise the run keeps the deployed policy, its competence and the
 keys it was trained on, and the eval line says why.
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ every arm; prosaic ML and the supervised ceiling are the run's baselines whateve
 - `no_prior`: IDA on D* with no z*: H's look-ups return IDK, so H answers only what its own prior
   decides (what learning the prior buys).
 - `raw_d`: IDA on D* with H reading D's raw rows ("observation j of entity i") instead of z*,
-  within `--max_lookups`, combined by H's own model; with no z* to read, pi memorises (what
+  within `--config.label.max_lookups`, combined by H's own model; with no z* to read, pi memorises (what
   compressing D into z* buys: accuracy and look-ups per question against `ltp`).
 - `imitate_on_d`: pi distilled from H (with z*) on D's own questions only, then H^A's policy on D*
   for one labelling round with no training there, and scored on D* (the failure the recipe
@@ -41,7 +41,7 @@ class Arm:
   name: str
   reads: str  # Z_STAR, NOTHING or RAW_D
   plan: Callable[[int], tuple[RoundPlan, ...]]  # --rounds -> the rounds this arm runs
-  policy: str | None = None  # forces --policy (None: the flag decides)
+  policy: str | None = None  # forces --config.model.policy (None: the flag decides)
 
   def rounds(self, config) -> tuple[RoundPlan, ...]:
     return self.plan(config.rounds)

@@ -64,10 +64,10 @@ def save(run: Run, state: State, r: int, batch: Batch, parts: Split) -> State:
   """Updates the replay buffer, writes the round's transcripts, then its checkpoint (last: a
   checkpoint marks the round done); returns the state with the new replay buffer."""
   replay = state.replay
-  if run.config.replay_size:  # a FIFO of the newest rows H^A could answer (an IDK teaches little)
+  if run.config.train.replay_size:  # a FIFO of the newest rows H^A could answer (an IDK teaches little)
     kept = parts.train.take(jnp.nonzero(jnp.asarray(parts.train_answered))[0])
     replay = kept if replay is None else replay.concat(kept)
-    replay = replay.take(jnp.arange(max(0, len(replay) - run.config.replay_size), len(replay)))
+    replay = replay.take(jnp.arange(max(0, len(replay) - run.config.train.replay_size), len(replay)))
     replay = replay if len(replay) else None  # none answered yet (no_prior: ever)
   transcript = jax.tree.map(np.asarray, dataclasses.asdict(batch.labels.transcript))
   os.makedirs(os.path.join(run.workdir, "transcripts"), exist_ok=True)

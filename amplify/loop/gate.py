@@ -30,9 +30,9 @@ class Deployed:
 
 
 def _type2_sample(run: Run, parts: Split) -> Inputs:
-  """The first `--type2_size` of the round's held-out questions (H^A's answers kept out of
+  """The first `config.type2.size` of the round's held-out questions (H^A's answers kept out of
   training; at most all of them)."""
-  n = min(run.config.type2_size, parts.n_heldout)
+  n = min(run.config.type2.size, parts.n_heldout)
   return jax.tree.map(lambda a: a[:n], parts.heldout.inputs)
 
 
@@ -74,7 +74,7 @@ def type2_gate(run: Run, state: State, r: int, parts: Split, before: Deployed,
   a cold round whose IID check kept pi_{r-1}."""
   if run.type2 is None:
     return {}, state
-  c, t0 = run.config, time.time()
+  c, t0 = run.config.type2, time.time()
   sample = _type2_sample(run, parts)
   n = sample.questions.shape[0]
   if n == 0:  # a round over D's questions with no held-out rows
@@ -91,17 +91,17 @@ def type2_gate(run: Run, state: State, r: int, parts: Split, before: Deployed,
   if not run.plan[r].distil or kept_previous:
     promoted = None
     reason = ("no distillation this round" if not run.plan[r].distil else
-              "the IID check kept pi_{r-1} (--warm_start=false)") + ": nothing to decide"
+              "the IID check kept pi_{r-1} (--config.train.warm_start=false)") + ": nothing to decide"
   elif not c.gate:
-    reason = "gate off (--gate=false): pi_r deployed whatever its type-2 score"
-  elif type2 < deployed - c.type2_tolerance:
+    reason = "gate off (--nogate): pi_r deployed whatever its type-2 score"
+  elif type2 < deployed - c.tolerance:
     promoted = False
     reason = (f"pi_r's type-2 score {type2:.3f} is below the deployed policy's {deployed:.3f} by "
-              f"more than --type2_tolerance={c.type2_tolerance}: the deployed policy stays")
+              f"more than --config.type2.tolerance={c.tolerance}: the deployed policy stays")
     state = _restore(run, r, state, before)
   else:
     reason = (f"pi_r's type-2 score {type2:.3f} against the deployed policy's {deployed:.3f} "
-              f"(tolerance {c.type2_tolerance}): deployed")
+              f"(tolerance {c.tolerance}): deployed")
   return {"type1_score": type1, "type2_score": type2, "type1_type2_gap": type1 - type2,
           "type2_score_deployed": deployed, "type2_questions": n, "type2_calls": calls,
           "type2_calls_per_question": calls / n, "type2_oracle": run.type2.name,

@@ -49,7 +49,7 @@ def steps_for_round(config, plan, r: int, used: int) -> int:
   `distil`), and the steps it saves go to later rounds."""
   if not plan[r].distil:
     return 0
-  left = config.total_steps - used
+  left = config.train.total_steps - used
   to_come = sum(p.distil for p in plan[r:])
   return left if to_come == 1 else left // to_come
 
@@ -73,7 +73,7 @@ def label(run: Run, state: State, r: int) -> Batch:
   """H^A (H + pi_{r-1} + Mz; H alone in round 0) labels the round's questions: D* questions, or
   D's own questions where the arm's plan says so."""
   t0 = time.time()
-  key, n = jax.random.fold_in(round_key(run.key, r), SAMPLE), run.config.label_size
+  key, n = jax.random.fold_in(round_key(run.key, r), SAMPLE), run.config.label.size
   if run.plan[r].questions == arms_lib.TRAINING:
     inputs = run.task.training_data(key, n)[0]  # D's questions; H labels them, D's labels unused
   else:
@@ -98,11 +98,11 @@ def split(run: Run, state: State, r: int, batch: Batch) -> Split:
   the plan says so, as many rows of D as the train part has (all of D if it has fewer), with
   their observed labels."""
   # heldout_fraction of the rows: a round on D's own questions may have fewer than label_size
-  n = int(round(len(batch.answered) * run.config.heldout_fraction))
+  n = int(round(len(batch.answered) * run.config.label.heldout_fraction))
   answers = batch.labels.answers
   train = LabelledSet.of(_rows(batch.inputs, n), answers[n:])
   train_set = training_set(train, jnp.asarray(batch.answered[n:]), state.replay,
-                           run.config.idk_share)
+                           run.config.train.idk_share)
   if run.plan[r].with_d:
     d_inputs, d_labels = run.task.training_data(
         jax.random.fold_in(round_key(run.key, r), WITH_D), len(train))
@@ -128,11 +128,11 @@ def distil(run: Run, state: State, r: int, parts: Split) -> Distilled:
                        "schedule_steps": state.distiller.schedule_steps, "train_rows": 0,
                        "loss": None, "seconds": 0.0})
     return Distilled(state.distiller, None, 0)
-  rival = None if c.warm_start else state.distiller
+  rival = None if c.train.warm_start else state.distiller
   distiller = state.distiller
-  if distiller is None or not c.warm_start:
+  if distiller is None or not c.train.warm_start:
     # warm start: one policy and one schedule of total_steps across all rounds
-    distiller = run.new_distiller(r, c.total_steps if c.warm_start else budget)
+    distiller = run.new_distiller(r, c.train.total_steps if c.train.warm_start else budget)
   n = parts.n_heldout
   probe, probe_labels = _rows(parts.train.inputs, 0, n), parts.train.labels[:n]
   probe_answered = parts.train_answered[:n]
@@ -141,12 +141,12 @@ def distil(run: Run, state: State, r: int, parts: Split) -> Distilled:
   # the difficulties at which a perfect imitator would pass: those with enough answered rows
   answered_enough = competent_difficulties(probe_difficulty, probe_answered,
                                            np.ones_like(probe_answered), spec.max_difficulty,
-                                           c.competence)
+                                           c.label.competence)
 
   def imitates_h_a() -> bool:
     agree = agrees(predict(distiller.policy, probe, run.view), probe_labels)
     return bool(np.all(answered_enough <= competent_difficulties(
-        probe_difficulty, probe_answered, agree, spec.max_difficulty, c.competence)))
+        probe_difficulty, probe_answered, agree, spec.max_difficulty, c.label.competence)))
 
   before = distiller.steps_run
   with progress.heartbeat(f"round {r}, distillation") as status:
@@ -180,7 +180,7 @@ def iid_check(run: Run, state: State, r: int, parts: Split,
   seen = state.seen
   if run.plan[r].distil and not kept_previous and run.coverage is not None:
     seen = run.coverage.mark(seen, parts.train_set.inputs.questions,
-                             fresh=not run.config.warm_start)
+                             fresh=not run.config.train.warm_start)
   train_agreement = None  # a round that trains nothing has no training rows to agree on
   if run.plan[r].distil:
     train_agrees = agrees(predict(distiller.policy, parts.train.inputs, run.view),
@@ -189,7 +189,7 @@ def iid_check(run: Run, state: State, r: int, parts: Split,
   heldout_agreement = _mean(heldout_agrees, held)
   competent = competent_difficulties(
       np.asarray(run.task.difficulty(heldout.inputs.questions)), held, heldout_agrees,
-      run.task.spec.max_difficulty, run.config.competence)
+      run.task.spec.max_difficulty, run.config.label.competence)
   record = {"train_agreement": train_agreement, "heldout_agreement": heldout_agreement,
             "iid_gap": (None if train_agreement is None or heldout_agreement is None
                         else train_agreement - heldout_agreement),

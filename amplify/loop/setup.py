@@ -4,15 +4,14 @@ restored, the evaluation set) and the state a checkpoint holds (`resume`)."""
 from __future__ import annotations
 
 import dataclasses
-import gc
 import os
 import time
-import weakref
 from typing import NamedTuple
 
 import jax
 import numpy as np
 
+from amplify.configs import base, heldout_rows, settings, to_dict, validate
 from amplify.files import checkpoint
 from amplify.files.jsonio import write_json
 from amplify.files.metrics import MetricWriter
@@ -26,7 +25,6 @@ from amplify.loop import arms as arms_lib
 from amplify.loop.state import D_SAMPLE, EVAL, Run, State
 from amplify.loop.workdir import check_workdir
 from amplify.oracles.make import human_model, identity, make_oracle, make_type2_oracle
-from amplify.tasks import make_task
 from amplify.truth.referee import Referee
 from amplify.types import EPISODIC, LATENT, Task
 
@@ -34,7 +32,7 @@ from amplify.types import EPISODIC, LATENT, Task
 class Checked(NamedTuple):
   """What `check` builds: the task, the referee (the process that holds its ground truth, scores
   predictions and runs the named baselines), H, the answer store (None without --oracle_store)
-  and type 2's judge (None with --type2_size=0). `close()` ends the referee; `run` does that
+  and type 2's judge (None with --config.type2.size=0). `close()` ends the referee; `run` does that
   itself."""
   task: Task
   referee: Referee
@@ -47,29 +45,16 @@ class Checked(NamedTuple):
 
 
 def _task_and_referee(config) -> tuple[Task, Referee]:
-  """The task, and a referee process holding its ground truth: this process keeps none. Raises
-  ValueError if anything here still holds the truth once it is handed over (a task that keeps a
-  reference to its own truth)."""
-  task, truth = make_task(config)
-  referee = Referee(task, truth, len(arms_lib.get_arm(config, task).rounds(config)))
-  try:
-    held = weakref.ref(truth)
-  except TypeError:  # a truth of a type that takes no weak reference: nothing to test
-    held = lambda: None
-  del truth
-  gc.collect()
-  if held() is not None:
-    referee.close()
-    raise ValueError(f"task {config.task!r}: its ground truth is still referenced in the run's "
-                     "process after it was handed to the referee; the task (or its module) must "
-                     "not keep a reference to its GroundTruth.")
-  return task, referee
+  """The task, and the referee process that built it from the seed and a secret only it reads,
+  and holds its ground truth: this process never holds the truth, nor what rebuilds it. Raises
+  ValueError for a task that cannot be built there, or whose truth is reachable from the task."""
+  return Referee.start(config, lambda task: len(arms_lib.get_arm(config, task).rounds(config)))
 
 
 def check(config, workdir: str) -> Checked:
   """Every check of the user's settings, before any work: raises ValueError naming the
   problem. Starts the referee process, which holds the truth from here on."""
-  config.validate()
+  validate(config)
   task, referee = _task_and_referee(config)
   try:
     oracle, store, type2_oracle = _check(config, workdir, task)
@@ -83,49 +68,53 @@ def _check(config, workdir: str, task: Task):
   """The checks that need the task: returns H, the answer store and type 2's judge."""
   arm = arms_lib.get_arm(config, task)
   oracle = make_oracle(config, task, reads_raw_d=arm.reads == arms_lib.RAW_D)
-  default = type(config)()
+  default = base.get_config()
   type2_oracle = None
-  if config.type2_size:
+  if config.type2.size:
     type2_oracle = make_type2_oracle(config, task, oracle, reads_raw_d=arm.reads == arms_lib.RAW_D)
     if not isinstance(getattr(task, "ask_depth", None), int):
-      raise ValueError(f"task {config.task!r} declares no ask_depth (the longest chain of asks in "
+      raise ValueError(f"task {task.name!r} declares no ask_depth (the longest chain of asks in "
                        "H's decomposition, which type 2 recurses through): add it to the task, "
-                       "or pass --type2_size=0.")
+                       "or pass --config.type2.size=0.")
   else:
-    for flag in ("type2_oracle", "gate", "type2_tolerance"):
-      if getattr(config, flag) != getattr(default, flag):
-        raise ValueError(f"--{flag} is read only with type 2; --type2_size=0 turns it off: drop "
-                         "the flag.")
-  if config.policy != default.policy and not task.spec.names_mz_keys:
-    raise ValueError(f"--policy is read only by tasks whose questions name Mz keys; --task="
-                     f"{config.task} would ignore it: drop the flag.")
-  for flag in ("prior_steps", "prior_learning_rate"):
-    if getattr(config, flag) != getattr(default, flag) and task.spec.regime != LATENT:
-      raise ValueError(f"--{flag} is read only by latent-world tasks; --task={config.task} "
-                       "would ignore it: drop the flag.")
+    for field in ("oracle", "gate", "tolerance"):
+      if config.type2[field] != default.type2[field]:
+        raise ValueError(f"{base.flag('type2.' + field)} is read only with type 2; "
+                         "--config.type2.size=0 turns it off: drop the flag.")
+  if config.model.policy != default.model.policy and not task.spec.names_mz_keys:
+    raise ValueError(f"--config.model.policy is read only by tasks whose questions name Mz keys; "
+                     f"--task={task.name} would ignore it: drop the flag.")
+  for field in ("steps", "learning_rate"):
+    if config.prior[field] != default.prior[field] and task.spec.regime != LATENT:
+      raise ValueError(f"--config.prior.{field} is read only by latent-world tasks; "
+                       f"--task={task.name} would ignore it: drop the flag.")
   if getattr(oracle, "needs_store", None) and not config.oracle_store:
-    raise ValueError(f"--oracle={config.oracle} {oracle.needs_store}: pass --oracle_store=PATH.")
+    raise ValueError(f"--oracle={config.oracle.name} {oracle.needs_store}: pass "
+                     "--oracle_store=PATH.")
   # refuses a network that can't read the task
-  make_policy(task.spec, config, jax.random.key(0), reads_mz=reads_mz(task.spec, config))
-  if arm.reads == arms_lib.RAW_D and config.max_lookups > (rows := task.raw_observations()[2]):
-    raise ValueError(f"--max_lookups={config.max_lookups}: in the raw_d arm a look-up addresses "
-                     f"one of an entity's first {rows} rows of D; use --max_lookups<={rows}.")
-  asks, lookups = task.budget_needed
-  for flag, needed in (("max_asks", asks), ("max_lookups", lookups)):
-    if getattr(config, flag) < needed:
-      raise ValueError(f"--{flag}={getattr(config, flag)}: H's decomposition for task "
-                       f"{task.name!r} needs up to {needed} per question; use --{flag}>={needed}.")
-  for flag, sampler in (("label_size", task.deployment_questions),
-                        ("eval_size", task.evaluation_questions)):
-    rows = sampler(jax.random.key(0), getattr(config, flag)).questions.shape[0]
-    if rows < getattr(config, flag):  # a finite task returns at most its pool's rows
-      raise ValueError(f"--{flag}={getattr(config, flag)}: task {task.name!r} has only {rows} "
-                       f"such questions; use --{flag}<={rows}.")
+  make_policy(task.spec, config.model, jax.random.key(0),
+              reads_mz=reads_mz(task.spec, config.model.policy))
+  lookups = config.label.max_lookups
+  if arm.reads == arms_lib.RAW_D and lookups > (rows := task.raw_observations()[2]):
+    raise ValueError(f"--config.label.max_lookups={lookups}: in the raw_d arm a look-up addresses "
+                     f"one of an entity's first {rows} rows of D; use at most {rows}.")
+  for field, needed in zip(("max_asks", "max_lookups"), task.budget_needed):
+    if config.label[field] < needed:
+      raise ValueError(f"--config.label.{field}={config.label[field]}: H's decomposition for "
+                       f"task {task.name!r} needs up to {needed} per question; use at least "
+                       f"{needed}.")
+  for flag, rows_asked, sampler in (
+      ("--config.label.size", config.label.size, task.deployment_questions),
+      ("--config.eval_size", config.eval_size, task.evaluation_questions)):
+    rows = sampler(jax.random.key(0), rows_asked).questions.shape[0]
+    if rows < rows_asked:  # a finite task returns at most its pool's rows
+      raise ValueError(f"{flag}={rows_asked}: task {task.name!r} has only {rows} such questions; "
+                       f"use at most {rows}.")
   check_workdir(config, workdir)
   store = None
   if config.oracle_store:
-    store = AnswerStore(config.oracle_store, {"task": config.task, "settings": dataclasses.asdict(
-        config.task_config)})
+    store = AnswerStore(config.oracle_store, {"task": task.name, "settings": dataclasses.asdict(
+        settings(config.task, "task"))})
   return oracle, store, type2_oracle
 
 
@@ -142,8 +131,8 @@ def learn_prior(task, oracle, referee: Referee, params, metrics: MetricWriter, w
     return mz, referee.z_accuracy(mz)
   inputs, labels = task.observations()  # all of D
   mz, params, report = prior.fit(human_model(oracle, task), table, inputs, labels,
-                                 steps=config.prior_steps,
-                                 learning_rate=config.prior_learning_rate)
+                                 steps=config.prior.steps,
+                                 learning_rate=config.prior.learning_rate)
   z_accuracy = referee.z_accuracy(mz)
   metrics.write({"round": None, "phase": "prior", "d_rows": len(labels), **report,
                  "z_accuracy": z_accuracy})
@@ -171,11 +160,11 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
   arm = arms_lib.get_arm(config, task)
   plan = arm.rounds(config)
   os.makedirs(workdir, exist_ok=True)
-  write_json(os.path.join(workdir, "config.json"), dataclasses.asdict(config))
+  write_json(os.path.join(workdir, "config.json"), to_dict(config))
   last = checkpoint.latest_readable_round(workdir)
   done = -1 if last is None else min(last, len(plan) - 1)
   print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}"
-        + (f" (pi {arm.policy}, whatever --policy says)" if arm.policy else "") + "; "
+        + (f" (pi {arm.policy}, whatever --config.model.policy says)" if arm.policy else "") + "; "
         f"{f'resuming after round {done}' if done >= 0 else 'starting afresh'}", flush=True)
   prior_params = (checkpoint.restore_prior(workdir, Table(task.spec).shape)
                   if task.spec.regime != EPISODIC else None)
@@ -185,20 +174,19 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
                                            or (rec["phase"] != "prior" and rec["round"] <= done)))
   z_star, z_accuracy = learn_prior(task, oracle, referee, prior_params, metrics, workdir, config)
   mz = _arm_mz(arm, task, z_star)
-  arm_config = dataclasses.replace(config, policy=arm.policy or config.policy)
-  policy_reads_mz = reads_mz(task.spec, arm_config)
+  policy_reads_mz = reads_mz(task.spec, arm.policy or config.model.policy)
   view = MzView.of(mz, task.spec) if policy_reads_mz else None
-  amplifier = Amplifier(oracle, mz, task, Budget(config.max_asks, config.max_lookups),
+  amplifier = Amplifier(oracle, mz, task, Budget(config.label.max_asks, config.label.max_lookups),
                         view=view, store=store, identity=identity(config))
   key = jax.random.key(config.seed)
   type2 = None
   if type2_oracle is not None:
     type2 = Type2(type2_oracle, task, mz)
     print(f"type 2: the {type2.name} H's whole tree on "
-          f"{min(config.type2_size, config.heldout_rows)} held-out questions a round; gate "
-          f"{'on' if config.gate else 'off'}", flush=True)
+          f"{min(config.type2.size, heldout_rows(config))} held-out questions a round; gate "
+          f"{'on' if config.type2.gate else 'off'}", flush=True)
   run = Run(config, workdir, task, arm, plan, amplifier, view,
-            MzView.of(z_star, task.spec) if reads_mz(task.spec, config) else None,
+            MzView.of(z_star, task.spec) if reads_mz(task.spec, config.model.policy) else None,
             metrics, key,
             task.evaluation_questions(jax.random.fold_in(key, EVAL), config.eval_size),
             task.training_data(jax.random.fold_in(key, D_SAMPLE), config.eval_size),

@@ -9,6 +9,7 @@ import dataclasses
 import jax
 import numpy as np
 
+from amplify.configs import heldout_rows
 from amplify.files.metrics import MetricWriter
 from amplify.learn.amplifier import Amplifier, Labels
 from amplify.learn.distill import Distiller, LabelledSet
@@ -36,21 +37,21 @@ def policy_key(key: jax.Array, r: int) -> jax.Array:
 class Run:
   """What a run fixes before its first round. It holds no ground truth: the referee (the process
   that does) is handed to `evaluate` and the baselines alone."""
-  config: object
+  config: object  # the run's ConfigDict (amplify.configs)
   workdir: str
   task: Task
   arm: arms_lib.Arm
   plan: tuple[arms_lib.RoundPlan, ...]
   amplifier: Amplifier
   view: MzView | None  # what pi is shown of a question (None: the question itself)
-  z_star_view: MzView | None  # the ceiling's view: the `--policy` network reading the fitted z*
+  z_star_view: MzView | None  # the ceiling's view: the `--config.model.policy` network reading the fitted z*
   metrics: MetricWriter
   key: jax.Array
   eval_inputs: Inputs
   d_sample: tuple[Inputs, jax.Array]  # D rows for the agreement-on-D figures
   z_accuracy: float | None
   start: float
-  type2: Type2 | None  # the type-2 evaluator (None: --type2_size=0)
+  type2: Type2 | None  # the type-2 evaluator (None: --config.type2.size=0)
   coverage: object | None  # the task's key coverage (`amplify.tasks.base.KeyCoverage`) or None
 
   @property
@@ -61,11 +62,11 @@ class Run:
   def new_distiller(self, r: int, schedule_steps: int) -> Distiller:
     """Round r's fresh policy on a schedule of `schedule_steps`."""
     c = self.config
-    policy = make_policy(self.task.spec, c, policy_key(self.key, r), reads_mz=self.reads_mz)
+    policy = make_policy(self.task.spec, c.model, policy_key(self.key, r), reads_mz=self.reads_mz)
     # a round trains on at most its train rows + the replay buffer (+ as many rows of D)
-    rows = c.label_size - c.heldout_rows
-    capacity = rows * (1 + any(p.with_d for p in self.plan)) + c.replay_size
-    return Distiller(policy, c, schedule_steps, self.task.augment if c.augment else None,
+    rows = c.label.size - heldout_rows(c)
+    capacity = rows * (1 + any(p.with_d for p in self.plan)) + c.train.replay_size
+    return Distiller(policy, c.train, schedule_steps, self.task.augment if c.train.augment else None,
                      capacity=capacity, view=self.view)
 
 

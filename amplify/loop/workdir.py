@@ -2,10 +2,11 @@
 config's run; a finished run's summary read back instead of running again."""
 from __future__ import annotations
 
-import dataclasses
 import os
 
+from amplify.configs import check_version, to_dict
 from amplify.files import checkpoint
+from amplify.files import jsonio
 from amplify.files.jsonio import read_json
 
 
@@ -22,21 +23,35 @@ def check_workdir(config, workdir: str) -> None:
     raise ValueError(f"workdir {workdir!r} cannot be written ({e.strerror}): choose a writable "
                      "--workdir.") from None
   checkpoint.check(workdir)
+  jsonio.check_workdir_layout(workdir)
   path = os.path.join(workdir, "config.json")
   if os.path.exists(path):
     old = read_json(path, "the run's config")
-    new = dataclasses.asdict(config)
+    check_version(old, workdir)
+    new = to_dict(config)
     if old != new:
-      changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+      changed = sorted(_differences(old, new))
       raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "
                        f"{changed}); use a new --workdir, or the same flags to resume.")
+  jsonio.read_summary(workdir)  # a damaged summary, or a finished run's lost metrics: refused now
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+  """The dotted paths at which two nested configs differ."""
+  out = []
+  for key in old.keys() | new.keys():
+    a, b = old.get(key), new.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += _differences(a, b, f"{prefix}{key}.")
+    elif a != b:
+      out.append(f"{prefix}{key}")
+  return out
 
 
 def finished_summary(workdir: str) -> dict | None:
   """The summary of a finished run in `workdir` (its last round checkpointed and its summary
   written), or None."""
-  path = os.path.join(workdir, "summary.json")
-  if not os.path.exists(path) or checkpoint.latest_round(workdir) is None:
+  summary = jsonio.read_summary(workdir)
+  if summary is None or (last := checkpoint.latest_round(workdir)) is None:
     return None
-  summary = read_json(path, "the run's summary")
-  return summary if checkpoint.latest_round(workdir) == summary["rounds"] - 1 else None
+  return summary if last == summary["rounds"] - 1 else None

@@ -7,6 +7,9 @@ amplify's pyproject.toml, a plug-in's are its own (`amplify.registry`).
   flaw, `--oracle.from_difficulty`).
 - `callable`: any Python function answering one rendered question with `ask` / `lookup`
   (`--oracle.fn=module:function`): the way to put a language model or a service in H's place.
+  It runs in a worker process of its own (`amplify.oracles.channel`), as a plug-in's
+  per-question oracle does; batch-first oracles are trusted code, like a task, and run in
+  process, as do the built-in interactive, replay and learned.
 - `interactive`: a person at the terminal (`amplify.oracles.interactive`).
 - `replay`: answers only from the answer store (`--oracle_store`); IDK where it has none.
 - `learned`: H', a network imitating the scripted H's steps, answering most questions while the

@@ -6,12 +6,12 @@ questions, the tools and an RNG key, nothing else.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Protocol
 
 import jax
 import numpy as np
 
+from amplify.oracles.question import QUIT, SKIP, UNDO, Question, Reply  # noqa: F401 (re-exported)
 from amplify.types import IDK, Inputs, Spec, Tools
 
 
@@ -33,26 +33,6 @@ class Oracle(Protocol):
 
 # -- per-question oracles: a person, a remote model, any Python function ----------------------
 
-@dataclasses.dataclass(frozen=True)
-class Question:
-  """One question as a per-question oracle sees it: rendered by the task, with its tokens."""
-  text: str
-  tokens: np.ndarray  # int32[Lq]
-  difficulty: int
-  index: int  # its row in the batch being labelled
-  max_asks: int
-  max_lookups: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Reply:
-  """What `ask` or `lookup` returns: the task's rendering, the tokens, and whether it is known
-  (False: IDK, an ask outside pi's competence or past the budget, a key Mz lacks)."""
-  text: str
-  tokens: np.ndarray
-  known: bool
-
-
 class QuestionTools(Protocol):
   """The tools a per-question oracle holds while answering one question (`tools.handle`: these
   functions and no other attribute). A person's screen also reads `asks_left()`,
@@ -67,7 +47,10 @@ class QuestionTools(Protocol):
 
 class QuestionOracle(Protocol):
   """H answering one question at a time in plain Python. amplify runs up to `in_flight`
-  questions at once and batches pi's work across their asks (`amplify.oracles.per_question`)."""
+  questions at once and batches pi's work across their asks (`amplify.oracles.per_question`).
+  A user's (a callable, a plug-in) runs in a worker process of its own, pickled there, holding
+  only the channel to its tools, `timeout_s` seconds a question at most (60 if it sets none);
+  only built-in, trusted ones (a person at this terminal) set `in_process = True`."""
   name: str
   in_flight: int  # questions answered concurrently (1 for a person)
 
@@ -75,9 +58,6 @@ class QuestionOracle(Protocol):
     """The answer: text the task parses, answer tokens, or None for IDK. A person's oracle may
     also return SKIP (the rest of the batch is not answered now), UNDO (reopen the question
     before this one) or QUIT (stop; what was answered is kept)."""
-
-
-SKIP, UNDO, QUIT = "<skip>", "<undo>", "<quit>"  # control returns of an interactive oracle
 
 
 def is_per_question(oracle) -> bool:

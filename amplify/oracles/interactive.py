@@ -42,9 +42,11 @@ class InteractiveSettings:
 
 
 class Interactive:
-  """The interactive oracle: one question at a time, in the calling thread."""
+  """The interactive oracle: one question at a time, in the calling thread. Built in and
+  trusted (a person, this terminal): it runs in this process, not in a worker."""
   name = "interactive"
   in_flight = 1
+  in_process = True
   jittable = False
   needs_store = "keeps a person's every answer in the answer store"
 
@@ -53,9 +55,11 @@ class Interactive:
     self.console = console or Console(highlight=False)
     self._progress: dict = {}
     self._outcome: dict[int, str] = {}  # question index -> "answered" / "idk"
+    self._order: dict[int, int] = {}  # question index -> its number on screen
 
   def begin(self, task, progress: dict) -> None:
-    """A new batch: what the header shows (round, rounds, questions, reused)."""
+    """A new batch: what the header shows (round, rounds, questions, and reused: the questions
+    answered from the store)."""
     self._progress, self._outcome, self._order = dict(progress), {}, {}
 
   def _header(self, question: Question) -> str:
@@ -63,7 +67,8 @@ class Interactive:
     self._order.setdefault(question.index, len(self._order) + 1)
     answered = sum(v == "answered" for v in self._outcome.values())
     idk = sum(v == "idk" for v in self._outcome.values())
-    where = (f"round {p['round'] + 1} of {p['rounds']}  " if "round" in p else "")
+    # rounds from 0, as metrics.jsonl numbers them
+    where = (f"round {p['round']} of {p['rounds']}  " if "round" in p else "")
     return (f"{where}question {self._order[question.index]} of {p.get('questions', '?')}  "
             f"answered {answered}  IDK {idk}  skipped 0  "
             f"(from the store: {p.get('reused', 0)})  [{self.settings.who}]")
@@ -83,6 +88,7 @@ class Interactive:
       c.print(message)
 
   def answer_one(self, question: Question, tools):
+    self._outcome.pop(question.index, None)  # reopened (undo): not answered while it is open
     try:
       return self._converse(question, tools)
     except KeyboardInterrupt:  # Ctrl-C while the screen is drawn or a tool runs

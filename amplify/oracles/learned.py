@@ -35,32 +35,28 @@ held-out agreement, on the rows as confident as the threshold, over the difficul
 trusted at), `learned_unsure`, `learned_malformed`, `learned_fits`,
 `learned_threshold_by_difficulty` (the confidence H' answers from, where it is trusted),
 `real_fraction` (the real H's share of the batch) and `real_fraction_by_difficulty`. H' never
-sees ground truth: it learns only from H's own transcripts.
+sees ground truth: it learns only from H's own transcripts. Built in and trusted (a JAX network
+and the task's scripted H), it runs in this process. The network itself: `amplify.oracles.imitator`.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
 from amplify import registry
-from amplify.learn.policy import Block
+from amplify.oracles.imitator import (_OPTIMIZER, ANSWER, ASK, LOOKUP, MEMBERS,  # noqa: F401
+                                      StepImitator, _act, _padded, _Recorder, _train)
 from amplify.types import IDK, PAD
 
-ASK, LOOKUP, ANSWER = 0, 1, 2  # action kinds
 MIN_CHECK_ROWS = 20  # held-out rows of a difficulty needed to trust H' there
 MIN_GAIN = 0.01  # a fit raising held-out agreement less than this: buy more of the real H
 MAX_FITS = 32  # fits of H' per batch
 THRESHOLDS = (0.5, 0.9, 0.99, 0.999)  # the confidences H' may be trusted down to
-MEMBERS = 2  # H' is a committee of this many networks (own initialisation, own minibatches)
-# Adam, its updates clipped: a committee member at a constant 3e-3 diverged now and then
-_OPTIMIZER = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(3e-3))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,136 +71,6 @@ class LearnedSettings:
       raise ValueError(f"--oracle.min_fraction={self.min_fraction}: a share in (0, 1].")
     if not 0 <= self.agreement <= 1:
       raise ValueError(f"--oracle.agreement={self.agreement}: a rate in [0, 1].")
-
-
-class StepImitator(nnx.Module):
-  """state int32[B, L] -> (kind logits [B, 3], token logits [B, P, L + V']): for each payload
-  token, copy logits over the state's positions, then generate logits over the vocabulary.
-
-  The state is a question of `question_len` tokens, then `steps` steps of (kind, `result`
-  tokens). An answer has the layout of a subanswer (both are the task's answers), so the slot of
-  answer token p also starts from token p of every step's result (a weight per step): adding or
-  choosing between subanswers' tokens is then position by position, not a search over the state."""
-
-  def __init__(self, vocab: int, question_len: int, steps: int, result: int, payload: int,
-               width: int, *, rngs: nnx.Rngs):
-    self.question_len, self.steps, self.result = question_len, steps, result
-    self.embed = nnx.Embed(vocab, width, rngs=rngs)
-    length = question_len + steps * (1 + result)
-    self.position = nnx.Param(0.02 * jax.random.normal(rngs.params(), (length, width)))
-    self.encoder = Block(width, 4, rngs=rngs)
-    self.slots = nnx.Param(0.02 * jax.random.normal(rngs.params(), (1 + payload, width)))
-    self.aligned = nnx.Param(jax.random.normal(rngs.params(), (steps, 1 + 1, width, width))
-                             / math.sqrt(width * steps))  # per step: its kind, its result token
-    self.cross = nnx.MultiHeadAttention(4, width, decode=False, rngs=rngs)
-    self.decoder = Block(width, 4, rngs=rngs)
-    self.kind = nnx.Linear(width, 3, rngs=rngs)
-    self.generate = nnx.Linear(width, vocab, rngs=rngs)
-    self.query = nnx.Linear(width, width, rngs=rngs)
-    self.key = nnx.Linear(width, width, rngs=rngs)
-
-  def __call__(self, state: jax.Array):
-    tokens = self.embed(state)
-    enc = self.encoder(tokens + self.position[...])
-    steps = tokens[:, self.question_len:].reshape(state.shape[0], self.steps, 1 + self.result, -1)
-    aligned = (jnp.einsum("bkw,kwv->bv", steps[:, :, 0], self.aligned[:, 0])[:, None]
-               + jnp.einsum("bkrw,kwv->brv", steps[:, :, 1:], self.aligned[:, 1]))
-    h = self.slots[...] + jnp.pad(aligned, ((0, 0), (1, self.slots.shape[0] - 1 - self.result),
-                                            (0, 0)))
-    h = self.decoder(h + self.cross(h, enc))
-    copy = jnp.einsum("bpw,blw->bpl", self.query(h[:, 1:]), self.key(enc)) / math.sqrt(h.shape[-1])
-    return self.kind(h[:, 0]), jnp.concatenate([copy, self.generate(h[:, 1:])], axis=-1)
-
-
-def _loss(model, widths, state, kind, payload):
-  """Cross-entropy of the step's kind, plus the mean over the payload tokens the kind uses
-  (`widths`[kind] of them: a look-up's one key, an answer's answer_len tokens)."""
-  kind_logits, logits = model(state)
-  length = state.shape[1]
-  logp = jax.nn.log_softmax(logits, -1)
-  match = state[:, None, :] == payload[:, :, None]  # copying any position holding the token
-  copy = jax.nn.logsumexp(jnp.where(match, logp[..., :length], -jnp.inf), axis=-1)
-  generate = jnp.take_along_axis(logp[..., length:], payload[..., None], -1)[..., 0]
-  used = jnp.arange(payload.shape[1]) < jnp.asarray(widths)[kind][:, None]
-  token_loss = -jnp.sum(jnp.where(used, jnp.logaddexp(copy, generate), 0.)) / jnp.sum(used)
-  kind_loss = optax.softmax_cross_entropy_with_integer_labels(kind_logits, kind).mean()
-  return kind_loss + token_loss
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _train(graphdef, optimizer, widths, params, rest, opt_state, states, kinds, payloads, batches):
-  """Optimiser steps for each committee member (params, opt_state and `batches` int[members,
-  steps, batch] with a leading member axis) over its minibatches of the data (on device): one
-  compiled program, a scan per member, no Python between steps (a vmap over the members took
-  1.1-1.3x as long on CPU)."""
-
-  def step(carry, rows):
-    params, opt_state = carry
-    loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p, rest), widths,
-                                                     states[rows], kinds[rows], payloads[rows]))(
-                                                         params)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), loss
-
-  def member(params, opt_state, batches):
-    (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
-    return params, opt_state, losses[-1]
-
-  out = [member(*jax.tree.map(lambda x: x[m], (params, opt_state, batches)))
-         for m in range(batches.shape[0])]
-  return jax.tree.map(lambda *x: jnp.stack(x), *out)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _act(graphdef, widths, params, rest, state):
-  """The committee's action: the first member's most likely kind int32[B] and payload int32[B, P]
-  (each token copied from its most likely position or generated, whichever is more likely), and
-  H''s confidence in it float[B]: the least probability any member gives the kind or a used
-  payload token (copied from any position holding it, or generated)."""
-  kind_logits, logits = jax.vmap(lambda p: nnx.merge(graphdef, p, rest)(state))(params)
-  length = state.shape[1]
-  first = logits[0]
-  copy_at = jnp.argmax(first[..., :length], -1)
-  copied = jnp.take_along_axis(state, copy_at, axis=1)
-  generated = jnp.argmax(first[..., length:], -1)
-  use_copy = jnp.max(first[..., :length], -1) > jnp.max(first[..., length:], -1)
-  kind = jnp.argmax(kind_logits[0], -1)
-  payload = jnp.where(use_copy, copied, generated).astype(jnp.int32)
-  p = jax.nn.softmax(logits, -1)  # [members, B, P, L + V']
-  token_p = (jnp.sum(jnp.where(state[:, None, :] == payload[..., None], p[..., :length], 0.), -1)
-             + jnp.take_along_axis(p[..., length:], payload[None, ..., None], -1)[..., 0])
-  kind_p = jnp.take_along_axis(jax.nn.softmax(kind_logits, -1), kind[None, :, None], -1)[..., 0]
-  used = jnp.arange(payload.shape[1]) < jnp.asarray(widths)[kind][:, None]
-  confidence = jnp.minimum(jnp.min(kind_p, 0), jnp.min(jnp.where(used, token_p, 1.), (0, 2)))
-  return kind, payload, confidence
-
-
-def _padded(a: np.ndarray) -> np.ndarray:
-  """`a` with zero rows appended up to a power of two of rows: one compiled shape per doubling
-  of the data, not one per call."""
-  size = 1 << (len(a) - 1).bit_length()
-  return np.concatenate([a, np.zeros((size - len(a),) + a.shape[1:], a.dtype)])
-
-
-class _Recorder:
-  """The batch's tools restricted to some rows (the real H's share), keeping the steps taken
-  through them, in order: (kind, payload, result, where) per call."""
-
-  def __init__(self, tools, rows: jax.Array):
-    self._tools, self._rows = tools, rows
-    self.log: list[tuple[int, jax.Array, jax.Array, jax.Array]] = []
-
-  def ask(self, subquestions, where):
-    where = where & self._rows
-    answers = self._tools.ask(subquestions, where)
-    self.log.append((ASK, subquestions, answers, where))
-    return answers
-
-  def lookup(self, keys, where):
-    where = where & self._rows
-    values = self._tools.lookup(keys, where)
-    self.log.append((LOOKUP, keys, values, where))
-    return values
 
 
 class LearnedOracle:

@@ -3,12 +3,13 @@ prior fits."""
 from __future__ import annotations
 
 from amplify import registry
+from amplify.configs import settings
 from amplify.oracles.base import Oracle, QuestionOracle, is_per_question
 from amplify.oracles.scripted import ScriptedFromD, ScriptedOracle
 
 
 def _human(config, task, reads_raw_d: bool):
-  return ScriptedFromD(task, max_lookups=config.max_lookups) if reads_raw_d else \
+  return ScriptedFromD(task, max_lookups=config.label.max_lookups) if reads_raw_d else \
       ScriptedOracle(task)
 
 
@@ -16,22 +17,22 @@ def make_oracle(config, task, *, reads_raw_d: bool = False) -> Oracle | Question
   """H as `--oracle` names it, built from the task and the oracle's own settings;
   `reads_raw_d`: the scripted human reads D's raw rows instead of z* (the `raw_d` arm), and the
   oracle is built around that human."""
-  plugin = registry.oracle_plugin(config.oracle)
-  return plugin.make(task, config.oracle_config, _human(config, task, reads_raw_d))
+  plugin = registry.oracle_plugin(config.oracle.name)
+  return plugin.make(task, settings(config.oracle, "oracle"), _human(config, task, reads_raw_d))
 
 
 def make_type2_oracle(config, task, oracle, *, reads_raw_d: bool = False) -> Oracle:
-  """The H whose whole decomposition tree is type 2 (`amplify.learn.type2`): `--type2_oracle` (with
+  """The H whose whole decomposition tree is type 2 (`amplify.learn.type2`): `--config.type2.oracle` (with
   its default settings), or by default the run's own H when it is a batch-first jittable oracle,
   else the scripted H (behind H', or in place of a person, a callable or a replay: a tree of
   thousands of questions per round is no job for them). Raises ValueError for an oracle that
   cannot run as one compiled tree."""
   human = _human(config, task, reads_raw_d)
-  if config.type2_oracle:
-    plugin = registry.oracle_plugin(config.type2_oracle, "--type2_oracle")
+  if config.type2.oracle:
+    plugin = registry.oracle_plugin(config.type2.oracle, "--config.type2.oracle")
     oracle = plugin.make(task, plugin.settings(), human)
     if is_per_question(oracle) or not getattr(oracle, "jittable", False):
-      raise ValueError(f"--type2_oracle={config.type2_oracle}: type 2 runs H's whole tree as one "
+      raise ValueError(f"--config.type2.oracle={config.type2.oracle}: type 2 runs H's whole tree as one "
                        "compiled program, which needs a batch-first jittable oracle (scripted, "
                        "noisy, sloppy); drop the flag to use the scripted H.")
     return oracle
@@ -48,5 +49,6 @@ def human_model(oracle, task):
 
 def identity(config) -> str:
   """Who answers, as the answer store keys it: the oracle's name and its settings."""
-  settings = ",".join(f"{k}={v}" for k, v in sorted(vars(config.oracle_config).items()))
-  return config.oracle + (f"({settings})" if settings else "")
+  own = vars(settings(config.oracle, "oracle"))
+  written = ",".join(f"{k}={v}" for k, v in sorted(own.items()))
+  return config.oracle.name + (f"({written})" if written else "")

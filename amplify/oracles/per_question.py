@@ -1,11 +1,10 @@
 """Per-question oracles: H as plain Python answering one rendered question at a time.
 
-`label_per_question` runs such an oracle over a batch. It answers up to `oracle.in_flight`
-questions at once, each in its own thread; whenever every question in flight is waiting on a
-tool, the waiting asks go to pi in one batched call and the waiting look-ups to Mz in another
-(a "wave"), so labelling B questions costs O(B) policy rows in a handful of calls per question
-depth, not one full-batch policy call per ask. With `in_flight == 1` (a person) it runs in the
-calling thread, question by question, and serves each ask at once.
+`label_per_question` runs such an oracle over a batch. A person (`in_process`, in_flight 1)
+answers in the calling thread, question by question, each ask served at once; a person alone
+may skip, undo or quit. Every other per-question oracle runs behind a channel
+(`amplify.oracles.channel`): a user's oracle in a worker process of its own that holds nothing
+but the channel, `oracle.in_flight` questions at once, their waiting asks served in batched waves.
 
 Every tool call goes through `Tools`: it parses a typed subquestion or key with the task's
 `Text`, enforces the question's budget (an ask or look-up past it returns IDK and counts as an
@@ -15,25 +14,19 @@ undo) as it happens: the answer store commits each before the next question is s
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import threading
+import importlib.util
 import time
 from typing import Callable
 
 import numpy as np
 
 from amplify import registry
-from amplify.oracles.base import QUIT, SKIP, UNDO, Question, Reply, answer_problem
-from amplify.oracles.tools import handle
+from amplify.oracles import channel
+from amplify.oracles.base import answer_problem
+from amplify.oracles.question import (QUIT, SKIP, UNDO, OracleError, Question, Reply,  # noqa: F401
+                                      Stopped, handle)
+from amplify.oracles.channel import TIMEOUT_S
 from amplify.types import IDK
-
-
-class OracleError(RuntimeError):
-  """An oracle failed or gave an answer the task cannot read: names the oracle and question."""
-
-
-class Stopped(Exception):
-  """The person quit (q, Ctrl-C, end of input): every answer given so far is in the store."""
 
 
 @dataclasses.dataclass
@@ -78,27 +71,47 @@ class Tools:
     self._on_event(self._question.index, "note", {"text": text})
 
   def ask(self, subquestion) -> Reply:
-    tokens = (self._task.parse_question(subquestion, self._question.tokens)
-              if isinstance(subquestion, str) else np.asarray(subquestion, np.int32))
-    if self.asks_left() <= 0:
-      self._record.overruns += 1
-      return Reply("IDK (no asks left)", np.full(self._task.spec.answer_len, IDK, np.int32), False)
-    answer = np.asarray(self._serve("ask", self._question.index, tokens), np.int32)
-    self._record.asks.append((tokens, answer))
-    self._on_event(self._question.index, "ask",
-                   {"subquestion": self._task.render_question(tokens),
-                    "reply": self._task.render_answer(answer)})
-    return Reply(self._task.render_answer(answer), answer, not np.any(answer == IDK))
+    step = self.begin("ask", subquestion)
+    return step if isinstance(step, Reply) else self.end(
+        "ask", step, self._serve("ask", self._question.index, step))
 
   def lookup(self, key) -> Reply:
-    key = (self._task.parse_key(key, self._question.tokens) if isinstance(key, str) else int(key))
-    if self.lookups_left() <= 0:
+    step = self.begin("lookup", key)
+    return step if isinstance(step, Reply) else self.end(
+        "lookup", step, self._serve("lookup", self._question.index, step))
+
+  def begin(self, kind: str, arg):
+    """An ask's subquestion tokens (a look-up's key) to serve, or the IDK `Reply` past the
+    budget; ValueError or TypeError where the task cannot read `arg`."""
+    if kind == "ask":
+      tokens = (self._task.parse_question(arg, self._question.tokens) if isinstance(arg, str)
+                else np.asarray(arg, np.int32))
+      if tokens.shape != (self._task.spec.question_len,):
+        raise ValueError(f"a subquestion is {self._task.spec.question_len} tokens, not "
+                         f"{tokens.shape}")
+      if self.asks_left() > 0:
+        return tokens
       self._record.overruns += 1
-      return Reply("IDK (no look-ups left)", np.asarray([IDK], np.int32), False)
-    value = int(self._serve("lookup", self._question.index, key))
-    self._record.lookups.append((key, value))
-    text = self._task.render_lookup(key, value)
-    self._on_event(self._question.index, "lookup", {"key": key, "value": value, "text": text})
+      return Reply("IDK (no asks left)", np.full(self._task.spec.answer_len, IDK, np.int32), False)
+    key = self._task.parse_key(arg, self._question.tokens) if isinstance(arg, str) else int(arg)
+    if self.lookups_left() > 0:
+      return key
+    self._record.overruns += 1
+    return Reply("IDK (no look-ups left)", np.asarray([IDK], np.int32), False)
+
+  def end(self, kind: str, payload, value) -> Reply:
+    """Records what pi (Mz) gave for `payload`, from `begin`, and returns it as the oracle's."""
+    if kind == "ask":
+      answer = np.asarray(value, np.int32)
+      self._record.asks.append((payload, answer))
+      self._on_event(self._question.index, "ask",
+                     {"subquestion": self._task.render_question(payload),
+                      "reply": self._task.render_answer(answer)})
+      return Reply(self._task.render_answer(answer), answer, not np.any(answer == IDK))
+    value = int(value)
+    self._record.lookups.append((payload, value))
+    text = self._task.render_lookup(payload, value)
+    self._on_event(self._question.index, "lookup", {"key": payload, "value": value, "text": text})
     return Reply(text, np.asarray([value], np.int32), value != IDK)
 
 
@@ -110,15 +123,23 @@ class Outcome:
   skipped: int
 
 
+def runs_in_process(oracle) -> bool:
+  """The person at the terminal (built in, trusted) and a function of the calling program that
+  no worker could import by name run in this process; every other per-question oracle runs in a
+  worker process of its own (`amplify.oracles.channel`)."""
+  return bool(getattr(oracle, "in_process", False))
+
+
 def label_per_question(oracle, task, questions: list[Question], serve_asks: Callable,
-                       serve_lookups: Callable, on_event: Callable) -> Outcome:
+                       serve_lookups: Callable, on_event: Callable, where: str = "") -> Outcome:
   """Runs `oracle` on `questions`. serve_asks(rows, subquestions int32[n, Lq]) -> int32[n, La];
-  serve_lookups(rows, keys int32[n]) -> int32[n]; on_event(question index, kind, payload)."""
+  serve_lookups(rows, keys int32[n]) -> int32[n]; on_event(question index, kind, payload);
+  where: how errors name the oracle ("oracle 'NAME' in round R ")."""
   n, answer_len = len(questions), task.spec.answer_len
   out = Outcome(np.full((n, answer_len), IDK, np.int32), [None] * n, np.zeros(n, bool), 0)
   if n == 0:
     return out
-  position = {q.index: i for i, q in enumerate(questions)}
+  where = where or f"oracle {oracle.name!r} "
 
   def finish(i: int, tools: Tools, result, seconds: float) -> None:
     q = questions[i]
@@ -131,39 +152,42 @@ def label_per_question(oracle, task, questions: list[Question], serve_asks: Call
       try:
         result = task.parse_answer(result, q.tokens)
       except ValueError as e:
-        raise OracleError(f"oracle {oracle.name!r} answered {result!r} to question {q.index} "
-                          f"({q.text!r}), which the task cannot read: {e}") from None
+        raise OracleError(f"{where}answered {result!r} to question {q.index} ({q.text!r}), which "
+                          f"the task cannot read: {e}") from None
     answer = np.asarray(result).reshape(-1)
     if answer.shape != (answer_len,):
-      raise OracleError(f"oracle {oracle.name!r} answered question {q.index} ({q.text!r}) with "
+      raise OracleError(f"{where}answered question {q.index} ({q.text!r}) with "
                         f"{answer.shape[0]} tokens; the task's answers have {answer_len}.")
     if (problem := answer_problem(answer[None], 1, task.spec, q.index)) is not None:
-      raise OracleError(f"oracle {oracle.name!r} gave {problem} ({q.text!r}): fix the oracle; "
-                        "every answer before it is saved")
+      raise OracleError(f"{where}gave {problem} ({q.text!r}): fix the oracle; every answer before "
+                        "it is saved")
     answer = answer.astype(np.int32)
     out.answers[i], out.transcripts[i] = answer, tools._record
     out.answered[i] = not np.any(answer == IDK)
     on_event(q.index, "answer", {"answer": answer, "seconds": seconds,
                                  "transcript": tools._record})
 
-  if getattr(oracle, "in_flight", 1) <= 1:
-    _run_inline(oracle, task, questions, out, finish, serve_asks, serve_lookups, on_event)
+  in_process = runs_in_process(oracle)
+  if in_process and getattr(oracle, "in_flight", 1) <= 1:
+    _run_inline(oracle, task, questions, out, finish, serve_asks, serve_lookups, on_event, where)
   else:
-    _run_in_waves(oracle, task, questions, position, finish, serve_asks, serve_lookups, on_event)
+    unserved = lambda *args: None  # the channel serves asks through `begin` and `end`
+    channel.run(oracle, questions, lambda i: Tools(task, questions[i], unserved, on_event),
+                finish, serve_asks, serve_lookups, where, in_process)
   return out
 
 
-def _call(oracle, question: Question, tools: Tools):
+def _call(oracle, question: Question, tools: Tools, where: str):
   try:
     return oracle.answer_one(question, tools.handle())
   except (Stopped, OracleError, KeyboardInterrupt):
     raise
   except Exception as e:
-    raise OracleError(f"oracle {oracle.name!r} raised {type(e).__name__}: {e} on question "
-                      f"{question.index} ({question.text!r})") from e
+    raise OracleError(f"{where}raised {type(e).__name__}: {e} on question {question.index} "
+                      f"({question.text!r})") from e
 
 
-def _run_inline(oracle, task, questions, out, finish, serve_asks, serve_lookups, on_event):
+def _run_inline(oracle, task, questions, out, finish, serve_asks, serve_lookups, on_event, where):
   """One question at a time in this thread (a person): asks served at once; SKIP, UNDO, QUIT."""
   serve = lambda kind, row, payload: (serve_asks([row], np.asarray(payload)[None])[0]
                                       if kind == "ask" else
@@ -173,7 +197,7 @@ def _run_inline(oracle, task, questions, out, finish, serve_asks, serve_lookups,
   while i < len(questions):
     tools = Tools(task, questions[i], serve, on_event)
     t0 = time.time()
-    result = _call(oracle, questions[i], tools)
+    result = _call(oracle, questions[i], tools, where)
     if isinstance(result, str) and result == QUIT:
       raise Stopped()
     if isinstance(result, str) and result == SKIP:
@@ -191,128 +215,75 @@ def _run_inline(oracle, task, questions, out, finish, serve_asks, serve_lookups,
     i += 1
 
 
-def _run_in_waves(oracle, task, questions, position, finish, serve_asks, serve_lookups, on_event):
-  """Up to oracle.in_flight questions at once, each in a thread; pending asks (and look-ups)
-  are served in one batched call whenever every live thread is waiting on one."""
-  lock = threading.Lock()
-  all_waiting = threading.Condition(lock)  # notified when no live thread is running oracle code
-  pending: list[dict] = []
-  state = {"running": 0, "next": 0, "error": None}
-  event_lock = threading.Lock()
-
-  def locked_event(*args):
-    with event_lock:
-      on_event(*args)
-
-  def stop_running():  # called with the lock held
-    state["running"] -= 1
-    if state["running"] == 0:
-      all_waiting.notify()
-
-  def serve(kind, row, payload):
-    request = {"kind": kind, "row": row, "payload": payload, "done": threading.Event()}
-    with lock:
-      pending.append(request)
-      stop_running()
-    request["done"].wait()
-    if "error" in request:
-      raise request["error"]
-    return request["result"]
-
-  def worker():
-    while True:
-      with lock:
-        if state["error"] is not None or state["next"] >= len(questions):
-          stop_running()
-          return
-        i = state["next"]
-        state["next"] += 1
-      tools = Tools(task, questions[i], serve, locked_event)
-      t0 = time.time()
-      try:
-        result = _call(oracle, questions[i], tools)
-        if isinstance(result, str) and result in (SKIP, UNDO, QUIT):
-          raise OracleError(f"oracle {oracle.name!r} returned {result!r}: only a person's "
-                            "oracle (in_flight 1) may skip, undo or quit.")
-        with event_lock:
-          finish(i, tools, result, time.time() - t0)
-      except BaseException as e:  # noqa: BLE001 (handed to the calling thread)
-        with lock:
-          state["error"] = state["error"] or e
-          stop_running()
-        return
-
-  workers = [threading.Thread(target=worker, daemon=True)
-             for _ in range(min(oracle.in_flight, len(questions)))]
-  state["running"] = len(workers)
-  for w in workers:
-    w.start()
-  while True:
-    with lock:
-      while state["running"] > 0:
-        all_waiting.wait()
-      wave, pending[:] = list(pending), []
-      if not wave:
-        break
-      state["running"] += len(wave)  # each request's thread runs again once served
-    for kind, serve_fn in (("ask", serve_asks), ("lookup", serve_lookups)):
-      part = [r for r in wave if r["kind"] == kind]
-      if not part:
-        continue
-      try:
-        results = serve_fn([r["row"] for r in part], np.stack([np.asarray(r["payload"])
-                                                               for r in part]))
-        for r, result in zip(part, results):
-          r["result"] = result
-      except BaseException as e:  # noqa: BLE001
-        for r in part:
-          r["error"] = e
-    for r in wave:
-      r["done"].set()
-  for w in workers:
-    w.join()
-  if state["error"] is not None:
-    raise state["error"]
-
-
 # -- the built-in per-question oracles ---------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class CallableSettings:
   fn: str = ""  # module:function, answer(question, tools) -> text, tokens or None (IDK)
   in_flight: int = 256  # questions answered at once (pi's asks are batched across them)
+  timeout_s: float = TIMEOUT_S  # seconds one question may take (waits on pi not counted)
 
   def __post_init__(self):
     if self.in_flight < 1:
       raise ValueError(f"--oracle.in_flight={self.in_flight}: must be >= 1.")
+    if not self.timeout_s > 0:
+      raise ValueError(f"--oracle.timeout_s={self.timeout_s}: must be > 0 (seconds per question).")
 
 
 @dataclasses.dataclass(frozen=True)
 class CallableOracle:
   """Any Python function in H's place: fn(question: Question, tools) -> the answer as text the
   task parses, answer tokens, or None (IDK). `tools.ask(text or tokens)` and
-  `tools.lookup(text or key)` return a `Reply` (text, tokens, known)."""
-  fn: Callable
+  `tools.lookup(text or key)` return a `Reply` (text, tokens, known).
+
+  fn: "module:function", or a function. It runs in a worker process of its own, which imports
+  it by name and holds only the channel to the tools: its budget and transcript are out of its
+  reach, a question it never finishes is stopped after `timeout_s`, and a crash stops the run
+  with one line. A function no worker can import by name (a lambda, a closure, one of
+  `__main__`) is the calling program's own code and runs in this process instead."""
+  fn: Callable | str
   in_flight: int
+  timeout_s: float = TIMEOUT_S
   name: str = "callable"
   jittable: bool = False
 
   @staticmethod
   def load(settings: CallableSettings) -> "CallableOracle":
+    """Checks that the module is there without running it: only the worker imports it."""
     module, _, attr = settings.fn.partition(":")
     if not module or not attr:
       raise ValueError(f"--oracle.fn={settings.fn!r}: name the function as module:function "
                        "(e.g. --oracle.fn=my_lab.oracles:answer).")
     try:
-      fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
+      found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError) as e:
       raise ValueError(f"--oracle.fn={settings.fn}: {e}; is the module on PYTHONPATH?") from None
-    if not callable(fn):
-      raise ValueError(f"--oracle.fn={settings.fn}: {type(fn).__name__} is not callable.")
-    return CallableOracle(fn, settings.in_flight)
+    if not found:
+      raise ValueError(f"--oracle.fn={settings.fn}: no module named {module!r}; is the module on "
+                       "PYTHONPATH?")
+    return CallableOracle(settings.fn, settings.in_flight, settings.timeout_s)
+
+  @property
+  def in_process(self) -> bool:
+    return self.worker_target() is None
+
+  def worker_target(self) -> tuple[str, str] | None:
+    """("fn", "module:function") for the worker to import; None for a function it cannot."""
+    if isinstance(self.fn, str):
+      return ("fn", self.fn)
+    module, name = getattr(self.fn, "__module__", None), getattr(self.fn, "__qualname__", "<")
+    if not module or module == "__main__" or "<" in name:
+      return None
+    try:
+      found = importlib.import_module(module)
+      for part in name.split("."):
+        found = getattr(found, part)
+    except (ImportError, AttributeError):
+      return None
+    return ("fn", f"{module}:{name}") if found is self.fn else None
 
   def answer_one(self, question: Question, tools):
-    return self.fn(question, tools)
+    return self.fn(question, tools)  # in this process: a lambda or closure of the caller's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -323,7 +294,8 @@ class ReplaySettings:
 @dataclasses.dataclass(frozen=True)
 class ReplayOracle:
   """Answers only from the answer store (the answers `source` gave with the same tools); a
-  question the store does not answer is IDK, counted as `replay_misses`."""
+  question the store does not answer is IDK, counted as `replay_misses`. Built in: it runs no
+  oracle code, so it stays in this process."""
   source: str
   name: str = "replay"
   jittable: bool = False

@@ -102,7 +102,7 @@ class SloppyOracle(_Slips):
   it answers one, it answers with its first subanswer instead, as if the first half of its
   decomposition were the whole (the counts of a set's first half; sigma^(k//2)(x)). The slip is
   systematic and well formed, so a policy can imitate it and type-1 agreement rewards it; the
-  exact H's whole tree (`--type2_oracle=scripted`) does not make it. The Goodhart experiment's
+  exact H's whole tree (`--config.type2.oracle=scripted`) does not make it. The Goodhart experiment's
   flaw (experiments/goodhart.py)."""
   base: Oracle
   task: Task

@@ -10,13 +10,13 @@ program.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from amplify.oracles.question import handle  # noqa: F401 (what tools hand an oracle)
 from amplify.types import IDK
 
 
@@ -39,24 +39,6 @@ class Transcript:
 
 jax.tree_util.register_dataclass(
     Transcript, data_fields=[f.name for f in dataclasses.fields(Transcript)], meta_fields=[])
-
-
-@functools.cache
-def _handle_class(names: tuple[str, ...]) -> type:
-  return type("OracleTools", (), {
-      "__slots__": names, "__doc__": "What an oracle holds: " + ", ".join(names) + ".",
-      "__repr__": lambda self: f"<tools: {', '.join(names)}>"})
-
-
-def handle(**functions: Callable) -> object:
-  """An object offering exactly `functions` (plain functions: a bound method would name the
-  object behind it) and no other attribute, not even a `__dict__`. Python's introspection of a
-  function's closure (or the garbage collector) can still find the ledger behind them: the
-  handle closes every ordinary way, and the ledger itself records every call it serves."""
-  tools = _handle_class(tuple(functions))()
-  for name, fn in functions.items():
-    setattr(tools, name, fn)
-  return tools
 
 
 class BatchTools:

@@ -28,14 +28,16 @@ def _train_and_score(name: str, data: LabelledSet, task: Task, evaluator: Evalua
   z*); `remove`: what every input loses before the network sees it (the truth is looked up for
   the input itself)."""
   start = time.time()
-  policy = make_policy(task.spec, config, jax.random.fold_in(key, 0), reads_mz=view is not None)
-  distiller = Distiller(policy, config, config.total_steps,
-                        augment=task.augment if config.augment else None, view=view)
-  loss = distiller.fit(data, config.total_steps, jax.random.fold_in(key, 1))
+  train = config.train
+  policy = make_policy(task.spec, config.model, jax.random.fold_in(key, 0),
+                       reads_mz=view is not None)
+  distiller = Distiller(policy, train, train.total_steps,
+                        augment=task.augment if train.augment else None, view=view)
+  loss = distiller.fit(data, train.total_steps, jax.random.fold_in(key, 1))
   answers = predict(policy, remove(eval_inputs), view)
   d_inputs, d_labels = d_sample
   on_d = agrees(predict(policy, remove(d_inputs), view), d_labels).mean()
-  return {"round": None, "phase": "baseline", "baseline": name, "steps": config.total_steps,
+  return {"round": None, "phase": "baseline", "baseline": name, "steps": train.total_steps,
           "loss": loss, "accuracy": evaluator.accuracy(eval_inputs, answers),
           "accuracy_by_difficulty": evaluator.accuracy_by_difficulty(eval_inputs, answers),
           "agreement_on_d": float(on_d),
@@ -48,7 +50,7 @@ def prosaic_ml(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_inputs
   generalisation. It never reads z* (it is the baseline without the prior): the memorising
   network, whatever `view` the run's policy has."""
   del truth, view
-  inputs, labels = task.training_data(jax.random.fold_in(key, 2), config.baseline_size)
+  inputs, labels = task.training_data(jax.random.fold_in(key, 2), config.train.baseline_size)
   return _train_and_score("prosaic", LabelledSet.of(inputs, labels), task, evaluator,
                           eval_inputs, d_sample, key, config)
 
@@ -56,8 +58,8 @@ def prosaic_ml(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_inputs
 def supervised_ceiling(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_inputs: Inputs,
                        d_sample, key: jax.Array, config, view=None) -> dict:
   """Train on ground-truth D* labels: what the network can learn given perfect supervision.
-  It is the `--policy` network: reading Mz, it reads the fitted z* (`view`)."""
-  inputs = task.deployment_questions(jax.random.fold_in(key, 2), config.baseline_size)
+  It is the `--config.model.policy` network: reading Mz, it reads the fitted z* (`view`)."""
+  inputs = task.deployment_questions(jax.random.fold_in(key, 2), config.train.baseline_size)
   return _train_and_score("ceiling", LabelledSet.of(inputs, truth.answers(inputs)), task,
                           evaluator, eval_inputs, d_sample, key, config, view=view)
 
@@ -68,11 +70,11 @@ def grayscale_oracle(task: Task, truth: GroundTruth, evaluator: Evaluator, eval_
   with its colour removed (`task.grayscale`), score on grayscale D* and D. Needs a task with a
   `grayscale(inputs)` method; `truth` is unused."""
   del truth, view  # colored digits' questions name no Mz keys
-  inputs, labels = task.training_data(jax.random.fold_in(key, 2), config.baseline_size)
+  inputs, labels = task.training_data(jax.random.fold_in(key, 2), config.train.baseline_size)
   return _train_and_score("grayscale", LabelledSet.of(task.grayscale(inputs), labels), task,
                           evaluator, eval_inputs, d_sample, key, config, remove=task.grayscale)
 
 
-# The extra baselines a task may name in its `extra_baselines` (rounds.run runs them after the two
+# The extra baselines a task may name in its `extra_baselines` (the loop runs them after the two
 # above, each with its own key).
 EXTRA = {"grayscale": grayscale_oracle}

@@ -1,27 +1,32 @@
-"""The referee: a process of its own that holds the task's ground truth, scores predictions and runs
-the named baselines.
+"""The referee: a process of its own that builds the task's world, holds its ground truth, scores
+predictions and runs the named baselines.
 
-`check` builds the task and its `GroundTruth` in the run's process, hands both to a new referee
-process, then drops the truth (and refuses to go on if anything still holds it). From then on the
-run's process, where H, H^A, the prior fit and distillation run, holds no object from which the
-truth can be reached: an oracle that walks the stack, the garbage collector or the referrers of
-the task finds nothing, because the truth is in another process. What the run's process sends is
-predictions (questions and answers, a fitted z*); what comes back is scores, and the baselines'
-metric lines.
+`Referee.start(config, rounds)` starts the referee process, which builds the task and its
+`GroundTruth` from the seed and a secret that only it reads (`read_secret`: a file of this user's,
+never opened by the run's process), keeps the truth and sends the task back. So the run's process,
+where H, H^A, the prior fit and distillation run, never holds the truth, nor what rebuilds it: an
+oracle that walks the stack, the garbage collector or the referrers of the task finds no truth,
+and one that reads the run's config and calls the task's factory with the seed builds another
+world. What the run's process sends is predictions (questions and answers, a fitted z*); what
+comes back is scores, and the baselines' metric lines. (`Referee(task, truth, rounds)` hands over
+a task and truth built in the caller's process instead: for a test or an experiment that acts as
+the evaluator.)
 
-The wire is the child's stdin and stdout: frames of an 8-byte length and a pickle. The first frames
-are the run's sys.path and (task, truth), so the task's classes must be importable by module name
-(not defined in a script's `__main__`). The child reads them before importing anything heavy, so
-the run hardly waits on the child's start; it exits at the end of its stdin (the run ended or was
-killed) and ignores Ctrl-C (the run decides what a Ctrl-C means).
+The wire is the child's stdin and stdout: frames of an 8-byte length and a pickle. The first
+frames are the run's sys.path and what to build (or the task and truth), so the task's classes
+must be importable by module name (not defined in a script's `__main__`). The child exits at the
+end of its stdin (the run ended or was killed) and ignores Ctrl-C (the run decides what a Ctrl-C
+means).
 """
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import struct
 import subprocess
 import sys
+import tempfile
 import weakref
 
 _HEADER = struct.Struct("<Q")
@@ -45,21 +50,109 @@ def _read_bytes(stream) -> bytes | None:
   return data if len(data) == size else None
 
 
+SECRET_BYTES = 32
+
+
+def secret_path() -> str:
+  """$AMPLIFY_SECRET_FILE, else amplify/referee_secret in $XDG_CONFIG_HOME (default ~/.config)."""
+  return os.environ.get("AMPLIFY_SECRET_FILE") or os.path.join(
+      os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config"),
+      "amplify", "referee_secret")
+
+
+def read_secret(create: bool = True) -> bytes:
+  """This user's referee secret (`secret_path`), made on first use (`create`): 32 random bytes,
+  mode 0600. The same file gives the same worlds, so reruns on this machine reproduce; read only
+  by the referee process (and by views of a finished run), never by a run's own process."""
+  path = secret_path()
+  if create and not os.path.exists(path):
+    _create_secret(path)
+  try:
+    with open(path, "rb") as f:
+      mode, secret = os.fstat(f.fileno()).st_mode & 0o777, f.read(SECRET_BYTES + 1)
+  except OSError as e:
+    raise ValueError(f"cannot read the referee's secret {path} ({e.strerror}): set "
+                     "$AMPLIFY_SECRET_FILE to a file of yours (made on first use).") from None
+  if mode & 0o077:
+    raise ValueError(f"the referee's secret {path} is readable by others (mode {mode:o}): "
+                     f"chmod 600 {path}")
+  if len(secret) != SECRET_BYTES:
+    raise ValueError(f"the referee's secret {path} holds {len(secret)} bytes, not {SECRET_BYTES}"
+                     ": move it away (a new one is made on the next run; runs' worlds change).")
+  return secret
+
+
+def _create_secret(path: str) -> None:
+  """Written beside `path`, then hard-linked into place: a reader never sees part of it, and of
+  two processes making it at once both end up with the one that was linked first."""
+  directory = os.path.dirname(os.path.abspath(path))
+  try:
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".referee_secret.")  # mode 0600
+    try:
+      with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(SECRET_BYTES))
+        f.flush()
+        os.fsync(f.fileno())
+      try:
+        os.link(tmp, path)
+      except FileExistsError:  # another process made it first: theirs is the secret
+        pass
+    finally:
+      os.unlink(tmp)
+  except OSError as e:
+    raise ValueError(f"cannot create the referee's secret {path} ({e.strerror}): set "
+                     "$AMPLIFY_SECRET_FILE to a path you can write.") from None
+
+
 class Referee:
   """The run's handle on the referee process: the Evaluator's methods (`accuracy`,
   `accuracy_by_difficulty`, `z_accuracy`), `start_baselines` / `baseline`, and `close`. It holds
   no ground truth."""
 
   def __init__(self, task, truth, rounds: int):
-    """rounds: the run's; they set how many requests of each kind the referee answers (what a
-    run makes, `allowance`), fixed before any oracle exists."""
+    """A task and its truth built in this process (a test or an experiment acting as the
+    evaluator; a run uses `start`). rounds: as in `start`."""
     try:
-      world = pickle.dumps((task, truth, allowance(task, rounds)),
-                           protocol=pickle.HIGHEST_PROTOCOL)
+      world = pickle.dumps(("given", task, truth, rounds), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:
       raise ValueError(f"task {getattr(task, 'name', task)!r} cannot be handed to the referee "
                        f"process ({type(e).__name__}: {e}): define the task's and its ground "
                        "truth's classes at the top level of an importable module.") from None
+    self._spawn(world)  # no reply awaited: the child loads while the run goes on
+
+  @classmethod
+  def start(cls, config, rounds) -> tuple[object, "Referee"]:
+    """(task, referee): the referee process builds config.task's world from config.seed and this
+    user's secret (`read_secret`), keeps its truth and sends the task here. rounds: the run's,
+    or a function of the task that gives them; they set how many requests of each kind the
+    referee answers (`allowance`), fixed before any oracle exists. A ValueError names a task
+    that cannot be built there, or whose truth is reachable from the task."""
+    from amplify import registry  # pylint: disable=g-import-not-at-top
+    from amplify.configs import settings  # pylint: disable=g-import-not-at-top
+    name = config.task.name
+    try:  # a plug-in the child cannot find by name (registered here) goes by value
+      plugin = pickle.dumps(registry.task_plugin(name), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:  # e.g. a lambda: the child finds it by name, or says why not
+      plugin = f"{type(e).__name__}: {e}"
+    try:
+      build = pickle.dumps(("build", plugin, settings(config.task, "task"), config.seed, name),
+                           protocol=pickle.HIGHEST_PROTOCOL)
+    except pickle.PicklingError as e:
+      raise ValueError(f"task {name!r}: its settings cannot be handed to the referee process "
+                       f"({e}): define its settings dataclass at the top level of an importable "
+                       "module.") from None
+    referee = cls.__new__(cls)
+    referee._spawn(build)
+    try:
+      task = pickle.loads(referee._reply(f"building task {name!r} in the referee"))
+      _write(referee._process.stdin, rounds(task) if callable(rounds) else rounds)
+    except BaseException:
+      referee.close()
+      raise
+    return task, referee
+
+  def _spawn(self, first: bytes) -> None:
     # the child must not take the accelerator's memory from the run (JAX preallocates by default)
     env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
     self._process = subprocess.Popen(
@@ -67,8 +160,21 @@ class Referee:
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     self._finalizer = weakref.finalize(self, _stop, self._process)
     path = pickle.dumps(list(sys.path))
-    self._process.stdin.write(_HEADER.pack(len(path)) + path + _HEADER.pack(len(world)) + world)
+    self._process.stdin.write(_HEADER.pack(len(path)) + path + _HEADER.pack(len(first)) + first)
     self._process.stdin.flush()
+
+  def _reply(self, doing: str):
+    """The child's reply to `start`: the task (pickled) it built, or a ValueError with its error."""
+    data = _read_bytes(self._process.stdout)
+    if data is None:
+      code = self._process.wait()
+      raise RuntimeError(f"{doing}: the referee process ended with exit code {code}; its error "
+                         "is printed above")
+    status, value = pickle.loads(data)
+    if status == "error":
+      self.close()
+      raise ValueError(value)
+    return value
 
   def _call(self, method: str, *args):
     try:
@@ -171,21 +277,81 @@ class _Baselines:
     return self.records[i]
 
 
+def _build(plugin: bytes | str, settings, seed: int, name: str):
+  """The task and its truth, in a world from the seed and this user's secret. plugin: pickled,
+  or why it could not be (then it is found here by name)."""
+  from amplify import registry  # pylint: disable=g-import-not-at-top
+  from amplify.tasks import world_key  # pylint: disable=g-import-not-at-top (JAX: after the frames)
+  if isinstance(plugin, bytes):
+    plugin = pickle.loads(plugin)
+  else:
+    try:
+      plugin = registry.task_plugin(name)
+    except Exception:
+      raise ValueError(f"task {name!r} cannot reach the referee process: it is registered in the "
+                       f"run's process only, and its plug-in does not pickle ({plugin}); register "
+                       "it from an importable module, with a top-level factory.") from None
+  return plugin.make(settings, world_key(seed, read_secret()))
+
+
+class _Reachable(Exception):
+  pass
+
+
+def _task_bytes(task, truth, name: str) -> bytes:
+  """The task pickled for the run's process; a ValueError where its truth (or the true world) is
+  reachable from it, since the pickle would carry it there."""
+  world = getattr(truth, "world", None)
+  held = {id(truth)} | ({id(world)} if hasattr(world, "shape") else set())
+
+  class Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+      if id(obj) in held:
+        raise _Reachable()
+
+  buffer = io.BytesIO()
+  try:
+    Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(task)
+  except _Reachable:
+    raise ValueError(f"task {name!r}: its ground truth is reachable from the task, which the run's "
+                     "process receives; the task must not keep a reference to its GroundTruth "
+                     "(or to the true world).") from None
+  except Exception as e:
+    raise ValueError(f"task {name!r} cannot be sent from the referee process ({type(e).__name__}"
+                     f": {e}): define the task's classes at the top level of an importable "
+                     "module.") from None
+  return buffer.getvalue()
+
+
 def serve() -> None:
-  """The referee process's loop (started by `Referee`): one reply per request until the end of
-  its input."""
+  """The referee process (started by `Referee`): builds the task (or takes the one handed over),
+  then one reply per request until the end of its input."""
   import signal
   signal.signal(signal.SIGINT, signal.SIG_IGN)
   requests = sys.stdin.buffer
   replies = os.fdopen(os.dup(1), "wb")
   os.dup2(2, 1)  # a stray print goes to stderr, not into the replies
-  path, world = _read_bytes(requests), _read_bytes(requests)  # read at once: the run goes on
-  if world is None:
+  path, first = _read_bytes(requests), _read_bytes(requests)  # read at once: the run goes on
+  if first is None:
     return
   sys.path[:] = pickle.loads(path)  # the run's: the task's modules import here as there
+  try:
+    kind, *what = pickle.loads(first)
+    del first
+    if kind == "build":
+      task, truth = _build(*what)
+      _write(replies, ("ok", _task_bytes(task, truth, what[-1])))
+      if (rounds := _read_bytes(requests)) is None:
+        return
+      rounds = pickle.loads(rounds)
+    else:
+      task, truth, rounds = what
+  except Exception as e:  # the run's process raises it as a ValueError
+    _write(replies, ("error", str(e).strip().splitlines()[0] if isinstance(e, ValueError)
+                     else f"the referee process could not build the task: {_error(e)}"))
+    return
   from amplify.truth.evaluator import Evaluator
-  task, truth, left = pickle.loads(world)
-  del world
+  left = allowance(task, rounds)
   evaluator, training = Evaluator(task, truth), None
   while (data := _read_bytes(requests)) is not None:
     try:

@@ -138,7 +138,7 @@ def type1_type2(fig: Figure, run: RunMetrics) -> None:
   type1, type2 = _series(run.evals, "type1_score"), _series(run.evals, "type2_score")
   if np.all(np.isnan(type1)) and np.all(np.isnan(type2)):
     _note(fig.subplots(), "no type-1 / type-2 evaluation in this run\n(its eval lines have no "
-                          "type1_score / type2_score:\nan older run, or --type2_size=0)")
+                          "type1_score / type2_score:\nan older run, or --config.type2.size=0)")
     fig.suptitle(f"{run.title}: type 1 against type 2")
     return
   top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])

@@ -18,6 +18,7 @@ import sys
 
 from absl import app, flags, logging
 
+from amplify.files import jsonio
 from amplify.files.jsonio import read_json, read_jsonl
 
 COLUMNS = [  # (header, key in the round's eval line, format); no key: n/a, a bool: yes / no
@@ -47,20 +48,36 @@ COMPARISON = ["workdir", "arm", "final", "prosaic", "ceiling", "gap recovered", 
 
 
 def read_metrics(workdir: str) -> list[dict]:
+  """metrics.jsonl's lines. Where the workdir cannot be read, an OSError or ValueError whose advice
+  is what the run itself would say of the same workdir."""
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"workdir {workdir!r} does not exist: point --workdir at a run's "
                             "directory.")
+  jsonio.check_workdir_layout(workdir)
+  jsonio.read_summary(workdir)  # a finished run's summary without metrics.jsonl: lines lost
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
+    if _checkpointed(workdir):  # what the run refuses to resume
+      raise ValueError(f"workdir {workdir}: it holds checkpoints but no metrics.jsonl: the rounds'"
+                       " lines are lost; use a new --workdir to run it again.")
+    if os.path.exists(os.path.join(workdir, "config.json")):
+      raise FileNotFoundError(f"workdir {workdir}: its run has written no metrics line yet; the "
+                              "command that started it (its flags are in config.json) resumes it.")
     raise FileNotFoundError(f"no metrics.jsonl in {workdir!r}: run `python -m amplify.main "
                             f"--workdir={workdir}` first, or point --workdir at a run.")
   return read_jsonl(path)
 
 
+def _checkpointed(workdir: str) -> bool:
+  """A round's checkpoint in the workdir (`amplify.files.checkpoint`, read without JAX)."""
+  directory = os.path.join(workdir, "checkpoints")
+  return os.path.isdir(directory) and any(name.startswith("round_")
+                                          for name in os.listdir(directory))
+
+
 def read_summary(workdir: str) -> dict | None:
-  """summary.json, or None while the run has not finished."""
-  path = os.path.join(workdir, "summary.json")
-  return read_json(path, "the run's summary") if os.path.exists(path) else None
+  """summary.json, or None while the run has not finished (`amplify.files.jsonio.read_summary`)."""
+  return jsonio.read_summary(workdir)
 
 
 def _span(values: list[int]) -> str:
@@ -117,6 +134,15 @@ def _refused(evals: list[dict]) -> str:
 
 def format_table(workdir: str) -> str:
   records = read_metrics(workdir)
+  try:
+    return _format_table(workdir, records)
+  except (KeyError, TypeError) as e:  # a line amplify did not write
+    raise ValueError(f"{os.path.join(workdir, 'metrics.jsonl')} does not read as a run's lines "
+                     f"({type(e).__name__}: {e}; damaged, or not written by a run): use a new "
+                     "--workdir to run it again.") from None
+
+
+def _format_table(workdir: str, records: list[dict]) -> str:
   evals = [r for r in records if r["phase"] == "eval"]
   out = []
   for p in (r for r in records if r["phase"] == "prior"):
@@ -129,7 +155,7 @@ def format_table(workdir: str) -> str:
     kept = [str(r["round"]) for r in evals if r.get("kept_previous_policy")]
     if kept:
       out.append(f"\nround(s) {', '.join(kept)} kept the previous round's policy: the fresh "
-                 "network agreed less with H^A's held-out labels (--warm_start=false)")
+                 "network agreed less with H^A's held-out labels (--config.train.warm_start=false)")
     if refused := _refused(evals):
       out.append(refused)
     by_difficulty = evals[-1]["policy_accuracy_by_difficulty"]
@@ -144,7 +170,8 @@ def format_table(workdir: str) -> str:
                               "seconds"]))
   if (s := read_summary(workdir)) is not None:
     if s.get("policy_accuracy_unseen") is not None:
-      out.append(f"\nunseen entities: {s['unseen_entity_fraction']:.3f} of the evaluation's "
+      unseen = _fraction(s.get("unseen_entity_fraction"))
+      out.append(f"\nunseen entities: {unseen} of the evaluation's "
                  f"entities were in no question pi trained on; on the questions made only of "
                  f"them pi's accuracy is {s['policy_accuracy_unseen']:.3f}")
     out.append(f"\narm {s.get('arm', 'ltp')}  policy {s.get('policy', 'memorises')}  "

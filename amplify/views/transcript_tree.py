@@ -38,20 +38,16 @@ def load_task(workdir: str):
   machine renders in the seed's world alone, the same words for a built-in task). The factory also
   returns the world's ground truth: it is dropped here, unread. Imports JAX (the tasks need it),
   once the transcripts are found: a bad --tree is refused at once."""
-  import types  # pylint: disable=g-import-not-at-top
-  from amplify import registry  # pylint: disable=g-import-not-at-top
+  from amplify import configs  # pylint: disable=g-import-not-at-top
   from amplify.tasks import make_task  # pylint: disable=g-import-not-at-top
   from amplify.truth.referee import read_secret, secret_path  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise FileNotFoundError(f"no config.json in {workdir!r}: the task cannot be rebuilt to show "
                             "its questions; point --workdir at a run.")
-  config = read_json(path, "the run's config")
-  plugin = registry.task_plugin(config["task"])
-  settings = plugin.settings(**(config.get("task_config") or {}))
+  config = configs.from_dict(read_json(path, "the run's config"), workdir)
   secret = read_secret(create=False) if os.path.exists(secret_path()) else None
-  return make_task(types.SimpleNamespace(task=config["task"], task_config=settings,
-                                         seed=config["seed"]), secret, plugin)[0]
+  return make_task(config, secret)[0]
 
 
 class Transcripts:

@@ -1,0 +1,196 @@
+"""Experiment configs: nested `ml_collections.ConfigDict`s, one file per task (flax, big_vision).
+
+  config = configs.get_config("lexicon_tiny", rounds=1, **{"oracle.noise_rate": 0.5},
+                              oracle="noisy", num_entities=64)
+
+`get_config` is the Python API (tests, notebooks); `amplify.configs.cli` is the command line
+(`--config=amplify/configs/lexicon.py:tiny --config.train.total_steps=3000`). Both start from a
+task's config file (`base.py` for what they share), switch the task or the oracle where asked,
+apply overrides, then validate and lock the result (no new fields). The task's and the oracle's
+factories receive `settings(config.task)` / `settings(config.oracle)`, their dataclasses.
+"""
+from __future__ import annotations
+
+import json
+
+import ml_collections
+
+from amplify.configs import base, load
+from amplify.configs.base import POLICIES, heldout_rows
+from amplify.configs.load import settings
+
+__all__ = ["PRESETS", "FLAT", "POLICIES", "CONFIG_VERSION", "get_config", "start", "override",
+           "resolve", "describe", "validate", "replace", "heldout_rows", "settings", "to_dict", "to_json",
+           "check_version", "from_dict"]
+
+# The presets people type (`--preset=NAME`) -> (task, variant of the task's config file).
+PRESETS = {
+    "lexicon": ("lexicon", ""), "lexicon_tiny": ("lexicon", "tiny"),
+    "lexicon_large": ("lexicon", "large"),
+    "permutation": ("permutation", ""), "permutation_tiny": ("permutation", "tiny"),
+    "permutation_paper": ("permutation", "paper"),
+    "colored_digits": ("colored_digits", ""), "colored_digits_tiny": ("colored_digits", "tiny"),
+}
+
+# The flat names of the config before it was nested -> their paths; still accepted as overrides.
+# (Its task_config and oracle_config are `config.task` and `config.oracle` but for their name.)
+FLAT = {
+    "task": "task.name", "oracle": "oracle.name", "arm": "arm", "seed": "seed",
+    "rounds": "rounds", "baselines": "baselines", "oracle_store": "oracle_store",
+    "eval_size": "eval_size",
+    "label_size": "label.size", "heldout_fraction": "label.heldout_fraction",
+    "max_asks": "label.max_asks", "max_lookups": "label.max_lookups",
+    "competence": "label.competence",
+    **{name: f"model.{name}" for name in ("policy", "width", "depth", "heads", "pointer_init",
+                                          "answer_in_value_slot")},
+    **{name: f"train.{name}" for name in ("total_steps", "batch_size", "learning_rate",
+                                          "warmup_steps", "weight_decay", "steps_per_call",
+                                          "replay_size", "idk_share", "warm_start", "augment",
+                                          "baseline_size")},
+    "prior_steps": "prior.steps", "prior_learning_rate": "prior.learning_rate",
+    "type2_size": "type2.size", "type2_oracle": "type2.oracle", "gate": "type2.gate",
+    "type2_tolerance": "type2.tolerance",
+}
+
+CONFIG_VERSION = 2  # config.json's layout: 2 is this nested one; the flat Config had no version
+
+
+def start(preset: str | None = None, task: str | None = None, oracle: str | None = None,
+          file: str | None = None) -> ml_collections.ConfigDict:
+  """The config before overrides: a preset's, a config file's (`path.py:variant`) or the task's
+  (default lexicon). `task` and `oracle` then switch those: the task's settings become the new
+  task's defaults, the oracle's the new oracle's, the rest (rounds, model, ...) is kept."""
+  if preset is not None and file is not None:
+    raise ValueError(f"--preset={preset} and --config={file}: give one of them.")
+  if preset is not None:
+    if preset not in PRESETS:
+      raise ValueError(f"unknown preset {preset!r} (--preset); choose one of {sorted(PRESETS)}.")
+    config = load.task_config(*PRESETS[preset])
+  elif file is not None:
+    config = load.from_file(file)
+  else:
+    config = load.task_config(task or "lexicon")
+  if task is not None and task != config.task.name:
+    config.task = load.task_config(task).task
+  if oracle is not None and oracle != config.oracle.name:
+    config.oracle = load.oracle_block(oracle)
+  return config
+
+
+def _paths(config, prefix: str = "") -> list[str]:
+  out = []
+  for key, value in config.items():
+    isdict = isinstance(value, ml_collections.ConfigDict)
+    out += _paths(value, f"{prefix}{key}.") if isdict else [f"{prefix}{key}"]
+  return out
+
+
+def describe(config) -> str:
+  """Every field's path, compactly: `arm, seed, ..., label.{size, heldout_fraction, ...}`."""
+  groups: dict[str, list[str]] = {}
+  for path in _paths(config):
+    head, _, leaf = path.rpartition(".")
+    groups.setdefault(head, []).append(leaf)
+  return ", ".join(", ".join(leaves) if not head else f"{head}.{{{', '.join(leaves)}}}"
+                   for head, leaves in groups.items())
+
+
+def resolve(config, name: str) -> str:
+  """The path `name` sets: an old flat name (FLAT), a path (`train.total_steps`), or a field's
+  own name where only one field has it (`total_steps`, `num_entities`)."""
+  if name in FLAT:
+    return FLAT[name]
+  paths = _paths(config)
+  if name in paths:
+    return name
+  matches = [p for p in paths if p.rpartition(".")[2] == name]
+  if len(matches) == 1:
+    return matches[0]
+  if matches:
+    raise ValueError(f"{name!r} is the name of {matches}: write the path.")
+  raise ValueError(f"{name!r}: no such setting (task {config.task.name!r}, oracle "
+                   f"{config.oracle.name!r}); the config has {describe(config)}.")
+
+
+def override(config, path: str, value) -> None:
+  """Sets the field at `path`; a ValueError where the value's type is not the field's."""
+  *parents, leaf = path.split(".")
+  parent = config
+  for part in parents:
+    parent = parent[part]
+  try:
+    setattr(parent, leaf, value)
+  except TypeError:
+    raise ValueError(f"{base.flag(path)}={value!r}: the field's type is "
+                     f"{type(parent[leaf]).__name__}, not {type(value).__name__}.") from None
+
+
+def validate(config) -> ml_collections.ConfigDict:
+  """`config` if it makes a run (`base.validate`'s rules, and the task's and the oracle's
+  settings as their dataclasses check them); else a ValueError naming the flag to change."""
+  base.validate(config)
+  settings(config.task, "task")
+  settings(config.oracle, "oracle")
+  return config
+
+
+def get_config(preset: str | None = None, **overrides) -> ml_collections.ConfigDict:
+  """The preset's config (default: the task's, `task=NAME`, else lexicon's) with `overrides`,
+  validated and locked. An override is a path (`"train.total_steps"`), a field's own name where
+  unambiguous (`total_steps`), or an old flat name (`label_size`, FLAT); `task=` and `oracle=`
+  switch the task or the oracle first, with their settings' defaults."""
+  task = overrides.pop("task.name", overrides.pop("task", None))
+  oracle = overrides.pop("oracle.name", overrides.pop("oracle", None))
+  config = start(preset, task=task, oracle=oracle)
+  for name, value in overrides.items():
+    override(config, resolve(config, name), value)
+  validate(config)
+  config.lock()
+  return config
+
+
+def replace(config, **overrides) -> ml_collections.ConfigDict:
+  """A copy of `config` with `overrides` (named as `get_config` names them), validated and
+  locked; `config` itself is left as it is."""
+  new = ml_collections.ConfigDict(config.to_dict())
+  task = overrides.pop("task.name", overrides.pop("task", None))
+  oracle = overrides.pop("oracle.name", overrides.pop("oracle", None))
+  if task is not None and task != new.task.name:
+    new.task = load.task_config(task).task
+  if oracle is not None and oracle != new.oracle.name:
+    new.oracle = load.oracle_block(oracle)
+  for name, value in overrides.items():
+    override(new, resolve(new, name), value)
+  validate(new)
+  new.lock()
+  return new
+
+
+def to_dict(config) -> dict:
+  """What workdir/config.json holds: the fields as JSON gives them back, and the layout's
+  version (so a workdir of an older layout is refused, not misread)."""
+  return {"config_version": CONFIG_VERSION, **json.loads(config.to_json())}
+
+
+def to_json(config) -> str:
+  return json.dumps(to_dict(config), indent=2)
+
+
+def check_version(saved: dict, workdir: str) -> None:
+  """A ValueError, in one line, for a config.json of another layout than this amplify's."""
+  version = saved.get("config_version")
+  if version is None:
+    raise ValueError(f"workdir {workdir} was made by an older amplify (flat config): use a new "
+                     "--workdir")
+  if version != CONFIG_VERSION:
+    raise ValueError(f"workdir {workdir} was made by another amplify (config_version {version}, "
+                     f"this one reads {CONFIG_VERSION}): use a new --workdir")
+
+
+def from_dict(saved: dict, workdir: str) -> ml_collections.ConfigDict:
+  """The locked config a workdir's config.json holds (after `check_version`)."""
+  check_version(saved, workdir)
+  config = ml_collections.ConfigDict({k: v for k, v in saved.items() if k != "config_version"})
+  config.lock()
+  return config
+

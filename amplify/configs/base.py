@@ -1,0 +1,172 @@
+"""The shared defaults every task's config starts from, and the rules a config must meet.
+
+A config is an `ml_collections.ConfigDict`, nested by what a field is about (`config.label.size`,
+`config.train.total_steps`), as the flax examples and big_vision write theirs: one file per task
+(`amplify/configs/NAME.py`), each a `get_config(variant)` that edits these defaults. The task's
+and the oracle's own settings sit under `config.task` / `config.oracle` beside their `name`; they
+are the fields of the settings dataclass their plug-in declares (`amplify.registry`).
+
+  python -m amplify.main --config=amplify/configs/base.py  # lexicon, with these defaults
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import ml_collections
+
+from amplify import registry
+
+# model.policy: pi reads Mz's entries at the keys a question names (amplify.learn.mz.MzView), or
+# learns z*'s entries into an embedding row per key (the comparison arm; prosaic ML's network).
+POLICIES = ("reads_mz", "memorises")
+
+# The flags people type for the most used fields (amplify.configs.cli); every other field is
+# --config.PATH. Error messages name a field by the flag that sets it.
+SHORTHANDS = {"arm": "arm", "seed": "seed", "rounds": "rounds", "baselines": "baselines",
+              "oracle_store": "oracle_store", "gate": "type2.gate"}
+
+
+def block(name: str, settings) -> ml_collections.ConfigDict:
+  """A task's or an oracle's sub-config: its `name` and the fields of its settings (a dataclass,
+  or an instance of one: its values), in the dataclass's order."""
+  if isinstance(settings, type):
+    settings = settings()
+  fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+  return ml_collections.ConfigDict({"name": name, **fields})
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """The defaults: the lexicon task answered by the scripted H."""
+  config = ml_collections.ConfigDict()
+  # what to run; arm: the comparison (amplify.loop.arms): ltp, no_prior, raw_d, imitate_on_d, joint
+  config.arm = "ltp"
+  config.seed = 0
+  config.rounds = 5
+  config.baselines = True  # also train prosaic ML and the supervised ceiling (false: IDA alone)
+  config.oracle_store = ""  # the answer store (amplify.files.store), SQLite; "" for none
+  # fresh D* questions for ground-truth accuracy (and D rows for agreement on D)
+  config.eval_size = 4096
+  # the task's and the oracle's own settings (--task.FIELD / --oracle.FIELD)
+  config.task = block("lexicon", registry.task_plugin("lexicon").settings)
+  config.oracle = block("scripted", registry.oracle_plugin("scripted").settings)
+  # amplification: the labels H^A gives each round
+  config.label = ml_collections.ConfigDict()
+  config.label.size = 16384  # D* questions H^A labels per round
+  # of each round's labels, kept out of training for the IID check
+  config.label.heldout_fraction = 0.25
+  config.label.max_asks = 4  # per-question budget of H's subquestions to pi
+  config.label.max_lookups = 4  # per-question budget of H's look-ups in Mz
+  # H asks pi only at difficulties where pi's held-out agreement >= this
+  config.label.competence = 0.95
+  # policy (the same network for amplification, prosaic ML and the ceiling)
+  config.model = ml_collections.ConfigDict()
+  config.model.policy = "reads_mz"  # lexicon: pi reads Mz at the question's keys, or "memorises" z*
+  config.model.width = 64
+  config.model.depth = 1
+  config.model.heads = 4
+  # queries and keys start tied, so tokens attend to equal symbols
+  config.model.pointer_init = False
+  config.model.answer_in_value_slot = False  # permutation: the answer token is a fact's value slot
+  # distillation
+  config.train = ml_collections.ConfigDict()
+  # amplification spreads these over its rounds; each baseline gets all
+  config.train.total_steps = 1500
+  config.train.batch_size = 128
+  config.train.learning_rate = 2e-3
+  config.train.warmup_steps = 100
+  config.train.weight_decay = 0.01
+  config.train.steps_per_call = 200  # optimiser steps per jitted call
+  # rows of earlier rounds' answered labels replayed (newest kept; 0: none)
+  config.train.replay_size = 16384
+  # at most this share of a round's training rows are IDK labels (1: all)
+  config.train.idk_share = 0.0
+  config.train.warm_start = True  # pi_r starts from pi_{r-1}
+  config.train.augment = True  # train on the task's symmetries (Task.augment), in every arm alike
+  # labelled examples for prosaic ML (D) and for the ceiling (D*)
+  config.train.baseline_size = 65536
+  # learning the prior (latent worlds)
+  config.prior = ml_collections.ConfigDict()
+  config.prior.steps = 300  # full-batch Adam steps on the human's objective
+  config.prior.learning_rate = 0.3
+  # type-2 feedback (amplify.learn.type2): H's whole decomposition tree on a sample of each
+  # round's held-out questions, and the gate it decides
+  config.type2 = ml_collections.ConfigDict()
+  config.type2.size = 128  # held-out questions type 2 answers per round (at most all; 0: none)
+  config.type2.oracle = ""  # whose tree: an oracle's name ("": the run's H, see make_type2_oracle)
+  # deploy pi_r only if its type-2 score is not worse than the deployed one's
+  config.type2.gate = True
+  config.type2.tolerance = 0.02  # ... by more than this (net score, see amplify.learn.type2)
+  return config
+
+
+def variant(config, variants: dict, name: str, file: str):
+  """`config` edited by the variant `name` of a config file (`file.py:name`); a ValueError naming
+  the file's variants for a name it has not."""
+  if name not in variants:
+    raise ValueError(f"{os.path.basename(file)}: no variant {name!r}; choose one of "
+                     f"{sorted(variants)} (--config=FILE.py:VARIANT, '' the file's default).")
+  variants[name](config)
+  return config
+
+
+def heldout_rows(config) -> int:
+  """Of each round's `label.size` labels, the rows kept out of training for the IID check."""
+  return int(round(config.label.size * config.label.heldout_fraction))
+
+
+def flag(path: str) -> str:
+  """The flag a user types to set the field at `path`: a shorthand where there is one."""
+  shorthand = {v: k for k, v in SHORTHANDS.items()}.get(path)
+  if shorthand:
+    return f"--{shorthand}"
+  if path.startswith(("task.", "oracle.")):
+    return f"--{path}"
+  return f"--config.{path}"
+
+
+def _value(config, path: str):
+  for part in path.split("."):
+    config = config[part]
+  return config
+
+
+def validate(config):
+  """`config` if its fields make a run; else a ValueError naming the flag to change. The task's
+  and the oracle's settings are checked by their dataclasses (`amplify.configs.settings`)."""
+  get = lambda path: _value(config, path)
+  positive = ["rounds", "label.size", "eval_size", "model.width", "model.depth", "prior.steps",
+              "model.heads", "train.total_steps", "train.batch_size", "train.steps_per_call",
+              "train.baseline_size"]
+  for path in positive:
+    if get(path) < 1:
+      raise ValueError(f"{flag(path)}={get(path)}: must be a positive integer.")
+  for path in ["label.max_asks", "label.max_lookups", "train.warmup_steps", "seed",
+               "train.replay_size", "type2.size"]:
+    if get(path) < 0:
+      raise ValueError(f"{flag(path)}={get(path)}: must be >= 0.")
+  rows, label = heldout_rows(config), config.label
+  if not 1 <= rows <= label.size - 1:
+    raise ValueError(f"--config.label.heldout_fraction={label.heldout_fraction} of "
+                     f"--config.label.size={label.size} leaves {rows} held-out rows: both the "
+                     "train and the held-out part need rows; choose a fraction strictly between 0 "
+                     "and 1 (and a label size of at least 2).")
+  for path in ["label.competence", "train.idk_share"]:
+    if not 0 <= get(path) <= 1:
+      raise ValueError(f"{flag(path)}={get(path)}: a rate or a share, must lie in [0, 1].")
+  if not config.type2.tolerance >= 0:
+    raise ValueError(f"--config.type2.tolerance={config.type2.tolerance}: must be >= 0.")
+  for path in ["prior.learning_rate", "train.learning_rate"]:
+    if not get(path) > 0:
+      raise ValueError(f"{flag(path)}={get(path)}: must be > 0.")
+  model = config.model
+  if model.width % model.heads:
+    raise ValueError(f"--config.model.width={model.width} is not divisible by "
+                     f"--config.model.heads={model.heads}: choose a width that is a multiple of "
+                     "the head count.")
+  if model.policy not in POLICIES:
+    raise ValueError(f"--config.model.policy={model.policy!r}: choose one of {POLICIES}.")
+  if config.train.total_steps < config.rounds:
+    raise ValueError(f"--config.train.total_steps={config.train.total_steps} < --rounds="
+                     f"{config.rounds}: each round needs at least one distillation step.")
+  return config

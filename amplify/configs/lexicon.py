@@ -1,0 +1,35 @@
+"""The lexicon task (amplify.tasks.lexicon): the default experiment.
+
+  python -m amplify.main --config=amplify/configs/lexicon.py  # about 3 minutes on 2 CPU cores
+  python -m amplify.main --config=amplify/configs/lexicon.py:tiny  # seconds, for tests
+  python -m amplify.main --config=amplify/configs/lexicon.py:large --workdir=workdirs/lexicon_large
+
+Variants: "" (learn the prior, then amplify), "tiny", "large" (z* of a million entries).
+"""
+from __future__ import annotations
+
+from amplify.configs import base
+
+
+def _tiny(config) -> None:
+  config.task.update(num_entities=32, max_set_size=4, observations=12)
+  config.rounds, config.eval_size = 3, 512
+  config.label.size = 2048
+  config.model.update(width=32, heads=2)
+  config.train.update(total_steps=600, batch_size=64, baseline_size=4096, steps_per_call=100,
+                      learning_rate=3e-3)
+  config.prior.steps = 100
+
+
+def _large(config) -> None:
+  # Issue 10: D is 16 M observations, and most entities of D* are in no question pi trains on.
+  # pi reads Mz, so it is the default's network; prosaic ML's memorising network has an embedding
+  # row per entity (64 M parameters).
+  config.task.num_entities = 10**6
+
+
+VARIANTS = {"": lambda config: None, "tiny": _tiny, "large": _large}
+
+
+def get_config(variant: str = ""):
+  return base.variant(base.get_config(), VARIANTS, variant, __file__)

@@ -1,0 +1,103 @@
+"""Where a config comes from (a config file, a task's own config) and what the task's and the
+oracle's factories receive from it (their settings dataclass).
+
+A task's config is, in this order: its plug-in's `config` (a module path "pkg.mod" or a callable
+`get_config(variant)`, `amplify.registry.TaskPlugin`); a built-in's `amplify/configs/NAME.py`;
+else the shared defaults (`base.get_config`) with the task's settings' defaults under `task`. So a
+plug-in task needs no config of its own, and can ship one as a built-in does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import os
+import pathlib
+
+import ml_collections
+
+from amplify import registry
+from amplify.configs import base
+
+_HERE = pathlib.Path(__file__).parent
+
+
+def from_file(spec: str) -> ml_collections.ConfigDict:
+  """`path.py` or `path.py:variant`, config_flags' syntax: the file's `get_config(variant)`."""
+  path, has_variant, variant = spec.partition(":")
+  if not os.path.isfile(path):
+    raise ValueError(f"--config={spec}: no such file {path!r}; name a config file, e.g. "
+                     f"--config=amplify/configs/lexicon.py:tiny (the built-in ones: "
+                     f"{sorted(p.name for p in _task_files())}).")
+  module_spec = importlib.util.spec_from_file_location(
+      f"amplify_config_{pathlib.Path(path).stem}", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not callable(getattr(module, "get_config", None)):
+    raise ValueError(f"--config={spec}: {path} defines no get_config().")
+  return _checked(module.get_config(variant) if has_variant else module.get_config(), spec)
+
+
+def _task_files() -> list[pathlib.Path]:
+  return [p for p in _HERE.glob("*.py") if p.stem not in ("__init__", "base", "load", "cli")]
+
+
+def task_config(name: str, variant: str = "") -> ml_collections.ConfigDict:
+  """The config `--task=name` starts from (`variant` of it: a preset's `NAME_VARIANT`)."""
+  plugin = registry.task_plugin(name)
+  source = getattr(plugin, "config", None)
+  if source is None and (_HERE / f"{name}.py").is_file():
+    source = f"amplify.configs.{name}"
+  if source is None:
+    if variant:
+      raise ValueError(f"task {name!r} ships no config, so it has no variant {variant!r} (a "
+                       "plug-in ships one as TaskPlugin.config).")
+    config = base.get_config()
+    config.task = base.block(name, plugin.settings)
+    return config
+  if isinstance(source, str):
+    try:
+      source = importlib.import_module(source).get_config
+    except (ImportError, AttributeError) as e:
+      raise ValueError(f"task {name!r}: its config {source!r} cannot be loaded: "
+                       f"{type(e).__name__}: {e}") from e
+  config = _checked(source(variant), f"task {name!r}'s config")
+  if config.task.get("name") != name:
+    raise ValueError(f"task {name!r}: its config sets task.name={config.task.get('name')!r}.")
+  return config
+
+
+def _checked(config, source: str) -> ml_collections.ConfigDict:
+  if not isinstance(config, ml_collections.ConfigDict) or "task" not in config:
+    raise ValueError(f"{source}: get_config() returned {type(config).__name__}, not a "
+                     "ConfigDict built on amplify.configs.base.get_config().")
+  return config
+
+
+def oracle_block(name: str) -> ml_collections.ConfigDict:
+  """`config.oracle` for `--oracle=name`: its name and its settings' defaults."""
+  return base.block(name, registry.oracle_plugin(name).settings)
+
+
+def _kind(name: str) -> str:
+  groups = (registry.TASK_GROUP, registry.ORACLE_GROUP)
+  tasks, oracles = (name in registry.names(group) for group in groups)
+  if tasks == oracles:
+    what = "both a task and an oracle" if tasks else "neither a task nor an oracle"
+    raise ValueError(f"{name!r} is {what}: pass kind='task' or kind='oracle' to settings().")
+  return "task" if tasks else "oracle"
+
+
+def settings(sub: ml_collections.ConfigDict, kind: str | None = None):
+  """The settings dataclass the plug-in's factory receives, from `config.task` or `config.oracle`
+  (its fields but `name`); `kind` ("task", "oracle") where the name is both. A ValueError names a
+  field the plug-in does not declare, or a value its dataclass refuses."""
+  kind = kind or _kind(sub.name)
+  plugin = registry.task_plugin(sub.name) if kind == "task" else registry.oracle_plugin(sub.name)
+  declared = [f.name for f in dataclasses.fields(plugin.settings)]
+  fields = {k: v for k, v in sub.items() if k != "name"}
+  unknown = sorted(fields.keys() - set(declared))
+  if unknown:
+    raise ValueError(f"--{kind}.{unknown[0]}: {kind} {sub.name!r} has no such setting; its "
+                     f"settings are {[f'--{kind}.{d}' for d in declared] or 'none'}.")
+  return plugin.settings(**fields)

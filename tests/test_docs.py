@@ -1,0 +1,104 @@
+"""Every command shown in README.md and docs/*.md runs with today's flags: an `amplify` command's
+flags parse into a valid config (the CLI's own parser, no run), an `amplify-report` command's
+flags are the report's, and an experiment's flags are those its script defines or run flags."""
+from __future__ import annotations
+
+import ast
+import pathlib
+import re
+import shlex
+
+import pytest
+from absl import flags
+
+from amplify.configs import cli
+
+ROOT = pathlib.Path(__file__).parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "experiments" / "results").glob("*/README.md"))]
+_FENCE = re.compile(r"```(?:bash|sh|console)?\n(.*?)```", re.S)
+_INLINE = re.compile(r"`([^`\n]+)`")
+
+
+def _commands(text: str) -> list[str]:
+  """The command lines of a document: fenced lines (continuations joined, comments dropped,
+  `$ ` prompts removed) and inline code that starts with a command."""
+  lines = []
+  for block in _FENCE.findall(text):
+    for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+      line = line.strip().removeprefix("$ ")
+      lines += [part.strip() for part in line.split("&&")]
+  lines += _INLINE.findall(_FENCE.sub("", text))
+  out = []
+  for line in lines:
+    line = line.split(" #", 1)[0].strip()
+    line = re.sub(r"^(\w+=\S+ )+", "", line)  # environment assignments
+    if re.match(r"(amplify(-report)?|python3? -m amplify\.\S+|python3? experiments/\S+)( |$)",
+                line):
+      out.append(line)
+  return out
+
+
+COMMANDS = sorted({(path.relative_to(ROOT).as_posix(), c) for path in DOCS
+                   for c in _commands(path.read_text())})
+
+
+def _argv(command: str) -> tuple[str, list[str]]:
+  words = shlex.split(command)
+  if words[0] in ("python", "python3"):
+    words = words[2:] if words[1] == "-m" else words[1:]
+  program = {"amplify.main": "amplify", "amplify.views.report": "amplify-report"}.get(
+      words[0], words[0])
+  return program, words[1:]
+
+
+def _defined_flags(script: pathlib.Path) -> set[str]:
+  """The flags a script defines (`flags.DEFINE_*("name", ...)`), with those of the experiments
+  modules it imports."""
+  names, seen, todo = set(), set(), [script]
+  while todo:
+    path = todo.pop()
+    if path in seen or not path.exists():
+      continue
+    seen.add(path)
+    for node in ast.walk(ast.parse(path.read_text())):
+      if (isinstance(node, ast.Call) and getattr(node.func, "attr", "").startswith("DEFINE")
+          and node.args and isinstance(node.args[0], ast.Constant)):
+        names.add(node.args[0].value)
+      if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        todo.append(ROOT / "experiments" / f"{node.module.split('.')[-1]}.py")
+      if isinstance(node, ast.Import):
+        todo += [ROOT / "experiments" / f"{a.name}.py" for a in node.names]
+  return names
+
+
+def test_the_docs_show_commands():
+  programs = {_argv(c)[0] for _, c in COMMANDS}
+  assert {"amplify", "amplify-report"} <= programs, programs
+
+
+@pytest.mark.parametrize("where,command", COMMANDS)
+def test_a_documented_command_parses(where, command):
+  program, args = _argv(command)
+  if program == "amplify":
+    if where == "docs/plugins.md":  # its example plug-ins are the reader's, not installed here
+      args = [a for a in args if not a.startswith(("--task=", "--oracle="))]
+    fv = flags.FlagValues()
+    flags.DEFINE_string("workdir", None, "", flag_values=fv)
+    flags.DEFINE_bool("debug", False, "", flag_values=fv)
+    if "--helpfull" in args or "--help" in args:
+      return
+    cli.parse(["amplify", *args], fv)  # raises on any unknown flag or bad value
+  elif program == "amplify-report":
+    names = {re.sub(r"^--(no)?", "", a).split("=", 1)[0] for a in args}
+    assert names <= {"workdir", "plots", "out", "tree"}, f"{where}: {command}"
+  else:
+    script = ROOT / program
+    assert script.exists(), f"{where}: {command}: no such script"
+    defined = _defined_flags(script)
+    for arg in args:
+      if not arg.startswith("--"):
+        continue
+      name = re.sub(r"^--(no)?", "", arg).split("=", 1)[0]
+      assert name in defined or name.split(".")[0] in ("config", "task", "oracle"), (
+          f"{where}: {command}: {script.name} defines no --{name}")
