@@ -37,8 +37,13 @@ class NoSettings:
 
 @dataclasses.dataclass(frozen=True)
 class TaskPlugin:
+  """`make(settings, key) -> (Task, GroundTruth)`; `settings`, its dataclass; `config`, the run
+  config it ships like a built-in task (a module path "pkg.configs" or the function itself,
+  `get_config(variant: str) -> ConfigDict` built on `amplify.configs.base.get_config()`; None: the
+  shared defaults with `settings`' defaults). Its variants run as `--preset=NAME_VARIANT`."""
   make: Callable[[Any, Any], tuple]
   settings: type = NoSettings
+  config: str | Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +62,11 @@ def _check(name: str, settings: type) -> None:
     raise ValueError(f"plug-in {name!r}: settings must be a dataclass (got {settings!r}).")
 
 
-def register_task(name: str, make, settings: type = NoSettings) -> None:
-  """Makes `--task=name` run `make(settings, key)`; replaces an earlier task of that name."""
+def register_task(name: str, make, settings: type = NoSettings, config=None) -> None:
+  """Makes `--task=name` run `make(settings, key)`; replaces an earlier task of that name.
+  `config`: see `TaskPlugin`."""
   _check(name, settings)
-  _REGISTERED[TASK_GROUP][name] = TaskPlugin(make, settings)
+  _REGISTERED[TASK_GROUP][name] = TaskPlugin(make, settings, config)
 
 
 def register_oracle(name: str, make, settings: type = NoSettings) -> None:

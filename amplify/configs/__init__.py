@@ -15,6 +15,7 @@ import json
 
 import ml_collections
 
+from amplify import registry
 from amplify.configs import base, load
 from amplify.configs.base import POLICIES, heldout_rows
 from amplify.configs.load import settings
@@ -63,9 +64,7 @@ def start(preset: str | None = None, task: str | None = None, oracle: str | None
   if preset is not None and file is not None:
     raise ValueError(f"--preset={preset} and --config={file}: give one of them.")
   if preset is not None:
-    if preset not in PRESETS:
-      raise ValueError(f"unknown preset {preset!r} (--preset); choose one of {sorted(PRESETS)}.")
-    config = load.task_config(*PRESETS[preset])
+    config = load.task_config(*_preset(preset))
   elif file is not None:
     config = load.from_file(file)
   else:
@@ -75,6 +74,21 @@ def start(preset: str | None = None, task: str | None = None, oracle: str | None
   if oracle is not None and oracle != config.oracle.name:
     config.oracle = load.oracle_block(oracle)
   return config
+
+
+def _preset(name: str) -> tuple[str, str]:
+  """(task, variant) of `--preset=name`: a built-in preset, a task's own name, or TASK_VARIANT
+  for a task (a plug-in's too) whose config has that variant."""
+  if name in PRESETS:
+    return PRESETS[name]
+  tasks = registry.names(registry.TASK_GROUP)
+  if name in tasks:
+    return name, ""
+  for task in sorted(tasks, key=len, reverse=True):
+    if name.startswith(task + "_"):
+      return task, name[len(task) + 1:]
+  raise ValueError(f"unknown preset {name!r} (--preset); choose one of {sorted(PRESETS)}, or "
+                   "TASK_VARIANT for a task whose config has that variant.")
 
 
 def _paths(config, prefix: str = "") -> list[str]:

@@ -61,7 +61,12 @@ def task_config(name: str, variant: str = "") -> ml_collections.ConfigDict:
     except (ImportError, AttributeError) as e:
       raise ValueError(f"task {name!r}: its config {source!r} cannot be loaded: "
                        f"{type(e).__name__}: {e}") from e
-  config = _checked(source(variant), f"task {name!r}'s config")
+  try:
+    config = source(variant)
+  except (KeyError, ValueError) as e:  # a variant its config file does not have
+    raise ValueError(f"task {name!r}: its config has no variant {variant!r} "
+                     f"({type(e).__name__}: {e}).") from e
+  config = _checked(config, f"task {name!r}'s config")
   if config.task.get("name") != name:
     raise ValueError(f"task {name!r}: its config sets task.name={config.task.get('name')!r}.")
   return config

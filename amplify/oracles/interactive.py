@@ -15,7 +15,8 @@ with a short id (a1, l1, ...). Commands, one letter or a word:
   q / quit              stop; every answer given is kept (so are Ctrl-C and end of input)
 
 A typo, or input the task cannot parse, re-prompts with the reason. The screen is drawn with
-rich (a dependency of flax); nothing here writes escape codes by hand.
+rich (declared in pyproject.toml, loaded only with this oracle); nothing here writes escape
+codes by hand.
 """
 from __future__ import annotations
 

@@ -227,7 +227,11 @@ def _report(workdirs: list[str], write_plots: bool, out: str | None, tree: str |
   else:
     print(format_comparison(workdirs))
   if write_plots:
-    from amplify.views import plots  # pylint: disable=g-import-not-at-top (matplotlib: only to plot)
+    try:  # matplotlib loads only to plot
+      from amplify.views import plots  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise ValueError(f"--plots needs matplotlib, which does not import ({e}): pip install "
+                       "matplotlib, or drop --plots.") from None
     if len(workdirs) == 1:
       written = plots.run_plots(workdirs[0], read_metrics(workdirs[0]),
                                 out or os.path.join(workdirs[0], "plots"))
