@@ -17,6 +17,7 @@ from absl import app, flags, logging
 from amplify.configs import cli as config_cli
 
 config_cli.define_flags()
+flags.adopt_module_key_flags(config_cli)  # --help lists the config's flags beside main's
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where config.json, metrics.jsonl and "
                                "summary.json go (default: workdirs/TASK, or workdirs/TASK_ARM "
                                "for an --arm other than ltp).")
@@ -65,6 +66,9 @@ def main(argv):
 def cli() -> None:
   """The command line, for `amplify` and `python -m amplify.main`, and for a script that
   registers its own task or oracle (`amplify.registry.register_task`) before handing over."""
+  fv = flags.FLAGS
+  for flag in fv.get_key_flags_for_module(sys.modules[__name__]):  # `--help` of a console script,
+    fv.register_key_flag_for_module(sys.argv[0], flag)  # whose main module defines no flag
   app.run(main, flags_parser=config_cli.flags_parser)
 
 
