@@ -117,7 +117,9 @@ def parse(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[
     raise ValueError("amplify.configs.cli.parse: these flag values were parsed before; pass a "
                      "fresh absl.flags.FlagValues().")
   overrides, rest = _split(argv)
-  rest = fv(rest, known_only=True)  # steps 1-3
+  # --help and its kind print at parse: kept for step 4, where the config's fields exist
+  helps = [a for a in rest[1:] if a.lstrip("-").startswith(("help", "?"))]
+  rest = fv([a for a in rest if a not in helps], known_only=True)  # steps 1-3
   config = configs.start(fv.preset, task=fv.task, oracle=fv.oracle, file=fv["config"].value)
   for name, path in base.SHORTHANDS.items():
     if fv[name].value is not None:
@@ -127,7 +129,7 @@ def parse(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[
   if unknown:
     raise ValueError(_unknown_flag(config, unknown[0]))
   delattr(fv, "config")
-  argv = [argv[0], *(arg for _, arg in overrides), *rest[1:]]
+  argv = [argv[0], *(arg for _, arg in overrides), *rest[1:], *helps]
   config_flags.DEFINE_config_dict("config", config, "The run's config (--config.PATH=VALUE).",
                                   flag_values=fv, sys_argv=argv, lock_config=True)
   rest = fv(argv)  # step 4
