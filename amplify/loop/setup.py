@@ -23,8 +23,9 @@ from amplify.learn.policy import make_policy, reads_mz
 from amplify.learn.type2 import Type2
 from amplify.loop import arms as arms_lib
 from amplify.loop.state import D_SAMPLE, EVAL, Run, State
-from amplify.loop.workdir import check_workdir
+from amplify.loop.workdir import WORLD, check_workdir
 from amplify.oracles.make import human_model, identity, make_oracle, make_type2_oracle
+from amplify.tasks.base import key_coverage
 from amplify.truth.referee import Referee
 from amplify.types import EPISODIC, LATENT, Task
 
@@ -57,14 +58,14 @@ def check(config, workdir: str) -> Checked:
   validate(config)
   task, referee = _task_and_referee(config)
   try:
-    oracle, store, type2_oracle = _check(config, workdir, task)
+    oracle, store, type2_oracle = _check(config, workdir, task, referee.world_id)
   except BaseException:
     referee.close()
     raise
   return Checked(task, referee, oracle, store, type2_oracle)
 
 
-def _check(config, workdir: str, task: Task):
+def _check(config, workdir: str, task: Task, world: str | None):
   """The checks that need the task: returns H, the answer store and type 2's judge."""
   arm = arms_lib.get_arm(config, task)
   oracle = make_oracle(config, task, reads_raw_d=arm.reads == arms_lib.RAW_D)
@@ -110,7 +111,7 @@ def _check(config, workdir: str, task: Task):
     if rows < rows_asked:  # a finite task returns at most its pool's rows
       raise ValueError(f"{flag}={rows_asked}: task {task.name!r} has only {rows} such questions; "
                        f"use at most {rows}.")
-  check_workdir(config, workdir)
+  check_workdir(config, workdir, world)
   store = None
   if config.oracle_store:
     store = AnswerStore(config.oracle_store, {"task": task.name, "settings": dataclasses.asdict(
@@ -161,6 +162,8 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
   plan = arm.rounds(config)
   os.makedirs(workdir, exist_ok=True)
   write_json(os.path.join(workdir, "config.json"), to_dict(config))
+  if referee.world_id is not None:
+    write_json(os.path.join(workdir, WORLD), {"world_id": referee.world_id})
   last = checkpoint.latest_readable_round(workdir)
   done = -1 if last is None else min(last, len(plan) - 1)
   print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}"
@@ -190,7 +193,7 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
             metrics, key,
             task.evaluation_questions(jax.random.fold_in(key, EVAL), config.eval_size),
             task.training_data(jax.random.fold_in(key, D_SAMPLE), config.eval_size),
-            z_accuracy, start, type2, getattr(task, "key_coverage", None))
+            z_accuracy, start, type2, key_coverage(task))
   return run, done
 
 

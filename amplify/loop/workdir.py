@@ -9,10 +9,13 @@ from amplify.files import checkpoint
 from amplify.files import jsonio
 from amplify.files.jsonio import read_json
 
+WORLD = "world.json"  # the referee's fingerprint of the world the run was drawn in
 
-def check_workdir(config, workdir: str) -> None:
-  """Refuses a workdir that cannot be written, or that holds a run of another config (rather
-  than overwrite it). Creates the workdir."""
+
+def check_workdir(config, workdir: str, world: str | None = None) -> None:
+  """Refuses a workdir that cannot be written, or that holds a run of another config, or of
+  another world (`world`: the referee's fingerprint of its secret, `world.json`), rather than
+  overwrite or mix them. Creates the workdir."""
   try:  # a file written and removed: what the run will do, tried before any work
     os.makedirs(workdir, exist_ok=True)
     probe = os.path.join(workdir, ".write_check")
@@ -33,6 +36,13 @@ def check_workdir(config, workdir: str) -> None:
       changed = sorted(_differences(old, new))
       raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "
                        f"{changed}); use a new --workdir, or the same flags to resume.")
+  saved = os.path.join(workdir, WORLD)
+  if world is not None and os.path.exists(saved):
+    old = read_json(saved, "the run's world").get("world_id")
+    if old != world:
+      raise ValueError(f"workdir {workdir!r} holds a run drawn in another world (world {old}; "
+                       f"this referee's secret gives {world}): restore the secret file it was run "
+                       "with ($AMPLIFY_SECRET_FILE), or use a new --workdir.")
   jsonio.read_summary(workdir)  # a damaged summary, or a finished run's lost metrics: refused now
 
 

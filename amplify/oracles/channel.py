@@ -41,8 +41,8 @@ class Worker:
 
   def __init__(self, oracle, where: str, in_process: bool):
     self.conn, child = multiprocessing.Pipe()  # a socket pair
-    self.process = None
-    if in_process:
+    self.process, self.where = None, where
+    if in_process:  # the thread closes its end when it stops (`worker.serve`)
       threading.Thread(target=worker_lib.serve, args=(child, oracle.answer_one),
                        daemon=True).start()
       return
@@ -73,10 +73,26 @@ class Worker:
       raise
 
   def send(self, *message) -> None:
-    if message[0] == "init":
-      self.conn.send_bytes(pickle.dumps(dict(message[1])))
-    else:
-      self.conn.send_bytes(pickle.dumps(message))
+    """To the worker; one that died is the oracle's error, naming it."""
+    try:
+      self.conn.send_bytes(pickle.dumps(dict(message[1]) if message[0] == "init" else message))
+    except OSError as e:
+      code = self._end(kill=True)
+      raise OracleError(f"{self.where}died: its worker process exited (code {code}) while the "
+                        f"run was answering it ({e.strerror or e})") from None
+
+  def _end(self, kill: bool) -> int | None:
+    """Waits for the worker process (killing it if `kill`, or if it will not end); its exit
+    code."""
+    if self.process is None:
+      return None
+    if kill:
+      self.process.kill()
+    try:
+      return self.process.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # e.g. its socket half-closed while it goes on
+      self.process.kill()
+      return self.process.wait()
 
   def receive(self, timeout, where: str, open_questions=list):
     """The next message (a JSON list), or None if none came within timeout() seconds (called
@@ -87,12 +103,12 @@ class Worker:
       message = json.loads(self.conn.recv_bytes())
     except (EOFError, OSError):
       open_questions = open_questions()
-      code = self.process.wait() if self.process is not None else None
+      code = self._end(kill=False)
       on = (f" while answering question {open_questions[0].index} ({open_questions[0].text!r})"
             + (f" and {len(open_questions) - 1} more" if len(open_questions) > 1 else "")
             if open_questions else "")
       raise OracleError(f"{where}died: its worker process exited (code {code}){on}") from None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
       message = None
     if not isinstance(message, list) or not message:
       raise OracleError(f"{where}sent its worker's channel a message that is not the protocol's")
@@ -100,19 +116,12 @@ class Worker:
 
   def close(self, ok: bool) -> None:
     """Ends the other side: asked to stop once the batch is done, killed after an error."""
-    try:
-      if ok:
-        self.send("stop")
-    except OSError:
-      pass
-    if self.process is not None:
-      if not ok:
-        self.process.kill()
+    if ok:
       try:
-        self.process.wait(timeout=10)
-      except subprocess.TimeoutExpired:
-        self.process.kill()
-        self.process.wait()
+        self.conn.send_bytes(pickle.dumps(("stop",)))
+      except OSError:
+        pass
+    self._end(kill=not ok)
     self.conn.close()
 
 
@@ -199,7 +208,7 @@ def _serve(oracle, worker, questions, make_tools, finish, serve_asks, serve_look
         else:
           value = getattr(o.tools, name)(str(arg))
         worker.send("reply", slot, True, _wired(value))
-      except (ValueError, TypeError) as e:  # a subquestion, key or answer the task cannot read
+      except (ValueError, TypeError, OverflowError) as e:  # what the task cannot read
         worker.send("reply", slot, False, (type(e).__name__, str(e)))
       o.since = time.time()
     elif kind == "done" and len(message) == 3:

@@ -120,18 +120,19 @@ def serve(conn, answer_one) -> None:
   """Answers the run's questions until it says stop or goes away: each "start" runs a question
   in a thread, each "reply" wakes the question that waits on it."""
   channel = Channel(conn)
-  while True:
-    try:
-      message = pickle.loads(conn.recv_bytes())
-    except (EOFError, OSError):
-      return
-    if message[0] == "start":
-      threading.Thread(target=channel.answer, args=(answer_one, *message[1:]),
-                       daemon=True).start()
-    elif message[0] == "reply":
-      channel.reply(*message[1:])
-    else:
-      return
+  with conn:  # closed on the way out: in a thread of the run, nothing else would
+    while True:
+      try:
+        message = pickle.loads(conn.recv_bytes())
+      except (EOFError, OSError):
+        return
+      if message[0] == "start":
+        threading.Thread(target=channel.answer, args=(answer_one, *message[1:]),
+                         daemon=True).start()
+      elif message[0] == "reply":
+        channel.reply(*message[1:])
+      else:
+        return
 
 
 def main() -> None:

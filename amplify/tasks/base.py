@@ -83,3 +83,10 @@ class KeyCoverage:
     score = accuracy(jax.tree.map(lambda a: a[rows], inputs)) if len(rows) else None
     return {"unseen_entity_fraction": float(np.mean(~seen[distinct])),
             "policy_accuracy_unseen": score, "unseen_rows": int(len(rows))}
+
+
+def key_coverage(task) -> KeyCoverage | None:
+  """The task's `key_coverage` hook; by default a `KeyCoverage` for a task whose questions name Mz
+  keys (a plug-in's too), and None for one whose questions name none."""
+  hook = getattr(task, "key_coverage", None)
+  return hook if hook is not None else KeyCoverage(task.spec) if task.spec.names_mz_keys else None

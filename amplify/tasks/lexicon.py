@@ -29,7 +29,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from amplify import registry
-from amplify.tasks.base import KeyCoverage
 from amplify.types import FIRST_TOKEN, IDK, LATENT, PAD, Inputs, Spec, Tools
 
 RAW_ROWS_PER_ENTITY = 64  # raw_d: the rows of D an entity's look-ups can address (j < 64)
@@ -94,11 +93,6 @@ class Lexicon:
   @property
   def entity0(self) -> int:
     return self.background0 + self.num_classes
-
-  @property
-  def key_coverage(self) -> KeyCoverage:
-    """The loop's hook: which entities pi trained on, and its accuracy on entities it never did."""
-    return KeyCoverage(self.spec)
 
   @property
   def spec(self) -> Spec:

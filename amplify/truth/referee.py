@@ -20,6 +20,7 @@ means).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
@@ -119,6 +120,7 @@ class Referee:
       raise ValueError(f"task {getattr(task, 'name', task)!r} cannot be handed to the referee "
                        f"process ({type(e).__name__}: {e}): define the task's and its ground "
                        "truth's classes at the top level of an importable module.") from None
+    self.world_id = None  # the caller's world: no secret of the referee's
     self._spawn(world)  # no reply awaited: the child loads while the run goes on
 
   @classmethod
@@ -145,7 +147,8 @@ class Referee:
     referee = cls.__new__(cls)
     referee._spawn(build)
     try:
-      task = pickle.loads(referee._reply(f"building task {name!r} in the referee"))
+      task, referee.world_id = referee._reply(f"building task {name!r} in the referee")
+      task = pickle.loads(task)
       _write(referee._process.stdin, rounds(task) if callable(rounds) else rounds)
     except BaseException:
       referee.close()
@@ -294,6 +297,12 @@ def _build(plugin: bytes | str, settings, seed: int, name: str):
   return plugin.make(settings, world_key(seed, read_secret()))
 
 
+def world_id() -> str:
+  """A one-way fingerprint of this user's secret (it tells worlds apart, and reveals nothing that
+  rebuilds one): a workdir records it, so a resume in another secret's world is refused."""
+  return hashlib.blake2b(b"amplify world id\0" + read_secret(), digest_size=8).hexdigest()
+
+
 class _Reachable(Exception):
   pass
 
@@ -340,7 +349,7 @@ def serve() -> None:
     del first
     if kind == "build":
       task, truth = _build(*what)
-      _write(replies, ("ok", _task_bytes(task, truth, what[-1])))
+      _write(replies, ("ok", (_task_bytes(task, truth, what[-1]), world_id())))
       if (rounds := _read_bytes(requests)) is None:
         return
       rounds = pickle.loads(rounds)
