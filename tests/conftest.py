@@ -1,4 +1,7 @@
+import contextlib
+import fcntl
 import gc
+import hashlib
 import os
 import shutil
 import tempfile
@@ -22,9 +25,14 @@ else:
   _CACHE = None
 
 # The referee's secret (amplify.truth.referee): one for the session, in its own directory, which
-# the subprocesses inherit; the user's own secret file is never read or made by the tests.
-_SECRET_DIR = tempfile.mkdtemp(prefix="amplify-tests-secret-")
-os.environ["AMPLIFY_SECRET_FILE"] = os.path.join(_SECRET_DIR, "referee_secret")
+# the subprocesses and the xdist workers inherit (so a run one worker made is of the world the
+# other's referee draws); the user's own secret file is never read or made by the tests.
+if "AMPLIFY_TESTS_SECRET_DIR" not in os.environ:
+  _SECRET_DIR = tempfile.mkdtemp(prefix="amplify-tests-secret-")
+  os.environ["AMPLIFY_TESTS_SECRET_DIR"] = _SECRET_DIR
+  os.environ["AMPLIFY_SECRET_FILE"] = os.path.join(_SECRET_DIR, "referee_secret")
+else:
+  _SECRET_DIR = None
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -41,4 +49,46 @@ def _release_compiled_programs():
 def pytest_sessionfinish(session, exitstatus):
   if _CACHE is not None:
     shutil.rmtree(_CACHE, ignore_errors=True)
-  shutil.rmtree(_SECRET_DIR, ignore_errors=True)
+  if _SECRET_DIR is not None:
+    shutil.rmtree(_SECRET_DIR, ignore_errors=True)
+
+
+# -- finished runs shared by the session --------------------------------------------------------
+# A whole run costs a referee process, its compilations and its rounds; many tests only read what
+# a finished run left (or damage a copy of it). Each run below is made once per session, by
+# whichever xdist worker asks first, under a lock in the directory the workers share; the other
+# worker waits for it and reads the same workdir. A test that changes a workdir copies it first.
+
+@contextlib.contextmanager
+def _locked(path):
+  with open(path, "a") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+  """finished_run((preset, overrides)) -> (config, workdir, summary) of a finished run of
+  `configs.get_config(preset, **overrides)` (the runs are named in tests/helpers.py), made once
+  for the session; read it, or copy it (`helpers.copy_run`) before changing anything in it."""
+  from amplify import configs
+  from amplify.files import jsonio
+  from amplify.loop import run as loop
+  base = tmp_path_factory.getbasetemp()
+  root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-runs"
+  root.mkdir(exist_ok=True)
+
+  def get(which):
+    preset, overrides = which
+    config = configs.get_config(preset, **overrides)
+    name = f"{preset}-{hashlib.sha256(configs.to_json(config).encode()).hexdigest()[:12]}"
+    workdir = root / name
+    with _locked(root / f"{name}.lock"):
+      summary = jsonio.read_summary(str(workdir))
+      if summary is None:
+        summary = loop.run(config, str(workdir))
+    return config, workdir, summary
+  return get

@@ -3,19 +3,15 @@
 pi's answers come from Mz (change an entry of z*, the answer about that entity changes), its size
 does not grow with z*, and it answers about entities no question it trained on named. `no_prior`
 cannot read z*, `imitate_on_d` never trains on a D* label, and a finished workdir is not run
-again.
+again (tests/test_resume.py).
 """
-import json
-import shutil
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
+import helpers
 from amplify.loop import arms
 from amplify.files import checkpoint
 from amplify.views import report
@@ -30,16 +26,11 @@ from amplify.truth.referee import read_secret
 from amplify.types import IDK, Inputs
 from amplify.tasks.lexicon import Lexicon
 
-# Many entities, few labels: a good share of the evaluation's entities is in no training question.
-SPARSE = dict(num_entities=4096, observations=8, label_size=1024, eval_size=1024, replay_size=2048)
-
-
 @pytest.fixture(scope="module")
-def sparse_run(tmp_path_factory):
-  config = config_lib.get_config("lexicon_tiny", baselines=False, **SPARSE)
-  workdir = tmp_path_factory.mktemp("sparse")
-  summary = loop.run(config, str(workdir))
-  return config, workdir, summary
+def sparse_run(finished_run):
+  """Many entities, few labels (tests/helpers.py): a share of the evaluation's entities is in no
+  training question."""
+  return finished_run(helpers.SPARSE)
 
 
 def _final_policy(config, workdir):
@@ -95,9 +86,16 @@ def test_entities_pi_never_trained_on_are_answered_right(sparse_run):
 
 
 @pytest.mark.parametrize("arm", sorted(arms.ARMS))
-def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path):
+def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path, monkeypatch):
   config = config_lib.get_config("lexicon_tiny", arm=arm, rounds=2, total_steps=200,
-                                 baselines=False)
+                                 baselines=False, type2_size=0)
+  trained_on, fit = [], Distiller.fit
+
+  def recording_fit(self, data, steps, *args, **kwargs):
+    trained_on.append(np.asarray(data.inputs.questions))
+    return fit(self, data, steps, *args, **kwargs)
+
+  monkeypatch.setattr(Distiller, "fit", recording_fit)
   summary = loop.run(config, str(tmp_path))
   records = report.read_metrics(str(tmp_path))
   evals = [r for r in records if r["phase"] == "eval"]
@@ -114,6 +112,15 @@ def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path):
   if arm == "joint":  # D's rows join the training set
     distills = [r for r in records if r["phase"] == "distill"]
     assert distills[0]["train_rows"] > (1 - evals[0]["idk_fraction"]) * config.label.size
+  if arm == "imitate_on_d":  # pi imitates H on D's questions, and never trains on a D* label
+    task, _ = make_task(config, secret=read_secret())  # the run's world: the referee's
+    all_of_d = task.training_data(jax.random.key(0), 10**9)[0].questions  # D's own questions
+    d_rows = {row.tobytes() for row in np.asarray(all_of_d)}
+    assert len(trained_on) == 1  # round 0 only: round 1 labels D* and trains on nothing
+    assert all(row.tobytes() in d_rows for row in trained_on[0])  # D's own questions, every row
+    distills = [r for r in records if r["phase"] == "distill"]
+    assert [d["steps"] > 0 for d in distills] == [True, False]
+    assert summary["rounds"] == 2
 
 
 COLORED_DIGITS_ARMS = ["ltp", "no_prior", "imitate_on_d", "joint"]
@@ -126,7 +133,7 @@ def test_colored_digits_has_every_arm_but_raw_d():
 
 @pytest.mark.parametrize("arm", COLORED_DIGITS_ARMS)
 def test_every_arm_that_applies_runs_on_colored_digits(arm, tmp_path):
-  config = config_lib.get_config("colored_digits_tiny", arm=arm, baselines=False)
+  config = config_lib.get_config("colored_digits_tiny", arm=arm, baselines=False, type2_size=0)
   summary = loop.run(config, str(tmp_path))
   assert summary["arm"] == arm and summary["policy"] == "question"  # it names no Mz keys
 
@@ -139,81 +146,13 @@ def test_raw_d_is_refused_where_the_task_cannot_index_d():
 
 def test_no_prior_cannot_read_z_star(tmp_path):
   config = config_lib.get_config("lexicon_tiny", arm="no_prior", rounds=1, total_steps=100,
-                                 baselines=False)
+                                 baselines=False, type2_size=0)
   checked = loop.check(config, str(tmp_path))
   run, _ = begin(config, str(tmp_path), checked)
   checked.close()
   assert isinstance(run.view.mz, EmptyMz)
-  from test_isolation import _reachable
-  reachable = _reachable(run.amplifier)
+  reachable = helpers.reachable(run.amplifier)
   assert not any(isinstance(o, TableMz) for o in reachable)  # z* was fitted, but H can't reach it
   inputs = run.task.deployment_questions(jax.random.key(0), 512)
   answers = np.asarray(run.amplifier.label(inputs, None, None, jax.random.key(1)).answers)
   assert np.all(answers == IDK)  # a uniform prior decides nothing
-
-
-def test_imitate_on_d_never_trains_on_a_d_star_label(tmp_path, monkeypatch):
-  config = config_lib.get_config("lexicon_tiny", arm="imitate_on_d", total_steps=200,
-                                 baselines=False)
-  task, _ = make_task(config, secret=read_secret())  # the run's world: the referee's
-  all_of_d = task.training_data(jax.random.key(0), 10**9)[0].questions  # D's own questions
-  d_rows = {row.tobytes() for row in np.asarray(all_of_d)}
-  trained_on, fit = [], Distiller.fit
-
-  def recording_fit(self, data, steps, *args, **kwargs):
-    trained_on.append(np.asarray(data.inputs.questions))
-    return fit(self, data, steps, *args, **kwargs)
-
-  monkeypatch.setattr(Distiller, "fit", recording_fit)
-  summary = loop.run(config, str(tmp_path))
-  assert len(trained_on) == 1  # round 0 only: round 1 labels D* and trains on nothing
-  assert all(row.tobytes() in d_rows for row in trained_on[0])  # D's own questions, every row
-  distills = [r for r in report.read_metrics(str(tmp_path)) if r["phase"] == "distill"]
-  assert [d["steps"] > 0 for d in distills] == [True, False]
-  assert summary["rounds"] == 2
-
-
-def test_a_finished_workdir_returns_its_summary_and_a_killed_baseline_resumes(tmp_path):
-  # the rounds of the lexicon arms' runs above: their compiled programs serve this run's rounds
-  config = config_lib.get_config("lexicon_tiny", rounds=2, total_steps=200, baselines=True,
-                                 baseline_size=1024)
-  workdir = tmp_path / "run"
-  first = loop.run(config, str(workdir))
-  metrics = (workdir / "metrics.jsonl").read_text()
-  assert loop.run(config, str(workdir)) == first  # nothing recomputed
-  assert (workdir / "metrics.jsonl").read_text() == metrics
-
-  # as if killed while training the ceiling: its line and the summary are missing
-  lines = [json.loads(line) for line in metrics.splitlines()]
-  kept = [r for r in lines if r.get("baseline") != "ceiling"]
-  (workdir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
-  (workdir / "summary.json").unlink()
-  again = loop.run(config, str(workdir))
-  records = report.read_metrics(str(workdir))
-  assert sum(r["phase"] == "eval" for r in records) == 2  # no round redone
-  assert [r["baseline"] for r in records if r["phase"] == "baseline"] == ["prosaic", "ceiling"]
-  for key in ["final_policy_accuracy", "prosaic_accuracy", "ceiling_accuracy", "z_accuracy"]:
-    assert again[key] == first[key], key
-
-
-def test_the_same_command_twice_prints_the_table_and_exits_0(tmp_path):
-  # the config of the ltp arm's run above: this process loads its compiled programs from the
-  # tests' compilation cache (tests/conftest.py)
-  command = [sys.executable, "-m", "amplify.main", "--preset=lexicon_tiny", "--rounds=2",
-             "--config.train.total_steps=200", "--baselines=false", f"--workdir={tmp_path}"]
-  for _ in range(2):
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "held-out agr" in result.stdout and "arm ltp" in result.stdout
-  assert "finished run" in result.stdout
-
-
-def test_a_resumed_run_remembers_the_entities_pi_trained_on(sparse_run, tmp_path):
-  config, workdir, summary = sparse_run
-  shutil.copytree(workdir, tmp_path / "run")
-  shutil.rmtree(tmp_path / "run" / "checkpoints" / f"round_{config.rounds - 1}")
-  (tmp_path / "run" / "summary.json").unlink()
-  resumed = loop.run(config, str(tmp_path / "run"))
-  # the last round alone names fewer entities than all rounds: a forgotten `seen` would show
-  assert resumed["unseen_entity_fraction"] == summary["unseen_entity_fraction"]
-  assert resumed["policy_accuracy_unseen"] == summary["policy_accuracy_unseen"]

@@ -79,8 +79,10 @@ def test_parts_are_disjoint_and_follow_the_protocol():
 
 
 def _pixel_tokens_of_reader(task, world):
-  """The reader set's images, inked red: images that are in neither D nor D*."""
-  return colored_digits._pixel_tokens(task, world.images[0], np.zeros(len(world.images[0]), int))
+  """The reader set's images, inked red (a pixel's token is the blank's plus its intensity, as
+  in a red digit of D): images that are in neither D nor D*."""
+  images = world.images[0]
+  return np.where(images == 0, task.blank, task.blank + images).astype(np.int32)
 
 
 def test_the_colour_prior_is_what_recovers_the_true_rule(monkeypatch):
@@ -101,7 +103,7 @@ def test_the_colour_prior_is_what_recovers_the_true_rule(monkeypatch):
 
 
 def test_tiny_run_reports_the_rule_and_the_grayscale_baseline(tmp_path):
-  summary = loop.run(config_lib.get_config(TINY), str(tmp_path))
+  summary = loop.run(config_lib.get_config(TINY, type2_size=0), str(tmp_path))
   with open(tmp_path / "metrics.jsonl") as f:
     records = [json.loads(line) for line in f]
   assert [r["z_accuracy"] for r in records if r["phase"] == "prior"] == [1.0]

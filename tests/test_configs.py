@@ -144,11 +144,11 @@ def _toy_config(variant=""):
 
 
 @pytest.fixture
-def toy(monkeypatch):
-  """A task plug-in "toy", registered for the test alone; `toy(config=...)` adds a config."""
-  def register(**extra):
-    plugin = types.SimpleNamespace(make=None, settings=ToySettings, **extra)
-    monkeypatch.setitem(registry._REGISTERED[registry.TASK_GROUP], "toy", plugin)
+def toy():
+  """Registers the task plug-in "toy" (`toy(config=...)`: with a config) through the public
+  registry, as a script would; each test registers the toy it needs, replacing an earlier one."""
+  def register(config=None):
+    registry.register_task("toy", None, ToySettings, config=config)
   return register
 
 

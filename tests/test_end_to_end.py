@@ -1,11 +1,12 @@
-"""A tiny run end to end: later rounds label and answer more than round 0; reruns reproduce."""
-import dataclasses
+"""A tiny run end to end: later rounds label and answer more than round 0; reruns reproduce
+(resumes: tests/test_resume.py)."""
 import json
 import shutil
 
 import numpy as np
 import pytest
 
+import helpers
 from amplify import configs as config_lib
 from amplify.views import report
 from amplify.loop import run as loop
@@ -23,16 +24,15 @@ SUMMARY_KEYS = {"final_policy_accuracy", "prosaic_accuracy", "ceiling_accuracy",
 PRIOR_KEYS = {"log_prior", "log_likelihood", "z_accuracy", "mz_parameters", "seconds"}
 
 
-@pytest.fixture(scope="module", params=["lexicon_tiny", "permutation_tiny"])
-def tiny_run(tmp_path_factory, request):
-  workdir = tmp_path_factory.mktemp("run")
-  config = config_lib.get_config(request.param)
-  summary = loop.run(config, str(workdir))
-  return config, workdir, summary
+@pytest.fixture(scope="module", params=["lexicon", "permutation"])
+def tiny_run(request, finished_run):
+  """The tiny preset's run with its baselines (tests/helpers.py), shared by the session."""
+  return finished_run({"lexicon": helpers.LEXICON, "permutation": helpers.PERMUTATION}[
+      request.param])
 
 
 def _evals(workdir):
-  return [r for r in report.read_metrics(str(workdir)) if r["phase"] == "eval"]
+  return helpers.evals(workdir)
 
 
 def test_workdir_holds_config_metrics_and_summary(tiny_run):
@@ -93,52 +93,25 @@ def test_report_prints_one_row_per_round_and_the_baselines(tiny_run):
   assert len(rows) == config.rounds
 
 
-def test_rerun_gives_the_same_numbers(tiny_run, tmp_path):
+def test_rerun_gives_the_same_numbers(tiny_run, finished_run):
+  """The same rounds run again (here without baselines, in a run of its own) give the same
+  numbers; the resumed runs (tests/test_resume.py) are held to the same."""
   config, workdir, _ = tiny_run
-  loop.run(config_lib.replace(config, baselines=False), str(tmp_path))  # same rounds, no baselines
-  for again, first in zip(_evals(tmp_path), _evals(workdir), strict=True):
+  again = finished_run((config.task.name + "_tiny", {"type2_size": 0, "baselines": False}))[1]
+  for again, first in zip(_evals(again), _evals(workdir), strict=True):
     for key in ["label_accuracy", "idk_fraction", "train_agreement", "heldout_agreement",
                 "policy_accuracy", "asks", "lookups", "competent_difficulties"]:
       assert again[key] == first[key], key
 
 
-def test_resume_recomputes_only_what_is_missing_and_matches(tiny_run, tmp_path):
-  config, workdir, summary = tiny_run
-  copy = tmp_path / "run"
-  shutil.copytree(workdir, copy)
-  last = config.rounds - 1
-  shutil.rmtree(copy / "checkpoints" / f"round_{last}")  # as if interrupted during the last round
-  resumed = loop.run(config, str(copy))
-  records = report.read_metrics(str(copy))
-  assert [r["round"] for r in records if r["phase"] == "eval"] == list(range(config.rounds))
-  assert sum(r["phase"] == "baseline" for r in records) == 2  # kept, not recomputed
-  assert sum(r["phase"] == "prior" for r in records) == (config.task.name == "lexicon")  # kept too
-  redone = _evals(copy)[-1]
-  original = _evals(workdir)[-1]
-  for key in ["label_accuracy", "train_agreement", "heldout_agreement", "policy_accuracy",
-              "unseen_entity_fraction", "policy_accuracy_unseen"]:  # the seen keys are restored
-    assert redone.get(key) == original.get(key), key
-  assert resumed["final_policy_accuracy"] == summary["final_policy_accuracy"]
-
-
-def test_resume_with_a_fresh_network_per_round_matches(tmp_path):
-  """--config.train.warm_start=false: the resumed round's network is rebuilt on the schedule it trained on."""
-  config = config_lib.get_config("permutation_tiny", warm_start=False, rounds=2, total_steps=200,
-                                 baselines=False)
-  first = loop.run(config, str(tmp_path / "a"))
-  shutil.copytree(tmp_path / "a", tmp_path / "b")
-  shutil.rmtree(tmp_path / "b" / "checkpoints" / "round_1")
-  assert loop.run(config, str(tmp_path / "b"))["final_policy_accuracy"] == \
-      first["final_policy_accuracy"]
-
-
 def test_a_cold_round_whose_fresh_network_failed_keeps_the_previous_policy(tmp_path, monkeypatch):
   """--config.train.warm_start=false: a round whose fresh network does not learn (here: round 1's fit is
   skipped) keeps pi_0, which then answers the evaluation exactly as it did a round earlier; a
-  resume after that round matches the uninterrupted run."""
+  resume after that round matches the uninterrupted run (its round's fresh network rebuilt on the
+  schedule it trained on)."""
   # 100 steps a round, as in the test above: pi_0 is competent at k = 1 after them
   config = config_lib.get_config("permutation_tiny", warm_start=False, total_steps=300,
-                                 baselines=False)
+                                 baselines=False, type2_size=0)
   fit, calls = Distiller.fit, []
 
   def fit_but_not_in_round_1(self, *args, **kwargs):
@@ -156,6 +129,7 @@ def test_a_cold_round_whose_fresh_network_failed_keeps_the_previous_policy(tmp_p
   assert "round(s) 1 kept the previous" in report.format_table(str(workdir))
   shutil.copytree(workdir, copy)
   shutil.rmtree(copy / "checkpoints" / "round_2")  # resume from the round that kept pi_0
+  (copy / "summary.json").unlink()  # else the finished run is returned as it is
   assert loop.run(config, str(copy))["final_policy_accuracy"] == summary["final_policy_accuracy"]
   assert _evals(copy)[-1]["label_accuracy"] == evals[-1]["label_accuracy"]
 
@@ -169,8 +143,8 @@ def test_a_workdir_with_another_config_is_refused(tiny_run):
 
 
 def test_noisy_oracle_slips_show_in_label_accuracy(tmp_path):
-  config = config_lib.get_config("permutation_tiny", oracle="noisy", **{"oracle.noise_rate": 0.5}, rounds=1,
-                                 baselines=False)
+  config = config_lib.get_config("permutation_tiny", oracle="noisy", **{"oracle.noise_rate": 0.5},
+                                 rounds=1, baselines=False, type2_size=0)
   loop.run(config, str(tmp_path))
   first = _evals(tmp_path)[0]
   answered = 1 - first["idk_fraction"]

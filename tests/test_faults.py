@@ -1,9 +1,8 @@
 """Damaged workdir files give a clear error or a warned fallback, JSON writes are atomic, and
-gap_recovered is null where there is no gap (issue 12, the parts built so far)."""
+gap_recovered is null where there is no gap (issue 12, the parts built so far). A run interrupted
+or damaged, then resumed: tests/test_resume.py."""
 import json
 import os
-import pathlib
-import shutil
 import sys
 
 import jax
@@ -11,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import helpers
 from amplify import configs as config_lib
 from amplify.files import jsonio as files
 from amplify.views import report
@@ -108,7 +108,7 @@ def test_a_workdir_whose_checkpoints_is_a_file_fails_at_once_and_leaves_no_threa
   before = set(threading.enumerate())
   with pytest.raises((ValueError, loop.RunError), match=r"checkpoints is a file, not a folder: "
                                                           r"move it away or use a new --workdir"):
-    loop.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))
+    loop.run(config_lib.get_config("lexicon_tiny", type2_size=0, baselines=False), str(tmp_path))
   assert not [t for t in set(threading.enumerate()) - before if not t.daemon]
   assert not (tmp_path / "metrics.jsonl").exists()  # no work done
 
@@ -195,18 +195,18 @@ def test_a_per_question_oracle_is_checked_at_the_same_seam(answer, message):
 
 
 def test_a_failure_after_the_start_is_one_line_naming_the_phase_and_debug_shows_the_traceback(
-    tmp_path):
+    tmp_path, finished_run):
+  """A finished run made unfinished again, its metrics damaged mid-file: the command exits 1 with
+  one line naming the phase; with --debug, the traceback."""
   import subprocess
-  import sys
-  command = [sys.executable, "-m", "amplify.main", "--preset=lexicon_tiny", "--rounds=1",
-             "--config.train.total_steps=20", "--config.label.size=256",
-             "--config.eval_size=128", "--baselines=false", f"--workdir={tmp_path}"]
-  first = subprocess.run(command, capture_output=True, text=True, timeout=600)
-  assert first.returncode == 0, first.stderr
-  (tmp_path / "summary.json").unlink()  # unfinished again, and its metrics damaged mid-file
-  metrics = (tmp_path / "metrics.jsonl").read_text().splitlines(keepends=True)
+  _, whole, _ = finished_run(helpers.LEXICON_ROUNDS)
+  workdir = helpers.copy_run(whole, tmp_path / "run")
+  command = [sys.executable, "-m", "amplify.main", "--preset=lexicon_tiny",
+             "--config.type2.size=0", "--baselines=false", f"--workdir={workdir}"]
+  (workdir / "summary.json").unlink()
+  metrics = (workdir / "metrics.jsonl").read_text().splitlines(keepends=True)
   damaged = "".join([metrics[0][:10] + "\n", *metrics[1:]])
-  (tmp_path / "metrics.jsonl").write_text(damaged)
+  (workdir / "metrics.jsonl").write_text(damaged)
   again = subprocess.run(command, capture_output=True, text=True, timeout=600)
   assert again.returncode == 1
   lines = again.stderr.strip().splitlines()
@@ -214,7 +214,7 @@ def test_a_failure_after_the_start_is_one_line_naming_the_phase_and_debug_shows_
   assert "metrics.jsonl line 1 is damaged" in lines[0] and "Traceback" not in again.stderr
   debug = subprocess.run(command + ["--debug"], capture_output=True, text=True, timeout=600)
   assert debug.returncode != 0 and "Traceback" in debug.stderr
-  assert (tmp_path / "metrics.jsonl").read_text() == damaged  # left as it was
+  assert (workdir / "metrics.jsonl").read_text() == damaged  # left as it was
 
 
 def test_a_nan_loss_stops_distillation_with_a_clear_error_and_keeps_the_last_good_policy():
@@ -237,59 +237,6 @@ def test_a_nan_loss_stops_distillation_with_a_clear_error_and_keeps_the_last_goo
   assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(good), jax.tree.leaves(after)))
   assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(after))
   distiller.fit(data, 10, jax.random.key(4))  # and it trains on from there
-
-
-def _same_summary(a, b):
-  drop = {"wall_seconds", "peak_memory_mb"}
-  return {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items()
-                                                          if k not in drop}
-
-
-SMALL = dict(rounds=2, total_steps=60, label_size=256, eval_size=128, baselines=False,
-             steps_per_call=30)
-
-
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-  """An uninterrupted small run: its summary is what every damaged or killed run must end with."""
-  workdir = tmp_path_factory.mktemp("whole")
-  return workdir, loop.run(config_lib.get_config("lexicon_tiny", **SMALL), str(workdir))
-
-
-def test_a_damaged_newest_checkpoint_falls_back_to_the_round_before_with_a_warning(tmp_path,
-                                                                                   capsys,
-                                                                                   small_run):
-  config = config_lib.get_config("lexicon_tiny", **SMALL)
-  shutil.copytree(small_run[0], tmp_path, dirs_exist_ok=True)  # a finished run, to damage
-  workdir, whole = str(tmp_path), small_run[1]
-  newest = tmp_path / "checkpoints" / "round_1"
-  for damage in ("truncate", "overwrite", "empty"):
-    for path in sorted(newest.rglob("*")):
-      if path.is_file():
-        if damage == "truncate":
-          path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
-        elif damage == "overwrite":
-          path.write_bytes(bytes(range(256)) * (len(path.read_bytes()) // 256 + 1))
-        else:
-          path.unlink()
-    (tmp_path / "summary.json").unlink()  # else the finished run is returned as it is
-    capsys.readouterr()
-    again = loop.run(config, workdir)
-    out = capsys.readouterr().out
-    assert f"warning: checkpoint {newest} is damaged" in out and "resuming after round 0" in out
-    assert _same_summary(again, whole)  # round 1 recomputed to the same numbers
-  damaged = sorted(p.name for p in newest.parent.iterdir() if ".damaged" in p.name)
-  assert damaged == [f"round_1.damaged-{i}" for i in range(3)]  # kept, never read again
-  prior = tmp_path / "checkpoints" / "prior"  # z*'s fit: fitted again, to the same z*
-  for path in sorted(prior.rglob("*")):
-    if path.is_file():
-      path.write_bytes(b"\x00" * len(path.read_bytes()))
-  (tmp_path / "summary.json").unlink()
-  capsys.readouterr()
-  again = loop.run(config, workdir)
-  out = capsys.readouterr().out
-  assert f"warning: checkpoint {prior} is damaged" in out and "fitting z* again" in out
-  assert "prior: z* accuracy" in out and _same_summary(again, whole)
 
 
 # -- what an oracle holds: ask and lookup, within the budget, every call recorded ---------------
@@ -368,33 +315,15 @@ def test_a_per_question_oracle_holds_no_way_past_its_budget():
   assert int(np.asarray(labels.transcript.overruns)[0]) == 8
 
 
-# -- kill -9 inside a write (experiments/kill9.py kills at 20 random points as well) -----------
-
-@pytest.mark.parametrize("where", ["metrics", "checkpoint"])
-def test_a_run_killed_inside_a_write_resumes_to_the_uninterrupted_summary(where, tmp_path,
-                                                                          small_run):
-  """SIGKILL to the run and its referee half-way through a metrics line, or 10 ms into round
-  1's checkpoint save; the same run again ends with the uninterrupted summary."""
-  sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "experiments"))
-  try:
-    import kill9
-  finally:
-    sys.path.pop(0)
-  flags = ["--preset=lexicon_tiny",
-           *(f"--config.{config_lib.FLAT[k]}={str(v).lower()}" for k, v in SMALL.items())]
-  kill9.kill_inside(str(tmp_path), where, flags)
-  assert not (tmp_path / "summary.json").exists()  # killed before the end
-  again = loop.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))
-  assert _same_summary(again, small_run[1])
-
-
-def test_a_checkpoint_whose_round_has_no_metrics_line_is_a_clear_error(tmp_path, small_run):
-  shutil.copytree(small_run[0], tmp_path, dirs_exist_ok=True)
-  metrics = tmp_path / "metrics.jsonl"
+def test_a_checkpoint_whose_round_has_no_metrics_line_is_a_clear_error(tmp_path, finished_run):
+  config, whole, _ = finished_run(helpers.LEXICON_ROUNDS)
+  workdir = helpers.copy_run(whole, tmp_path / "run")
+  metrics = workdir / "metrics.jsonl"
+  newest = config.rounds - 1
   lines = [line for line in metrics.read_text().splitlines()
-           if json.loads(line).get("round") != 1]  # round 1's lines lost, its checkpoint kept
+           if json.loads(line).get("round") != newest]  # its lines lost, its checkpoint kept
   metrics.write_text("".join(line + "\n" for line in lines))
-  (tmp_path / "summary.json").unlink()
-  with pytest.raises(loop.RunError, match=r"has a checkpoint of round 1 but metrics.jsonl lacks "
+  (workdir / "summary.json").unlink()
+  with pytest.raises(loop.RunError, match=rf"has a checkpoint of round {newest} but metrics.jsonl lacks "
                                             r"that round's distill or eval line"):
-    loop.run(config_lib.get_config("lexicon_tiny", **SMALL), str(tmp_path))
+    loop.run(config, str(workdir))

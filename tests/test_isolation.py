@@ -1,14 +1,11 @@
 """Ground truth reaches only the evaluator and the named baselines, for every task and oracle."""
 import ast
-import gc
 import hashlib
-import inspect
 import json
 import os
 import pathlib
 import subprocess
 import sys
-import types
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +13,7 @@ import numpy as np
 import pytest
 
 import amplify
+import helpers
 import spy_oracle
 from amplify import configs as config_lib
 from amplify.learn import prior
@@ -44,24 +42,6 @@ def _secret(tmp_path_factory, monkeypatch):
   monkeypatch.setenv("AMPLIFY_SECRET_FILE", str(tmp_path_factory.getbasetemp() / "secret"))
 
 
-def _reachable(root, depth=12):
-  """Every object reachable from root by references (modules and classes not followed)."""
-  seen, frontier = {id(root): root}, [root]
-  for _ in range(depth):
-    nxt = []
-    for obj in frontier:
-      refs = list(gc.get_referents(obj))
-      if hasattr(obj, "__wrapped__"):
-        refs.append(obj.__wrapped__)
-      for ref in refs:
-        if isinstance(ref, (types.ModuleType, type)) or id(ref) in seen:
-          continue
-        seen[id(ref)] = ref
-        nxt.append(ref)
-    frontier = nxt
-  return list(seen.values())
-
-
 def _amplifier(config):
   task, truth = make_task(config)
   if task.spec.context_size:
@@ -88,7 +68,7 @@ def test_every_built_in_oracle_is_checked():
 def test_amplifier_holds_no_handle_to_ground_truth(task_name, oracle_name):
   config = config_lib.get_config(f"{task_name}_tiny", oracle=oracle_name, **ORACLES[oracle_name])
   task, truth, amplifier = _amplifier(config)
-  reachable = _reachable(amplifier)
+  reachable = helpers.reachable(amplifier)
   assert any(o is task for o in reachable)  # the walk does reach what the amplifier holds
   assert not any(isinstance(o, type(truth)) for o in reachable)
 
@@ -137,7 +117,7 @@ def test_the_true_world_is_unreachable_and_changing_it_changes_no_fit(task_name,
   task, truth, amplifier = _amplifier(config)
   held = [v for v in vars(truth).values() if isinstance(v, (jax.Array, np.ndarray, dict))]
   assert held  # the truth holds the world (and any labels) in these
-  reachable = _reachable(amplifier)
+  reachable = helpers.reachable(amplifier)
   assert not any(o is v for o in reachable for v in held)
 
   fit = lambda: prior.fit(human_model(make_oracle(config, task), task), Table(task.spec), *task.observations(),
@@ -180,13 +160,13 @@ def test_labelling_and_training_code_never_names_ground_truth():
 def test_no_arm_hands_ground_truth_to_h_a_or_pi(arm, tmp_path):
   """The run as `rounds.run` builds it, for every arm: nothing reachable from what labels (H^A,
   with pi's view of Mz) or what a phase is handed (the run) is the truth or the true world."""
-  config = config_lib.get_config("lexicon_tiny", arm=arm, baselines=False)
+  config = config_lib.get_config("lexicon_tiny", arm=arm, baselines=False, type2_size=0)
   checked = loop.check(config, str(tmp_path))
   try:
     run, _ = begin(config, str(tmp_path), checked)
     # the test's own truth, for its type (the spy below also looks for the world's values)
     _, truth = make_task(config)
-    reachable = _reachable(run, depth=16)
+    reachable = helpers.reachable(run, depth=16)
     assert any(o is run.amplifier for o in reachable) and any(o is run.task for o in reachable)
     assert not any(isinstance(o, (type(truth), Evaluator)) for o in reachable)
   finally:
@@ -207,7 +187,8 @@ for task, workdir in zip(sys.argv[1::2], sys.argv[2::2]):
   # a latent world's z* fitted to differ from the true world (the same world: D or the fit differ)
   latent = {"lexicon": {"observations": 1}, "colored_digits": {"prior_steps": 1}}.get(task, {})
   config = config_lib.get_config(task + "_tiny", oracle="spy", rounds=1, total_steps=20,
-                                 label_size=128, eval_size=64, baselines=False, **latent)
+                                 label_size=128, eval_size=64, baselines=False, type2_size=0,
+                                 **latent)
   try:
     loop.run(config, workdir)
   except Stopped:  # the spy stops the run once it has looked
@@ -267,8 +248,7 @@ def test_the_spy_finds_a_truth_that_is_there():
 def test_the_referee_answers_no_more_requests_than_a_run_makes(tmp_path):
   """An oracle that found the referee's handle and asks it for scores takes requests the run
   then lacks: the run stops with an error that says so."""
-  config = config_lib.get_config("permutation_tiny", rounds=1, total_steps=20, label_size=128,
-                                 eval_size=64, baselines=False)
+  config = config_lib.get_config("permutation_tiny", rounds=1, baselines=False, type2_size=0)
   checked = loop.check(config, str(tmp_path))
   task, referee = checked.task, checked.referee
   inputs = task.evaluation_questions(jax.random.key(0), 4)
@@ -285,7 +265,7 @@ def test_the_run_world_is_the_referee_and_the_run_config_rebuilds_another(task_n
   oracle that reads the run's config.json and calls the task's factory with the seed (what
   `make_task(config)` does without the secret) gets another world, whose answers the referee
   scores as wrong."""
-  config = config_lib.get_config(f"{task_name}_tiny", rounds=1, baselines=False)
+  config = config_lib.get_config(f"{task_name}_tiny", rounds=1, baselines=False, type2_size=0)
   checked = loop.check(config, str(tmp_path))
   try:
     begin(config, str(tmp_path), checked)  # writes config.json, as a run does

@@ -1,15 +1,20 @@
-"""The command line: bad names and malformed values give a clear error and a non-zero exit."""
-import concurrent.futures
-import os
+"""The command line: bad names and malformed values give a clear error before any work (checked
+in this process, through the parser and the run's check the command calls), and the command
+itself exits 2 with one line; a run prints its table, and the same command again exits 0."""
 import subprocess
 import sys
 
 import pytest
+from absl import app, flags
+
+from amplify import main as amplify_main
+from amplify.configs import cli
+from amplify.loop import run as loop
 
 
 def _main(*args, module="amplify.main"):
   return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                        timeout=120)
+                        timeout=600)
 
 
 BAD_FLAGS = [
@@ -49,45 +54,53 @@ BAD_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def bad_flag_runs(tmp_path_factory):
-  """Each command line of BAD_FLAGS run in a process of its own with a workdir of its own, as
-  many at a time as there are cores (they share nothing): (workdir, the finished process)."""
-  workdirs = [tmp_path_factory.mktemp("workdir") for _ in BAD_FLAGS]
-  run = lambda case: _main(*BAD_FLAGS[case][0], f"--workdir={workdirs[case]}")
-  with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-    return list(zip(workdirs, pool.map(run, range(len(BAD_FLAGS)))))
+def _refusal(args, workdir) -> str:
+  """What `amplify ARGS` says before any work, found the way the command finds it: parsing the
+  flags (amplify.configs.cli), refusing stray arguments (amplify.main), then the run's check of
+  every setting (amplify.loop.run.check, which starts and closes the referee)."""
+  fv = flags.FlagValues()
+  flags.DEFINE_string("workdir", None, "", flag_values=fv)
+  try:
+    rest = cli.parse(["amplify", *args, f"--workdir={workdir}"], fv)
+    amplify_main.main(rest) if len(rest) > 1 else loop.check(fv.config, str(workdir)).close()
+  except (ValueError, OSError, flags.Error, app.UsageError) as e:
+    return str(e).splitlines()[0]  # the line the command prints
+  pytest.fail(f"{args} was accepted")
 
 
 @pytest.mark.parametrize("args, message", BAD_FLAGS)
-def test_bad_flags_fail_with_a_clear_message(args, message, bad_flag_runs):
-  workdir, result = bad_flag_runs[BAD_FLAGS.index((args, message))]
-  assert result.returncode != 0
-  assert message in result.stderr + result.stdout
-  assert not (workdir / "metrics.jsonl").exists()  # nothing started
+def test_bad_flags_fail_with_a_clear_message(args, message, tmp_path):
+  assert message in _refusal(args, tmp_path)
+  assert not (tmp_path / "metrics.jsonl").exists()  # nothing started
 
 
-def test_report_on_an_empty_workdir_explains(tmp_path):
-  result = _main(f"--workdir={tmp_path}", module="amplify.views.report")
-  assert result.returncode != 0
-  assert "no metrics.jsonl" in result.stderr
-
-
-def test_main_runs_and_prints_the_table(tmp_path):
-  # the config of test_arms' finished-workdir run: its programs are in the tests' compilation
-  # cache (tests/conftest.py), so this process loads them instead of compiling them again
-  result = _main("--preset=lexicon_tiny", "--rounds=2", "--config.train.total_steps=200",
-                 "--config.train.baseline_size=1024", f"--workdir={tmp_path}")
-  assert result.returncode == 0, result.stderr
-  assert "held-out agr" in result.stdout and "ceiling" in result.stdout
-  assert "z* accuracy" in result.stdout
-  assert (tmp_path / "summary.json").exists()
-
-
-def test_a_damaged_answer_store_is_refused_and_left_as_it_was(tmp_path):
+def test_a_bad_flag_exits_2_with_one_line_before_any_work(tmp_path):
+  """The command's side of the refusals above: a flag the parser refuses, and a setting the run's
+  check refuses (a damaged answer store, which is left as it was)."""
   store = tmp_path / "answers.db"
   store.write_bytes(b"half a database" * 50)
-  result = _main("--preset=lexicon_tiny", f"--oracle_store={store}", f"--workdir={tmp_path / 'w'}")
-  assert result.returncode == 2
-  assert f"--oracle_store={store}: not an answer store" in result.stderr
+  for args, message in [(["--rounds=0"], "--rounds=0: must be a positive integer"),
+                        ([f"--oracle_store={store}"], f"--oracle_store={store}: not an answer "
+                                                      "store")]:
+    result = _main("--preset=lexicon_tiny", *args, f"--workdir={tmp_path / 'w'}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert not (tmp_path / "w" / "metrics.jsonl").exists()
   assert store.read_bytes() == b"half a database" * 50
+
+
+def test_main_runs_and_prints_the_table_and_the_same_command_again_exits_0(tmp_path):
+  """The `amplify` entry point end to end (the tiny preset without type 2, whose programs the
+  session's other runs have compiled: tests/conftest.py); run again, it finds the run finished
+  and prints the table."""
+  command = ["--preset=lexicon_tiny", "--config.type2.size=0", f"--workdir={tmp_path}"]
+  result = _main(*command)
+  assert result.returncode == 0, result.stderr
+  assert "held-out agr" in result.stdout and "ceiling" in result.stdout
+  assert "z* accuracy" in result.stdout and "arm ltp" in result.stdout
+  assert (tmp_path / "summary.json").exists()
+  again = _main(*command)
+  assert again.returncode == 0, again.stderr
+  assert "finished run" in again.stdout
+  assert "held-out agr" in again.stdout and "arm ltp" in again.stdout

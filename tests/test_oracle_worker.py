@@ -5,7 +5,6 @@ import io
 import json
 import os
 import sqlite3
-import time
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from amplify import configs as config_lib
-from amplify.files.store import AnswerStore, question_keys
+from amplify.files.store import AnswerStore
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import ExactIndex
 from amplify.learn.policy import make_policy
@@ -68,10 +67,8 @@ def test_a_callable_runs_in_a_worker_that_holds_no_jax_and_its_asks_are_batched(
 
 def test_an_oracle_that_never_returns_is_stopped_with_the_question_round_and_limit(permutation,
                                                                                    log):
-  t0 = time.time()
-  with pytest.raises(OracleError) as raised:
+  with pytest.raises(OracleError) as raised:  # a time limit that failed would hang the suite
     _label(permutation, "hangs_on_2", in_flight=4, timeout_s=1.0)
-  assert time.time() - t0 < 30
   text = _one_line(raised)
   assert "took more than 1 s on question 2 (" in text and "--oracle.timeout_s=2" in text
   pid = log()[0]["pid"]

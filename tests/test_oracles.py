@@ -33,12 +33,12 @@ from amplify.learn.policy import make_policy
 from amplify.files.store import AnswerStore, StoreError, question_keys
 from amplify.tasks import make_task
 from amplify.types import IDK, Inputs
-from amplify.tasks.permutation import _follow
+from amplify.tasks.permutation import PermutationTruth
 
 TESTS = pathlib.Path(__file__).parent
 ENV = {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "100"}
 RUN = [sys.executable, "-m", "amplify.main", "--rounds=1", "--config.train.total_steps=100",
-       "--baselines=false", "--config.eval_size=256"]
+       "--baselines=false", "--config.eval_size=256", "--config.type2.size=0"]
 
 
 def _metrics(workdir):
@@ -183,7 +183,7 @@ def test_a_store_of_another_task_or_a_damaged_one_is_refused_untouched(tmp_path)
 def test_replay_reproduces_a_scripted_runs_labels_exactly(tmp_path):
   # in this process: the answers pass only through the store's file (a new AnswerStore on it)
   common = dict(rounds=2, label_size=512, total_steps=40, baselines=False, eval_size=256,
-                oracle_store=str(tmp_path / "s.db"))
+                type2_size=0, oracle_store=str(tmp_path / "s.db"))
   loop.run(config_lib.get_config("permutation_tiny", **common), str(tmp_path / "a"))
   loop.run(config_lib.get_config("permutation_tiny", oracle="replay", **common),
              str(tmp_path / "b"))
@@ -358,8 +358,8 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
       match = sub.context[:, :, 0] == keys[:, None]
       value = jnp.sum(jnp.where(match, sub.context[:, :, 1], 0), axis=1)
       return jnp.where(jnp.any(match, axis=1), value, IDK).astype(jnp.int32)
-    tools = BatchTools(lambda q: _follow(Inputs(sub.context, q)), lookup, n, max_asks=4,
-                       max_lookups=4)
+    tools = BatchTools(lambda q: PermutationTruth().answers(Inputs(sub.context, q)), lookup, n,
+                       max_asks=4, max_lookups=4)
     answers, unsure = h_prime._imitate(sub.questions, tools.handle(), jnp.ones(n, bool),
                                        threshold)
     used = tools.transcript(sub.questions, task.spec.answer_len)

@@ -1,0 +1,119 @@
+"""What several test files share: the finished runs tests/conftest.py's `finished_run` makes once
+per session, reading a workdir's lines, and a kill -9 inside a write (as experiments/kill9.py does
+at random points). A helper module, not a test file: test files import it, never each other."""
+import gc
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import types
+
+from amplify.views import report
+
+# The end-to-end runs: the tiny presets with their baselines, without type 2 (tests/test_type2.py
+# runs it); the same lexicon rounds without baselines. These shapes are the ones most tests
+# compile, so a run of them mostly loads its programs from the session's compilation cache:
+# a smaller run would compile programs of its own and cost more.
+LEXICON = ("lexicon_tiny", {"type2_size": 0})
+LEXICON_ROUNDS = ("lexicon_tiny", {"type2_size": 0, "baselines": False})
+PERMUTATION = ("permutation_tiny", {"type2_size": 0})
+PERMUTATION_ROUNDS = ("permutation_tiny", {"type2_size": 0, "baselines": False})
+# Many entities, few labels: a good share of the evaluation's entities is in no training question.
+SPARSE = ("lexicon_tiny", {"type2_size": 0, "baselines": False, "num_entities": 4096,
+                           "observations": 8, "label_size": 1024, "eval_size": 1024,
+                           "replay_size": 2048})
+# A summary's fields that differ between two runs of the same config.
+VOLATILE = ("wall_seconds", "peak_memory_mb")
+
+
+def copy_run(workdir, to):
+  """A copy of a finished run's workdir at `to`, for a test to change."""
+  shutil.copytree(workdir, to)
+  return to
+
+
+def lines(workdir, phase=None) -> list[dict]:
+  """metrics.jsonl's lines (of one phase)."""
+  return [r for r in report.read_metrics(str(workdir)) if phase is None or r["phase"] == phase]
+
+
+def evals(workdir) -> list[dict]:
+  return lines(workdir, "eval")
+
+
+def same_summary(a: dict, b: dict) -> bool:
+  """Two summaries agree on every field but wall time and memory."""
+  drop = lambda s: {k: v for k, v in s.items() if k not in VOLATILE}
+  return drop(a) == drop(b)
+
+
+def reachable(root, depth=12) -> list:
+  """Every object reachable from root by references (modules and classes not followed)."""
+  seen, frontier = {id(root): root}, [root]
+  for _ in range(depth):
+    nxt = []
+    for obj in frontier:
+      refs = list(gc.get_referents(obj))
+      if hasattr(obj, "__wrapped__"):
+        refs.append(obj.__wrapped__)
+      for ref in refs:
+        if isinstance(ref, (types.ModuleType, type)) or id(ref) in seen:
+          continue
+        seen[id(ref)] = ref
+        nxt.append(ref)
+    frontier = nxt
+  return list(seen.values())
+
+
+# Run inside the process to be killed: the write named by argv[1] kills its own process group
+# in the middle of writing, then amplify's main runs as usual.
+_KILLED_INSIDE = r"""
+import os, signal, sys
+where = sys.argv.pop(1)
+def die():
+  os.killpg(os.getpgrp(), signal.SIGKILL)
+from amplify.files import checkpoint
+from amplify.files.metrics import MetricWriter
+if where == "metrics":  # the third line, half written
+  write, count = MetricWriter.write, [0]
+  def half(self, record):
+    count[0] += 1
+    if count[0] == 3:
+      import json
+      with open(self._path, "a") as f:
+        line = json.dumps(record) + "\n"
+        f.write(line[:len(line) // 2]); f.flush(); os.fsync(f.fileno())
+      die()
+    write(self, record)
+  MetricWriter.write = half
+elif where == "checkpoint":  # 10 ms into round 1's checkpoint save
+  import threading
+  save = checkpoint.save
+  def dying_save(workdir, r, *args, **kwargs):
+    if r == 1:
+      threading.Timer(0.01, die).start()
+    save(workdir, r, *args, **kwargs)
+  checkpoint.save = dying_save
+from amplify import main
+sys.argv[0] = "amplify.main"
+main.cli()
+"""
+
+
+def kill_inside(workdir, where: str, argv: list[str]) -> None:
+  """Runs `amplify ARGV` into `workdir` in a process group of its own (the run and its referee),
+  which SIGKILLs itself inside the write `where` ("metrics": half-way through the third metrics
+  line; "checkpoint": 10 ms into round 1's checkpoint save): what a power cut does."""
+  os.makedirs(workdir, exist_ok=True)
+  process = subprocess.run([sys.executable, "-c", _KILLED_INSIDE, where, *argv,
+                            f"--workdir={workdir}"], capture_output=True, text=True,
+                           start_new_session=True, timeout=600)
+  assert process.returncode == -signal.SIGKILL, (
+      f"the {where} kill did not land:\n{process.stderr[-2000:]}")
+
+
+def read_json(path) -> dict:
+  with open(path) as f:
+    return json.load(f)
