@@ -92,3 +92,19 @@ def finished_run(tmp_path_factory):
         summary = loop.run(config, str(workdir))
     return config, workdir, summary
   return get
+
+
+@pytest.fixture(scope="module")
+def permutation():
+  """permutation_tiny's task, an untrained pi and competence everywhere: what a per-question
+  oracle's tests label with (pi's answers are wrong, but served and counted)."""
+  import jax
+  import numpy as np
+
+  from amplify import configs
+  from amplify.learn.policy import make_policy
+  from amplify.tasks import make_task
+  config = configs.get_config("permutation_tiny")
+  task, _ = make_task(config)
+  policy = make_policy(task.spec, config.model, jax.random.key(1))
+  return task, policy, np.ones(task.spec.max_difficulty + 1, bool)

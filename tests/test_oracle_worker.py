@@ -12,25 +12,14 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from amplify import configs as config_lib
 from amplify.files.store import AnswerStore
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import ExactIndex
-from amplify.learn.policy import make_policy
 from amplify.oracles.interactive import Interactive, InteractiveSettings
 from amplify.oracles.per_question import CallableOracle, CallableSettings, OracleError
-from amplify.tasks import make_task
 from amplify.types import Inputs
 
 import oracle_fns
-
-
-@pytest.fixture(scope="module")
-def permutation():
-  config = config_lib.get_config("permutation_tiny")
-  task, _ = make_task(config)
-  policy = make_policy(task.spec, config.model, jax.random.key(1))
-  return task, policy, np.ones(task.spec.max_difficulty + 1, bool)
 
 
 @pytest.fixture

@@ -1,24 +1,13 @@
 """The worker's channel at its edges: a worker that dies while the run answers it, one that
 half-closes its socket and hangs, a key no task can read, and a resume in another world."""
 import jax
-import numpy as np
 import pytest
 
 from amplify import configs as config_lib
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import ExactIndex
-from amplify.learn.policy import make_policy
 from amplify.loop import setup
 from amplify.oracles.per_question import CallableOracle, CallableSettings, OracleError
-from amplify.tasks import make_task
-
-
-@pytest.fixture(scope="module")
-def permutation():
-  config = config_lib.get_config("permutation_tiny")
-  task, _ = make_task(config)
-  policy = make_policy(task.spec, config.model, jax.random.key(1))
-  return task, policy, np.ones(task.spec.max_difficulty + 1, bool)
 
 
 def _label(permutation, fn, **settings):
