@@ -117,3 +117,25 @@ def kill_inside(workdir, where: str, argv: list[str]) -> None:
 def read_json(path) -> dict:
   with open(path) as f:
     return json.load(f)
+
+
+class Keys:
+  """A console whose input is a list of lines, then end of input: a person at the interactive
+  oracle's screen, typing `lines`."""
+
+  def __init__(self, lines, width: int):
+    from rich.console import Console  # pylint: disable=g-import-not-at-top
+    import io  # pylint: disable=g-import-not-at-top
+    self.console = Console(file=io.StringIO(), width=width)
+    self.lines = list(lines)
+    self.console.input = lambda prompt="": self._next()
+
+  def _next(self):
+    if not self.lines:
+      raise EOFError
+    return self.lines.pop(0)
+
+  def headers(self) -> list[str]:
+    """The screen's question headers so far."""
+    return [line.strip(" ─") for line in self.console.file.getvalue().splitlines()
+            if "question " in line and " of " in line and "IDK" in line]

@@ -1,7 +1,6 @@
 """A user's per-question oracle runs in a worker process of its own (issue 22, point 8): it is
 stopped after its time limit, a crash is one line and loses no answer, its budget is out of its
 reach, and pi's work is still batched. Also: a batch oracle's list, and the person's screen."""
-import io
 import json
 import os
 import sqlite3
@@ -10,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from rich.console import Console
 
 from amplify.files.store import AnswerStore
 from amplify.learn.amplifier import Amplifier, Budget
@@ -19,6 +17,7 @@ from amplify.oracles.interactive import Interactive, InteractiveSettings
 from amplify.oracles.per_question import CallableOracle, CallableSettings, OracleError
 from amplify.types import Inputs
 
+import helpers
 import oracle_fns
 
 
@@ -157,24 +156,8 @@ def test_a_batch_oracle_that_returns_a_list_is_one_line_naming_it_and_the_cause(
 
 # -- the person's screen ----------------------------------------------------------------------
 
-class _Keys:
-  def __init__(self, lines):
-    self.console = Console(file=io.StringIO(), width=120)
-    self.lines = list(lines)
-    self.console.input = lambda prompt="": self._next()
-
-  def _next(self):
-    if not self.lines:
-      raise EOFError
-    return self.lines.pop(0)
-
-  def headers(self) -> list[str]:
-    return [line.strip(" ─") for line in self.console.file.getvalue().splitlines()
-            if "question " in line and " of " in line and "IDK" in line]
-
-
 def _person(task, store, lines):
-  keys = _Keys(lines)
+  keys = helpers.Keys(lines, width=120)
   amplifier = Amplifier(Interactive(InteractiveSettings(), console=keys.console), ExactIndex(),
                         task, Budget(2, 2), store=store, identity="interactive(who=person)")
   return keys, amplifier

@@ -17,6 +17,7 @@ import pexpect
 import pytest
 from flax import nnx
 
+import helpers
 import oracle_fns
 from amplify import configs as config_lib
 from amplify.learn import prior
@@ -238,22 +239,6 @@ def test_a_run_killed_mid_labelling_loses_no_answer_and_asks_none_twice(tmp_path
 
 # -- the person at the terminal -------------------------------------------------------------------
 
-class _Keys:
-  """A console whose input is a list of lines; then end of input."""
-
-  def __init__(self, lines):
-    from rich.console import Console
-    import io
-    self.console = Console(file=io.StringIO(), width=100)
-    self.lines = list(lines)
-    self.console.input = lambda prompt="": self._next()
-
-  def _next(self):
-    if not self.lines:
-      raise EOFError
-    return self.lines.pop(0)
-
-
 @hypothesis.settings(deadline=None, max_examples=200)
 @hypothesis.given(lines=st.lists(st.one_of(
     st.text(max_size=12),
@@ -262,7 +247,7 @@ class _Keys:
                      "l 7", "a", "n hi", "idk"])), max_size=30))
 def test_random_keystrokes_never_crash_the_interactive_oracle(lines):
   task, _ = make_task(config_lib.get_config("permutation_tiny"))
-  keys = _Keys(lines)
+  keys = helpers.Keys(lines, width=100)
   person = Interactive(InteractiveSettings(), console=keys.console)
   person.begin(task, {"round": 0, "rounds": 1, "questions": 1})
   q = np.asarray(task.deployment_questions(jax.random.key(0), 1).questions[0])
