@@ -69,10 +69,30 @@ def start(preset: str | None = None, task: str | None = None, oracle: str | None
     config = load.from_file(file)
   else:
     config = load.task_config(task or "lexicon")
+  return _switch(config, task, oracle)
+
+
+def _switch(config, task: str | None, oracle: str | None):
+  """`config` with another task's or oracle's settings (their defaults) where one is named."""
   if task is not None and task != config.task.name:
     config.task = load.task_config(task).task
   if oracle is not None and oracle != config.oracle.name:
     config.oracle = load.oracle_block(oracle)
+  return config
+
+
+def _switches(overrides: dict) -> tuple[str | None, str | None]:
+  """The task and the oracle `overrides` name (taken out of it)."""
+  task = overrides.pop("task.name", overrides.pop("task", None))
+  return task, overrides.pop("oracle.name", overrides.pop("oracle", None))
+
+
+def _finish(config, overrides: dict) -> ml_collections.ConfigDict:
+  """`config` with `overrides` applied, validated and locked."""
+  for name, value in overrides.items():
+    override(config, resolve(config, name), value)
+  validate(config)
+  config.lock()
   return config
 
 
@@ -153,31 +173,15 @@ def get_config(preset: str | None = None, **overrides) -> ml_collections.ConfigD
   validated and locked. An override is a path (`"train.total_steps"`), a field's own name where
   unambiguous (`total_steps`), or an old flat name (`label_size`, FLAT); `task=` and `oracle=`
   switch the task or the oracle first, with their settings' defaults."""
-  task = overrides.pop("task.name", overrides.pop("task", None))
-  oracle = overrides.pop("oracle.name", overrides.pop("oracle", None))
-  config = start(preset, task=task, oracle=oracle)
-  for name, value in overrides.items():
-    override(config, resolve(config, name), value)
-  validate(config)
-  config.lock()
-  return config
+  task, oracle = _switches(overrides)
+  return _finish(start(preset, task=task, oracle=oracle), overrides)
 
 
 def replace(config, **overrides) -> ml_collections.ConfigDict:
   """A copy of `config` with `overrides` (named as `get_config` names them), validated and
   locked; `config` itself is left as it is."""
-  new = ml_collections.ConfigDict(config.to_dict())
-  task = overrides.pop("task.name", overrides.pop("task", None))
-  oracle = overrides.pop("oracle.name", overrides.pop("oracle", None))
-  if task is not None and task != new.task.name:
-    new.task = load.task_config(task).task
-  if oracle is not None and oracle != new.oracle.name:
-    new.oracle = load.oracle_block(oracle)
-  for name, value in overrides.items():
-    override(new, resolve(new, name), value)
-  validate(new)
-  new.lock()
-  return new
+  task, oracle = _switches(overrides)
+  return _finish(_switch(ml_collections.ConfigDict(config.to_dict()), task, oracle), overrides)
 
 
 def to_dict(config) -> dict:
