@@ -36,12 +36,6 @@ LABELLING_AND_TRAINING = ["amplifier.py", "distill.py", "mz.py", "policy.py", "p
                           "oracles"]
 
 
-@pytest.fixture(autouse=True)
-def _secret(tmp_path_factory, monkeypatch):
-  """The referee's secret, one for the session (a run's referee process inherits it)."""
-  monkeypatch.setenv("AMPLIFY_SECRET_FILE", str(tmp_path_factory.getbasetemp() / "secret"))
-
-
 def _amplifier(config):
   task, truth = make_task(config)
   if task.spec.context_size:
