@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from amplify.learn.mz import named_keys
 from amplify.types import FIRST_TOKEN, IDK, Spec
 
 def answers_in_range(spec: Spec, answers: jax.Array) -> jax.Array:
@@ -62,7 +63,6 @@ class KeyCoverage:
     self.spec = spec
 
   def _keys(self, questions: jax.Array) -> tuple[np.ndarray, np.ndarray]:
-    from amplify.learn.mz import named_keys  # pylint: disable=g-import-not-at-top
     keys, named = named_keys(self.spec.mz_key_positions, self.spec.mz_key_token, questions)
     return np.asarray(keys), np.asarray(named)
 
