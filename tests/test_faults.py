@@ -229,7 +229,7 @@ def test_a_nan_loss_stops_distillation_with_a_clear_error_and_keeps_the_last_goo
   distiller = Distiller(make_policy(task.spec, config.model, jax.random.key(1)), config.train, 100)
   distiller.fit(data, 10, jax.random.key(2))  # a good chunk
   good = jax.tree.map(np.asarray, nnx.state(distiller.policy, nnx.Param))
-  poisoned = LabelledSet(data.inputs, data.labels, data.weights.at[:].set(jnp.nan))
+  poisoned = LabelledSet(data.inputs, data.labels, np.full_like(data.weights, np.nan))
   with pytest.raises(FloatingPointError, match=r"the distillation loss became nan within steps "
                                                r"10..20 .*the last good policy is kept"):
     distiller.fit(poisoned, 20, jax.random.key(3))

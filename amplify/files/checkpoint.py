@@ -152,7 +152,7 @@ def restore(workdir: str, r: int,
   seen = None if seen is None else seen.astype(bool)
   if "replay_questions" not in arrays:
     return None, competent, seen
-  context, questions, labels, weights = (jnp.asarray(arrays[f"replay_{n}"]) for n in _REPLAY)
+  context, questions, labels, weights = (np.asarray(arrays[f"replay_{n}"]) for n in _REPLAY)
   return LabelledSet(Inputs(context, questions), labels, weights), competent, seen
 
 

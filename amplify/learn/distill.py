@@ -1,7 +1,10 @@
 """The Distiller: trains pi on (input, label) pairs with Optax.
 
-The data lives on the device; each jitted call runs `steps_per_call` optimiser steps in a
-`lax.scan`, sampling minibatches on the device, so Python dispatches once per chunk, not per step.
+A `LabelledSet` is bookkeeping on the host (numpy): rounds select, concatenate and trim their
+rows there, where a selection of a new length costs nothing (on the device each new length is a
+new compiled gather). `fit` moves the set to the device once; each jitted call then runs
+`steps_per_call` optimiser steps in a `lax.scan`, sampling minibatches on the device, so Python
+dispatches once per chunk, not per step.
 """
 from __future__ import annotations
 
@@ -21,25 +24,27 @@ from amplify.types import Inputs
 
 @dataclasses.dataclass
 class LabelledSet:
-  """inputs (B rows), labels int32[B, La], weights float32[B] (per-row loss weight)."""
+  """inputs (B rows), labels int32[B, La], weights float32[B] (per-row loss weight), held on
+  the host as numpy arrays."""
   inputs: Inputs
-  labels: jax.Array
-  weights: jax.Array
+  labels: np.ndarray
+  weights: np.ndarray
 
   def __len__(self) -> int:
     return int(self.labels.shape[0])
 
   @staticmethod
-  def of(inputs: Inputs, labels: jax.Array) -> "LabelledSet":
-    return LabelledSet(inputs, labels, jnp.ones(labels.shape[0], jnp.float32))
+  def of(inputs: Inputs, labels) -> "LabelledSet":
+    labels = np.asarray(labels)
+    return LabelledSet(jax.tree.map(np.asarray, inputs), labels,
+                       np.ones(labels.shape[0], np.float32))
 
   def concat(self, other: "LabelledSet") -> "LabelledSet":
-    cat = lambda a, b: jnp.concatenate([a, b], axis=0)
-    return LabelledSet(jax.tree.map(cat, self.inputs, other.inputs), cat(self.labels, other.labels),
-                       cat(self.weights, other.weights))
+    return jax.tree.map(lambda a, b: np.concatenate([np.asarray(a), np.asarray(b)]), self, other)
 
-  def take(self, index: jax.Array) -> "LabelledSet":
-    return jax.tree.map(lambda a: a[index], self)
+  def take(self, index) -> "LabelledSet":
+    index = np.asarray(index)
+    return jax.tree.map(lambda a: np.asarray(a)[index], self)
 
 
 jax.tree_util.register_dataclass(LabelledSet, data_fields=["inputs", "labels", "weights"],
@@ -83,7 +88,8 @@ def _train_chunk(graphdef, params, opt_state, data, n, key, view, *, tx, steps, 
 
   def step(carry, step_key):
     params, opt_state = carry
-    batch = data.take(jax.random.randint(step_key, (batch_size,), 0, n))
+    rows = jax.random.randint(step_key, (batch_size,), 0, n)
+    batch = jax.tree.map(lambda a: a[rows], data)
     loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p), batch, view))(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), loss
@@ -110,7 +116,7 @@ class Distiller:
     self.schedule_steps = total_steps  # the optimiser's schedule (a resume rebuilds it)
     self._tx = make_optimizer(train, total_steps)
     self._graphdef, params = nnx.split(policy, nnx.Param)
-    self._opt_state = self._tx.init(params)
+    self._opt_state = jax.jit(self._tx.init)(params)  # one program, not an eager op per leaf
     self.steps_run = 0
 
   def fit(self, data: LabelledSet, steps: int, key: jax.Array, until=None,
@@ -124,7 +130,7 @@ class Distiller:
     # Pad to `capacity` (or the next power of two above n) so that rounds with growing data reuse
     # one compiled program; padding rows are never drawn (minibatches index the first n rows).
     rows = 1 << (max(n, self._capacity) - 1).bit_length()
-    padded = data.take(jnp.minimum(jnp.arange(rows), n - 1))
+    padded = jax.device_put(data.take(np.minimum(np.arange(rows), n - 1)))
     loss, done = float("nan"), 0
     while done < steps:
       chunk = min(self._config.steps_per_call, steps - done)
@@ -168,7 +174,7 @@ def _predict(graphdef, params, inputs: Inputs, view) -> jax.Array:
 
 def agrees(predictions: jax.Array, labels: jax.Array) -> np.ndarray:
   """bool[B]: rows whose every answer token equals the label's."""
-  return np.asarray(jnp.all(predictions == labels, axis=1))
+  return np.all(np.asarray(predictions) == np.asarray(labels), axis=1)
 
 
 def predict(policy: nnx.Module, inputs: Inputs, view=None, batch_size: int = 4096) -> jax.Array:
@@ -176,6 +182,8 @@ def predict(policy: nnx.Module, inputs: Inputs, view=None, batch_size: int = 409
   shown of the inputs (an `amplify.learn.mz.MzView` for a policy that reads Mz)."""
   graphdef, params = nnx.split(policy, nnx.Param)
   n = inputs.questions.shape[0]
+  if n <= batch_size:
+    return _predict(graphdef, params, inputs, view)
   out = [_predict(graphdef, params, jax.tree.map(lambda a: a[i:i + batch_size], inputs), view)
          for i in range(0, n, batch_size)]
   return jnp.concatenate(out, axis=0)

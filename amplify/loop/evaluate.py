@@ -8,7 +8,6 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from amplify.files import checkpoint
@@ -65,9 +64,9 @@ def save(run: Run, state: State, r: int, batch: Batch, parts: Split) -> State:
   checkpoint marks the round done); returns the state with the new replay buffer."""
   replay = state.replay
   if run.config.train.replay_size:  # a FIFO of the newest rows H^A could answer (an IDK teaches little)
-    kept = parts.train.take(jnp.nonzero(jnp.asarray(parts.train_answered))[0])
+    kept = parts.train.take(np.flatnonzero(parts.train_answered))
     replay = kept if replay is None else replay.concat(kept)
-    replay = replay.take(jnp.arange(max(0, len(replay) - run.config.train.replay_size), len(replay)))
+    replay = replay.take(np.arange(max(0, len(replay) - run.config.train.replay_size), len(replay)))
     replay = replay if len(replay) else None  # none answered yet (no_prior: ever)
   transcript = jax.tree.map(np.asarray, dataclasses.asdict(batch.labels.transcript))
   os.makedirs(os.path.join(run.workdir, "transcripts"), exist_ok=True)

@@ -27,7 +27,7 @@ def _mean(values: np.ndarray, where) -> float | None:
 
 
 def _rows(inputs: Inputs, start: int, stop: int | None = None) -> Inputs:
-  return jax.tree.map(lambda a: a[start:stop], inputs)
+  return jax.tree.map(lambda a: np.asarray(a)[start:stop], inputs)
 
 
 def competent_difficulties(difficulty: np.ndarray, answered: np.ndarray, agrees: np.ndarray,
@@ -54,19 +54,19 @@ def steps_for_round(config, plan, r: int, used: int) -> int:
   return left if to_come == 1 else left // to_come
 
 
-def training_set(train: LabelledSet, answered: jax.Array, replay: LabelledSet | None,
+def training_set(train: LabelledSet, answered: np.ndarray, replay: LabelledSet | None,
                  idk_share: float) -> LabelledSet:
   """This round's answered rows + the replay buffer + this round's IDK rows, the IDK rows capped
   at `idk_share` of the result. Early rounds label mostly IDK; without the cap those rows, which
   teach only "too hard", take most of a round's steps."""
-  known = train.take(jnp.nonzero(answered)[0])
+  known = train.take(np.flatnonzero(answered))
   if replay is not None:
     known = known.concat(replay)
-  idk = train.take(jnp.nonzero(~answered)[0])
+  idk = train.take(np.flatnonzero(~answered))
   if len(known) == 0 or idk_share >= 1:
     return known.concat(idk)
   cap = int(idk_share / (1 - idk_share) * len(known))
-  return known.concat(idk.take(jnp.arange(min(cap, len(idk)))))  # IID rows: the first are a sample
+  return known.concat(idk.take(np.arange(min(cap, len(idk)))))  # IID rows: the first are a sample
 
 
 def label(run: Run, state: State, r: int) -> Batch:
@@ -101,7 +101,7 @@ def split(run: Run, state: State, r: int, batch: Batch) -> Split:
   n = int(round(len(batch.answered) * run.config.label.heldout_fraction))
   answers = batch.labels.answers
   train = LabelledSet.of(_rows(batch.inputs, n), answers[n:])
-  train_set = training_set(train, jnp.asarray(batch.answered[n:]), state.replay,
+  train_set = training_set(train, batch.answered[n:], state.replay,
                            run.config.train.idk_share)
   if run.plan[r].with_d:
     d_inputs, d_labels = run.task.training_data(
