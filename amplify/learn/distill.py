@@ -76,17 +76,19 @@ def _loss(model, data: LabelledSet, view) -> jax.Array:
 
 @functools.partial(jax.jit,
                    static_argnames=("graphdef", "tx", "steps", "batch_size", "augment"))
-def _train_chunk(graphdef, params, opt_state, data, n, key, view, *, tx, steps, batch_size,
+def _train_chunk(graphdef, params, opt_state, data, n, key, active, view, *, tx, steps, batch_size,
                  augment):
-  """`steps` optimiser steps on minibatches drawn from the first n rows of `data`, which
-  `augment` (if given) first transforms by one random symmetry per row for this chunk; the policy
-  is shown each row through `view` (None: as it is)."""
+  """The first `active` (<= steps) of `steps` optimiser steps on minibatches drawn from the first
+  n rows of `data`, which `augment` (if given) first transforms by one random symmetry per row for
+  this chunk; the policy is shown each row through `view` (None: as it is). `active` is traced,
+  so a round's last, shorter chunk runs the same compiled program (the steps past it are skipped,
+  not computed); step i's key is the same for any `steps` (JAX's partitionable threefry)."""
   key, k_augment = jax.random.split(key)
   if augment is not None:
     inputs, labels = augment(k_augment, data.inputs, data.labels)
     data = LabelledSet(inputs, labels, data.weights)
 
-  def step(carry, step_key):
+  def train(carry, step_key):
     params, opt_state = carry
     rows = jax.random.randint(step_key, (batch_size,), 0, n)
     batch = jax.tree.map(lambda a: a[rows], data)
@@ -94,9 +96,14 @@ def _train_chunk(graphdef, params, opt_state, data, n, key, view, *, tx, steps, 
     updates, opt_state = tx.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), loss
 
-  (params, opt_state), losses = jax.lax.scan(step, (params, opt_state),
-                                             jax.random.split(key, steps))
-  return params, opt_state, losses.mean()
+  def step(carry, xs):
+    i, step_key = xs
+    return jax.lax.cond(i < active, train, lambda carry, _: (carry, jnp.zeros((), jnp.float32)),
+                        carry, step_key)
+
+  (params, opt_state), losses = jax.lax.scan(
+      step, (params, opt_state), (jnp.arange(steps), jax.random.split(key, steps)))
+  return params, opt_state, losses.sum() / active
 
 
 class Distiller:
@@ -136,7 +143,8 @@ class Distiller:
       chunk = min(self._config.steps_per_call, steps - done)
       new_params, opt_state, loss = _train_chunk(
           self._graphdef, params, self._opt_state, padded, n, jax.random.fold_in(key, done),
-          self.view, tx=self._tx, steps=chunk, batch_size=self._config.batch_size,
+          chunk, self.view, tx=self._tx, steps=self._config.steps_per_call,
+          batch_size=self._config.batch_size,
           augment=self._augment)
       if not math.isfinite(float(loss)):  # the policy and optimiser keep the last good state
         nnx.update(self.policy, params)
@@ -177,13 +185,20 @@ def agrees(predictions: jax.Array, labels: jax.Array) -> np.ndarray:
   return np.all(np.asarray(predictions) == np.asarray(labels), axis=1)
 
 
-def predict(policy: nnx.Module, inputs: Inputs, view=None, batch_size: int = 4096) -> jax.Array:
-  """pi's answers int32[B, La] (argmax tokens), in fixed-size chunks; `view`: what the policy is
-  shown of the inputs (an `amplify.learn.mz.MzView` for a policy that reads Mz)."""
+def predict(policy: nnx.Module, inputs: Inputs, view=None, batch_size: int = 4096) -> np.ndarray:
+  """pi's answers int32[B, La] (argmax tokens); `view`: what the policy is shown of the inputs
+  (an `amplify.learn.mz.MzView` for a policy that reads Mz). Chunks of `batch_size` rows, each
+  padded (with copies of its last row) to a power of two: a few compiled shapes per policy,
+  whatever the number of rows asked."""
   graphdef, params = nnx.split(policy, nnx.Param)
+  inputs = jax.tree.map(np.asarray, inputs)
   n = inputs.questions.shape[0]
-  if n <= batch_size:
-    return _predict(graphdef, params, inputs, view)
-  out = [_predict(graphdef, params, jax.tree.map(lambda a: a[i:i + batch_size], inputs), view)
-         for i in range(0, n, batch_size)]
-  return jnp.concatenate(out, axis=0)
+  if n == 0:
+    return np.asarray(_predict(graphdef, params, inputs, view))
+  out = []
+  for start in range(0, n, batch_size):
+    rows = min(batch_size, n - start)
+    index = np.minimum(np.arange(1 << (rows - 1).bit_length()), rows - 1) + start
+    chunk = jax.tree.map(lambda a: a[index], inputs)
+    out.append(np.asarray(_predict(graphdef, params, chunk, view))[:rows])
+  return np.concatenate(out)

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
+from flax import nnx
 
 from amplify.configs import base, heldout_rows, settings, to_dict, validate
 from amplify.files import checkpoint
@@ -92,9 +93,9 @@ def _check(config, workdir: str, task: Task, world: str | None):
   if getattr(oracle, "needs_store", None) and not config.oracle_store:
     raise ValueError(f"--oracle={config.oracle.name} {oracle.needs_store}: pass "
                      "--oracle_store=PATH.")
-  # refuses a network that can't read the task
-  make_policy(task.spec, config.model, jax.random.key(0),
-              reads_mz=reads_mz(task.spec, config.model.policy))
+  # refuses a network that can't read the task (its shapes only: nothing is drawn or compiled)
+  nnx.eval_shape(lambda: make_policy(task.spec, config.model, jax.random.key(0),
+                                     reads_mz=reads_mz(task.spec, config.model.policy)))
   lookups = config.label.max_lookups
   if arm.reads == arms_lib.RAW_D and lookups > (rows := task.raw_observations()[2]):
     raise ValueError(f"--config.label.max_lookups={lookups}: in the raw_d arm a look-up addresses "
@@ -107,7 +108,7 @@ def _check(config, workdir: str, task: Task, world: str | None):
   for flag, rows_asked, sampler in (
       ("--config.label.size", config.label.size, task.deployment_questions),
       ("--config.eval_size", config.eval_size, task.evaluation_questions)):
-    rows = sampler(jax.random.key(0), rows_asked).questions.shape[0]
+    rows = jax.eval_shape(lambda key: sampler(key, rows_asked), jax.random.key(0)).questions.shape[0]
     if rows < rows_asked:  # a finite task returns at most its pool's rows
       raise ValueError(f"{flag}={rows_asked}: task {task.name!r} has only {rows} such questions; "
                        f"use at most {rows}.")
