@@ -1,6 +1,7 @@
 """What several test files share: the finished runs tests/conftest.py's `finished_run` makes once
 per session, reading a workdir's lines, and a kill -9 inside a write (as experiments/kill9.py does
-at random points). A helper module, not a test file: test files import it, never each other."""
+at random points), and the set-up of labelling tests (a task, its Mz, an untrained pi, H^A). A
+helper module, not a test file: test files import it, never each other."""
 import gc
 import json
 import os
@@ -9,6 +10,9 @@ import signal
 import subprocess
 import sys
 import types
+
+import jax
+import numpy as np
 
 from amplify.views import report
 
@@ -139,3 +143,30 @@ class Keys:
     """The screen's question headers so far."""
     return [line.strip(" ─") for line in self.console.file.getvalue().splitlines()
             if "question " in line and " of " in line and "IDK" in line]
+
+
+def setup_task(task_name, **overrides):
+  """(config, task, Mz, an untrained pi, every difficulty competent) for labelling tests of the
+  task's tiny preset: Mz is the exact index (episodic) or z* fitted to D (latent)."""
+  from amplify import configs
+  from amplify.learn import prior
+  from amplify.learn.mz import ExactIndex, Table
+  from amplify.learn.policy import make_policy
+  from amplify.oracles.make import human_model, make_oracle
+  from amplify.tasks import make_task
+  config = configs.get_config(f"{task_name}_tiny", **overrides)
+  task, _ = make_task(config)
+  mz = ExactIndex() if task.spec.context_size else prior.fit(
+      human_model(make_oracle(config, task), task), Table(task.spec), *task.observations(),
+      steps=100, learning_rate=0.3)[0]
+  policy = make_policy(task.spec, config.model, jax.random.key(1))
+  competent = np.ones(task.spec.max_difficulty + 1, bool)
+  return config, task, mz, policy, competent
+
+
+def amplifier(config, task, mz, store=None, identity="scripted"):
+  """H^A with the config's oracle and a budget of 4 asks and 4 look-ups."""
+  from amplify.learn.amplifier import Amplifier, Budget
+  from amplify.oracles.make import make_oracle
+  return Amplifier(make_oracle(config, task), mz, task, Budget(4, 4), store=store,
+                   identity=identity)

@@ -11,30 +11,23 @@ import time
 import hypothesis
 import hypothesis.strategies as st
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pexpect
 import pytest
-from flax import nnx
 
 import helpers
 import oracle_fns
 from amplify import configs as config_lib
-from amplify.learn import prior
 from amplify.loop import run as loop
 from amplify.learn.amplifier import Amplifier, Budget
-from amplify.learn.mz import ExactIndex, Table
-from amplify.oracles import learned
-from amplify.oracles.make import human_model, make_oracle
+from amplify.oracles.make import make_oracle
 from amplify.oracles.base import QUIT, SKIP, UNDO, Question
 from amplify.oracles.interactive import Interactive, InteractiveSettings
 from amplify.oracles.per_question import Tools
-from amplify.oracles.tools import BatchTools
-from amplify.learn.policy import make_policy
 from amplify.files.store import AnswerStore, StoreError, question_keys
+from amplify.learn.policy import make_policy
 from amplify.tasks import make_task
-from amplify.types import IDK, Inputs
-from amplify.tasks.permutation import PermutationTruth
+from amplify.types import IDK
 
 TESTS = pathlib.Path(__file__).parent
 ENV = {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "100"}
@@ -44,22 +37,6 @@ RUN = [sys.executable, "-m", "amplify.main", "--rounds=1", "--config.train.total
 
 def _metrics(workdir):
   return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-
-
-def _setup(task_name, **overrides):
-  config = config_lib.get_config(f"{task_name}_tiny", **overrides)
-  task, _ = make_task(config)
-  mz = ExactIndex() if task.spec.context_size else prior.fit(
-      human_model(make_oracle(config, task), task), Table(task.spec), *task.observations(),
-      steps=100, learning_rate=0.3)[0]
-  policy = make_policy(task.spec, config.model, jax.random.key(1))
-  competent = np.ones(task.spec.max_difficulty + 1, bool)
-  return config, task, mz, policy, competent
-
-
-def _amplifier(config, task, mz, store=None, identity="scripted"):
-  return Amplifier(make_oracle(config, task), mz, task, Budget(4, 4), store=store,
-                   identity=identity)
 
 
 # -- text ---------------------------------------------------------------------------------------
@@ -113,13 +90,13 @@ def test_colored_digits_shows_the_image_and_reads_a_rule_key():
 @pytest.mark.parametrize("task_name, fn", [("permutation", "permutation_by_text"),
                                            ("lexicon", "lexicon_by_text")])
 def test_a_function_of_the_rendered_question_labels_as_the_script_does(task_name, fn):
-  config, task, mz, policy, competent = _setup(task_name)
+  config, task, mz, policy, competent = helpers.setup_task(task_name)
   inputs = task.deployment_questions(jax.random.key(5), 1024)
-  scripted = _amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
+  scripted = helpers.amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
   callable_config = config_lib.get_config(f"{task_name}_tiny", oracle="callable",
                                           **{"oracle.fn": f"oracle_fns:{fn}",
                                              "oracle.in_flight": 128})
-  amplifier = _amplifier(callable_config, task, mz)
+  amplifier = helpers.amplifier(callable_config, task, mz)
   calls = []
   ask = amplifier._ask
   amplifier._ask = lambda *a: calls.append(a[-1].shape[0]) or ask(*a)
@@ -137,11 +114,11 @@ def test_a_function_of_the_rendered_question_labels_as_the_script_does(task_name
 
 
 def test_an_ask_past_the_budget_is_idk_and_counted():
-  config, task, mz, policy, competent = _setup("permutation")
+  config, task, mz, policy, competent = helpers.setup_task("permutation")
   config = config_lib.get_config("permutation_tiny", oracle="callable",
                                  **{"oracle.fn": "oracle_fns:greedy"})
   inputs = task.deployment_questions(jax.random.key(5), 16)
-  labels = _amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
+  labels = helpers.amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
   assert labels.cost()["budget_overruns"] == 16 * 2 and labels.cost()["asks"] == 16 * 4
   assert np.all(np.asarray(labels.answers) == IDK)
 
@@ -149,17 +126,17 @@ def test_an_ask_past_the_budget_is_idk_and_counted():
 # -- the answer store -----------------------------------------------------------------------------
 
 def test_a_second_labelling_takes_every_answer_from_the_store(tmp_path):
-  config, task, mz, policy, competent = _setup("lexicon")
+  config, task, mz, policy, competent = helpers.setup_task("lexicon")
   store = AnswerStore(str(tmp_path / "s.db"), {"task": "lexicon"})
   inputs = task.deployment_questions(jax.random.key(5), 512)
-  first = _amplifier(config, task, mz, store).label(inputs, policy, competent, jax.random.key(2))
-  again = _amplifier(config, task, mz, store).label(inputs, policy, competent, jax.random.key(2))
+  first = helpers.amplifier(config, task, mz, store).label(inputs, policy, competent, jax.random.key(2))
+  again = helpers.amplifier(config, task, mz, store).label(inputs, policy, competent, jax.random.key(2))
   assert np.array_equal(np.asarray(first.answers), np.asarray(again.answers))
   assert again.cost()["answers_reused"] == 512 and again.cost()["oracle_calls"] == 0
   assert first.cost()["oracle_calls"] == len({bytes(np.asarray(q)) for q in inputs.questions})
   # other tools (here: another policy) are other questions to H: nothing is reused
   other = make_policy(task.spec, config.model, jax.random.key(9))
-  fresh = _amplifier(config, task, mz, store).label(inputs, other, competent, jax.random.key(2))
+  fresh = helpers.amplifier(config, task, mz, store).label(inputs, other, competent, jax.random.key(2))
   assert fresh.cost()["answers_reused"] == 0
 
 
@@ -198,7 +175,7 @@ def test_replay_reproduces_a_scripted_runs_labels_exactly(tmp_path):
 
 
 def test_replay_of_an_empty_store_is_idk_and_counted(tmp_path):
-  config, task, mz, policy, competent = _setup("permutation")
+  config, task, mz, policy, competent = helpers.setup_task("permutation")
   replay = config_lib.get_config("permutation_tiny", oracle="replay")
   store = AnswerStore(str(tmp_path / "s.db"), {"task": "permutation"})
   inputs = task.deployment_questions(jax.random.key(0), 64)
@@ -315,82 +292,3 @@ def test_a_person_answers_at_the_terminal_and_nothing_accepted_is_lost(tmp_path)
   child.expect(pexpect.EOF, timeout=300)
   child.close()
   assert child.exitstatus == 0
-
-
-# -- H', the learned imitation of H ---------------------------------------------------------------
-
-def test_learned_h_answers_most_questions_as_the_real_h_would():
-  config, task, mz, policy, competent = _setup("permutation")
-  inputs = task.deployment_questions(jax.random.key(5), 2048)
-  scripted = _amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
-  learned_config = config_lib.get_config("permutation_tiny", oracle="learned",
-                                         **{"oracle.steps": 300})
-  learner = _amplifier(learned_config, task, mz)
-  labels = learner.label(inputs, policy, competent, jax.random.key(2))
-  counts = labels.cost()
-  assert counts["real_h_calls"] + counts["learned_calls"] == 2048
-  assert counts["real_h_calls"] <= 2048 // 2 and counts["learned_agreement"] >= 0.99
-  agree = np.all(np.asarray(labels.answers) == np.asarray(scripted.answers), axis=1)
-  assert agree.mean() >= 0.95  # H' never saw these questions' answers
-
-  # a row H' is less sure of than its threshold stops before its first step: unanswered (the
-  # real H takes it), no ask or look-up spent on it; the other rows are answered as without one
-  n, h_prime = 64, learner._oracle
-  sub = Inputs(inputs.context[:n], inputs.questions[:n])
-
-  def imitate(threshold):
-    def lookup(keys):
-      match = sub.context[:, :, 0] == keys[:, None]
-      value = jnp.sum(jnp.where(match, sub.context[:, :, 1], 0), axis=1)
-      return jnp.where(jnp.any(match, axis=1), value, IDK).astype(jnp.int32)
-    tools = BatchTools(lambda q: PermutationTruth().answers(Inputs(sub.context, q)), lookup, n,
-                       max_asks=4, max_lookups=4)
-    answers, unsure = h_prime._imitate(sub.questions, tools.handle(), jnp.ones(n, bool),
-                                       threshold)
-    used = tools.transcript(sub.questions, task.spec.answer_len)
-    return (np.asarray(answers), unsure,
-            np.asarray(used.asked).any(axis=1) | np.asarray(used.looked_up).any(axis=1))
-
-  doubted = np.arange(n) < n // 2
-  answers, unsure, spent = imitate(np.where(doubted, 2., 0.))  # confidence is at most 1
-  sure_answers, sure_unsure, _ = imitate(np.zeros(n))
-  assert np.array_equal(unsure, doubted) and not sure_unsure.any()
-  assert np.all(answers[doubted] == IDK) and not spent[doubted].any() and spent[~doubted].all()
-  assert np.array_equal(answers[~doubted], sure_answers[~doubted])
-
-  # H' is a committee: the first member picks each step, and the step's confidence is the least
-  # probability any member gives it, so a member that disagrees makes H' unsure
-  params = h_prime.params
-  first = jax.tree.map(lambda p: jnp.stack([p[0]] * learned.MEMBERS), params)
-  fresh = nnx.split(learned.StepImitator(h_prime.special + 3, task.spec.question_len,
-                                         h_prime.steps_max, h_prime.result, h_prime.payload,
-                                         h_prime.settings.width, rngs=nnx.Rngs(7)),
-                    nnx.Param, ...)[1]  # a member that has learned nothing
-  stranger = jax.tree.map(lambda p, q: p.at[1].set(q), first, fresh)
-  state = jnp.asarray(h_prime._state(np.asarray(sub.questions),
-                                     np.full((n, h_prime.steps_max), -1, np.int32),
-                                     np.zeros((n, h_prime.steps_max, h_prime.result), np.int32),
-                                     np.zeros(n, np.int64)))
-  act = lambda p: [np.asarray(a) for a in learned._act(h_prime.graphdef, h_prime._widths, p,
-                                                       h_prime.rest, state)]
-  kind, payload, confidence = act(first)
-  kind_s, payload_s, confidence_s = act(stranger)
-  assert np.array_equal(kind, kind_s) and np.array_equal(payload, payload_s)
-  assert np.all(confidence_s <= confidence + 1e-6) and confidence.mean() > 0.9
-  assert np.all(confidence_s < learned.THRESHOLDS[0])  # below every threshold H' is trusted at
-
-  # an answer of H''s that the task would not accept from a person goes to the real H: with a
-  # task that accepts none, the real H answers every row, as the scripted H did
-  class Refusing:
-    def __getattr__(self, name):
-      return getattr(task, name)
-
-    def valid_answers(self, questions, answers):
-      return jnp.zeros(questions.shape[0], bool)
-
-  h_prime.task = Refusing()
-  labels = learner.label(inputs, policy, competent, jax.random.key(3))
-  counts = labels.cost()
-  assert counts["learned_calls"] == 0 and counts["real_h_calls"] == 2048
-  assert counts["learned_malformed"] > 1024
-  np.testing.assert_array_equal(labels.answers, scripted.answers)

@@ -1,0 +1,90 @@
+"""H', the learned imitation of H (amplify.oracles.learned): in a file of its own, as its
+training is the longest single test (xdist hands out whole files)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+import helpers
+from amplify import configs as config_lib
+from amplify.oracles import learned
+from amplify.oracles.tools import BatchTools
+from amplify.tasks.permutation import PermutationTruth
+from amplify.types import IDK, Inputs
+
+
+def test_learned_h_answers_most_questions_as_the_real_h_would():
+  config, task, mz, policy, competent = helpers.setup_task("permutation")
+  inputs = task.deployment_questions(jax.random.key(5), 2048)
+  scripted = helpers.amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
+  learned_config = config_lib.get_config("permutation_tiny", oracle="learned",
+                                         **{"oracle.steps": 150})
+  learner = helpers.amplifier(learned_config, task, mz)
+  labels = learner.label(inputs, policy, competent, jax.random.key(2))
+  counts = labels.cost()
+  assert counts["real_h_calls"] + counts["learned_calls"] == 2048
+  assert counts["real_h_calls"] <= 2048 // 2 and counts["learned_agreement"] >= 0.99
+  agree = np.all(np.asarray(labels.answers) == np.asarray(scripted.answers), axis=1)
+  assert agree.mean() >= 0.95  # H' never saw these questions' answers
+
+  # a row H' is less sure of than its threshold stops before its first step: unanswered (the
+  # real H takes it), no ask or look-up spent on it; the other rows are answered as without one
+  n, h_prime = 64, learner._oracle
+  sub = Inputs(inputs.context[:n], inputs.questions[:n])
+
+  def imitate(threshold):
+    def lookup(keys):
+      match = sub.context[:, :, 0] == keys[:, None]
+      value = jnp.sum(jnp.where(match, sub.context[:, :, 1], 0), axis=1)
+      return jnp.where(jnp.any(match, axis=1), value, IDK).astype(jnp.int32)
+    tools = BatchTools(lambda q: PermutationTruth().answers(Inputs(sub.context, q)), lookup, n,
+                       max_asks=4, max_lookups=4)
+    answers, unsure = h_prime._imitate(sub.questions, tools.handle(), jnp.ones(n, bool),
+                                       threshold)
+    used = tools.transcript(sub.questions, task.spec.answer_len)
+    return (np.asarray(answers), unsure,
+            np.asarray(used.asked).any(axis=1) | np.asarray(used.looked_up).any(axis=1))
+
+  doubted = np.arange(n) < n // 2
+  answers, unsure, spent = imitate(np.where(doubted, 2., 0.))  # confidence is at most 1
+  sure_answers, sure_unsure, _ = imitate(np.zeros(n))
+  assert np.array_equal(unsure, doubted) and not sure_unsure.any()
+  assert np.all(answers[doubted] == IDK) and not spent[doubted].any() and spent[~doubted].all()
+  assert np.array_equal(answers[~doubted], sure_answers[~doubted])
+
+  # H' is a committee: the first member picks each step, and the step's confidence is the least
+  # probability any member gives it, so a member that disagrees makes H' unsure
+  params = h_prime.params
+  first = jax.tree.map(lambda p: jnp.stack([p[0]] * learned.MEMBERS), params)
+  fresh = nnx.split(learned.StepImitator(h_prime.special + 3, task.spec.question_len,
+                                         h_prime.steps_max, h_prime.result, h_prime.payload,
+                                         h_prime.settings.width, rngs=nnx.Rngs(7)),
+                    nnx.Param, ...)[1]  # a member that has learned nothing
+  stranger = jax.tree.map(lambda p, q: p.at[1].set(q), first, fresh)
+  state = jnp.asarray(h_prime._state(np.asarray(sub.questions),
+                                     np.full((n, h_prime.steps_max), -1, np.int32),
+                                     np.zeros((n, h_prime.steps_max, h_prime.result), np.int32),
+                                     np.zeros(n, np.int64)))
+  act = lambda p: [np.asarray(a) for a in learned._act(h_prime.graphdef, h_prime._widths, p,
+                                                       h_prime.rest, state)]
+  kind, payload, confidence = act(first)
+  kind_s, payload_s, confidence_s = act(stranger)
+  assert np.array_equal(kind, kind_s) and np.array_equal(payload, payload_s)
+  assert np.all(confidence_s <= confidence + 1e-6) and confidence.mean() > 0.9
+  assert np.all(confidence_s < learned.THRESHOLDS[0])  # below every threshold H' is trusted at
+
+  # an answer of H''s that the task would not accept from a person goes to the real H: with a
+  # task that accepts none, the real H answers every row, as the scripted H did
+  class Refusing:
+    def __getattr__(self, name):
+      return getattr(task, name)
+
+    def valid_answers(self, questions, answers):
+      return jnp.zeros(questions.shape[0], bool)
+
+  h_prime.task = Refusing()
+  labels = learner.label(inputs, policy, competent, jax.random.key(3))
+  counts = labels.cost()
+  assert counts["learned_calls"] == 0 and counts["real_h_calls"] == 2048
+  assert counts["learned_malformed"] > 1024
+  np.testing.assert_array_equal(labels.answers, scripted.answers)
