@@ -37,48 +37,8 @@ DEFAULTS = ["--rounds=3", "--config.train.total_steps=150", "--config.label.size
             "--config.eval_size=256", "--config.train.baseline_size=512",
             "--config.train.steps_per_call=25"]
 VOLATILE = ("wall_seconds", "peak_memory_mb")
-
-# Run inside the process to be killed: the write named by argv[1] kills its own process group
-# in the middle of writing, then amplify's main runs as usual.
-TARGETED = r"""
-import os, signal, sys
-where = sys.argv.pop(1)
-def die():
-  os.killpg(os.getpgrp(), signal.SIGKILL)
-from amplify.files import checkpoint
-from amplify.files import jsonio
-from amplify.files.metrics import MetricWriter
-if where == "metrics":  # the third line, half written
-  write, count = MetricWriter.write, [0]
-  def half(self, record):
-    count[0] += 1
-    if count[0] == 3:
-      import json
-      with open(self._path, "a") as f:
-        line = json.dumps(record) + "\n"
-        f.write(line[:len(line) // 2]); f.flush(); os.fsync(f.fileno())
-      die()
-    write(self, record)
-  MetricWriter.write = half
-elif where == "checkpoint":  # 10 ms into round 1's checkpoint save
-  import threading
-  save = checkpoint.save
-  def dying_save(workdir, r, *args, **kwargs):
-    if r == 1:
-      threading.Timer(0.01, die).start()
-    save(workdir, r, *args, **kwargs)
-  checkpoint.save = dying_save
-elif where == "summary":  # the summary's temporary file written, not yet renamed
-  replace = os.replace
-  def dying_replace(src, dst):
-    if dst.endswith("summary.json"):
-      die()
-    replace(src, dst)
-  jsonio.os.replace = dying_replace
-from amplify import main
-sys.argv[0] = "amplify.main"
-main.cli()
-"""
+# `amplify` killing itself inside a write (metrics, checkpoint, summary)
+KILLED_INSIDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "killed_inside.py")
 
 
 def summary(workdir: str) -> dict | None:
@@ -117,7 +77,7 @@ def kill_inside(workdir: str, where: str, argv: list[str]) -> str:
   """Runs `amplify ARGV` into `workdir`, the write `where` (metrics, checkpoint, summary) killing its
   own process group midway."""
   os.makedirs(workdir, exist_ok=True)
-  process = subprocess.run([sys.executable, "-c", TARGETED, where, *argv, f"--workdir={workdir}"],
+  process = subprocess.run([sys.executable, KILLED_INSIDE, where, *argv, f"--workdir={workdir}"],
                            capture_output=True, text=True, start_new_session=True)
   if process.returncode != -signal.SIGKILL:
     sys.exit(f"error: the {where} kill did not land:\n{process.stderr[-2000:]}")

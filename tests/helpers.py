@@ -71,39 +71,9 @@ def reachable(root, depth=12) -> list:
   return list(seen.values())
 
 
-# Run inside the process to be killed: the write named by argv[1] kills its own process group
-# in the middle of writing, then amplify's main runs as usual.
-_KILLED_INSIDE = r"""
-import os, signal, sys
-where = sys.argv.pop(1)
-def die():
-  os.killpg(os.getpgrp(), signal.SIGKILL)
-from amplify.files import checkpoint
-from amplify.files.metrics import MetricWriter
-if where == "metrics":  # the third line, half written
-  write, count = MetricWriter.write, [0]
-  def half(self, record):
-    count[0] += 1
-    if count[0] == 3:
-      import json
-      with open(self._path, "a") as f:
-        line = json.dumps(record) + "\n"
-        f.write(line[:len(line) // 2]); f.flush(); os.fsync(f.fileno())
-      die()
-    write(self, record)
-  MetricWriter.write = half
-elif where == "checkpoint":  # 10 ms into round 1's checkpoint save
-  import threading
-  save = checkpoint.save
-  def dying_save(workdir, r, *args, **kwargs):
-    if r == 1:
-      threading.Timer(0.01, die).start()
-    save(workdir, r, *args, **kwargs)
-  checkpoint.save = dying_save
-from amplify import main
-sys.argv[0] = "amplify.main"
-main.cli()
-"""
+# `amplify` killing itself inside a write: the script experiments/kill9.py runs too.
+KILLED_INSIDE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "experiments", "killed_inside.py")
 
 
 def kill_inside(workdir, where: str, argv: list[str]) -> None:
@@ -111,7 +81,7 @@ def kill_inside(workdir, where: str, argv: list[str]) -> None:
   which SIGKILLs itself inside the write `where` ("metrics": half-way through the third metrics
   line; "checkpoint": 10 ms into round 1's checkpoint save): what a power cut does."""
   os.makedirs(workdir, exist_ok=True)
-  process = subprocess.run([sys.executable, "-c", _KILLED_INSIDE, where, *argv,
+  process = subprocess.run([sys.executable, KILLED_INSIDE, where, *argv,
                             f"--workdir={workdir}"], capture_output=True, text=True,
                            start_new_session=True, timeout=600)
   assert process.returncode == -signal.SIGKILL, (
