@@ -12,11 +12,12 @@ comes back is scores, and the baselines' metric lines. (`Referee(task, truth, ro
 a task and truth built in the caller's process instead: for a test or an experiment that acts as
 the evaluator.)
 
-The wire is the child's stdin and stdout: frames of an 8-byte length and a pickle. The first
-frames are the run's sys.path and what to build (or the task and truth), so the task's classes
-must be importable by module name (not defined in a script's `__main__`). The child exits at the
-end of its stdin (the run ended or was killed) and ignores Ctrl-C (the run decides what a Ctrl-C
-means).
+A referee process is forked from a server of the run's own that has imported JAX, the evaluator
+and the baselines' networks once (amplify.truth.forks), so it starts without importing them again.
+The wire is a socket of pickled frames. The first frames are the run's sys.path, its environment
+and what to build (or the task and truth), so the task's classes must be importable by module name
+(not defined in a script's `__main__`). The child exits when the run closes its end (the run ended
+or was killed) and ignores Ctrl-C (the run decides what a Ctrl-C means).
 """
 from __future__ import annotations
 
@@ -24,31 +25,29 @@ import hashlib
 import io
 import os
 import pickle
-import struct
-import subprocess
 import sys
 import tempfile
 import weakref
 
-_HEADER = struct.Struct("<Q")
+from amplify.truth import forks
+
+# What every referee needs, imported once by the server it is forked from (JAX, the evaluator, the
+# baselines' networks) rather than by each referee.
+_PRELOAD = ("amplify.truth.evaluator", "amplify.truth.baselines", "amplify.registry")
 # What the run may ask of the referee: the Evaluator's scores; to start the named baselines, and
 # each one's metrics line.
 _METHODS = ("accuracy", "accuracy_by_difficulty", "z_accuracy", "start_baselines", "baseline")
 
 
-def _write(stream, obj) -> None:
-  data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-  stream.write(_HEADER.pack(len(data)) + data)
-  stream.flush()
+def _write(connection, obj) -> None:
+  connection.send_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _read_bytes(stream) -> bytes | None:
-  header = stream.read(_HEADER.size)
-  if len(header) < _HEADER.size:
+def _read_bytes(connection) -> bytes | None:
+  try:
+    return connection.recv_bytes()
+  except (EOFError, OSError):
     return None  # the other end closed
-  size, = _HEADER.unpack(header)
-  data = stream.read(size)
-  return data if len(data) == size else None
 
 
 SECRET_BYTES = 32
@@ -149,30 +148,26 @@ class Referee:
     try:
       task, referee.world_id = referee._reply(f"building task {name!r} in the referee")
       task = pickle.loads(task)
-      _write(referee._process.stdin, rounds(task) if callable(rounds) else rounds)
+      _write(referee._connection, rounds(task) if callable(rounds) else rounds)
     except BaseException:
       referee.close()
       raise
     return task, referee
 
   def _spawn(self, first: bytes) -> None:
-    # the child must not take the accelerator's memory from the run (JAX preallocates by default)
-    env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
-    self._process = subprocess.Popen(
-        [sys.executable, "-c", "from amplify.truth.referee import serve; serve()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    self._finalizer = weakref.finalize(self, _stop, self._process)
-    path = pickle.dumps(list(sys.path))
-    self._process.stdin.write(_HEADER.pack(len(path)) + path + _HEADER.pack(len(first)) + first)
-    self._process.stdin.flush()
+    self._connection = forks.connect("amplify.truth.referee:serve", _PRELOAD)
+    # closing it ends the referee: it is waiting for the next request (they are synchronous)
+    self._finalizer = weakref.finalize(self, self._connection.close)
+    # the run's sys.path and environment now (the secret's path may have changed since the server
+    # started); the child loads while the run goes on
+    for frame in (pickle.dumps(list(sys.path)), pickle.dumps(dict(os.environ)), first):
+      self._connection.send_bytes(frame)
 
   def _reply(self, doing: str):
     """The child's reply to `start`: the task (pickled) it built, or a ValueError with its error."""
-    data = _read_bytes(self._process.stdout)
+    data = _read_bytes(self._connection)
     if data is None:
-      code = self._process.wait()
-      raise RuntimeError(f"{doing}: the referee process ended with exit code {code}; its error "
-                         "is printed above")
+      raise RuntimeError(f"{doing}: the referee process has ended; its error is printed above")
     status, value = pickle.loads(data)
     if status == "error":
       self.close()
@@ -181,14 +176,13 @@ class Referee:
 
   def _call(self, method: str, *args):
     try:
-      _write(self._process.stdin, (method, args))
-      data = _read_bytes(self._process.stdout)
-    except (BrokenPipeError, OSError):
+      _write(self._connection, (method, args))
+      data = _read_bytes(self._connection)
+    except OSError:
       data = None
     if data is None:
-      code = self._process.wait()
-      raise RuntimeError(f"the referee process (ground truth, scores, baselines) ended with exit "
-                         f"code {code}; its error is printed above")
+      raise RuntimeError("the referee process (ground truth, scores, baselines) has ended; its "
+                         "error is printed above")
     status, value = pickle.loads(data)
     if status == "error":
       raise RuntimeError(f"the referee process failed: {value}")
@@ -216,17 +210,6 @@ class Referee:
 
   def close(self) -> None:
     self._finalizer()
-
-
-def _stop(process: subprocess.Popen) -> None:
-  """Every request has had its reply (they are synchronous): nothing is lost by ending it now."""
-  process.kill()
-  process.wait()
-  for stream in (process.stdin, process.stdout):
-    try:
-      stream.close()
-    except OSError:
-      pass
 
 
 def allowance(task, rounds: int) -> dict[str, int]:
@@ -332,37 +315,36 @@ def _task_bytes(task, truth, name: str) -> bytes:
   return buffer.getvalue()
 
 
-def serve() -> None:
-  """The referee process (started by `Referee`): builds the task (or takes the one handed over),
-  then one reply per request until the end of its input."""
-  import signal
-  signal.signal(signal.SIGINT, signal.SIG_IGN)
-  requests = sys.stdin.buffer
-  replies = os.fdopen(os.dup(1), "wb")
-  os.dup2(2, 1)  # a stray print goes to stderr, not into the replies
-  path, first = _read_bytes(requests), _read_bytes(requests)  # read at once: the run goes on
-  if first is None:
+def serve(connection) -> None:
+  """A referee process (forked for a `Referee`): builds the task (or takes the one
+  handed over), then one reply per request on `connection` until the run closes it."""
+  frames = [_read_bytes(connection) for _ in range(3)]  # read at once: the run goes on
+  if frames[-1] is None:
     return
+  path, environment, first = frames
   sys.path[:] = pickle.loads(path)  # the run's: the task's modules import here as there
+  os.environ.clear()  # the run's, as in a process it started (JAX read the server's at import)
+  os.environ.update(pickle.loads(environment))
+  os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # not the accelerator's memory of the run
   try:
     kind, *what = pickle.loads(first)
     del first
     if kind == "build":
       task, truth = _build(*what)
-      _write(replies, ("ok", (_task_bytes(task, truth, what[-1]), world_id())))
-      if (rounds := _read_bytes(requests)) is None:
+      _write(connection, ("ok", (_task_bytes(task, truth, what[-1]), world_id())))
+      if (rounds := _read_bytes(connection)) is None:
         return
       rounds = pickle.loads(rounds)
     else:
       task, truth, rounds = what
   except Exception as e:  # the run's process raises it as a ValueError
-    _write(replies, ("error", str(e).strip().splitlines()[0] if isinstance(e, ValueError)
+    _write(connection, ("error", str(e).strip().splitlines()[0] if isinstance(e, ValueError)
                      else f"the referee process could not build the task: {_error(e)}"))
     return
   from amplify.truth.evaluator import Evaluator
   left = allowance(task, rounds)
   evaluator, training = Evaluator(task, truth), None
-  while (data := _read_bytes(requests)) is not None:
+  while (data := _read_bytes(connection)) is not None:
     try:
       method, args = pickle.loads(data)
       if method not in _METHODS:
@@ -382,7 +364,7 @@ def serve() -> None:
     except Exception as e:
       reply = ("error", _error(e))
     try:
-      _write(replies, reply)
-    except BrokenPipeError:
+      _write(connection, reply)
+    except OSError:
       break
   os._exit(0)  # the run has ended: a baseline still training goes with it
