@@ -24,6 +24,7 @@ LEXICON = ("lexicon_tiny", {"type2_size": 0})
 LEXICON_ROUNDS = ("lexicon_tiny", {"type2_size": 0, "baselines": False})
 PERMUTATION = ("permutation_tiny", {"type2_size": 0})
 PERMUTATION_ROUNDS = ("permutation_tiny", {"type2_size": 0, "baselines": False})
+COLORED_DIGITS = ("colored_digits_tiny", {"type2_size": 0})
 # Many entities, few labels: a good share of the evaluation's entities is in no training question.
 SPARSE = ("lexicon_tiny", {"type2_size": 0, "baselines": False, "num_entities": 4096,
                            "observations": 8, "label_size": 1024, "eval_size": 1024,

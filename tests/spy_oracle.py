@@ -28,8 +28,15 @@ REPORTS: list[dict] = []
 _SKIP = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType, types.CodeType)
 
 
+# Built-in containers and scalars: never a truth themselves (what they hold is walked on its own)
+_PLAIN = {dict, list, tuple, set, frozenset, str, bytes, int, float, bool, type(None),
+          types.CellType, types.MethodType, types.FrameType, types.MappingProxyType}
+
+
 def _is_truth(obj, world_sha: str | None) -> bool:
   kind = type(obj)
+  if kind in _PLAIN:
+    return False
   if isinstance(obj, type):  # a class (e.g. LexiconTruth itself) is code, not the world
     return False
   if kind.__name__.endswith("Truth") or kind.__name__ == "Evaluator":

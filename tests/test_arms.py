@@ -86,18 +86,23 @@ def test_entities_pi_never_trained_on_are_answered_right(sparse_run):
 
 
 @pytest.mark.parametrize("arm", sorted(arms.ARMS))
-def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path, monkeypatch):
-  config = config_lib.get_config("lexicon_tiny", arm=arm, rounds=2, total_steps=200,
-                                 baselines=False, type2_size=0)
+def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path, monkeypatch, finished_run):
+  """Two short rounds of each arm; ltp's: the session's lexicon rounds (tests/helpers.py)."""
   trained_on, fit = [], Distiller.fit
 
   def recording_fit(self, data, steps, *args, **kwargs):
     trained_on.append(np.asarray(data.inputs.questions))
     return fit(self, data, steps, *args, **kwargs)
 
-  monkeypatch.setattr(Distiller, "fit", recording_fit)
-  summary = loop.run(config, str(tmp_path))
-  records = report.read_metrics(str(tmp_path))
+  if arm == "ltp":
+    config, workdir, summary = finished_run(helpers.LEXICON_ROUNDS)
+  else:
+    workdir = tmp_path
+    config = config_lib.get_config("lexicon_tiny", arm=arm, rounds=2, total_steps=200,
+                                   baselines=False, type2_size=0)
+    monkeypatch.setattr(Distiller, "fit", recording_fit)
+    summary = loop.run(config, str(workdir))
+  records = report.read_metrics(str(workdir))
   evals = [r for r in records if r["phase"] == "eval"]
   assert summary["arm"] == arm and len(evals) == summary["rounds"]
   assert summary["distillation_steps"] <= config.train.total_steps
@@ -132,9 +137,12 @@ def test_colored_digits_has_every_arm_but_raw_d():
 
 
 @pytest.mark.parametrize("arm", COLORED_DIGITS_ARMS)
-def test_every_arm_that_applies_runs_on_colored_digits(arm, tmp_path):
-  config = config_lib.get_config("colored_digits_tiny", arm=arm, baselines=False, type2_size=0)
-  summary = loop.run(config, str(tmp_path))
+def test_every_arm_that_applies_runs_on_colored_digits(arm, finished_run):
+  """ltp: the session's colored_digits run (tests/test_colored_digits.py reads its baselines)."""
+  preset, overrides = helpers.COLORED_DIGITS
+  if arm != "ltp":
+    overrides = dict(overrides, arm=arm, baselines=False)
+  summary = finished_run((preset, overrides))[2]
   assert summary["arm"] == arm and summary["policy"] == "question"  # it names no Mz keys
 
 

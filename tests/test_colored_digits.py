@@ -8,12 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import helpers
 from amplify import configs as config_lib
 from amplify import tasks
 from amplify.types import Inputs
 from amplify.learn import mz
 from amplify.learn import prior
-from amplify.loop import run as loop
 from amplify.truth.evaluator import Evaluator
 from amplify.oracles.scripted import ScriptedOracle
 from amplify.tasks import colored_digits
@@ -102,9 +102,9 @@ def test_the_colour_prior_is_what_recovers_the_true_rule(monkeypatch):
   assert Evaluator(task, truth).z_accuracy(follows_colour) == 0.5
 
 
-def test_tiny_run_reports_the_rule_and_the_grayscale_baseline(tmp_path):
-  summary = loop.run(config_lib.get_config(TINY, type2_size=0), str(tmp_path))
-  with open(tmp_path / "metrics.jsonl") as f:
+def test_tiny_run_reports_the_rule_and_the_grayscale_baseline(finished_run):
+  _, workdir, summary = finished_run(helpers.COLORED_DIGITS)  # the ltp arm's in tests/test_arms.py
+  with open(workdir / "metrics.jsonl") as f:
     records = [json.loads(line) for line in f]
   assert [r["z_accuracy"] for r in records if r["phase"] == "prior"] == [1.0]
   baselines = {r["baseline"]: r for r in records if r["phase"] == "baseline"}
