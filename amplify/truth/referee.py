@@ -155,7 +155,11 @@ class Referee:
     return task, referee
 
   def _spawn(self, first: bytes) -> None:
-    self._connection = forks.connect("amplify.truth.referee:serve", _PRELOAD)
+    try:
+      self._connection = forks.connect("amplify.truth.referee:serve", _PRELOAD)
+    except OSError as e:
+      raise RuntimeError(f"the referee process could not be started ({e}); the error of the "
+                         "server it is forked from (amplify.truth.forks) is printed above") from None
     # closing it ends the referee: it is waiting for the next request (they are synchronous)
     self._finalizer = weakref.finalize(self, self._connection.close)
     # the run's sys.path and environment now (the secret's path may have changed since the server
