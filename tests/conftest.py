@@ -54,20 +54,6 @@ def _release_compiled_programs():
   gc.collect()
 
 
-# The longest files first (about the order of their time on 2 cores): xdist hands whole files out
-# in collection order, and a long file taken last would keep one worker busy after the other has
-# finished. The other files follow in name order.
-LONGEST_FIRST = ["test_isolation.py", "test_arms.py", "test_oracles.py", "test_resume.py",
-                 "test_end_to_end.py", "test_learned_oracle.py", "test_main.py", "test_type2.py",
-                 "test_permutation.py", "test_faults.py", "test_colored_digits.py",
-                 "test_plugins.py"]
-
-
-def pytest_collection_modifyitems(items):
-  rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-  items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), item.path.name))
-
-
 def pytest_sessionfinish(session, exitstatus):
   if _CACHE is not None:
     shutil.rmtree(_CACHE, ignore_errors=True)

@@ -1,5 +1,5 @@
-"""Processes forked from a server that has imported their code once: a referee (amplify.truth.referee)
-starts in a fraction of a second instead of importing JAX again.
+"""Processes forked from a server that has imported their code once: a referee
+(amplify.truth.referee) starts in a fraction of a second instead of importing JAX again.
 
 `connect(entry, preload)` returns a `multiprocessing.connection.Connection` to a new process that
 runs `entry(connection)` ("module:function"). The process is forked from this process's server,

@@ -159,7 +159,8 @@ class Referee:
       self._connection = forks.connect("amplify.truth.referee:serve", _PRELOAD)
     except OSError as e:
       raise RuntimeError(f"the referee process could not be started ({e}); the error of the "
-                         "server it is forked from (amplify.truth.forks) is printed above") from None
+                         "server it is forked from (amplify.truth.forks) is printed above"
+                         ) from None
     # closing it ends the referee: it is waiting for the next request (they are synchronous)
     self._finalizer = weakref.finalize(self, self._connection.close)
     # the run's sys.path and environment now (the secret's path may have changed since the server
@@ -320,8 +321,8 @@ def _task_bytes(task, truth, name: str) -> bytes:
 
 
 def serve(connection) -> None:
-  """A referee process (forked for a `Referee`): builds the task (or takes the one
-  handed over), then one reply per request on `connection` until the run closes it."""
+  """A referee process (forked for a `Referee`): builds the task (or takes the one handed over),
+  then one reply per request on `connection` until the run closes it."""
   frames = [_read_bytes(connection) for _ in range(3)]  # read at once: the run goes on
   if frames[-1] is None:
     return
