@@ -223,7 +223,7 @@ def test_an_oracle_that_looks_for_the_truth_finds_nothing(tmp_path):
   assert result.returncode == 0, result.stderr
   reports = json.loads(result.stdout.strip().splitlines()[-1])
   assert sorted(reports) == TASKS
-  for name in filter(_latent, TASKS):  # so an array equal to the true world could only be the truth's
+  for name in filter(_latent, TASKS):  # so an array equal to the true world is the truth's
     prior = json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[0])
     assert prior["phase"] == "prior" and prior["z_accuracy"] < 1, name
   for name, task_reports in reports.items():
