@@ -1,3 +1,4 @@
+import atexit
 import contextlib
 import fcntl
 import gc
@@ -55,6 +56,12 @@ def _release_compiled_programs():
 
 
 def pytest_sessionfinish(session, exitstatus):
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    # A worker ends as soon as it has reported: JAX's exit handler would unload every program the
+    # worker loaded, one by one (5-16 s at the end of the suite, while the other worker waits),
+    # and the process's memory goes back to the kernel either way. Registered last, it runs
+    # first, after xdist is done with the worker.
+    atexit.register(os._exit, 0)
   if _CACHE is not None:
     shutil.rmtree(_CACHE, ignore_errors=True)
   if _SECRET_DIR is not None:

@@ -98,7 +98,7 @@ def test_every_arm_runs_end_to_end_on_lexicon(arm, tmp_path, monkeypatch, finish
     config, workdir, summary = finished_run(helpers.LEXICON_ROUNDS)
   else:
     workdir = tmp_path
-    config = config_lib.get_config("lexicon_tiny", arm=arm, rounds=2, total_steps=200,
+    config = config_lib.get_config("lexicon_tiny", arm=arm, rounds=2, total_steps=100,
                                    baselines=False, type2_size=0)
     monkeypatch.setattr(Distiller, "fit", recording_fit)
     summary = loop.run(config, str(workdir))

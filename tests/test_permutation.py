@@ -22,7 +22,7 @@ def _sigma_power(context, x, k):
   return x
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 12), bits=st.integers(1, 5))
 def test_truth_and_encoding_match_reference(seed, n, bits):
   task = PermutationPowering(num_elements=n, k_bits=bits, prosaic_max_k=2)
@@ -37,7 +37,7 @@ def test_truth_and_encoding_match_reference(seed, n, bits):
                                               int(k[row]))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 12), bits=st.integers(1, 5))
 def test_scripted_decomposition_is_exact_with_a_perfect_policy(seed, n, bits):
   task = PermutationPowering(num_elements=n, k_bits=bits, prosaic_max_k=2)
