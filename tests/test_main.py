@@ -1,12 +1,15 @@
 """The command line: bad names and malformed values give a clear error before any work (checked
 in this process, through the parser and the run's check the command calls), and the command
 itself exits 2 with one line; a run prints its table, and the same command again exits 0."""
+import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 from absl import app, flags
 
+import helpers
 from amplify import main as amplify_main
 from amplify.configs import cli
 from amplify.loop import run as loop
@@ -90,17 +93,23 @@ def test_a_bad_flag_exits_2_with_one_line_before_any_work(tmp_path):
   assert store.read_bytes() == b"half a database" * 50
 
 
-def test_main_runs_and_prints_the_table_and_the_same_command_again_exits_0(tmp_path):
-  """The `amplify` entry point end to end (the tiny preset without type 2 and baselines, whose
-  programs the session's other runs have compiled: tests/conftest.py; the table's baselines:
-  tests/test_end_to_end.py); run again, it finds the run finished and prints the table."""
+def test_main_runs_and_prints_the_table_and_the_same_command_again_exits_0(tmp_path,
+                                                                           finished_run):
+  """The `amplify` entry point on the session's lexicon run without its last round's checkpoint
+  (tests/helpers.py; fresh runs through the command line: tests/test_plugins.py): it runs that
+  round and prints the table; run again, it finds the run finished and prints the table."""
+  _, whole, summary = finished_run(helpers.LEXICON_ROUNDS)
+  workdir = helpers.copy_run(whole, tmp_path / "run")
+  shutil.rmtree(workdir / "checkpoints" / f"round_{summary['rounds'] - 1}")
+  (workdir / "summary.json").unlink()
   command = ["--preset=lexicon_tiny", "--config.type2.size=0", "--baselines=false",
-             f"--workdir={tmp_path}"]
+             f"--workdir={workdir}"]
   result = _main(*command)
   assert result.returncode == 0, result.stderr
   assert "held-out agr" in result.stdout
   assert "z* accuracy" in result.stdout and "arm ltp" in result.stdout
-  assert (tmp_path / "summary.json").exists()
+  assert f"resuming after round {summary['rounds'] - 2}" in result.stdout
+  assert helpers.same_summary(json.loads((workdir / "summary.json").read_text()), summary)
   again = _main(*command)
   assert again.returncode == 0, again.stderr
   assert "finished run" in again.stdout
