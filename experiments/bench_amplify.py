@@ -28,7 +28,7 @@ from amplify.learn.mz import ExactIndex
 from amplify.learn.policy import make_policy
 from amplify.oracles.make import make_oracle
 from amplify.tasks import make_task
-from amplify.types import IDK
+from amplify.types import FIRST_TOKEN, IDK
 import common
 
 _BATCH = flags.DEFINE_integer("batch", 1024, "D* questions labelled.")
@@ -36,17 +36,20 @@ _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions of each side (b
 _MIN_AGREEMENT = 0.99
 
 
-def human_for_one_question(x: int, k: int):
+def human_for_one_question(x: int, k: int, elements: range):
   """H's decomposition for one question, as a generator: yields ("ask", (x, k)) or
-  ("lookup", key) and receives the answer; returns H's answer."""
+  ("lookup", key) and receives the answer; returns H's answer. A subanswer that is not in
+  `elements` (the element tokens) counts as IDK."""
   if k == 1:
     return (yield ("lookup", x))
   h = k // 2
   y = yield ("ask", (x, h))
-  if y == IDK:
+  if y not in elements:
     return IDK
   y = yield ("ask", (y, h))
-  if y == IDK or k % 2 == 0:
+  if y not in elements:
+    return IDK
+  if k % 2 == 0:
     return y
   return (yield ("lookup", y))
 
@@ -54,12 +57,13 @@ def human_for_one_question(x: int, k: int):
 def label_one_at_a_time(task, ask_one, inputs) -> np.ndarray:
   contexts, questions = np.asarray(inputs.context), np.asarray(inputs.questions)
   bit_tokens = task.bit0 + np.arange(2)
+  elements = range(FIRST_TOKEN, FIRST_TOKEN + task.num_elements)
   answers = []
   for context, question in zip(contexts, questions):
     facts = {int(a): int(b) for a, b in context}
     x = int(question[0])
     k = int(sum(int(b - task.bit0) << i for i, b in enumerate(question[:0:-1])))
-    human = human_for_one_question(x, k)
+    human = human_for_one_question(x, k, elements)
     try:
       kind, arg = next(human)
       while True:

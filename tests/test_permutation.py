@@ -64,6 +64,26 @@ def test_unaided_human_answers_only_k_equal_one():
   assert np.array_equal(answers[k == 1], truth[k == 1])
 
 
+def test_a_subanswer_that_names_no_element_gives_idk():
+  """A subanswer that is no element's token (here a bit token) is never passed on: H answers
+  IDK, or the truth where the subanswers it used were right."""
+  task = PermutationPowering(num_elements=8, k_bits=4)
+  inputs = task.deployment_questions(jax.random.key(0), 256)
+  truth = lambda q: PermutationTruth().answers(Inputs(inputs.context, q))
+  malformed = lambda q: jnp.full((q.shape[0], 1), task.bit0, jnp.int32)
+  flaky = lambda q: jnp.where(q[:, :1] % 2 == 0, truth(q), task.bit0)  # right on even tokens
+  k = np.asarray(task.difficulty(inputs.questions))
+  expected = np.asarray(PermutationTruth().answers(inputs))
+  for policy in (malformed, flaky):
+    tools = BatchTools(policy, lambda keys: ExactIndex().lookup(keys, inputs.context), 256,
+                       max_asks=4, max_lookups=4)
+    answers = np.asarray(task.human_answer(inputs.questions, tools))
+    assert np.all(task.valid_answers(inputs.questions, answers))
+    assert np.all((answers == expected) | (answers == IDK))
+    answered_hard = (answers[:, 0] != IDK) & (k > 1)
+    assert answered_hard.any() == (policy is flaky)  # the flaky pi's right subanswers are used
+
+
 def test_budget_turns_spent_rows_into_idk():
   task = PermutationPowering(num_elements=8, k_bits=4)
   inputs = task.deployment_questions(jax.random.key(1), 256)

@@ -174,13 +174,16 @@ class PermutationPowering:
   # -- H's decomposition ---------------------------------------------------------------------
   def human_answer(self, questions: jax.Array, tools: Tools) -> jax.Array:
     """sigma(x) by a look-up; else y = sigma^h(x), y = sigma^h(y) with h = k // 2, then one more
-    look-up if k is odd. At most 2 asks and 1 look-up; any IDK along the way gives IDK."""
+    look-up if k is odd. At most 2 asks and 1 look-up; any IDK along the way gives IDK, and so
+    does a subanswer that names no element (H checks each, as in the 2018 authors' code)."""
     x, k = self.decode(questions)
     one = k == 1
     direct = tools.lookup(x, where=one)
     h = k // 2
-    y = tools.ask(self.encode(x, h), where=~one)[:, 0]
-    y = tools.ask(self.encode(y, h), where=~one & (y != IDK))[:, 0]
+    last = FIRST_TOKEN + self.num_elements
+    element = lambda y: jnp.where((y >= FIRST_TOKEN) & (y < last), y, IDK)
+    y = element(tools.ask(self.encode(x, h), where=~one)[:, 0])
+    y = element(tools.ask(self.encode(y, h), where=~one & (y != IDK))[:, 0])
     odd = ~one & (k % 2 == 1) & (y != IDK)
     y = jnp.where(odd, tools.lookup(y, where=odd), y)
     return jnp.where(one, direct, y)[:, None]
