@@ -27,11 +27,17 @@ else:
 
 # The referee's secret (amplify.truth.referee): one for the session, in its own directory, which
 # the subprocesses and the xdist workers inherit (so a run one worker made is of the world the
-# other's referee draws); the user's own secret file is never read or made by the tests.
+# other's referee draws); the user's own secret file is never read or made by the tests. It is
+# the same every session, so every session draws the same worlds: with a random one, one suite
+# run of 13 drew a lexicon world where pi_0 was competent nowhere, and the type-2 gate test then
+# could not tell the spoilt policy from it.
 if "AMPLIFY_TESTS_SECRET_DIR" not in os.environ:
   _SECRET_DIR = tempfile.mkdtemp(prefix="amplify-tests-secret-")
   os.environ["AMPLIFY_TESTS_SECRET_DIR"] = _SECRET_DIR
   os.environ["AMPLIFY_SECRET_FILE"] = os.path.join(_SECRET_DIR, "referee_secret")
+  with os.fdopen(os.open(os.environ["AMPLIFY_SECRET_FILE"], os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o600), "wb") as _f:
+    _f.write(hashlib.sha256(b"amplify tests").digest())
 else:
   _SECRET_DIR = None
 
