@@ -28,7 +28,7 @@ from amplify.learn.mz import ExactIndex
 from amplify.learn.policy import make_policy
 from amplify.oracles.make import make_oracle
 from amplify.tasks import make_task
-from amplify.types import FIRST_TOKEN, IDK
+from amplify.types import IDK
 import common
 
 _BATCH = flags.DEFINE_integer("batch", 1024, "D* questions labelled.")
@@ -57,7 +57,7 @@ def human_for_one_question(x: int, k: int, elements: range):
 def label_one_at_a_time(task, ask_one, inputs) -> np.ndarray:
   contexts, questions = np.asarray(inputs.context), np.asarray(inputs.questions)
   bit_tokens = task.bit0 + np.arange(2)
-  elements = range(FIRST_TOKEN, FIRST_TOKEN + task.num_elements)
+  elements = range(*task.spec.answer_range)
   answers = []
   for context, question in zip(contexts, questions):
     facts = {int(a): int(b) for a, b in context}

@@ -180,10 +180,10 @@ class PermutationPowering:
     one = k == 1
     direct = tools.lookup(x, where=one)
     h = k // 2
-    last = FIRST_TOKEN + self.num_elements
-    element = lambda y: jnp.where((y >= FIRST_TOKEN) & (y < last), y, IDK)
-    y = element(tools.ask(self.encode(x, h), where=~one)[:, 0])
-    y = element(tools.ask(self.encode(y, h), where=~one & (y != IDK))[:, 0])
+    spec = self.spec
+    element = lambda a: jnp.where(answers_in_range(spec, a), a[:, 0], IDK)  # the answers' check
+    y = element(tools.ask(self.encode(x, h), where=~one))
+    y = element(tools.ask(self.encode(y, h), where=~one & (y != IDK)))
     odd = ~one & (k % 2 == 1) & (y != IDK)
     y = jnp.where(odd, tools.lookup(y, where=odd), y)
     return jnp.where(one, direct, y)[:, None]
