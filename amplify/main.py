@@ -29,6 +29,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag=value.")
   # after flag parsing: --help stays fast
+  from amplify.files.jsonio import WorkdirError  # pylint: disable=g-import-not-at-top
   from amplify.loop import run as loop  # pylint: disable=g-import-not-at-top
   from amplify.oracles.per_question import OracleError, Stopped  # pylint: disable=g-import-not-at-top
   from amplify.views import report  # pylint: disable=g-import-not-at-top
@@ -57,8 +58,12 @@ def main(argv):
   except loop.RunError as e:
     if _DEBUG.value:
       raise
-    print(f"error: {e}. The work so far is kept in {workdir}: the same command resumes it "
-          "(--debug shows the traceback).", file=sys.stderr)
+    cause = str(e).rstrip(". ")
+    if isinstance(e.__cause__, WorkdirError):  # its message says the way out
+      print(f"error: {cause} (--debug shows the traceback).", file=sys.stderr)
+    else:
+      print(f"error: {cause}. The work so far is kept in {workdir}: the same command resumes it "
+            "(--debug shows the traceback).", file=sys.stderr)
     sys.exit(1)
   print(report.format_table(workdir))
 

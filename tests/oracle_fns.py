@@ -108,7 +108,12 @@ def _ledgers(tools) -> dict:
   """What might hold this question's budget and record, by route from the handle."""
   import gc
   import inspect
-  is_ledger = lambda o: (not isinstance(o, type) and
+  import types
+  # instances of these hold no attributes of their own, so none of them is a ledger (skipping
+  # them keeps a walk of a large heap quick; every other object is looked at)
+  plain = (dict, list, tuple, set, frozenset, str, bytes, int, float, types.CellType,
+           types.FrameType, types.CodeType, types.MethodType, types.MappingProxyType)
+  is_ledger = lambda o: (type(o) not in plain and not isinstance(o, type) and
                          inspect.getattr_static(o, "_record", None) is not None and
                          inspect.getattr_static(o, "_serve", None) is not None)
   functions = [getattr(tools, name) for name in dir(tools) if not name.startswith("__")]
@@ -117,11 +122,11 @@ def _ledgers(tools) -> dict:
            "self": [o for o in (getattr(x, "__self__", None) for x in functions + cells)
                     if o is not None and is_ledger(o)],
            "gc": [o for o in gc.get_objects() if is_ledger(o)]}
-  seen, frontier = {id(tools)}, [tools]
+  reached, frontier = {id(tools): tools}, [tools]
   for _ in range(4):  # what the handle refers to, and so on
-    frontier = [r for o in frontier for r in gc.get_referents(o) if id(r) not in seen
-                and not seen.add(id(r))]
-  found["referents"] = [o for o in gc.get_objects() if id(o) in seen and is_ledger(o)]
+    frontier = [r for o in frontier for r in gc.get_referents(o) if id(r) not in reached
+                and reached.setdefault(id(r), r) is r]
+  found["referents"] = [o for o in reached.values() if is_ledger(o)]
   return found
 
 

@@ -212,6 +212,9 @@ def test_a_failure_after_the_start_is_one_line_naming_the_phase_and_debug_shows_
   lines = again.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error: starting the run"), lines
   assert "metrics.jsonl line 1 is damaged" in lines[0] and "Traceback" not in again.stderr
+  # one way out: the same command cannot resume this workdir, so the line does not say it can
+  assert lines[0].endswith("use a new --workdir (--debug shows the traceback).") and (
+      "resumes" not in lines[0]), lines[0]
   debug = subprocess.run(command + ["--debug"], capture_output=True, text=True, timeout=600)
   assert debug.returncode != 0 and "Traceback" in debug.stderr
   assert (workdir / "metrics.jsonl").read_text() == damaged  # left as it was

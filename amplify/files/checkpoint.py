@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from amplify.files.jsonio import WorkdirError
 from amplify.learn.distill import Distiller, LabelledSet
 from amplify.types import Inputs
 
@@ -32,7 +33,7 @@ def check(workdir: str) -> None:
   """Refuses (ValueError, one line) a workdir whose `checkpoints` is not a folder: without this
   the run would find out only at round 0's save, after all its work."""
   if os.path.exists(_directory(workdir)) and not os.path.isdir(_directory(workdir)):
-    raise ValueError(f"workdir {workdir!r}: checkpoints is a file, not a folder: move it away or "
+    raise WorkdirError(f"workdir {workdir!r}: checkpoints is a file, not a folder: move it away or "
                      "use a new --workdir")
 
 
@@ -78,7 +79,7 @@ def save(workdir: str, r: int, distiller: Distiller, replay: LabelledSet | None,
     saved = manager.save(r, args=ocp.args.Composite(**items))
     manager.wait_until_finished()
     if not saved:  # Orbax skips a step at or below its latest one
-      raise ValueError(f"round {r}'s checkpoint was not written: {_directory(workdir)} holds "
+      raise WorkdirError(f"round {r}'s checkpoint was not written: {_directory(workdir)} holds "
                        f"round {manager.latest_step()} already; use a new --workdir")
 
 

@@ -6,6 +6,11 @@ import json
 import os
 
 
+class WorkdirError(ValueError):
+  """A workdir that the same command cannot go on with; the message names the way out (so a
+  failed run does not add "the same command resumes it")."""
+
+
 def write_json(path: str, obj) -> None:
   """Writes `obj` as JSON to `path` atomically: a temporary file beside it, fsynced, renamed over
   it. A kill at any point leaves the old file or the new one, never a part of either."""
@@ -23,7 +28,7 @@ def read_json(path: str, what: str):
     with open(path) as f:
       return json.load(f)
   except (json.JSONDecodeError, UnicodeDecodeError):
-    raise ValueError(f"{path} is damaged ({what}, not JSON): move it away, or use a new "
+    raise WorkdirError(f"{path} is damaged ({what}, not JSON): move it away, or use a new "
                      "--workdir.") from None
 
 
@@ -38,8 +43,8 @@ def read_jsonl(path: str) -> list[dict]:
       records.append(json.loads(line))
     except json.JSONDecodeError:
       if i != lines[-1][0]:
-        raise ValueError(f"{path} line {i} is damaged (not JSON): move the file away, or use a "
-                         "new --workdir.") from None
+        raise WorkdirError(f"{path} line {i} is damaged (not JSON): the run's record cannot be "
+                           "read back; use a new --workdir.") from None
       print(f"warning: {path}: dropped its last line, cut short (a run killed while writing it); "
             "a resumed run recomputes what it recorded", flush=True)
   return records
@@ -60,7 +65,7 @@ def check_workdir_layout(workdir: str) -> None:
     path, folder = os.path.join(workdir, name), name in FOLDERS
     if os.path.exists(path) and os.path.isdir(path) != folder:
       kinds = ("file", "folder") if folder else ("folder", "file")
-      raise ValueError(f"workdir {workdir}: {name} is a {kinds[0]}, not a {kinds[1]}: move it "
+      raise WorkdirError(f"workdir {workdir}: {name} is a {kinds[0]}, not a {kinds[1]}: move it "
                        "away or use a new --workdir.")
 
 
@@ -75,10 +80,10 @@ def read_summary(workdir: str) -> dict | None:
   missing = ([k for k in SUMMARY_KEYS if k not in summary] if isinstance(summary, dict)
              else list(SUMMARY_KEYS))
   if missing:
-    raise ValueError(f"{path} lacks {missing} (damaged, or not written by a run): move it away "
+    raise WorkdirError(f"{path} lacks {missing} (damaged, or not written by a run): move it away "
                      "and run the same command, which writes it again from the checkpoints and "
                      "metrics.jsonl.")
   if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
-    raise ValueError(f"workdir {workdir}: summary.json says its run finished, but metrics.jsonl "
+    raise WorkdirError(f"workdir {workdir}: summary.json says its run finished, but metrics.jsonl "
                      "is gone: the rounds' lines are lost; use a new --workdir to run it again.")
   return summary

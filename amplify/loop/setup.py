@@ -14,7 +14,7 @@ from flax import nnx
 
 from amplify.configs import base, heldout_rows, settings, to_dict, validate
 from amplify.files import checkpoint
-from amplify.files.jsonio import write_json
+from amplify.files.jsonio import WorkdirError, write_json
 from amplify.files.metrics import MetricWriter
 from amplify.files.store import AnswerStore
 from amplify.learn import prior
@@ -206,7 +206,7 @@ def resume(run: Run, done: int) -> State:
     return State(steps_used=steps_used, seen=seen)
   lines = {rec["phase"]: rec for rec in run.metrics.kept if rec["round"] == done}
   if not {"distill", "eval"} <= lines.keys():
-    raise ValueError(f"workdir {run.workdir!r} has a checkpoint of round {done} but metrics.jsonl "
+    raise WorkdirError(f"workdir {run.workdir!r} has a checkpoint of round {done} but metrics.jsonl "
                      "lacks that round's distill or eval line; use a new --workdir.")
   # the schedule that round's policy trained on (a cold start's is its round's budget)
   distiller = run.new_distiller(done, lines["distill"]["schedule_steps"])
