@@ -1,6 +1,5 @@
 """Ground truth reaches only the evaluator and the named baselines, for every task and oracle."""
 import ast
-import functools
 import hashlib
 import json
 import os
@@ -37,8 +36,20 @@ LABELLING_AND_TRAINING = ["amplifier.py", "distill.py", "mz.py", "policy.py", "p
                           "oracles"]
 
 
+_MADE = {}
+
+
+def _made(config):
+  """(task, truth) of `config`, built once per task setting for the module's tests (a build
+  costs more than most checks that read it; none of them changes either for good)."""
+  made = (str(config.task), config.seed)
+  if made not in _MADE:
+    _MADE[made] = make_task(config)
+  return _MADE[made]
+
+
 def _amplifier(config):
-  task, truth = make_task(config)
+  task, truth = _made(config)
   if task.spec.context_size:
     mz = ExactIndex()
   else:  # a latent world: z* fitted from D (as rounds.learn_prior does), never the true world
@@ -102,11 +113,10 @@ def test_human_code_calls_no_helper_of_the_truth(task_name):
     assert not helpers & set(method.__code__.co_names), method.__name__
 
 
-@functools.lru_cache(maxsize=None)
 def _latent(task_name: str) -> bool:
   """The task keeps a latent world (a task is built when a test asks, not at collection: a
   build costs about a second in each worker)."""
-  return make_task(config_lib.get_config(f"{task_name}_tiny"))[0].spec.regime == LATENT
+  return _made(config_lib.get_config(f"{task_name}_tiny"))[0].spec.regime == LATENT
 
 
 def _needs_latent(task_name: str) -> None:
