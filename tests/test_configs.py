@@ -91,7 +91,8 @@ def test_task_and_oracle_switch_their_settings():
       "permutation").to_dict()
   mixed = configs.get_config("lexicon_tiny", task="permutation", oracle="noisy")
   assert (mixed.rounds, mixed.task.to_dict()) == (3, {"name": "permutation", "num_elements": 8,
-                                                      "k_bits": 4, "prosaic_max_k": 4})
+                                                      "k_bits": 4, "prosaic_max_k": 4,
+                                                      "form": "amplify"})
   assert mixed.oracle.to_dict() == {"name": "noisy", "noise_rate": 0.1}
 
 

@@ -10,7 +10,7 @@ from amplify.loop import run as loop
 from amplify.learn.mz import ExactIndex
 from amplify.oracles.tools import BatchTools
 from amplify.learn.policy import make_policy
-from amplify.types import IDK, Inputs
+from amplify.types import FIRST_TOKEN, IDK, Inputs
 from amplify.tasks.permutation import PermutationPowering, PermutationTruth
 
 
@@ -22,15 +22,24 @@ def _sigma_power(context, x, k):
   return x
 
 
+FORMS = st.sampled_from(["amplify", "2018"])
+
+
+def _task(n, bits, form):
+  """A task of either form (the 2018 form draws k >= 2, so it needs 2 bits)."""
+  return PermutationPowering(num_elements=n, k_bits=max(bits, 2) if form == "2018" else bits,
+                             prosaic_max_k=2, form=form)
+
+
 @settings(max_examples=10, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 12), bits=st.integers(1, 5))
-def test_truth_and_encoding_match_reference(seed, n, bits):
-  task = PermutationPowering(num_elements=n, k_bits=bits, prosaic_max_k=2)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 12), bits=st.integers(1, 5), form=FORMS)
+def test_truth_and_encoding_match_reference(seed, n, bits, form):
+  task = _task(n, bits, form)
   # 64 rows, as the tests below draw: a shape one of them compiled is not compiled again
   inputs = task.deployment_questions(jax.random.key(seed), 64)
   x, k = task.decode(inputs.questions)
   assert np.array_equal(task.encode(x, k), inputs.questions)
-  assert int(k.min()) >= 1 and int(k.max()) < 2**bits
+  assert int(k.min()) >= (2 if form == "2018" else 1) and int(k.max()) < 2**task.k_bits
   truth = PermutationTruth().answers(inputs)
   for row in range(64):
     assert int(truth[row, 0]) == _sigma_power(np.asarray(inputs.context[row]), int(x[row]),
@@ -38,17 +47,50 @@ def test_truth_and_encoding_match_reference(seed, n, bits):
 
 
 @settings(max_examples=10, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 12), bits=st.integers(1, 5))
-def test_scripted_decomposition_is_exact_with_a_perfect_policy(seed, n, bits):
-  task = PermutationPowering(num_elements=n, k_bits=bits, prosaic_max_k=2)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 12), bits=st.integers(1, 5), form=FORMS)
+def test_scripted_decomposition_is_exact_with_a_perfect_policy(seed, n, bits, form):
+  task = _task(n, bits, form)
   inputs = task.deployment_questions(jax.random.key(seed), 64)
-  perfect_policy = lambda q: PermutationTruth().answers(Inputs(inputs.context, q))
+  asked = []
+
+  def perfect_policy(q):
+    asked.append(np.asarray(q))
+    return PermutationTruth().answers(Inputs(inputs.context, q))
+
+  asks, lookups = task.budget_needed  # the paper's decomposition needs no more
   tools = BatchTools(perfect_policy, lambda keys: ExactIndex().lookup(keys, inputs.context), 64,
-                     max_asks=2, max_lookups=1)  # the paper's decomposition needs no more
+                     max_asks=asks, max_lookups=lookups)
   answers = task.human_answer(inputs.questions, tools)
   assert np.array_equal(answers, PermutationTruth().answers(inputs))
   t = tools.transcript(inputs.questions, 1)
   assert np.all(t.asked.sum(1) + t.looked_up.sum(1) <= 3)  # at most 3 steps per question
+  if form == "2018":  # sigma^1 is looked up: pi is asked only about powers of 2 or more
+    where = np.asarray(t.asked)
+    powers = [task.decode(q)[1] for q in asked]
+    assert all(np.all(np.asarray(k)[where[:, i]] >= 2) for i, k in enumerate(powers))
+    k = np.asarray(task.decode(inputs.questions)[1])
+    assert np.all(where[k < 4].sum(1) == 0)  # k = 2, 3: look-ups alone
+
+
+def test_the_2018_form_draws_bit_lengths_evenly_and_asks_about_every_element():
+  """k's bit length is uniform in 2..k_bits (so k = 1 never occurs), and the questions come in
+  runs of N about one permutation, each element once; the amplify form draws k uniformly."""
+  task = PermutationPowering(num_elements=8, k_bits=6, form="2018")
+  inputs = task.deployment_questions(jax.random.key(0), 8 * 1000)
+  x, k = (np.asarray(a) for a in task.decode(inputs.questions))
+  lengths = np.bincount(np.floor(np.log2(k)).astype(int) + 1, minlength=7)[2:]
+  assert np.all(np.abs(lengths / len(k) - 1 / 5) < 0.02), lengths  # 1,600 each (s.d. 36)
+  context = np.asarray(inputs.context).reshape(1000, 8, 8, 2)
+  assert np.all(context == context[:, :1])  # one permutation per run of 8 questions
+  assert np.all(np.sort(x.reshape(1000, 8), axis=1) == FIRST_TOKEN + np.arange(8))
+  today = PermutationPowering(num_elements=8, k_bits=6)
+  k_amplify = np.asarray(today.difficulty(today.deployment_questions(jax.random.key(0),
+                                                                      8000).questions))
+  assert abs(np.mean(k_amplify < 8) - 7 / 63) < 0.02  # uniform on 1..63: 11% below 8, not 40%
+  with pytest.raises(ValueError, match="k_bits >= 2"):
+    PermutationPowering(num_elements=8, k_bits=1, form="2018")
+  with pytest.raises(ValueError, match="the forms are"):
+    PermutationPowering(form="1999")
 
 
 def test_unaided_human_answers_only_k_equal_one():

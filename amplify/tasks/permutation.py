@@ -6,6 +6,12 @@ order. The question is an element x and a power k, written in binary; the answer
 Tokens: PAD, IDK, then the N elements, then the two bit tokens.
 Question: [x, bit_{b-1}, ..., bit_0] (most significant bit first), so the policy sees k.
 Fact: [x, sigma(x)]. Answer: [sigma^k(x)].
+
+Two forms (`--task.form`): "amplify" draws k uniformly from 1..2**k_bits - 1, one question per
+permutation, and H asks pi every sigma^h it needs; "2018" is the authors' code's: k's bit length
+uniform in 2..k_bits and k uniform within it (so k >= 2 and each bit length is an equal share,
+which makes plain accuracy their per-bit-length average), one question per element of each
+permutation, and H looks up every sigma^1 instead of asking pi (../shared/REFERENCES.md).
 """
 from __future__ import annotations
 
@@ -21,31 +27,47 @@ from amplify.types import EPISODIC, FIRST_TOKEN, IDK, Inputs, Spec, Tools
 from amplify.tasks.base import answers_in_range
 
 
+FORMS = ("amplify", "2018")
+
+
 @dataclasses.dataclass(frozen=True)
 class PermutationSettings:
-  """`--task.FIELD`: N elements, powers 1 <= k < 2**k_bits, D's powers k < prosaic_max_k."""
+  """`--task.FIELD`: N elements, powers k < 2**k_bits, D's powers k < prosaic_max_k, and the form
+  (the module's docstring)."""
   num_elements: int = 8
   k_bits: int = 4
   prosaic_max_k: int = 4
+  form: str = "amplify"
 
   def __post_init__(self):  # the task checks the same, naming its own fields
-    PermutationPowering(self.num_elements, self.k_bits, self.prosaic_max_k)
+    PermutationPowering(self.num_elements, self.k_bits, self.prosaic_max_k, self.form)
 
 
 @dataclasses.dataclass(frozen=True)
 class PermutationPowering:
-  """Questions sigma^k(x) with 1 <= k < 2**k_bits; D (for prosaic ML) has k < prosaic_max_k."""
+  """Questions sigma^k(x) with k < 2**k_bits; D (for prosaic ML) has k < prosaic_max_k."""
   num_elements: int = 8
   k_bits: int = 4
   prosaic_max_k: int = 4
+  form: str = "amplify"
   name: str = "permutation"
-  budget_needed = (2, 1)  # sigma^h asked twice, one look-up
   extra_baselines = ()
 
   @property
+  def authors(self) -> bool:
+    """The 2018 authors' form."""
+    return self.form == "2018"
+
+  @property
+  def budget_needed(self) -> tuple[int, int]:
+    """(asks, look-ups): sigma^h asked twice and one look-up; in the authors' form sigma^1 is
+    looked up, so k = 2 or 3 takes up to three look-ups."""
+    return (2, 3) if self.authors else (2, 1)
+
+  @property
   def ask_depth(self) -> int:
-    """Halving k < 2**k_bits until it is 1 (which H looks up)."""
-    return self.k_bits - 1
+    """Halving k < 2**k_bits until it is 1 (which H looks up), or 2 or 3 (the authors' form)."""
+    return max(self.k_bits - 2, 0) if self.authors else self.k_bits - 1
 
   def __post_init__(self):
     if self.num_elements < 2:
@@ -53,6 +75,11 @@ class PermutationPowering:
                        "elements.")
     if self.k_bits < 1:
       raise ValueError(f"--task.k_bits={self.k_bits}: k needs at least one bit.")
+    if self.form not in FORMS:
+      raise ValueError(f"--task.form={self.form!r}: the forms are {list(FORMS)}.")
+    if self.authors and self.k_bits < 2:
+      raise ValueError(f"--task.k_bits={self.k_bits}: the 2018 form draws k >= 2, which needs "
+                       "k_bits >= 2.")
     if not 2 <= self.prosaic_max_k <= 2**self.k_bits:
       raise ValueError(f"--task.prosaic_max_k={self.prosaic_max_k}: D's powers are 1 <= k < "
                        f"prosaic_max_k, so it must lie in [2, {2**self.k_bits}] for k_bits="
@@ -84,16 +111,30 @@ class PermutationPowering:
     return questions[:, 0], k.astype(jnp.int32)
 
   # -- sampling ------------------------------------------------------------------------------
-  def _sample(self, key: jax.Array, n: int, max_k: int) -> Inputs:
+  def _sample(self, key: jax.Array, n: int, max_k: int | None = None) -> Inputs:
+    """n questions: powers 1 <= k < max_k, one per permutation; None: D*'s, in the task's form."""
     k_perm, k_order, k_x, k_k = jax.random.split(key, 4)
+    per = self.num_elements if self.authors and max_k is None else 1  # questions a permutation
+    m = -(-n // per)
     elements = FIRST_TOKEN + jnp.arange(self.num_elements, dtype=jnp.int32)
-    sigma = jax.vmap(lambda kk: jax.random.permutation(kk, elements))(jax.random.split(k_perm, n))
-    facts = jnp.stack([jnp.broadcast_to(elements, sigma.shape), sigma], axis=-1)  # [n, N, 2]
+    sigma = jax.vmap(lambda kk: jax.random.permutation(kk, elements))(jax.random.split(k_perm, m))
+    facts = jnp.stack([jnp.broadcast_to(elements, sigma.shape), sigma], axis=-1)  # [m, N, 2]
     order = jax.vmap(lambda kk: jax.random.permutation(kk, self.num_elements))(
-        jax.random.split(k_order, n))
+        jax.random.split(k_order, m))
     context = jnp.take_along_axis(facts, order[:, :, None], axis=1)
-    x = jax.random.randint(k_x, (n,), FIRST_TOKEN, FIRST_TOKEN + self.num_elements, jnp.int32)
-    k = jax.random.randint(k_k, (n,), 1, max_k, jnp.int32)
+    if per > 1:  # each element of each permutation asked about once
+      context = jnp.repeat(context, per, axis=0)[:n]
+      x = jnp.tile(elements, m)[:n]
+    else:
+      x = jax.random.randint(k_x, (n,), FIRST_TOKEN, FIRST_TOKEN + self.num_elements, jnp.int32)
+    if max_k is not None:
+      k = jax.random.randint(k_k, (n,), 1, max_k, jnp.int32)
+    elif self.authors:  # the bit length, then k within it
+      k_length, k_within = jax.random.split(k_k)
+      low = 1 << (jax.random.randint(k_length, (n,), 2, self.k_bits + 1, jnp.int32) - 1)
+      k = low + jax.random.randint(k_within, (n,), 0, low, jnp.int32)
+    else:
+      k = jax.random.randint(k_k, (n,), 1, 2**self.k_bits, jnp.int32)
     return Inputs(context=context, questions=self.encode(x, k))
 
   def training_data(self, key: jax.Array, n: int) -> tuple[Inputs, jax.Array]:
@@ -103,8 +144,8 @@ class PermutationPowering:
     return inputs, _follow(inputs)
 
   def deployment_questions(self, key: jax.Array, n: int) -> Inputs:
-    """D*: powers 1 <= k < 2**k_bits."""
-    return self._sample(key, n, 2**self.k_bits)
+    """D*: powers k < 2**k_bits, drawn as the form draws them."""
+    return self._sample(key, n)
 
   evaluation_questions = deployment_questions
 
@@ -174,20 +215,29 @@ class PermutationPowering:
   # -- H's decomposition ---------------------------------------------------------------------
   def human_answer(self, questions: jax.Array, tools: Tools) -> jax.Array:
     """sigma(x) by a look-up; else y = sigma^h(x), y = sigma^h(y) with h = k // 2, then one more
-    look-up if k is odd. At most 2 asks and 1 look-up; any IDK along the way gives IDK, and so
-    does a subanswer that names no element (H checks each, as in the 2018 authors' code)."""
+    look-up if k is odd. sigma^h is asked of pi (in the authors' form sigma^1 is looked up
+    instead). At most 2 asks and 1 look-up (authors' form: 3 look-ups); any IDK along the way
+    gives IDK, and so does a subanswer that names no element (H checks each, as in the 2018
+    authors' code)."""
     x, k = self.decode(questions)
     one = k == 1
     direct = tools.lookup(x, where=one)
     h = k // 2
     spec = self.spec
     element = lambda a: jnp.where(answers_in_range(spec, a), a[:, 0], IDK)  # the answers' check
-    y = element(tools.ask(self.encode(x, h), where=~one))
-    y = element(tools.ask(self.encode(y, h), where=~one & (y != IDK)))
+    if self.authors:
+      looked = h == 1  # sigma^1 read from the facts, never asked of pi
+
+      def sigma_h(y, where):
+        asked = element(tools.ask(self.encode(y, h), where=where & ~looked))
+        return jnp.where(looked, tools.lookup(y, where=where & looked), asked)
+    else:
+      sigma_h = lambda y, where: element(tools.ask(self.encode(y, h), where=where))
+    y = sigma_h(x, ~one)
+    y = sigma_h(y, ~one & (y != IDK))
     odd = ~one & (k % 2 == 1) & (y != IDK)
     y = jnp.where(odd, tools.lookup(y, where=odd), y)
     return jnp.where(one, direct, y)[:, None]
-
 
 
 class PermutationTruth:
@@ -219,8 +269,8 @@ def _follow(inputs: Inputs) -> jax.Array:
 
 def make_permutation(settings: PermutationSettings, key: jax.Array):
   """The task and its (stateless) truth; every example draws its own permutation."""
-  return (PermutationPowering(settings.num_elements, settings.k_bits, settings.prosaic_max_k),
-          PermutationTruth())
+  return (PermutationPowering(settings.num_elements, settings.k_bits, settings.prosaic_max_k,
+                              settings.form), PermutationTruth())
 
 
 PLUGIN = registry.TaskPlugin(make_permutation, PermutationSettings)
