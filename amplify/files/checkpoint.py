@@ -34,7 +34,7 @@ def check(workdir: str) -> None:
   the run would find out only at round 0's save, after all its work."""
   if os.path.exists(_directory(workdir)) and not os.path.isdir(_directory(workdir)):
     raise WorkdirError(f"workdir {workdir!r}: checkpoints is a file, not a folder: move it away or "
-                     "use a new --workdir")
+                       "use a new --workdir")
 
 
 @contextlib.contextmanager
@@ -80,7 +80,7 @@ def save(workdir: str, r: int, distiller: Distiller, replay: LabelledSet | None,
     manager.wait_until_finished()
     if not saved:  # Orbax skips a step at or below its latest one
       raise WorkdirError(f"round {r}'s checkpoint was not written: {_directory(workdir)} holds "
-                       f"round {manager.latest_step()} already; use a new --workdir")
+                         f"round {manager.latest_step()} already; use a new --workdir")
 
 
 def _arrays(manager: ocp.CheckpointManager, r: int) -> dict[str, np.ndarray]:

@@ -29,7 +29,7 @@ def read_json(path: str, what: str):
       return json.load(f)
   except (json.JSONDecodeError, UnicodeDecodeError):
     raise WorkdirError(f"{path} is damaged ({what}, not JSON): move it away, or use a new "
-                     "--workdir.") from None
+                       "--workdir.") from None
 
 
 def read_jsonl(path: str) -> list[dict]:
@@ -66,7 +66,7 @@ def check_workdir_layout(workdir: str) -> None:
     if os.path.exists(path) and os.path.isdir(path) != folder:
       kinds = ("file", "folder") if folder else ("folder", "file")
       raise WorkdirError(f"workdir {workdir}: {name} is a {kinds[0]}, not a {kinds[1]}: move it "
-                       "away or use a new --workdir.")
+                         "away or use a new --workdir.")
 
 
 def read_summary(workdir: str) -> dict | None:
@@ -81,9 +81,9 @@ def read_summary(workdir: str) -> dict | None:
              else list(SUMMARY_KEYS))
   if missing:
     raise WorkdirError(f"{path} lacks {missing} (damaged, or not written by a run): move it away "
-                     "and run the same command, which writes it again from the checkpoints and "
-                     "metrics.jsonl.")
+                       "and run the same command, which writes it again from the checkpoints and "
+                       "metrics.jsonl.")
   if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
     raise WorkdirError(f"workdir {workdir}: summary.json says its run finished, but metrics.jsonl "
-                     "is gone: the rounds' lines are lost; use a new --workdir to run it again.")
+                       "is gone: the rounds' lines are lost; use a new --workdir to run it again.")
   return summary

@@ -206,8 +206,9 @@ def resume(run: Run, done: int) -> State:
     return State(steps_used=steps_used, seen=seen)
   lines = {rec["phase"]: rec for rec in run.metrics.kept if rec["round"] == done}
   if not {"distill", "eval"} <= lines.keys():
-    raise WorkdirError(f"workdir {run.workdir!r} has a checkpoint of round {done} but metrics.jsonl "
-                     "lacks that round's distill or eval line; use a new --workdir.")
+    raise WorkdirError(f"workdir {run.workdir!r} has a checkpoint of round {done} but "
+                       "metrics.jsonl lacks that round's distill or eval line; use a new "
+                       "--workdir.")
   # the schedule that round's policy trained on (a cold start's is its round's budget)
   distiller = run.new_distiller(done, lines["distill"]["schedule_steps"])
   replay, competent, saved_seen = checkpoint.restore(run.workdir, done, distiller)
