@@ -73,12 +73,16 @@ def test_scripted_decomposition_is_exact_with_a_perfect_policy(seed, n, bits, fo
 
 
 def test_the_2018_form_draws_bit_lengths_evenly_and_asks_about_every_element():
-  """k's bit length is uniform in 2..k_bits (so k = 1 never occurs), and the questions come in
-  runs of N about one permutation, each element once; the amplify form draws k uniformly."""
+  """k's bit length is uniform in 2..k_bits (so k = 1 never occurs) and is the difficulty, and
+  the questions come in runs of N about one permutation, each element once; the amplify form
+  draws k uniformly."""
   task = PermutationPowering(num_elements=8, k_bits=6, form="2018")
   inputs = task.deployment_questions(jax.random.key(0), 8 * 1000)
   x, k = (np.asarray(a) for a in task.decode(inputs.questions))
-  lengths = np.bincount(np.floor(np.log2(k)).astype(int) + 1, minlength=7)[2:]
+  length = np.floor(np.log2(k)).astype(int) + 1
+  assert np.array_equal(task.difficulty(inputs.questions), length)  # the difficulty: bit length
+  assert task.spec.max_difficulty == 6
+  lengths = np.bincount(length, minlength=7)[2:]
   assert np.all(np.abs(lengths / len(k) - 1 / 5) < 0.02), lengths  # 1,600 each (s.d. 36)
   context = np.asarray(inputs.context).reshape(1000, 8, 8, 2)
   assert np.all(context == context[:, :1])  # one permutation per run of 8 questions

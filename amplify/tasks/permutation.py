@@ -10,7 +10,8 @@ Fact: [x, sigma(x)]. Answer: [sigma^k(x)].
 Two forms (`--task.form`): "amplify" draws k uniformly from 1..2**k_bits - 1, one question per
 permutation, and H asks pi every sigma^h it needs; "2018" is the authors' code's: k's bit length
 uniform in 2..k_bits and k uniform within it (so k >= 2 and each bit length is an equal share,
-which makes plain accuracy their per-bit-length average), one question per element of each
+which makes plain accuracy their per-bit-length average), a question's difficulty its bit length
+(the metrics' accuracy by difficulty is theirs by bit length), one question per element of each
 permutation, and H looks up every sigma^1 instead of asking pi (../shared/REFERENCES.md).
 """
 from __future__ import annotations
@@ -93,7 +94,8 @@ class PermutationPowering:
   def spec(self) -> Spec:
     return Spec(vocab_size=self.bit0 + 2, question_len=1 + self.k_bits, answer_len=1, fact_len=2,
                 context_size=self.num_elements, regime=EPISODIC,
-                max_difficulty=2**self.k_bits - 1, packed_question=True,
+                max_difficulty=self.k_bits if self.authors else 2**self.k_bits - 1,
+                packed_question=True,
                 serial_question=True,
                 answer_tokens=(FIRST_TOKEN, FIRST_TOKEN + self.num_elements))
 
@@ -150,7 +152,9 @@ class PermutationPowering:
   evaluation_questions = deployment_questions
 
   def difficulty(self, questions: jax.Array) -> jax.Array:
-    return self.decode(questions)[1]
+    """k; in the authors' form k's bit length (they report accuracy per bit length)."""
+    k = self.decode(questions)[1]
+    return (32 - jax.lax.clz(k)).astype(jnp.int32) if self.authors else k
 
   def augment(self, key: jax.Array, inputs: Inputs, labels: jax.Array) -> tuple[Inputs, jax.Array]:
     """The task's symmetry: rename the elements of each row by a random bijection pi. Facts become
