@@ -1,0 +1,136 @@
+"""The 2018 benchmark (Christiano, Shlegeris and Amodei): each task in the authors' form,
+amplification by the scripted H and by the learned H', against the supervised ceiling and
+prosaic ML.
+
+  python experiments/reproduce_2018.py --seeds=0,1,2
+  python experiments/reproduce_2018.py --preset=permutation_tiny --seeds=0  # seconds, a try
+Seeds: --seeds (default 0). Machine: any; the results name it.
+
+Of the paper's five tasks amplify has permutation powering so far, run in its 2018 form
+(`--task.form=2018`: the authors' question distribution, sigma^1 looked up, one question per
+element of each permutation); the others join `FORMS` as they are written. Each preset runs
+twice a seed, in ROOT/reproduce_2018/PRESET_ORACLE_sSEED (common.py): the scripted H with the
+baselines (prosaic ML trains on D, the ceiling on ground-truth D* labels, with the same network
+and steps) and the learned H' without them. Writes RESULTS/reproduce_2018/reproduce_2018.{json,
+md,png}: per preset and oracle the final accuracy, the ceiling and prosaic ML (mean ± sd over
+seeds), the real-H calls of the rounds up to the first within 1 point of the final accuracy,
+the ground-truth labels the ceiling could draw (its pool, at most its steps x batch), the
+distillation steps and the wall seconds; the plot, accuracy against distillation steps per
+preset, one line a seed and oracle, with the ceiling's final accuracy beside it.
+"""
+from __future__ import annotations
+
+import common
+
+# The authors' form of each task amplify has, as run flags (a task's name: its flags)
+FORMS = {"permutation": ["--task.form=2018"]}
+ORACLES = ("scripted", "learned")
+
+
+def _task(preset: str) -> str:
+  return common.config_for(common.argv_for(preset, 0)).task.name
+
+
+def curve(run: dict) -> tuple[list[int], list[float]]:
+  """(distillation steps so far, policy accuracy) after each round."""
+  steps, total = {}, 0
+  for r in common.records(run):
+    if r["phase"] == "distill":
+      total += r["steps"]
+      steps[r["round"]] = total
+  evals = [r for r in common.records(run) if r["phase"] == "eval"]
+  return [steps.get(e["round"], 0) for e in evals], [e["policy_accuracy"] for e in evals]
+
+
+def real_h_calls_to_final(run: dict) -> int:
+  """The real H's answers in the rounds up to the first whose accuracy is within 1 point of
+  the run's final accuracy (a learned H' counts only the questions it left to the real H)."""
+  records = common.records(run)
+  evals = [r for r in records if r["phase"] == "eval"]
+  final = run["summary"]["final_policy_accuracy"]
+  reached = next((e["round"] for e in evals if e["policy_accuracy"] >= final - 0.01),
+                 evals[-1]["round"])
+  return sum(r.get("real_h_calls", r["oracle_calls"]) for r in records
+             if r["phase"] == "label" and r["round"] <= reached)
+
+
+def ceiling_labels(run: dict) -> int | None:
+  """The ground-truth labels the ceiling could draw: its pool, at most its steps x batch."""
+  config = common.config_for(run["argv"])
+  lines = [r for r in common.records(run) if r.get("baseline") == "ceiling"]
+  return (min(config.train.baseline_size, lines[-1]["steps"] * config.train.batch_size)
+          if lines else None)
+
+
+def table(rows: list[dict]) -> str:
+  out = []
+  for preset, oracle in dict.fromkeys((r["preset"], r["oracle"]) for r in rows):
+    mine = [r for r in rows if r["preset"] == preset and r["oracle"] == oracle]
+    scripted = [r for r in rows if r["preset"] == preset and r["oracle"] == "scripted"]
+    values = lambda key, rs=mine: [r[key] for r in rs]
+    labels = values("ceiling_labels", scripted)
+    out.append([preset, oracle, common.mean_spread(values("accuracy")),
+                common.mean_spread(values("ceiling", scripted)),
+                common.mean_spread(values("prosaic", scripted)),
+                common.mean_spread(values("real_h_calls"), "{:.0f}"),
+                common.mean_spread(labels, "{:.0f}"),
+                common.mean_spread(values("steps"), "{:.0f}"),
+                common.mean_spread(values("wall_seconds"), "{:.0f}")])
+  return common.markdown(["preset", "H", "accuracy", "ceiling", "prosaic ML",
+                          "real-H calls to final", "ceiling's ground-truth labels",
+                          "steps", "wall s"], out)
+
+
+def plot(runs: list[dict], rows: list[dict]):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  presets = list(dict.fromkeys(r["preset"] for r in rows))
+  fig, axes = plt.subplots(1, len(presets), figsize=(6 * len(presets), 4.2), squeeze=False)
+  for ax, preset in zip(axes[0], presets):
+    for run, row in zip(runs, rows):
+      if row["preset"] == preset:
+        steps, accuracy = curve(run)
+        ax.plot(steps, accuracy, "-o" if row["oracle"] == "scripted" else "--s", markersize=3,
+                label=f"{row['oracle']} H, seed {row['seed']}")
+    ceilings = [r["ceiling"] for r in rows if r["preset"] == preset and r["ceiling"] is not None]
+    if ceilings:
+      ax.axhline(sum(ceilings) / len(ceilings), color="k", linestyle=":",
+                 label="supervised ceiling (final)")
+    ax.set(title=preset, xlabel="distillation steps", ylabel="accuracy on D*", ylim=(0, 1.02))
+    ax.legend(fontsize=7)
+  fig.tight_layout()
+  return fig
+
+
+def main(argv):
+  del argv
+  runs, rows = [], []
+  for preset in common.presets(["permutation"]):
+    form = FORMS.get(_task(preset))
+    if form is None:
+      raise SystemExit(f"error: --preset={preset}: amplify has no 2018 form of its task; the "
+                       f"tasks with one are {sorted(FORMS)}.")
+    for oracle in ORACLES:
+      for seed in common.seeds():
+        variant = [*form, f"--oracle={oracle}",
+                   f"--config.baselines={str(oracle == 'scripted').lower()}"]
+        run = common.run(f"{common.label(preset)}_{oracle}", preset, seed, variant=variant)
+        run["argv"] = common.argv_for(preset, seed, variant=variant)
+        summary = run["summary"]
+        runs.append(run)
+        rows.append({"preset": common.label(preset), "oracle": oracle, "seed": seed,
+                     "accuracy": summary["final_policy_accuracy"],
+                     "ceiling": summary["ceiling_accuracy"],
+                     "prosaic": summary["prosaic_accuracy"],
+                     "real_h_calls": real_h_calls_to_final(run),
+                     "ceiling_labels": ceiling_labels(run),
+                     "steps": summary["distillation_steps"],
+                     "wall_seconds": summary["wall_seconds"]})
+  seeds = ",".join(map(str, common.seeds()))
+  common.write_results(f"The 2018 tasks in the authors' form, seeds {seeds}", table(rows), runs,
+                       figure=plot(runs, rows), per_seed=rows)
+
+
+if __name__ == "__main__":
+  common.main(main)
