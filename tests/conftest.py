@@ -61,13 +61,6 @@ def _release_compiled_programs():
   gc.collect()
 
 
-def pytest_collection_modifyitems(items):
-  """The longest test (H' learning to imitate H, about 40 s) first: the two xdist workers each
-  start with half the list, and this one, in the middle of it, ran last in the first worker's
-  half while the other worker could take nothing from it. The order is otherwise kept."""
-  items.sort(key=lambda item: not item.nodeid.startswith("tests/test_learned_oracle.py"))
-
-
 def pytest_sessionfinish(session, exitstatus):
   if os.environ.get("PYTEST_XDIST_WORKER"):
     # A worker ends as soon as it has reported: JAX's exit handler would unload every program the
