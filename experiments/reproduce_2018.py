@@ -20,6 +20,8 @@ preset, one line a seed and oracle, with the ceiling's final accuracy beside it.
 """
 from __future__ import annotations
 
+import os
+
 import common
 
 # The authors' form of each task amplify has, as run flags (a task's name: its flags)
@@ -33,12 +35,12 @@ def _task(preset: str) -> str:
 
 def curve(run: dict) -> tuple[list[int], list[float]]:
   """(distillation steps so far, policy accuracy) after each round."""
-  steps, total = {}, 0
-  for r in common.records(run):
+  records, steps, total = common.records(run), {}, 0
+  for r in records:
     if r["phase"] == "distill":
       total += r["steps"]
       steps[r["round"]] = total
-  evals = [r for r in common.records(run) if r["phase"] == "eval"]
+  evals = [r for r in records if r["phase"] == "eval"]
   return [steps.get(e["round"], 0) for e in evals], [e["policy_accuracy"] for e in evals]
 
 
@@ -56,9 +58,10 @@ def real_h_calls_to_final(run: dict) -> int:
 
 def ceiling_labels(run: dict) -> int | None:
   """The ground-truth labels the ceiling could draw: its pool, at most its steps x batch."""
-  config = common.config_for(run["argv"])
+  from amplify.files.jsonio import read_json  # pylint: disable=g-import-not-at-top (after --help)
+  train = read_json(os.path.join(run["workdir"], "config.json"), "the run's config")["train"]
   lines = [r for r in common.records(run) if r.get("baseline") == "ceiling"]
-  return (min(config.train.baseline_size, lines[-1]["steps"] * config.train.batch_size)
+  return (min(train["baseline_size"], lines[-1]["steps"] * train["batch_size"])
           if lines else None)
 
 
@@ -116,7 +119,6 @@ def main(argv):
         variant = [*form, f"--oracle={oracle}",
                    f"--config.baselines={str(oracle == 'scripted').lower()}"]
         run = common.run(f"{common.label(preset)}_{oracle}", preset, seed, variant=variant)
-        run["argv"] = common.argv_for(preset, seed, variant=variant)
         summary = run["summary"]
         runs.append(run)
         rows.append({"preset": common.label(preset), "oracle": oracle, "seed": seed,
