@@ -193,10 +193,14 @@ def test_a_run_killed_mid_labelling_loses_no_answer_and_asks_none_twice(tmp_path
              "--config.label.size=1024", f"--oracle_store={db}", f"--workdir={tmp_path / 'w'}"]
   process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-  count = lambda kind: sqlite3.connect(db).execute(
-      "SELECT count(*) FROM events WHERE kind IN ('answer', 'idk')").fetchone()[0]
+  def answered():
+    try:  # the store's file exists a moment before its tables do
+      return sqlite3.connect(db).execute(
+          "SELECT count(*) FROM events WHERE kind IN ('answer', 'idk')").fetchone()[0]
+    except sqlite3.OperationalError:
+      return 0
   deadline = time.time() + 300
-  while time.time() < deadline and (not db.exists() or count(None) < 300):
+  while time.time() < deadline and (not db.exists() or answered() < 300):
     time.sleep(0.2)
   process.send_signal(signal.SIGKILL)
   process.wait()
