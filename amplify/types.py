@@ -119,7 +119,8 @@ class Task(Text, Protocol):
   types (`Text`), and ground truth (handed out apart, see the module's docstring).
 
   A latent-world task also offers `HumanModel` (what learning the prior fits z* to); a task
-  that offers `raw_observations` and `human_answer_from_d` also runs the `raw_d` arm."""
+  that offers `raw_observations` and `human_answer_from_d` also runs the `raw_d` arm; a task
+  with an instance size offers `Sized` (the loop's size curriculum)."""
   name: str
   spec: Spec
   budget_needed: tuple[int, int]  # (asks, look-ups) H's decomposition may use per question
@@ -170,6 +171,17 @@ class HumanModel(Protocol):
 
   def human_log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
     """log P_H(y | x, z) for each row of D: float32[B]."""
+
+
+class Sized(Protocol):
+  """What a task with an instance size (permutation: its elements) adds: the size curriculum
+  (amplify.loop.curriculum) draws each round's D* questions at a size it grows up to `full_size`.
+  Shapes stay those of the full size (a smaller instance pads its facts with PAD), so every size
+  runs the same compiled programs; evaluation, D and the baselines stay at the full size."""
+  full_size: int
+
+  def deployment_questions(self, key: jax.Array, n: int, size: int | None = None) -> Inputs:
+    """n D* questions of instances of `size` (None: the full size)."""
 
 
 class GroundTruth(Protocol):

@@ -10,8 +10,8 @@ from amplify.loop import run as loop
 from amplify.learn.mz import ExactIndex
 from amplify.oracles.tools import BatchTools
 from amplify.learn.policy import make_policy
-from amplify.types import FIRST_TOKEN, IDK, Inputs
-from amplify.tasks.permutation import PermutationPowering, PermutationTruth
+from amplify.types import FIRST_TOKEN, IDK, PAD, Inputs
+from amplify.tasks.permutation import FORMS, PermutationPowering, PermutationTruth
 
 
 def _sigma_power(context, x, k):
@@ -81,6 +81,34 @@ def test_the_2018_form_is_exact_with_a_perfect_policy_and_never_asks_sigma_1(see
   powers = [np.asarray(task.decode(q)[1]) for q in asked]
   assert all(np.all(p[where[:, i]] >= 2) for i, p in enumerate(powers))
   assert np.all(where[k < 4].sum(1) == 0)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), size=st.integers(2, 8), form=st.sampled_from(FORMS))
+def test_a_smaller_instance_is_a_permutation_of_the_first_elements_padded(seed, size, form):
+  """The curriculum's sizes (amplify.types.Sized): an instance of `size` of the 8 elements is a
+  permutation of the first `size`, the other facts PAD, questions about its elements only; the
+  truth follows its facts and H with a perfect pi equals it."""
+  task = PermutationPowering(num_elements=8, k_bits=4, prosaic_max_k=2, form=form)
+  assert task.full_size == 8
+  inputs = task.deployment_questions(jax.random.key(seed), 64, size=size)
+  context, (x, k) = np.asarray(inputs.context), (np.asarray(a) for a in task.decode(
+      inputs.questions))
+  assert context.shape == (64, 8, 2)  # the full size's shapes
+  real = context[:, :, 0] != PAD
+  assert np.all(real.sum(1) == size) and np.all(context[~real] == PAD)
+  first = FIRST_TOKEN + np.arange(size)
+  for row in range(64):
+    facts = context[row][real[row]]
+    assert np.array_equal(np.sort(facts[:, 0]), first)
+    assert np.array_equal(np.sort(facts[:, 1]), first)
+  assert np.all((x >= FIRST_TOKEN) & (x < FIRST_TOKEN + size))
+  truth = np.asarray(PermutationTruth().answers(inputs))
+  assert all(truth[row, 0] == _sigma_power(context[row][real[row]], x[row], k[row])
+             for row in range(64))
+  _exact_with_a_perfect_policy(task, inputs)
+  with pytest.raises(ValueError, match="sizes lie in 2..8"):
+    task.deployment_questions(jax.random.key(seed), 4, size=9)
 
 
 def test_the_2018_form_draws_bit_lengths_evenly_and_asks_about_every_element():

@@ -84,6 +84,8 @@ def _ceiling_lost(config, workdir, out):
 CASES = {  # name: (the finished run, how it is interrupted)
     "lexicon, last round lost": (helpers.LEXICON, _last_round_lost),
     "permutation, last round lost": (helpers.PERMUTATION, _last_round_lost),
+    # the last round's size comes from the round before's line (amplify.loop.curriculum)
+    "curriculum, last round lost": (helpers.CURRICULUM, _last_round_lost),
     # the entities pi trained on (`seen`) are restored: the last round alone names fewer of them
     # than all rounds, so a forgotten `seen` would change the unseen fraction and accuracy
     "sparse lexicon, last round lost": (helpers.SPARSE, _last_round_lost),
@@ -95,7 +97,7 @@ CASES = {  # name: (the finished run, how it is interrupted)
 # The eval line's fields a resumed round must reproduce (the others are times).
 SAME = ["label_accuracy", "idk_fraction", "train_agreement", "heldout_agreement",
         "policy_accuracy", "policy_accuracy_by_difficulty", "asks", "lookups",
-        "competent_difficulties", "unseen_entity_fraction", "policy_accuracy_unseen"]
+        "competent_difficulties", "unseen_entity_fraction", "policy_accuracy_unseen", "size"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -89,6 +89,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.prior = ml_collections.ConfigDict()
   config.prior.steps = 300  # full-batch Adam steps on the human's objective
   config.prior.learning_rate = 0.3
+  # the size curriculum (amplify.loop.curriculum), for a task with an instance size: round 0's
+  # D* at `start`, one larger after each round whose pi agrees with H^A on more than
+  # `threshold` of the held-out rows, up to the task's full size
+  config.curriculum = ml_collections.ConfigDict()
+  config.curriculum.on = True
+  config.curriculum.start = 8
+  config.curriculum.threshold = 0.85
   # type-2 feedback (amplify.learn.type2): H's whole decomposition tree on a sample of each
   # round's held-out questions, and the gate it decides
   config.type2 = ml_collections.ConfigDict()
@@ -151,7 +158,10 @@ def validate(config):
                      f"--config.label.size={label.size} leaves {rows} held-out rows: both the "
                      "train and the held-out part need rows; choose a fraction strictly between 0 "
                      "and 1 (and a label size of at least 2).")
-  for path in ["label.competence", "train.idk_share"]:
+  if config.curriculum.start < 2:
+    raise ValueError(f"--config.curriculum.start={config.curriculum.start}: an instance needs "
+                     "at least 2 elements.")
+  for path in ["label.competence", "train.idk_share", "curriculum.threshold"]:
     if not 0 <= get(path) <= 1:
       raise ValueError(f"{flag(path)}={get(path)}: a rate or a share, must lie in [0, 1].")
   if not config.type2.tolerance >= 0:

@@ -14,6 +14,7 @@ import numpy as np
 
 from amplify.learn.distill import Distiller, LabelledSet, agrees, predict
 from amplify.loop import arms as arms_lib
+from amplify.loop import curriculum
 from amplify.loop.state import DISTILL, LABEL, SAMPLE, WITH_D, Batch, Run, Split, State, round_key
 from amplify.types import IDK, Inputs
 from amplify.views import progress
@@ -76,6 +77,8 @@ def label(run: Run, state: State, r: int) -> Batch:
   key, n = jax.random.fold_in(round_key(run.key, r), SAMPLE), run.config.label.size
   if run.plan[r].questions == arms_lib.TRAINING:
     inputs = run.task.training_data(key, n)[0]  # D's questions; H labels them, D's labels unused
+  elif state.size is not None:
+    inputs = run.task.deployment_questions(key, n, size=state.size)
   else:
     inputs = run.task.deployment_questions(key, n)
   policy = None if state.distiller is None else state.distiller.policy
@@ -195,4 +198,10 @@ def iid_check(run: Run, state: State, r: int, parts: Split,
                         else train_agreement - heldout_agreement),
             "competent_difficulties": np.flatnonzero(competent).tolist(),
             "kept_previous_policy": kept_previous}
-  return record, dataclasses.replace(state, distiller=distiller, competent=competent, seen=seen)
+  size = state.size
+  if size is not None:  # the curriculum: this round's size, and the next round's
+    share = curriculum.agreement(held, heldout_agrees)
+    size = curriculum.next_size(run.config, run.task, state.size, share)
+    record |= {"size": state.size, "size_agreement": share, "next_size": size}
+  return record, dataclasses.replace(state, distiller=distiller, competent=competent, seen=seen,
+                                     size=size)

@@ -23,6 +23,7 @@ from amplify.learn.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table
 from amplify.learn.policy import make_policy, reads_mz
 from amplify.learn.type2 import Type2
 from amplify.loop import arms as arms_lib
+from amplify.loop import curriculum
 from amplify.loop.state import D_SAMPLE, EVAL, Run, State
 from amplify.loop.workdir import WORLD, check_workdir
 from amplify.oracles.make import human_model, identity, make_oracle, make_type2_oracle
@@ -203,7 +204,7 @@ def resume(run: Run, done: int) -> State:
   steps_used = sum(rec["steps"] for rec in run.metrics.kept if rec["phase"] == "distill")
   seen = None if run.coverage is None else np.zeros(run.task.spec.z_entries, bool)
   if done < 0:
-    return State(steps_used=steps_used, seen=seen)
+    return State(steps_used=steps_used, seen=seen, size=curriculum.first_size(run.config, run.task))
   lines = {rec["phase"]: rec for rec in run.metrics.kept if rec["round"] == done}
   if not {"distill", "eval"} <= lines.keys():
     raise WorkdirError(f"workdir {run.workdir!r} has a checkpoint of round {done} but "
@@ -213,4 +214,4 @@ def resume(run: Run, done: int) -> State:
   distiller = run.new_distiller(done, lines["distill"]["schedule_steps"])
   replay, competent, saved_seen = checkpoint.restore(run.workdir, done, distiller)
   return State(distiller, replay, competent, steps_used,
-               saved_seen if saved_seen is not None else seen)
+               saved_seen if saved_seen is not None else seen, lines["eval"].get("next_size"))

@@ -78,6 +78,7 @@ class State:
   competent: np.ndarray | None = None  # bool[difficulties]: where H may ask pi
   steps_used: int = 0
   seen: np.ndarray | None = None  # bool[z entries]: keys named by a question pi trained on
+  size: int | None = None  # the instance size of this round's D* (amplify.loop.curriculum)
 
 
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amplify import registry
-from amplify.types import EPISODIC, FIRST_TOKEN, IDK, Inputs, Spec, Tools
+from amplify.types import EPISODIC, FIRST_TOKEN, IDK, PAD, Inputs, Spec, Tools
 from amplify.tasks.base import answers_in_range
 
 
@@ -91,6 +91,11 @@ class PermutationPowering:
     return FIRST_TOKEN + self.num_elements
 
   @property
+  def full_size(self) -> int:
+    """The instance size the curriculum grows (amplify.types.Sized): the elements."""
+    return self.num_elements
+
+  @property
   def spec(self) -> Spec:
     return Spec(vocab_size=self.bit0 + 2, question_len=1 + self.k_bits, answer_len=1, fact_len=2,
                 context_size=self.num_elements, regime=EPISODIC,
@@ -113,22 +118,36 @@ class PermutationPowering:
     return questions[:, 0], k.astype(jnp.int32)
 
   # -- sampling ------------------------------------------------------------------------------
-  def _sample(self, key: jax.Array, n: int, max_k: int | None = None) -> Inputs:
-    """n questions: powers 1 <= k < max_k, one per permutation; None: D*'s, in the task's form."""
+  def _sample(self, key: jax.Array, n: int, max_k: int | None = None,
+              size: int | None = None) -> Inputs:
+    """n questions: powers 1 <= k < max_k, one per permutation; None: D*'s, in the task's form.
+    `size` < N: permutations of the first `size` elements, the other N - size facts PAD."""
+    size = self.num_elements if size is None else size
+    if not 2 <= size <= self.num_elements:
+      raise ValueError(f"a permutation instance of {size} elements: sizes lie in 2.."
+                       f"{self.num_elements} (--task.num_elements).")
     k_perm, k_order, k_x, k_k = jax.random.split(key, 4)
-    per = self.num_elements if self.authors and max_k is None else 1  # questions a permutation
+    per = size if self.authors and max_k is None else 1  # questions a permutation
     m = -(-n // per)
     elements = FIRST_TOKEN + jnp.arange(self.num_elements, dtype=jnp.int32)
-    sigma = jax.vmap(lambda kk: jax.random.permutation(kk, elements))(jax.random.split(k_perm, m))
-    facts = jnp.stack([jnp.broadcast_to(elements, sigma.shape), sigma], axis=-1)  # [m, N, 2]
+    if size == self.num_elements:
+      sigma = jax.vmap(lambda kk: jax.random.permutation(kk, elements))(
+          jax.random.split(k_perm, m))
+      keys = jnp.broadcast_to(elements, sigma.shape)
+    else:  # the first `size` sort first (a random order of them), the rest keep their place
+      inside = jnp.arange(self.num_elements) < size
+      draw = jnp.where(inside, jax.random.uniform(k_perm, (m, self.num_elements)), 2.)
+      sigma = jnp.where(inside, FIRST_TOKEN + jnp.argsort(draw, axis=1), PAD).astype(jnp.int32)
+      keys = jnp.broadcast_to(jnp.where(inside, elements, PAD), sigma.shape)
+    facts = jnp.stack([keys, sigma], axis=-1)  # [m, N, 2]
     order = jax.vmap(lambda kk: jax.random.permutation(kk, self.num_elements))(
         jax.random.split(k_order, m))
     context = jnp.take_along_axis(facts, order[:, :, None], axis=1)
     if per > 1:  # each element of each permutation asked about once
       context = jnp.repeat(context, per, axis=0)[:n]
-      x = jnp.tile(elements, m)[:n]
+      x = jnp.tile(elements[:size], m)[:n]
     else:
-      x = jax.random.randint(k_x, (n,), FIRST_TOKEN, FIRST_TOKEN + self.num_elements, jnp.int32)
+      x = jax.random.randint(k_x, (n,), FIRST_TOKEN, FIRST_TOKEN + size, jnp.int32)
     if max_k is not None:
       k = jax.random.randint(k_k, (n,), 1, max_k, jnp.int32)
     elif self.authors:  # the bit length, then k within it
@@ -145,11 +164,12 @@ class PermutationPowering:
     inputs = self._sample(key, n, self.prosaic_max_k)
     return inputs, _follow(inputs)
 
-  def deployment_questions(self, key: jax.Array, n: int) -> Inputs:
-    """D*: powers k < 2**k_bits, drawn as the form draws them."""
-    return self._sample(key, n)
+  def deployment_questions(self, key: jax.Array, n: int, size: int | None = None) -> Inputs:
+    """D*: powers k < 2**k_bits, drawn as the form draws them, of `size` elements (None: N)."""
+    return self._sample(key, n, size=size)
 
-  evaluation_questions = deployment_questions
+  def evaluation_questions(self, key: jax.Array, n: int) -> Inputs:
+    return self._sample(key, n)
 
   def difficulty(self, questions: jax.Array) -> jax.Array:
     """k; in the authors' form k's bit length (they report accuracy per bit length)."""
@@ -261,7 +281,8 @@ def _follow(inputs: Inputs) -> jax.Array:
   k = jnp.sum((questions[:, 1:] - bit0) << jnp.arange(k_bits - 1, -1, -1), axis=1)
   # table[b, e - FIRST_TOKEN] = sigma(e) for the example's own permutation
   table = jnp.zeros((context.shape[0], n), jnp.int32)
-  table = jax.vmap(lambda t, f: t.at[f[:, 0] - FIRST_TOKEN].set(f[:, 1]))(table, context)
+  at = jnp.where(context[:, :, 0] == PAD, n, context[:, :, 0] - FIRST_TOKEN)  # PAD facts: dropped
+  table = jax.vmap(lambda t, i, f: t.at[i].set(f[:, 1], mode="drop"))(table, at, context)
 
   def step(i, y):
     nxt = jnp.take_along_axis(table, (y - FIRST_TOKEN)[:, None], axis=1)[:, 0]

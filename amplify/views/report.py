@@ -150,8 +150,11 @@ def _format_table(workdir: str, records: list[dict]) -> str:
                f"log likelihood {p['log_likelihood']:.1f}  (D: {p['d_rows']} rows)  Mz "
                f"{p['mz_parameters']} parameters, {p['mz_bytes']} bytes  {p['seconds']:.1f}s\n")
   if evals:
-    out.append(_table([[_cell(r.get(key), fmt) for _, key, fmt in COLUMNS] for r in evals],
-                      [h for h, _, _ in COLUMNS]))
+    columns = COLUMNS  # with a size curriculum, each round's instance size after its number
+    if any(r.get("size") is not None for r in evals):
+      columns = [COLUMNS[0], ("size", "size", "{:d}"), *COLUMNS[1:]]
+    out.append(_table([[_cell(r.get(key), fmt) for _, key, fmt in columns] for r in evals],
+                      [h for h, _, _ in columns]))
     kept = [str(r["round"]) for r in evals if r.get("kept_previous_policy")]
     if kept:
       out.append(f"\nround(s) {', '.join(kept)} kept the previous round's policy: the fresh "

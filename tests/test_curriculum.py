@@ -1,0 +1,45 @@
+"""The size curriculum (amplify.loop.curriculum): D* questions drawn small, one size larger after
+each round whose pi agrees with H^A on the held-out rows, up to the task's full size; evaluation
+at the full size; resumed from the metrics (tests/test_resume.py); off when told."""
+import jax
+import numpy as np
+
+import helpers
+from amplify import configs as config_lib
+from amplify.loop import curriculum
+from amplify.tasks import make_task
+from amplify.types import FIRST_TOKEN, PAD
+from amplify.views import report
+
+
+def test_the_curriculum_steps_up_each_round_and_the_report_shows_the_size(finished_run):
+  config, workdir, _ = finished_run(helpers.CURRICULUM)
+  evals = helpers.evals(workdir)
+  assert [e["size"] for e in evals] == [2, 3, 4]
+  assert [e["next_size"] for e in evals] == [3, 4, 4]  # the full size: no further
+  assert all(0 < e["size_agreement"] <= 1 for e in evals)
+  for e in evals:  # each round's questions are about its instance's elements only
+    questions = np.load(workdir / "transcripts" / f"round_{e['round']}.npz")["questions"]
+    assert questions[:, 0].max() == FIRST_TOKEN + e["size"] - 1
+  table = report.format_table(str(workdir))
+  assert table.splitlines()[0].split()[:2] == ["round", "size"]
+
+
+def test_the_step_up_rule_and_where_the_curriculum_is_off():
+  config = config_lib.get_config("permutation_tiny", **{"task.num_elements": 12})
+  task, _ = make_task(config)
+  assert curriculum.first_size(config, task) == 8  # the authors' start
+  threshold = config.curriculum.threshold
+  assert curriculum.next_size(config, task, 8, threshold) == 8  # must exceed it
+  assert curriculum.next_size(config, task, 8, threshold + 0.01) == 9
+  assert curriculum.next_size(config, task, 12, 1.0) == 12  # the full size
+  held = np.array([True, True, False, True])
+  assert curriculum.agreement(held, np.array([True, False, True, True])) == 0.5  # IDK: no
+  # the evaluation's questions are of the full size, whatever the round's
+  assert (np.asarray(task.evaluation_questions(jax.random.key(0), 64).context) != PAD).all()
+  off = config_lib.replace(config, **{"curriculum.on": False})
+  assert curriculum.first_size(off, task) is None  # questions as the task draws them
+  tiny, _ = make_task(config_lib.get_config("permutation_tiny"))  # 4 elements: nothing to grow
+  assert curriculum.first_size(config_lib.get_config("permutation_tiny"), tiny) is None
+  lexicon = config_lib.get_config("lexicon_tiny")
+  assert curriculum.first_size(lexicon, make_task(lexicon)[0]) is None  # no instance size
