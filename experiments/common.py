@@ -198,6 +198,27 @@ def markdown(headers: list[str], rows: list[list]) -> str:
   return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
 
 
+def accuracy_figure(rows: list[dict], draw, xlabel: str, ylabel: str = "accuracy on D*"):
+  """A matplotlib figure with a panel a preset of `rows` (dicts with "preset" and "ceiling"):
+  `draw(ax, preset)` draws its lines; the supervised ceiling's mean final accuracy is a dotted
+  line beside them."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  presets = list(dict.fromkeys(r["preset"] for r in rows))
+  fig, axes = plt.subplots(1, len(presets), figsize=(6 * len(presets), 4.2), squeeze=False)
+  for ax, preset in zip(axes[0], presets):
+    draw(ax, preset)
+    ceilings = [r["ceiling"] for r in rows if r["preset"] == preset and r["ceiling"] is not None]
+    if ceilings:
+      ax.axhline(sum(ceilings) / len(ceilings), color="k", linestyle=":",
+                 label="supervised ceiling (final)")
+    ax.set(title=preset, xlabel=xlabel, ylabel=ylabel, ylim=(0, 1.02))
+    ax.legend(fontsize=7)
+  fig.tight_layout()
+  return fig
+
+
 def _replace(tmp: str, path: str) -> None:
   with open(tmp, "rb+") as f:
     os.fsync(f.fileno())

@@ -51,24 +51,12 @@ def table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict]):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  presets = list(dict.fromkeys(r["preset"] for r in rows))
-  fig, axes = plt.subplots(1, len(presets), figsize=(6 * len(presets), 4.2), squeeze=False)
-  for ax, preset in zip(axes[0], presets):
+  def draw(ax, preset):
     for r in (r for r in rows if r["preset"] == preset):
       ax.plot(range(len(r["accuracy_by_round"])), r["accuracy_by_round"],
               "-o" if r["curriculum"] else "--s", markersize=3,
               label=f"curriculum {'on' if r['curriculum'] else 'off'}, seed {r['seed']}")
-    ceilings = [r["ceiling"] for r in rows if r["preset"] == preset and r["ceiling"] is not None]
-    if ceilings:
-      ax.axhline(sum(ceilings) / len(ceilings), color="k", linestyle=":",
-                 label="supervised ceiling")
-    ax.set(title=preset, xlabel="round", ylabel="accuracy on D* (full size)", ylim=(0, 1.02))
-    ax.legend(fontsize=7)
-  fig.tight_layout()
-  return fig
+  return common.accuracy_figure(rows, draw, "round", "accuracy on D* (full size)")
 
 
 def main(argv):

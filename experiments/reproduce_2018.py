@@ -85,25 +85,13 @@ def table(rows: list[dict]) -> str:
 
 
 def plot(runs: list[dict], rows: list[dict]):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  presets = list(dict.fromkeys(r["preset"] for r in rows))
-  fig, axes = plt.subplots(1, len(presets), figsize=(6 * len(presets), 4.2), squeeze=False)
-  for ax, preset in zip(axes[0], presets):
+  def draw(ax, preset):
     for run, row in zip(runs, rows):
       if row["preset"] == preset:
         steps, accuracy = curve(run)
         ax.plot(steps, accuracy, "-o" if row["oracle"] == "scripted" else "--s", markersize=3,
                 label=f"{row['oracle']} H, seed {row['seed']}")
-    ceilings = [r["ceiling"] for r in rows if r["preset"] == preset and r["ceiling"] is not None]
-    if ceilings:
-      ax.axhline(sum(ceilings) / len(ceilings), color="k", linestyle=":",
-                 label="supervised ceiling (final)")
-    ax.set(title=preset, xlabel="distillation steps", ylabel="accuracy on D*", ylim=(0, 1.02))
-    ax.legend(fontsize=7)
-  fig.tight_layout()
-  return fig
+  return common.accuracy_figure(rows, draw, "distillation steps")
 
 
 def main(argv):

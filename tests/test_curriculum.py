@@ -43,3 +43,22 @@ def test_the_step_up_rule_and_where_the_curriculum_is_off():
   assert curriculum.first_size(config_lib.get_config("permutation_tiny"), tiny) is None
   lexicon = config_lib.get_config("lexicon_tiny")
   assert curriculum.first_size(lexicon, make_task(lexicon)[0]) is None  # no instance size
+
+
+def test_a_workdir_from_before_the_curriculum_reads_as_one_with_its_defaults(finished_run,
+                                                                             tmp_path):
+  """config.json written before the curriculum block existed: the same command goes on with it
+  (the block read as its defaults), and a changed block is still refused."""
+  import json
+
+  import pytest
+
+  from amplify.loop.workdir import check_workdir
+  config, workdir, _ = finished_run(helpers.LEXICON_ROUNDS)
+  workdir = helpers.copy_run(workdir, tmp_path / "run")
+  saved = json.loads((workdir / "config.json").read_text())
+  del saved["curriculum"]
+  (workdir / "config.json").write_text(json.dumps(saved))
+  check_workdir(config, str(workdir))
+  with pytest.raises(ValueError, match=r"differs in \['curriculum.on'\]"):
+    check_workdir(config_lib.replace(config, **{"curriculum.on": False}), str(workdir))

@@ -194,8 +194,9 @@ def to_json(config) -> str:
   return json.dumps(to_dict(config), indent=2)
 
 
-def check_version(saved: dict, workdir: str) -> None:
-  """A ValueError, in one line, for a config.json of another layout than this amplify's."""
+def check_version(saved: dict, workdir: str) -> dict:
+  """A ValueError, in one line, for a config.json of another layout than this amplify's; else
+  the saved config with the blocks added to this layout since (`_ADDED`)."""
   version = saved.get("config_version")
   if version is None:
     raise ValueError(f"workdir {workdir} was made by an older amplify (flat config): use a new "
@@ -203,11 +204,17 @@ def check_version(saved: dict, workdir: str) -> None:
   if version != CONFIG_VERSION:
     raise ValueError(f"workdir {workdir} was made by another amplify (config_version {version}, "
                      f"this one reads {CONFIG_VERSION}): use a new --workdir")
+  return {**{name: default() for name, default in _ADDED.items() if name not in saved}, **saved}
+
+
+# Blocks added to layout 2 after workdirs were written in it, read as their defaults: the size
+# curriculum (an older run resumed goes on at the full size: its rounds' lines name no next size).
+_ADDED = {"curriculum": lambda: base.get_config().curriculum.to_dict()}
 
 
 def from_dict(saved: dict, workdir: str) -> ml_collections.ConfigDict:
   """The locked config a workdir's config.json holds (after `check_version`)."""
-  check_version(saved, workdir)
+  saved = check_version(saved, workdir)
   config = ml_collections.ConfigDict({k: v for k, v in saved.items() if k != "config_version"})
   config.lock()
   return config

@@ -29,8 +29,7 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
   jsonio.check_workdir_layout(workdir)
   path = os.path.join(workdir, "config.json")
   if os.path.exists(path):
-    old = read_json(path, "the run's config")
-    check_version(old, workdir)
+    old = check_version(read_json(path, "the run's config"), workdir)
     new = to_dict(config)
     if old != new:
       changed = sorted(_differences(old, new))
