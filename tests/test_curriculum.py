@@ -18,11 +18,12 @@ def test_the_curriculum_steps_up_each_round_and_the_report_shows_the_size(finish
   assert [e["size"] for e in evals] == [2, 3, 4]
   assert [e["next_size"] for e in evals] == [3, 4, 4]  # the full size: no further
   assert all(0 < e["size_agreement"] <= 1 for e in evals)
+  assert all(0 <= e["policy_accuracy_at_size"] <= 1 for e in evals)
   for e in evals:  # each round's questions are about its instance's elements only
     questions = np.load(workdir / "transcripts" / f"round_{e['round']}.npz")["questions"]
     assert questions[:, 0].max() == FIRST_TOKEN + e["size"] - 1
   table = report.format_table(str(workdir))
-  assert table.splitlines()[0].split()[:2] == ["round", "size"]
+  assert table.splitlines()[0].split()[:2] == ["round", "size"] and "acc at size" in table
 
 
 def test_the_step_up_rule_and_where_the_curriculum_is_off():

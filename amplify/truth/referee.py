@@ -219,13 +219,15 @@ class Referee:
 
 def allowance(task, rounds: int) -> dict[str, int]:
   """The most requests of each kind a run makes: z*'s accuracy once; per round the labels'
-  accuracy (overall and by difficulty), pi's (overall, by difficulty, on unseen entities); one
-  start of the baselines and one line per baseline. Something besides the run that asks the
+  accuracy (overall and by difficulty), pi's (overall, by difficulty, on unseen entities, at the
+  round's instance size for a task with one); one start of the baselines and one line per
+  baseline. Something besides the run that asks the
   referee (an oracle that found the handle) takes requests the run then lacks, and the run stops
   with an error saying so; where a run makes fewer (no unseen-entity score), such a caller can
   read at most one aggregate score per round."""
   baselines = 2 + len(getattr(task, "extra_baselines", ()))
-  return {"z_accuracy": 1, "accuracy": 3 * rounds, "accuracy_by_difficulty": 2 * rounds,
+  sized = hasattr(task, "full_size")  # amplify.loop.curriculum
+  return {"z_accuracy": 1, "accuracy": (3 + sized) * rounds, "accuracy_by_difficulty": 2 * rounds,
           "start_baselines": 1, "baseline": baselines}
 
 

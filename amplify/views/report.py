@@ -150,9 +150,11 @@ def _format_table(workdir: str, records: list[dict]) -> str:
                f"log likelihood {p['log_likelihood']:.1f}  (D: {p['d_rows']} rows)  Mz "
                f"{p['mz_parameters']} parameters, {p['mz_bytes']} bytes  {p['seconds']:.1f}s\n")
   if evals:
-    columns = COLUMNS  # with a size curriculum, each round's instance size after its number
+    columns = COLUMNS  # with a size curriculum: each round's instance size, pi's accuracy at it
     if any(r.get("size") is not None for r in evals):
-      columns = [COLUMNS[0], ("size", "size", "{:d}"), *COLUMNS[1:]]
+      at = [key for _, key, _ in COLUMNS].index("policy_accuracy") + 1
+      columns = [COLUMNS[0], ("size", "size", "{:d}"), *COLUMNS[1:at],
+                 ("acc at size", "policy_accuracy_at_size", "{:.3f}"), *COLUMNS[at:]]
     out.append(_table([[_cell(r.get(key), fmt) for _, key, fmt in columns] for r in evals],
                       [h for h, _, _ in columns]))
     kept = [str(r["round"]) for r in evals if r.get("kept_previous_policy")]
