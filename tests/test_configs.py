@@ -108,6 +108,8 @@ def test_task_and_oracle_switch_their_settings():
     ({"width": 30}, r"--config.model.width=30 is not divisible by --config.model.heads=4"),
     ({"heldout_fraction": 0.0}, r"--config.label.heldout_fraction=0.0 of --config.label.size"),
     ({"policy": "x"}, r"--config.model.policy='x': choose one of"),
+    ({"curriculum.start": 1}, r"--config.curriculum.start=1: an instance needs at least 2"),
+    ({"curriculum.threshold": 1.5}, r"--config.curriculum.threshold=1.5: a rate or a share"),
     ({"num_entities": 0}, r"--task.num_entities=0: must be a positive integer"),
     ({"task": "nope"}, r"unknown task 'nope' \(--task\); choose one of"),
     ({"oracle": "nope"}, r"unknown oracle 'nope' \(--oracle\); choose one of"),
