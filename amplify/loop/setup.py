@@ -51,7 +51,8 @@ def _task_and_referee(config) -> tuple[Task, Referee]:
   """The task, and the referee process that built it from the seed and a secret only it reads,
   and holds its ground truth: this process never holds the truth, nor what rebuilds it. Raises
   ValueError for a task that cannot be built there, or whose truth is reachable from the task."""
-  return Referee.start(config, lambda task: len(arms_lib.get_arm(config, task).rounds(config)))
+  return Referee.start(config, lambda task: (len(arms_lib.get_arm(config, task).rounds(config)),
+                                             curriculum.first_size(config, task) is not None))
 
 
 def check(config, workdir: str) -> Checked:

@@ -125,9 +125,10 @@ class Referee:
   @classmethod
   def start(cls, config, rounds) -> tuple[object, "Referee"]:
     """(task, referee): the referee process builds config.task's world from config.seed and this
-    user's secret (`read_secret`), keeps its truth and sends the task here. rounds: the run's,
-    or a function of the task that gives them; they set how many requests of each kind the
-    referee answers (`allowance`), fixed before any oracle exists. A ValueError names a task
+    user's secret (`read_secret`), keeps its truth and sends the task here. rounds: the run's
+    (or (rounds, whether a size curriculum runs)), or a function of the task that gives them;
+    they set how many requests of each kind the referee answers (`allowance`), fixed before any
+    oracle exists. A ValueError names a task
     that cannot be built there, or whose truth is reachable from the task."""
     from amplify import registry  # pylint: disable=g-import-not-at-top
     from amplify.configs import settings  # pylint: disable=g-import-not-at-top
@@ -217,18 +218,17 @@ class Referee:
     self._finalizer()
 
 
-def allowance(task, rounds: int) -> dict[str, int]:
+def allowance(task, rounds: int, curriculum: bool = False) -> dict[str, int]:
   """The most requests of each kind a run makes: z*'s accuracy once; per round the labels'
-  accuracy (overall and by difficulty), pi's (overall, by difficulty, on unseen entities, at the
-  round's instance size for a task with one); one start of the baselines and one line per
-  baseline. Something besides the run that asks the
-  referee (an oracle that found the handle) takes requests the run then lacks, and the run stops
-  with an error saying so; where a run makes fewer (no unseen-entity score), such a caller can
-  read at most one aggregate score per round."""
+  accuracy (overall and by difficulty), pi's (overall, by difficulty, on unseen entities, and
+  with a size `curriculum` at the round's size); one start of the baselines and one line per
+  baseline. Something besides the run that asks the referee (an oracle that found the handle)
+  takes requests the run then lacks, and the run stops with an error saying so; where a run
+  makes fewer (no unseen-entity score), such a caller can read at most one aggregate score per
+  round."""
   baselines = 2 + len(getattr(task, "extra_baselines", ()))
-  sized = hasattr(task, "full_size")  # amplify.loop.curriculum
-  return {"z_accuracy": 1, "accuracy": (3 + sized) * rounds, "accuracy_by_difficulty": 2 * rounds,
-          "start_baselines": 1, "baseline": baselines}
+  return {"z_accuracy": 1, "accuracy": (3 + curriculum) * rounds,
+          "accuracy_by_difficulty": 2 * rounds, "start_baselines": 1, "baseline": baselines}
 
 
 def _error(e: Exception) -> str:
@@ -349,7 +349,7 @@ def serve(connection) -> None:
                      else f"the referee process could not build the task: {_error(e)}"))
     return
   from amplify.truth.evaluator import Evaluator
-  left = allowance(task, rounds)
+  left = allowance(task, *rounds) if isinstance(rounds, tuple) else allowance(task, rounds)
   evaluator, training = Evaluator(task, truth), None
   while (data := _read_bytes(connection)) is not None:
     try:
