@@ -2,9 +2,11 @@
 # Every device check in one script (305 s on an H100; results/gpu/README.md):
 #   PYTHONPATH=. bash experiments/gpu_checks.sh OUT_DIR
 # Seeds: 0. Machine: a lent GPU. 1. the whole test suite on that machine's Python / JAX / Flax, on
-# its CPU, beside the rest; 2. the paper-size permutation preset on the GPU, time-boxed at 400 s:
-# whatever rounds finish are in OUT_DIR/metrics.jsonl; 3. the amplification benchmark on the GPU
-# (OUT_DIR/results/bench_amplify/). Then copy what it measured into experiments/results/.
+# its CPU, beside the rest; 2. the paper-size permutation preset on the GPU, time-boxed at 400 s,
+# with its size curriculum and, beside it on the same GPU, without (the 2018 authors' ablation):
+# whatever rounds finish are in OUT_DIR/{metrics,off_metrics}.jsonl; 3. the amplification
+# benchmark on the GPU (OUT_DIR/results/bench_amplify/). Then copy what it measured into
+# experiments/results/.
 set -u
 out=${1:?usage: gpu_checks.sh OUT_DIR}
 mkdir -p "$out"
@@ -20,12 +22,20 @@ export PYTHONUNBUFFERED=1
 } > "$out/device.txt" 2>&1
 JAX_PLATFORMS=cpu timeout 420 python3 -m pytest -o addopts="" -q -p no:cacheprovider tests > "$out/tests.txt" 2>&1 &
 tests=$!
-rm -rf /tmp/paper  # a rerun on a warm machine starts afresh
+rm -rf /tmp/paper /tmp/paper_off  # a rerun on a warm machine starts afresh
+export XLA_PYTHON_CLIENT_MEM_FRACTION=0.4  # two runs share the GPU
+timeout 400 python3 -m amplify.main --preset=permutation_paper --config.curriculum.on=false \
+  --baselines=false --workdir=/tmp/paper_off > "$out/paper_off_log.txt" 2>&1 &
+off=$!
 start=$(date +%s)
 timeout 400 python3 -m amplify.main --preset=permutation_paper --workdir=/tmp/paper > "$out/paper_log.txt" 2>&1
 echo "exit $? after $(( $(date +%s) - start ))s" >> "$out/paper_log.txt"
+wait $off
+unset XLA_PYTHON_CLIENT_MEM_FRACTION
 python3 -m amplify.views.report --workdir=/tmp/paper > "$out/paper.txt" 2>&1
+python3 -m amplify.views.report --workdir=/tmp/paper_off > "$out/paper_off.txt" 2>&1
 cp /tmp/paper/metrics.jsonl /tmp/paper/summary.json "$out/" 2>/dev/null
+cp /tmp/paper_off/metrics.jsonl "$out/off_metrics.jsonl" 2>/dev/null
 timeout 60 python3 experiments/bench_amplify.py --batch=1024 --results="$out/results" > "$out/bench.txt" 2>&1
 wait $tests
 echo "tests exit $?" >> "$out/tests.txt"
