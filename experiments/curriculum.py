@@ -32,17 +32,20 @@ def _row(run: dict, preset: str, on: bool) -> dict:
           "steps": summary["distillation_steps"], "wall_seconds": summary["wall_seconds"]}
 
 
+def _baseline(rows: list[dict], row: dict, key: str) -> str:
+  """A baseline's accuracy for `row`'s preset and seed, from whichever run trained it."""
+  value = next((o[key] for o in rows if (o["preset"], o["seed"]) == (row["preset"], row["seed"])
+                and o[key] is not None), None)
+  return "-" if value is None else f"{value:.3f}"
+
+
 def table(rows: list[dict]) -> str:
   out = []
   for r in rows:
-    ceiling = next((o["ceiling"] for o in rows if o["preset"] == r["preset"]
-                    and o["seed"] == r["seed"] and o["ceiling"] is not None), None)
-    prosaic = next((o["prosaic"] for o in rows if o["preset"] == r["preset"]
-                    and o["seed"] == r["seed"] and o["prosaic"] is not None), None)
     sizes = " ".join("-" if s is None else str(s) for s in r["sizes"])
     out.append([r["preset"], "on" if r["curriculum"] else "off", r["seed"],
-                f"{r['accuracy']:.3f}", "-" if ceiling is None else f"{ceiling:.3f}",
-                "-" if prosaic is None else f"{prosaic:.3f}", sizes,
+                f"{r['accuracy']:.3f}", _baseline(rows, r, "ceiling"),
+                _baseline(rows, r, "prosaic"), sizes,
                 " ".join(f"{a:.2f}" for a in r["accuracy_by_round"]), r["steps"],
                 f"{r['wall_seconds']:.0f}"])
   return common.markdown(["preset", "curriculum", "seed", "accuracy (full size)", "ceiling",
