@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from amplify.types import IDK, Inputs, Spec
+from amplify.types import IDK, PAD, Inputs, Spec
 
 
 class IndexedModel(Protocol):
@@ -54,15 +54,53 @@ class FittableMz(Protocol):
     """The parameters without padding: what a checkpoint keeps (restorable on any devices)."""
 
 
+KEY_RADIX = 1024  # an episodic task's tokens lie below this (a fact's key is a number in base it)
+MAX_KEY_TOKENS = 3  # so a key fits an int32: 1024**3 = 2**30
+
+
+def fact_key(*tokens):
+  """The Mz key of a fact's first tokens (t_0, ..., t_{m-1}), m <= MAX_KEY_TOKENS: the number
+  t_0 + t_1 R + t_2 R^2 (R = KEY_RADIX). Tokens are ints or int32[B] arrays; a one-token key is
+  the token itself."""
+  if not 1 <= len(tokens) <= MAX_KEY_TOKENS:
+    raise ValueError(f"a fact key has 1..{MAX_KEY_TOKENS} tokens, not {len(tokens)}.")
+  key = 0
+  for j, token in enumerate(tokens):
+    key = key + token * KEY_RADIX**j
+  return key
+
+
+def key_tokens(key: int) -> tuple[int, ...]:
+  """The tokens `fact_key` made `key` of (for showing a look-up to a person)."""
+  tokens = []
+  while key:
+    key, token = divmod(int(key), KEY_RADIX)
+    tokens.append(token)
+  return tuple(tokens)
+
+
 @dataclasses.dataclass(frozen=True)
 class ExactIndex:
-  """Episodic tasks: z* is the example's own facts [key, value]; Mz(key) is the value stored
-  under key in that row's context."""
+  """Episodic tasks: z* is the example's own facts. Mz(key) reads the fact whose first m tokens
+  make `key` (`fact_key`, non-PAD tokens) and gives its next token: a fact (x, sigma(x)) answers
+  key x with sigma(x); a fact (a, b, f) answers fact_key(a, b) with f. The first such fact in
+  the row's order; IDK where none is, or where the next token is PAD."""
 
   def lookup(self, keys: jax.Array, context: jax.Array) -> jax.Array:
-    match = context[:, :, 0] == keys[:, None]
-    value = jnp.sum(jnp.where(match, context[:, :, 1], 0), axis=1)
-    return jnp.where(jnp.any(match, axis=1), value, IDK).astype(jnp.int32)
+    length = context.shape[2]
+    if not 2 <= length <= MAX_KEY_TOKENS + 1:
+      raise ValueError(f"facts of {length} tokens: ExactIndex reads facts of 2.."
+                       f"{MAX_KEY_TOKENS + 1} tokens.")
+    code, found, value = jnp.zeros(context.shape[:2], jnp.int32), None, None
+    for m in range(1, length):  # the prefix of m tokens, and the token after it
+      code = code + context[:, :, m - 1] * KEY_RADIX**(m - 1)
+      match = (code == keys[:, None]) & (context[:, :, m - 1] != PAD)
+      first = jnp.argmax(match, axis=1)
+      here = jnp.take_along_axis(context[:, :, m], first[:, None], axis=1)[:, 0]
+      hit = jnp.any(match, axis=1)
+      found = hit if found is None else found | hit
+      value = jnp.where(hit, here, IDK if value is None else value)
+    return jnp.where(found & (value != PAD), value, IDK).astype(jnp.int32)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,10 @@ flawed H's tree repeats its flaw: `--config.type2.oracle` names another judge), 
 costs as many H calls as its decomposition tree has nodes. It runs once per round on a small
 sample (`--config.type2.size` of the round's held-out questions), as one compiled program: the recursion
 is unrolled to the depth the task declares (`Task.ask_depth`), rows that need fewer levels masked.
+Each level holds one copy of H per ask of the level above, so a program holds about asks**depth
+copies of H: the depth is capped at TREE_LIMIT copies (`tree_depth`), and a question whose tree is
+deeper than that gets IDK from type 2, which leaves it unjudged. No permutation, lexicon or
+colored-digits preset reaches the cap.
 
 A policy is scored as H^A would use it: its answer where it is competent (the IID check's
 difficulties), IDK elsewhere. `net_score` against a reference counts +1 for an answer equal to
@@ -61,6 +65,18 @@ def tree_answers(oracle, depth: int, answer_len: int, mz, inputs: Inputs,
   return solve(depth, inputs.questions, jnp.ones(n, bool), key)
 
 
+TREE_LIMIT = 64  # the most copies of H one type-2 program unrolls
+
+
+def tree_depth(task) -> int:
+  """The levels of asks type 2 unrolls: the task's ask_depth, capped so that asks**depth <=
+  TREE_LIMIT (asks: the most H makes per question, `Task.budget_needed`)."""
+  asks, depth = max(task.budget_needed[0], 2), 0
+  while depth < task.ask_depth and asks**(depth + 1) <= TREE_LIMIT:
+    depth += 1
+  return depth
+
+
 class Type2:
   """The type-2 evaluator of a run: H (a batch-first jittable oracle), what it reads (Mz), and
   the task's decomposition depth; `answers` is one compiled program per sample shape."""
@@ -68,7 +84,7 @@ class Type2:
   def __init__(self, oracle, task, mz):
     self.name = getattr(oracle, "name", type(oracle).__name__)
     self._mz = mz
-    self._answers = jax.jit(functools.partial(tree_answers, oracle, task.ask_depth,
+    self._answers = jax.jit(functools.partial(tree_answers, oracle, tree_depth(task),
                                               task.spec.answer_len))
 
   def answers(self, inputs: Inputs, key: jax.Array) -> tuple[np.ndarray, int]:

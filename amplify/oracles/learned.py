@@ -51,6 +51,7 @@ from flax import nnx
 from amplify import registry
 from amplify.oracles.imitator import (_OPTIMIZER, ANSWER, ASK, LOOKUP, MEMBERS,  # noqa: F401
                                       StepImitator, _act, _padded, _Recorder, _train)
+from amplify.learn.mz import KEY_RADIX, fact_key
 from amplify.types import IDK, PAD
 
 MIN_CHECK_ROWS = 20  # held-out rows of a difficulty needed to trust H' there
@@ -83,7 +84,10 @@ class LearnedOracle:
     self.task, self.settings, self.human = task, settings, human
     spec = task.spec
     self.steps_max = sum(task.budget_needed)  # the most steps H's decomposition takes
-    self.payload = max(spec.question_len, spec.answer_len)
+    # a look-up's key: a latent world's Mz key as one token past the task's (key_token); an
+    # episodic key as the fact tokens it is made of (amplify.learn.mz.fact_key), lowest first
+    self.key_width = spec.fact_len - 1 if spec.context_size else 1
+    self.payload = max(spec.question_len, spec.answer_len, self.key_width)
     self.result = spec.answer_len
     self.special = spec.vocab_size  # state tokens for ASK, LOOKUP, and an empty step
     # a state shows each step's kind and result, not its payload: a deterministic H's payloads
@@ -113,10 +117,21 @@ class LearnedOracle:
         payloads[active, at, :payload.shape[1]] = payload[active]
         results[active, at, :result.shape[1]] = result[active]
       else:
-        payloads[active, at, 0] = payload[active] + self.key_token
+        payloads[active, at, :self.key_width] = self._key_payload(payload[active])
         results[active, at, 0] = result[active]
       count[active] += 1
     return kinds, payloads, results, count
+
+  def _key_payload(self, keys: np.ndarray) -> np.ndarray:
+    """int[n] look-up keys -> int32[n, key_width] payload tokens (`_key` inverts it)."""
+    if self.key_width == 1:
+      return (keys + self.key_token)[:, None]
+    return np.stack([(keys // KEY_RADIX**j) % KEY_RADIX for j in range(self.key_width)], axis=1)
+
+  def _key(self, payload: np.ndarray) -> np.ndarray:
+    if self.key_width == 1:
+      return payload[:, 0] - self.key_token
+    return np.asarray(fact_key(*(payload[:, j].astype(np.int64) for j in range(self.key_width))))
 
   def _state(self, questions: np.ndarray, kinds, results, upto: np.ndarray):
     """The state before step `upto` of each row: its question, and the kind and result of each
@@ -167,7 +182,7 @@ class LearnedOracle:
   def _widths(self) -> tuple[int, int, int]:
     """The payload tokens each kind uses: an ask's question, a look-up's key, an answer."""
     spec = self.task.spec
-    return spec.question_len, 1, spec.answer_len
+    return spec.question_len, self.key_width, spec.answer_len
 
   def _agrees(self, examples, n: int) -> tuple[np.ndarray, np.ndarray]:
     """bool[n]: H' takes every step of the real H's on each of n rows (given the results H's
@@ -259,7 +274,7 @@ class LearnedOracle:
                                      jnp.asarray(ask)))
         results[ask, t] = reply[ask]
       if look.any():
-        value = np.asarray(tools.lookup(jnp.asarray(payload[:, 0] - self.key_token),
+        value = np.asarray(tools.lookup(jnp.asarray(self._key(payload), jnp.int32),
                                         jnp.asarray(look)))
         results[look, t, 0] = value[look]
       kinds[active, t] = kind[active]
