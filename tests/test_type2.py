@@ -1,8 +1,10 @@
 """Type 2 (issue 13): H's whole tree is exact and its cost is counted apart; the gate refuses a
 policy made worse and deploys a better one; a systematically flawed H opens a type-1 / type-2 gap."""
 import shutil
+import types
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -10,11 +12,11 @@ from amplify import configs as config_lib
 from amplify.views import report
 from amplify.loop import run as loop
 from amplify.learn.distill import Distiller
-from amplify.learn.mz import ExactIndex, TableMz
+from amplify.learn.mz import ExactIndex, TableMz, fact_key
 from amplify.oracles.scripted import ScriptedOracle
 from amplify.tasks import make_task
-from amplify.types import IDK
-from amplify.learn.type2 import Type2, net_score, tree_answers
+from amplify.types import IDK, PAD
+from amplify.learn.type2 import Type2, net_score, tree_answers, tree_depth
 
 
 def _lexicon_nodes(size: int) -> int:
@@ -135,3 +137,20 @@ def test_a_flawed_h_opens_a_gap_that_type_2_catches(tmp_path):
   last = evals[-1]
   assert summary["final_type2_score"] == (last["type2_score"] if last["promoted"]
                                           else last["type2_score_deployed"])
+
+
+def test_the_unrolled_tree_holds_at_most_64_copies_of_h():
+  """Type 2's program grows like asks**depth: a deep task's tree is cut where it would pass 64
+  copies of H (its deeper questions go unjudged), a shallow one's is whole."""
+  task = lambda asks, depth: types.SimpleNamespace(budget_needed=(asks, 2), ask_depth=depth)
+  assert [tree_depth(task(2, d)) for d in (0, 3, 6, 11)] == [0, 3, 6, 6]
+  assert tree_depth(task(4, 4)) == 3 and tree_depth(task(0, 0)) == 0
+  assert tree_depth(task(2, 5)) == 5  # permutation's deepest preset (k < 64) is whole
+
+
+def test_exact_index_reads_a_fact_by_its_first_tokens():
+  """Mz(fact_key(t_0..t_{m-1})) is the next token of the first fact starting so; IDK where no
+  fact does, or where that token is PAD."""
+  context = jnp.asarray([[[5, 6, 7], [8, 9, PAD], [5, 3, 4], [PAD, PAD, PAD]]] * 6, jnp.int32)
+  keys = jnp.asarray([5, fact_key(5, 6), fact_key(5, 3), fact_key(8, 9), 6, fact_key(6, 7)])
+  assert ExactIndex().lookup(keys, context).tolist() == [6, 7, 4, IDK, IDK, IDK]
