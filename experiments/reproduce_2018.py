@@ -4,11 +4,13 @@ prosaic ML.
 
   python experiments/reproduce_2018.py --seeds=0,1,2
   python experiments/reproduce_2018.py --preset=permutation_tiny --seeds=0  # seconds, a try
+  python experiments/reproduce_2018.py --oracles=scripted --name=scripted  # without H'
 Seeds: --seeds (default 0). Machine: any; the results name it.
 
-Of the paper's five tasks amplify has permutation powering so far, run in its 2018 form
-(`--task.form=2018`: the authors' question distribution, sigma^1 looked up, one question per
-element of each permutation); the others join `FORMS` as they are written. Each preset runs
+The paper's five tasks: permutation powering in its 2018 form (`--task.form=2018`: the authors'
+question distribution, sigma^1 looked up, one question per element of each permutation), and
+sequential assignments, wildcard search, shortest path and union find, which amplify has only in
+that form (docs/usage.md says where each departs from the authors' code). Each preset runs
 twice a seed, in ROOT/reproduce_2018/PRESET_ORACLE_sSEED (common.py): the scripted H with the
 baselines (prosaic ML trains on D, the ceiling on ground-truth D* labels, with the same network
 and steps) and the learned H' without them. Writes RESULTS/reproduce_2018/reproduce_2018.{json,
@@ -22,11 +24,16 @@ from __future__ import annotations
 
 import os
 
+from absl import flags
+
 import common
 
 # The authors' form of each task amplify has, as run flags (a task's name: its flags)
-FORMS = {"permutation": ["--task.form=2018"]}
+FORMS = {"permutation": ["--task.form=2018"], "assignments": [], "wildcard": [],
+         "shortest_path": [], "union_find": []}
 ORACLES = ("scripted", "learned")
+_ORACLES = flags.DEFINE_list("oracles", list(ORACLES), "Who acts as H: scripted (with the "
+                             "baselines), learned (H', without them), or both.")
 
 
 def _task(preset: str) -> str:
@@ -97,12 +104,14 @@ def plot(runs: list[dict], rows: list[dict]):
 def main(argv):
   del argv
   runs, rows = [], []
-  for preset in common.presets(["permutation"]):
+  if not _ORACLES.value or set(_ORACLES.value) - set(ORACLES):
+    raise SystemExit(f"error: --oracles={','.join(_ORACLES.value)}: choose from {list(ORACLES)}.")
+  for preset in common.presets(list(FORMS)):
     form = FORMS.get(_task(preset))
     if form is None:
       raise SystemExit(f"error: --preset={preset}: amplify has no 2018 form of its task; the "
                        f"tasks with one are {sorted(FORMS)}.")
-    for oracle in ORACLES:
+    for oracle in _ORACLES.value:
       for seed in common.seeds():
         variant = [*form, f"--oracle={oracle}",
                    f"--config.baselines={str(oracle == 'scripted').lower()}"]

@@ -61,7 +61,9 @@ def test_presets_keep_their_numbers():
 
 @pytest.mark.parametrize("task,variants", [("lexicon", ["", "tiny", "large"]),
                                            ("permutation", ["", "tiny", "paper"]),
-                                           ("colored_digits", ["", "tiny"])])
+                                           ("colored_digits", ["", "tiny"]),
+                                           *[(task, ["", "tiny", "paper"]) for task in
+                                             configs.BENCHMARK_2018[1:]]])
 def test_variants_are_the_presets(task, variants):
   for variant in variants:
     preset = task + (f"_{variant}" if variant else "")

@@ -63,3 +63,18 @@ def test_a_workdir_from_before_the_curriculum_reads_as_one_with_its_defaults(fin
   check_workdir(config, str(workdir))
   with pytest.raises(ValueError, match=r"differs in \['curriculum.on'\]"):
     check_workdir(config_lib.replace(config, **{"curriculum.on": False}), str(workdir))
+
+
+def test_competence_needs_most_of_a_difficultys_rows_answered():
+  """pi is trusted at a difficulty only where H^A answered at least half its held-out rows: the
+  answered few of a difficulty are its easy rows (a union-find root at any bound), and agreeing
+  on them says nothing of the rest."""
+  from amplify.loop.phases import competent_difficulties  # pylint: disable=g-import-not-at-top
+  difficulty = np.repeat([0, 1], 100)
+  answered = np.r_[np.ones(100, bool), np.arange(100) < 40]
+  agrees = np.ones(200, bool)
+  assert competent_difficulties(difficulty, answered, agrees, 1, 0.95).tolist() == [True, False]
+  answered[100:160] = True
+  assert competent_difficulties(difficulty, answered, agrees, 1, 0.95).tolist() == [True, True]
+  agrees[:10] = False
+  assert competent_difficulties(difficulty, answered, agrees, 1, 0.95).tolist() == [False, True]

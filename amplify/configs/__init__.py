@@ -20,9 +20,12 @@ from amplify.configs import base, load
 from amplify.configs.base import POLICIES, heldout_rows
 from amplify.configs.load import settings
 
-__all__ = ["PRESETS", "FLAT", "POLICIES", "CONFIG_VERSION", "get_config", "start", "override",
+__all__ = ["PRESETS", "BENCHMARK_2018", "FLAT", "POLICIES", "CONFIG_VERSION", "get_config", "start", "override",
            "resolve", "describe", "validate", "replace", "heldout_rows", "settings", "to_dict", "to_json",
            "check_version", "from_dict"]
+
+# The five tasks of Christiano, Shlegeris and Amodei 2018 (experiments/reproduce_2018.py)
+BENCHMARK_2018 = ("permutation", "assignments", "wildcard", "shortest_path", "union_find")
 
 # The presets people type (`--preset=NAME`) -> (task, variant of the task's config file).
 PRESETS = {
@@ -31,6 +34,9 @@ PRESETS = {
     "permutation": ("permutation", ""), "permutation_tiny": ("permutation", "tiny"),
     "permutation_paper": ("permutation", "paper"),
     "colored_digits": ("colored_digits", ""), "colored_digits_tiny": ("colored_digits", "tiny"),
+    # the other four tasks of the 2018 benchmark, each with a default (CPU), tiny and paper size
+    **{task + suffix: (task, suffix[1:]) for task in BENCHMARK_2018[1:]
+       for suffix in ("", "_tiny", "_paper")},
 }
 
 # The flat names of the config before it was nested -> their paths; still accepted as overrides.

@@ -20,6 +20,10 @@ from amplify.types import IDK, Inputs
 from amplify.views import progress
 
 MIN_ROWS_FOR_COMPETENCE = 20
+# ... and H^A answered at least this share of that difficulty's rows: where it answered fewer,
+# the answered rows are the easy ones of the difficulty (a union-find root, a vertex next to its
+# target), and pi's agreement on them says nothing of the rest
+MIN_ANSWERED_SHARE = 0.5
 
 
 def _mean(values: np.ndarray, where) -> float | None:
@@ -34,12 +38,16 @@ def _rows(inputs: Inputs, start: int, stop: int | None = None) -> Inputs:
 def competent_difficulties(difficulty: np.ndarray, answered: np.ndarray, agrees: np.ndarray,
                            max_difficulty: int, threshold: float) -> np.ndarray:
   """bool[max_difficulty + 1]: the difficulties at which pi agrees with H^A's answered held-out
-  labels at rate >= threshold, over at least MIN_ROWS_FOR_COMPETENCE rows. This is the IID check,
-  per difficulty; it reads no ground truth."""
+  labels at rate >= threshold, over at least MIN_ROWS_FOR_COMPETENCE rows that are at least
+  MIN_ANSWERED_SHARE of the difficulty's rows. This is the IID check, per difficulty; it reads
+  no ground truth."""
   competent = np.zeros(max_difficulty + 1, bool)
   for d in range(max_difficulty + 1):
-    rows = answered & (difficulty == d)
-    competent[d] = rows.sum() >= MIN_ROWS_FOR_COMPETENCE and agrees[rows].mean() >= threshold
+    at = difficulty == d
+    rows = answered & at
+    competent[d] = (rows.sum() >= MIN_ROWS_FOR_COMPETENCE
+                    and rows.sum() >= MIN_ANSWERED_SHARE * at.sum()
+                    and agrees[rows].mean() >= threshold)
   return competent
 
 

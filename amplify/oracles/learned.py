@@ -35,9 +35,8 @@ held-out agreement, on the rows as confident as the threshold, over the difficul
 trusted at), `learned_unsure`, `learned_malformed`, `learned_fits`,
 `learned_threshold_by_difficulty` (the confidence H' answers from, where it is trusted),
 `real_fraction` (the real H's share of the batch) and `real_fraction_by_difficulty`. H' never
-sees ground truth: it learns only from H's own transcripts. Built in and trusted (a JAX network
-and the task's scripted H), it runs in this process. The network itself: `amplify.oracles.imitator`.
-"""
+sees ground truth: it learns only from H's own transcripts. Built in and trusted, it runs in
+this process. The network itself: `amplify.oracles.imitator`."""
 from __future__ import annotations
 
 import dataclasses
@@ -84,15 +83,14 @@ class LearnedOracle:
     self.task, self.settings, self.human = task, settings, human
     spec = task.spec
     self.steps_max = sum(task.budget_needed)  # the most steps H's decomposition takes
-    # a look-up's key: a latent world's Mz key as one token past the task's (key_token); an
-    # episodic key as the fact tokens it is made of (amplify.learn.mz.fact_key), lowest first
+    # a key: one token past the task's (latent) or the fact tokens it is made of (episodic)
     self.key_width = spec.fact_len - 1 if spec.context_size else 1
     self.payload = max(spec.question_len, spec.answer_len, self.key_width)
     self.result = spec.answer_len
     self.special = spec.vocab_size  # state tokens for ASK, LOOKUP, and an empty step
     # a state shows each step's kind and result, not its payload: a deterministic H's payloads
     # are functions of the question and the earlier results, and this keeps the state short
-    self.key_token = (spec.mz_key_token if spec.names_mz_keys else 0)
+    self.key_token = spec.mz_key_token if spec.names_mz_keys else 0
     # H', split and functional; params and opt_state have a leading committee axis
     self.graphdef = self.params = self.rest = self.opt_state = None
     self.data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -129,9 +127,8 @@ class LearnedOracle:
     return np.stack([(keys // KEY_RADIX**j) % KEY_RADIX for j in range(self.key_width)], axis=1)
 
   def _key(self, payload: np.ndarray) -> np.ndarray:
-    if self.key_width == 1:
-      return payload[:, 0] - self.key_token
-    return np.asarray(fact_key(*(payload[:, j].astype(np.int64) for j in range(self.key_width))))
+    return (payload[:, 0] - self.key_token if self.key_width == 1 else
+            np.asarray(fact_key(*payload[:, :self.key_width].astype(np.int64).T)))
 
   def _state(self, questions: np.ndarray, kinds, results, upto: np.ndarray):
     """The state before step `upto` of each row: its question, and the kind and result of each
