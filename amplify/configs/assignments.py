@@ -35,11 +35,7 @@ def _paper(config) -> None:
 def _tiny(config) -> None:
   _default(config)
   config.task.update(num_variables=6, num_values=4, prosaic_variables=3)
-  config.rounds, config.eval_size = 3, 512
-  config.label.size = 2048
-  config.model.update(width=32, depth=2, heads=2)
-  config.train.update(total_steps=600, batch_size=64, replay_size=4096, baseline_size=4096,
-                      steps_per_call=100)
+  base.tiny(config)
 
 
 VARIANTS = {"": _default, "tiny": _tiny, "paper": _paper}

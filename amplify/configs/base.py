@@ -117,6 +117,16 @@ def variant(config, variants: dict, name: str, file: str):
   return config
 
 
+def tiny(config) -> None:
+  """A task's `tiny` variant beyond its own sizes: seconds on a CPU, for tests (every task's tiny
+  run shares these shapes, so the suite compiles fewer programs)."""
+  config.rounds, config.eval_size = 3, 512
+  config.label.size = 2048
+  config.model.update(width=32, depth=2, heads=2)
+  config.train.update(total_steps=600, batch_size=64, replay_size=4096, baseline_size=4096,
+                      steps_per_call=100)
+
+
 def heldout_rows(config) -> int:
   """Of each round's `label.size` labels, the rows kept out of training for the IID check."""
   return int(round(config.label.size * config.label.heldout_fraction))

@@ -35,11 +35,8 @@ def _paper(config) -> None:
 def _tiny(config) -> None:
   _default(config)
   config.task.update(num_elements=4, k_bits=2, prosaic_max_k=2)
-  config.rounds, config.eval_size = 3, 512
-  config.label.size = 2048
-  config.model.update(width=32, depth=2, heads=2)
-  config.train.update(total_steps=600, batch_size=64, replay_size=4096, baseline_size=4096,
-                      steps_per_call=100, learning_rate=3e-3)
+  base.tiny(config)
+  config.train.learning_rate = 3e-3
 
 
 VARIANTS = {"": _default, "tiny": _tiny, "paper": _paper}
