@@ -285,7 +285,7 @@ class UnionFind(UnionFindText):
     ok = asking
     for a, h in zip(subanswers, has):
       ok = ok & (~h | (a == self.far) | jnp.where(value, is_label(a), is_depth(a)))
-    least = jnp.full(x.shape, self.far + 1, jnp.int32)  # FAR and labels sort above depths
+    least = jnp.full(x.shape, self.far + 1, jnp.int32)  # FAR sorts above every depth and label
     for a, h in zip(subanswers, has):
       least = jnp.minimum(least, jnp.where(h, a, self.far + 1))
     for a, h in zip(subanswers, has):  # every label given is the least one
