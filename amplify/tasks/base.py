@@ -17,6 +17,23 @@ def answers_in_range(spec: Spec, answers: jax.Array) -> jax.Array:
           | jnp.all((answers >= first) & (answers < stop), axis=1))
 
 
+def letter_name(index: int, count: int) -> str:
+  """The name a person reads for the index-th of `count` names: a, b, c, ... (x0, x1, ... where
+  there are more than 26)."""
+  return chr(ord("a") + index) if count <= 26 else f"x{index}"
+
+
+def parse_letter_name(text: str, first_token: int, count: int, what: str, whats: str) -> int:
+  """The token of a name `letter_name` gives (token first_token + index); a ValueError naming
+  the names there are for any other text ("'q' is not a vertex; the vertices are a to l.")."""
+  names = {letter_name(i, count): first_token + i for i in range(count)}
+  if text.strip() not in names:
+    article = "an" if what[0] in "aeiou" else "a"
+    raise ValueError(f"{text.strip()!r} is not {article} {what}; the {whats} are "
+                     f"{letter_name(0, count)} to {letter_name(count - 1, count)}.")
+  return names[text.strip()]
+
+
 class TokenText:
   """`Text` in token ids, for a task that has no rendering of its own (a plug-in's first draft):
   questions and answers are shown and typed as space-separated token ids."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from amplify import registry
 from amplify.types import EPISODIC, FIRST_TOKEN, IDK, PAD, Inputs, Spec, Tools
-from amplify.tasks.base import answers_in_range
+from amplify.tasks.base import answers_in_range, letter_name, parse_letter_name
 
 
 FORMS = ("amplify", "2018")
@@ -195,15 +195,10 @@ class PermutationPowering:
   # -- text for a person ----------------------------------------------------------------------
   # Elements are letters a, b, c, ... (x0, x1, ... beyond 26); a question reads "sigma^13(c)".
   def element_name(self, token: int) -> str:
-    i = int(token) - FIRST_TOKEN
-    return chr(ord("a") + i) if self.num_elements <= 26 else f"x{i}"
+    return letter_name(int(token) - FIRST_TOKEN, self.num_elements)
 
   def _element(self, text: str) -> int:
-    names = {self.element_name(FIRST_TOKEN + i): FIRST_TOKEN + i for i in range(self.num_elements)}
-    if text.strip() not in names:
-      first, last = self.element_name(FIRST_TOKEN), self.element_name(FIRST_TOKEN + self.num_elements - 1)
-      raise ValueError(f"{text.strip()!r} is not an element; the elements are {first} to {last}.")
-    return names[text.strip()]
+    return parse_letter_name(text, FIRST_TOKEN, self.num_elements, "element", "elements")
 
   def render_question(self, question: np.ndarray) -> str:
     q = np.asarray(question)  # numpy, not the batch decode: one row, shown to a person

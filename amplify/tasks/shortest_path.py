@@ -37,6 +37,7 @@ import numpy as np
 
 from amplify import registry
 from amplify.learn.mz import KEY_RADIX, fact_key, key_tokens
+from amplify.tasks.base import letter_name, parse_letter_name
 from amplify.types import EPISODIC, FIRST_TOKEN, IDK, PAD, Inputs, Spec, Tools
 
 DIST = FIRST_TOKEN  # the question types
@@ -186,15 +187,10 @@ class ShortestPath:
   # Vertices are letters a, b, c, ... (x0, x1, ... beyond 26); a question reads
   # "D(c, f) within 4 = ?", an answer "3", "far" or "e".
   def vertex_name(self, token: int) -> str:
-    i = int(token) - VERTEX0
-    return chr(ord("a") + i) if self.num_vertices <= 26 else f"x{i}"
+    return letter_name(int(token) - VERTEX0, self.num_vertices)
 
   def _vertex(self, text: str) -> int:
-    names = {self.vertex_name(VERTEX0 + i): VERTEX0 + i for i in range(self.num_vertices)}
-    if text.strip() not in names:
-      first, last = self.vertex_name(VERTEX0), self.vertex_name(VERTEX0 + self.num_vertices - 1)
-      raise ValueError(f"{text.strip()!r} is not a vertex; the vertices are {first} to {last}.")
-    return names[text.strip()]
+    return parse_letter_name(text, VERTEX0, self.num_vertices, "vertex", "vertices")
 
   def render_question(self, question: np.ndarray) -> str:
     q = np.asarray(question)

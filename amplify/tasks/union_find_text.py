@@ -8,6 +8,7 @@ import re
 import numpy as np
 
 from amplify.learn.mz import fact_key, key_tokens
+from amplify.tasks.base import letter_name, parse_letter_name
 from amplify.types import FIRST_TOKEN, IDK
 
 VALUE, PARENT, DEPTH, LABEL = FIRST_TOKEN, FIRST_TOKEN + 1, FIRST_TOKEN + 2, FIRST_TOKEN + 3
@@ -23,16 +24,10 @@ class UnionFindText:
   # Variables are letters a, b, c, ... (x0, x1, ... beyond 26), labels L0, L1, ...; a question
   # reads "value(c) within 3 = ?".
   def variable_name(self, token: int) -> str:
-    i = int(token) - VAR0
-    return chr(ord("a") + i) if self.num_variables <= 26 else f"x{i}"
+    return letter_name(int(token) - VAR0, self.num_variables)
 
   def _variable(self, text: str) -> int:
-    names = {self.variable_name(VAR0 + i): VAR0 + i for i in range(self.num_variables)}
-    if text.strip() not in names:
-      first, last = self.variable_name(VAR0), self.variable_name(VAR0 + self.num_variables - 1)
-      raise ValueError(f"{text.strip()!r} is not a variable; the variables are {first} to "
-                       f"{last}.")
-    return names[text.strip()]
+    return parse_letter_name(text, VAR0, self.num_variables, "variable", "variables")
 
   def _name(self, token: int) -> str:
     """Any answer token as a person reads it."""
