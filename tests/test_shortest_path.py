@@ -1,5 +1,4 @@
 """Shortest path: the truth, H's decomposition given a perfect policy, the text, and a tiny run."""
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -248,10 +247,3 @@ def test_text_round_trips_and_bad_input_is_refused():
   question = wide.parse_question("S(x3, x29) within 2", None)
   assert wide.render_question(question) == "S(x3, x29) within 2 = ?"
   assert wide.render_answer(np.asarray([VERTEX0 + 17])) == "x17"
-
-
-def test_human_code_calls_no_helper_of_the_truth():
-  module = sys.modules[ShortestPathTruth.__module__]
-  helpers = {name for name in ShortestPathTruth.answers.__code__.co_names
-             if callable(getattr(module, name, None))}
-  assert helpers and not helpers & set(ShortestPath.human_answer.__code__.co_names)
