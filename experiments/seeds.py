@@ -1,6 +1,6 @@
 """A preset (default permutation) over seeds x variants, several runs at once (on a GPU, all).
 
-  python experiments/seeds.py --seeds=0,1,2,3 --variant= --variant=--config.train.replay_size=0
+  python experiments/seeds.py --seeds=0,1,2,3 --variant= --variant=--config.train.replay_rounds=0
 Seeds: --seeds (the figures: 0-7 or 0-3, in results/permutation/README.md). Machine: a lent H100
 with --parallel=16 (each process takes at most --mem_fraction of its memory), or the project's
 2-core CPU with --parallel=1 or 2.

@@ -28,11 +28,12 @@ COLORED_DIGITS = ("colored_digits_tiny", {"type2_size": 0})
 # Many entities, few labels: a good share of the evaluation's entities is in no training question.
 SPARSE = ("lexicon_tiny", {"type2_size": 0, "baselines": False, "num_entities": 4096,
                            "observations": 8, "label_size": 1024, "eval_size": 1024,
-                           "replay_size": 2048})
+                           "replay_rounds": 2})
 # The size curriculum stepping up every round (threshold 0: any agreement with H^A), 2 -> 3 -> 4
 # elements; in the 2018 form at k < 4, H answers every question by look-ups.
 CURRICULUM = ("permutation_tiny", {"type2_size": 0, "baselines": False, "task.form": "2018",
-                                   "curriculum.start": 2, "curriculum.threshold": 0.0})
+                                   "curriculum.on": True, "curriculum.start": 2,
+                                   "curriculum.threshold": 0.0})
 # A summary's fields that differ between two runs of the same config.
 VOLATILE = ("wall_seconds", "peak_memory_mb")
 

@@ -17,7 +17,7 @@ def test_the_curriculum_steps_up_each_round_and_the_report_shows_the_size(finish
   evals = helpers.evals(workdir)
   assert [e["size"] for e in evals] == [2, 3, 4]
   assert [e["next_size"] for e in evals] == [3, 4, 4]  # the full size: no further
-  assert all(0 < e["size_agreement"] <= 1 for e in evals)
+  assert all(e["size_agreement"] is None or 0 < e["size_agreement"] <= 1 for e in evals)
   assert all(0 <= e["policy_accuracy_at_size"] <= 1 for e in evals)
   for e in evals:  # each round's questions are about its instance's elements only
     questions = np.load(workdir / "transcripts" / f"round_{e['round']}.npz")["questions"]
@@ -27,15 +27,19 @@ def test_the_curriculum_steps_up_each_round_and_the_report_shows_the_size(finish
 
 
 def test_the_step_up_rule_and_where_the_curriculum_is_off():
-  config = config_lib.get_config("permutation_tiny", **{"task.num_elements": 12})
+  config = config_lib.get_config("permutation_tiny", **{"task.num_elements": 12,
+                                                        "curriculum.on": True})
   task, _ = make_task(config)
   assert curriculum.first_size(config, task) == 8  # the authors' start
   threshold = config.curriculum.threshold
   assert curriculum.next_size(config, task, 8, threshold) == 8  # must exceed it
   assert curriculum.next_size(config, task, 8, threshold + 0.01) == 9
   assert curriculum.next_size(config, task, 12, 1.0) == 12  # the full size
+  # on the rows H^A answered (an IDK label is no target), once it answered half of them
   held = np.array([True, True, False, True])
-  assert curriculum.agreement(held, np.array([True, False, True, True])) == 0.5  # IDK: no
+  assert curriculum.agreement(held, np.array([True, False, False, True]), 0.5) == 2 / 3
+  assert curriculum.agreement(held, np.ones(4, bool), 0.8) is None  # too few answered
+  assert curriculum.next_size(config, task, 8, None) == 8
   # the evaluation's questions are of the full size, whatever the round's
   assert (np.asarray(task.evaluation_questions(jax.random.key(0), 64).context) != PAD).all()
   off = config_lib.replace(config, **{"curriculum.on": False})
@@ -62,7 +66,7 @@ def test_a_workdir_from_before_the_curriculum_reads_as_one_with_its_defaults(fin
   (workdir / "config.json").write_text(json.dumps(saved))
   check_workdir(config, str(workdir))
   with pytest.raises(ValueError, match=r"differs in \['curriculum.on'\]"):
-    check_workdir(config_lib.replace(config, **{"curriculum.on": False}), str(workdir))
+    check_workdir(config_lib.replace(config, **{"curriculum.on": True}), str(workdir))
 
 
 def test_competence_needs_most_of_a_difficultys_rows_answered():

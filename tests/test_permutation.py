@@ -3,13 +3,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 from hypothesis import given, settings, strategies as st
 
 from amplify import configs as config_lib
-from amplify.loop import run as loop
 from amplify.learn.mz import ExactIndex
 from amplify.oracles.tools import BatchTools
-from amplify.learn.policy import make_policy
+from amplify.learn.policy import Policy, make_policy, value_slot_fits
+from amplify.tasks import make_task
 from amplify.types import FIRST_TOKEN, IDK, PAD, Inputs
 from amplify.tasks.permutation import FORMS, PermutationPowering, PermutationTruth
 
@@ -239,13 +240,14 @@ def test_pointer_init_points_the_answer_token_at_its_fact():
 
 
 def test_answer_in_value_slot_is_read_back_through_the_value_slot():
-  """--answer_in_value_slot: the answer token holds W_1 E[x] and the output reads it through W_1,
-  so the untrained readout of the input tokens already names x; read through the table E alone,
-  as without the flag, W_1 E[x] names x no more often than chance."""
+  """The answer in the value slot (permutation's policy): the answer token holds W_1 E[x] and the
+  output reads it through W_1, so the untrained readout of the input tokens already names x;
+  read through the table E alone, as in the key slot, W_1 E[x] names x no more often than
+  chance."""
   task = PermutationPowering(num_elements=8, k_bits=4)
   inputs = task.deployment_questions(jax.random.key(1), 256)
-  config = config_lib.get_config("permutation", answer_in_value_slot=True)
-  policy = make_policy(task.spec, config.model, jax.random.key(0))
+  policy = make_policy(task.spec, config_lib.get_config("permutation").model, jax.random.key(0))
+  assert policy.answer_in_value_slot
   answer = policy.tokens(inputs.context, inputs.questions)[:, -1:]
   x = inputs.questions[:, 0]
   assert float(jnp.mean(jnp.argmax(policy.readout(answer)[:, 0], -1) == x)) > 0.9
@@ -253,11 +255,15 @@ def test_answer_in_value_slot_is_read_back_through_the_value_slot():
   assert float(jnp.mean(jnp.argmax(through_e, -1) == x)) < 0.3
 
 
-def test_answer_in_value_slot_refuses_pointer_init_and_other_tasks():
+def test_the_answer_takes_the_value_slot_only_where_it_fits():
+  """Only with (key, value) facts, a serial question and no pointer_init (whose tied query and
+  key point a key slot at the keys): permutation's preset, not its paper preset or another task;
+  a policy asked for it elsewhere is refused."""
   task = PermutationPowering(num_elements=8, k_bits=4)
-  with pytest.raises(ValueError, match="use one of the two flags"):
-    make_policy(task.spec, config_lib.get_config("permutation", answer_in_value_slot=True,
-                                                 pointer_init=True).model, jax.random.key(0))
-  config = config_lib.get_config("lexicon_tiny", answer_in_value_slot=True)
-  with pytest.raises(ValueError, match="--config.model.answer_in_value_slot: the answer token takes"):
-    loop.check(config, "unused")
+  paper = config_lib.get_config("permutation", pointer_init=True).model
+  assert not make_policy(task.spec, paper, jax.random.key(0)).answer_in_value_slot
+  lexicon, _ = make_task(config_lib.get_config("lexicon_tiny"))
+  assert not value_slot_fits(lexicon.spec, False) and value_slot_fits(task.spec, False)
+  with pytest.raises(ValueError, match="the answer token takes the value slot"):
+    Policy(task.spec, width=32, depth=4, heads=2, pointer_init=True, answer_in_value_slot=True,
+           rngs=nnx.Rngs(0))

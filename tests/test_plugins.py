@@ -11,8 +11,8 @@ import zipfile
 
 TOY = pathlib.Path(__file__).parent / "plugin_toy" / "amplify_toy.py"
 SMALL = ["--rounds=1", "--config.label.size=128", "--config.eval_size=64", "--config.train.total_steps=20",
-         "--config.train.batch_size=32", "--config.train.steps_per_call=20", "--config.train.baseline_size=128", "--config.train.replay_size=128",
-         "--config.model.width=16", "--config.model.heads=2", "--config.train.warmup_steps=5", "--baselines=false",
+         "--config.train.batch_size=32", "--config.train.steps_per_call=20", "--config.train.baseline_size=128", "--config.train.replay_rounds=1",
+         "--config.model.width=16", "--config.model.depth=1", "--config.model.heads=2", "--config.train.warmup_steps=5", "--baselines=false",
          "--config.type2.size=0"]
 
 

@@ -17,11 +17,11 @@ import ml_collections
 
 from amplify import registry
 from amplify.configs import base, load
-from amplify.configs.base import POLICIES, heldout_rows
+from amplify.configs.base import POLICIES, heldout_rows, replay_rows
 from amplify.configs.load import settings
 
 __all__ = ["PRESETS", "BENCHMARK_2018", "FLAT", "POLICIES", "CONFIG_VERSION", "get_config", "start", "override",
-           "resolve", "describe", "validate", "replace", "heldout_rows", "settings", "to_dict", "to_json",
+           "resolve", "describe", "validate", "replace", "heldout_rows", "replay_rows", "settings", "to_dict", "to_json",
            "check_version", "from_dict"]
 
 # The five tasks of Christiano, Shlegeris and Amodei 2018 (experiments/reproduce_2018.py)
@@ -48,11 +48,10 @@ FLAT = {
     "label_size": "label.size", "heldout_fraction": "label.heldout_fraction",
     "max_asks": "label.max_asks", "max_lookups": "label.max_lookups",
     "competence": "label.competence",
-    **{name: f"model.{name}" for name in ("policy", "width", "depth", "heads", "pointer_init",
-                                          "answer_in_value_slot")},
+    **{name: f"model.{name}" for name in ("policy", "width", "depth", "heads", "pointer_init")},
     **{name: f"train.{name}" for name in ("total_steps", "batch_size", "learning_rate",
                                           "warmup_steps", "weight_decay", "steps_per_call",
-                                          "replay_size", "idk_share", "warm_start", "augment",
+                                          "idk_share", "warm_start", "augment",
                                           "baseline_size")},
     "prior_steps": "prior.steps", "prior_learning_rate": "prior.learning_rate",
     "type2_size": "type2.size", "type2_oracle": "type2.oracle", "gate": "type2.gate",

@@ -20,7 +20,6 @@ def _default(config) -> None:
   config.task.update(num_variables=8, prosaic_variables=3)
   config.rounds = 8
   config.label.update(size=16384, max_asks=2, max_lookups=3)
-  config.model.depth = 6
   config.train.update(total_steps=4000, baseline_size=65536)
 
 

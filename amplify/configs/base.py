@@ -63,11 +63,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.policy = "reads_mz"  # lexicon: pi reads Mz at the question's keys, or "memorises" z*
   config.model.width = 64
-  config.model.depth = 1
+  config.model.depth = 6  # the 2018 authors' (one shared block, applied this many times)
   config.model.heads = 4
   # queries and keys start tied, so tokens attend to equal symbols
   config.model.pointer_init = False
-  config.model.answer_in_value_slot = False  # permutation: the answer token is a fact's value slot
   # distillation
   config.train = ml_collections.ConfigDict()
   # amplification spreads these over its rounds; each baseline gets all
@@ -77,8 +76,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.warmup_steps = 100
   config.train.weight_decay = 0.01
   config.train.steps_per_call = 200  # optimiser steps per jitted call
-  # rows of earlier rounds' answered labels replayed (newest kept; 0: none)
-  config.train.replay_size = 16384
+  # earlier rounds' answered labels replayed: the newest, at most this many rounds' worth of
+  # rows (x label.size; 0: none), so a task's replay scales with its rounds
+  config.train.replay_rounds = 1
   # at most this share of a round's training rows are IDK labels (1: all)
   config.train.idk_share = 0.0
   config.train.warm_start = True  # pi_r starts from pi_{r-1}
@@ -93,7 +93,7 @@ def get_config() -> ml_collections.ConfigDict:
   # D* at `start`, one larger after each round whose pi agrees with H^A on more than
   # `threshold` of the held-out rows, up to the task's full size
   config.curriculum = ml_collections.ConfigDict()
-  config.curriculum.on = True
+  config.curriculum.on = False
   config.curriculum.start = 8
   config.curriculum.threshold = 0.85
   # type-2 feedback (amplify.learn.type2): H's whole decomposition tree on a sample of each
@@ -123,8 +123,13 @@ def tiny(config) -> None:
   config.rounds, config.eval_size = 3, 512
   config.label.size = 2048
   config.model.update(width=32, depth=2, heads=2)
-  config.train.update(total_steps=600, batch_size=64, replay_size=4096, baseline_size=4096,
+  config.train.update(total_steps=600, batch_size=64, replay_rounds=2, baseline_size=4096,
                       steps_per_call=100)
+
+
+def replay_rows(config) -> int:
+  """The most rows the replay buffer keeps: `train.replay_rounds` rounds' labels."""
+  return config.train.replay_rounds * config.label.size
 
 
 def heldout_rows(config) -> int:
@@ -159,7 +164,7 @@ def validate(config):
     if get(path) < 1:
       raise ValueError(f"{flag(path)}={get(path)}: must be a positive integer.")
   for path in ["label.max_asks", "label.max_lookups", "train.warmup_steps", "seed",
-               "train.replay_size", "type2.size"]:
+               "train.replay_rounds", "type2.size"]:
     if get(path) < 0:
       raise ValueError(f"{flag(path)}={get(path)}: must be >= 0.")
   rows, label = heldout_rows(config), config.label

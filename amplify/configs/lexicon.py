@@ -11,13 +11,20 @@ from __future__ import annotations
 from amplify.configs import base
 
 
+def _default(config) -> None:
+  # One iteration of the block: pi reads each entity's class from Mz and adds; with the engine's 6
+  # it ended at 0.967 against 0.953, each step six times the block's work
+  # (experiments/results/engine_defaults/).
+  config.model.depth = 1
+
+
 def _tiny(config) -> None:
   config.task.update(num_entities=32, max_set_size=4, observations=12)
   config.rounds, config.eval_size = 3, 512
   config.label.size = 2048
-  config.model.update(width=32, heads=2)
+  config.model.update(width=32, depth=1, heads=2)
   config.train.update(total_steps=600, batch_size=64, baseline_size=4096, steps_per_call=100,
-                      learning_rate=3e-3)
+                      learning_rate=3e-3, replay_rounds=8)
   config.prior.steps = 100
 
 
@@ -25,10 +32,11 @@ def _large(config) -> None:
   # Issue 10: D is 16 M observations, and most entities of D* are in no question pi trains on.
   # pi reads Mz, so it is the default's network; prosaic ML's memorising network has an embedding
   # row per entity (64 M parameters).
+  _default(config)
   config.task.num_entities = 10**6
 
 
-VARIANTS = {"": lambda config: None, "tiny": _tiny, "large": _large}
+VARIANTS = {"": _default, "tiny": _tiny, "large": _large}
 
 
 def get_config(variant: str = ""):

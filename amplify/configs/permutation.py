@@ -16,9 +16,9 @@ def _default(config) -> None:
   config.task = base.block("permutation", registry.task_plugin("permutation").settings)
   config.rounds = 6
   config.label.size = 65536
-  config.model.update(depth=4, answer_in_value_slot=True)
+  config.model.depth = 4
   config.train.update(total_steps=4000, batch_size=256, learning_rate=3e-3, idk_share=0.1,
-                      replay_size=65536, baseline_size=262144)
+                      baseline_size=262144)
 
 
 def _paper(config) -> None:
@@ -28,7 +28,7 @@ def _paper(config) -> None:
   _default(config)
   config.task.update(num_elements=64, k_bits=6, prosaic_max_k=4)
   config.rounds, config.eval_size = 8, 8192
-  config.model.update(width=128, depth=6, heads=4, pointer_init=True, answer_in_value_slot=False)
+  config.model.update(width=128, depth=6, heads=4, pointer_init=True)
   config.train.update(total_steps=12000, learning_rate=2e-3)
 
 

@@ -21,13 +21,12 @@ def _default(config) -> None:
   # rounds to pass the IID check at k = 2 and passed it at k = 3 only in the last, so no label
   # reached k = 4 (pi answered 0.82 of those right, the ceiling all). With 16,384 labels a round
   # pi memorised them (train agreement 0.95, held-out 0.87) and never passed the IID check at
-  # k = 2; every example is a fresh graph, so it needs more of them. The policy's depth is about
-  # the longest path it follows.
+  # k = 2; every example is a fresh graph, so it needs more of them. The policy's depth (the
+  # engine's 6) is about the longest path it follows.
   config.task = base.block("shortest_path", registry.task_plugin("shortest_path").settings)
   config.task.update(num_vertices=8, max_distance=4, prosaic_max_distance=2)
   config.rounds = 8
   config.label.update(size=32768, max_asks=2, max_lookups=2)
-  config.model.depth = 6
   config.train.total_steps = 6000
 
 

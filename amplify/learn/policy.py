@@ -29,7 +29,8 @@ position per iteration, for that iteration only. Otherwise each group of `Spec.q
 question positions is packed into a token (plus a learned position embedding) and answers are
 read at La learned answer slots.
 
-`--config.model.answer_in_value_slot` (on in the permutation preset, off in `permutation_paper`): the answer
+The answer in a fact's value slot, wherever the task allows it (2-token facts and a serially fed
+question: permutation) and `--config.model.pointer_init` is off: the answer
 token starts as W_1 E[x], where a fact (x, sigma(x)) holds sigma(x), and the output reads it
 through W_1. The answer is then a fact without a key, so moving the answer by sigma^(2^i) and
 doubling a fact (its value sigma^j(x) becoming sigma^2j(x)) are one operation of the shared block.
@@ -91,14 +92,10 @@ class Policy(nnx.Module):
     if reads_mz and not spec.names_mz_keys:
       raise ValueError("a policy that reads Mz needs a task whose questions name Mz keys "
                        "(Spec.mz_key_positions); this task's policy reads the question alone.")
-    if answer_in_value_slot and not (spec.serial_question and spec.fact_len == 2):
-      raise ValueError("--config.model.answer_in_value_slot: the answer token takes the value slot of a "
-                       "(key, value) fact, so the task needs 2-token facts and a serially fed "
-                       "question (permutation); drop the flag for this task.")
-    if answer_in_value_slot and pointer_init:
-      raise ValueError("--config.model.answer_in_value_slot with --config.model.pointer_init: the tied query and key point "
-                       "a token's key slot at the facts' keys, and this answer token has no key "
-                       "slot; use one of the two flags.")
+    if answer_in_value_slot and not value_slot_fits(spec, pointer_init):
+      raise ValueError("the answer token takes the value slot of a (key, value) fact: the task "
+                       "needs 2-token facts and a serially fed question (permutation), and no "
+                       "pointer_init (whose tied query and key point a key slot at the keys).")
     self.answer_in_value_slot = answer_in_value_slot
     init = nnx.initializers.normal(0.02)
     # Reading Mz, the policy is shown Mz's entries in place of keys (amplify.learn.mz.MzView) and embeds
@@ -180,10 +177,16 @@ def reads_mz(spec: Spec, policy: str) -> bool:
   return policy == "reads_mz" and spec.names_mz_keys
 
 
+def value_slot_fits(spec: Spec, pointer_init: bool) -> bool:
+  """Whether the answer token can start in a fact's value slot: (key, value) facts, a question
+  fed serially, and no pointer_init."""
+  return spec.serial_question and spec.fact_len == 2 and not pointer_init
+
+
 def make_policy(spec: Spec, model, key: jax.Array, *, reads_mz: bool = False) -> Policy:
-  """`model`: the config's `model` block (width, depth, heads, pointer_init,
-  answer_in_value_slot)."""
+  """`model`: the config's `model` block (width, depth, heads, pointer_init). The answer starts
+  in a fact's value slot wherever that fits (`value_slot_fits`)."""
   return Policy(spec, width=model.width, depth=model.depth, heads=model.heads,
                 pointer_init=model.pointer_init,
-                answer_in_value_slot=model.answer_in_value_slot, reads_mz=reads_mz,
+                answer_in_value_slot=value_slot_fits(spec, model.pointer_init), reads_mz=reads_mz,
                 rngs=nnx.Rngs(params=key))

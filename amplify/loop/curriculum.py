@@ -2,12 +2,17 @@
 (`amplify.types.Sized`) has its D* questions drawn small at first, and one size larger after each
 round whose policy imitates H^A at the size it trained on, up to the task's full size.
 
-The step-up rule is the authors': pi's answers on the round's held-out rows equal H^A's labels on
-more than `--config.curriculum.threshold` of them (an IDK label counts as a disagreement: pi has
-nothing to imitate there). The authors judge it over at least 50 batches; here over the round's
-held-out rows, so a round steps up by one at most. It reads no ground truth. Evaluation, D and the
-baselines stay at the full size. `--config.curriculum.on=false` turns it off (the authors'
-ablation); a task without a size ignores it.
+The step-up rule is the authors', read where H^A may answer IDK: pi's answers on the round's
+held-out rows H^A answered equal its labels on more than `--config.curriculum.threshold` of them.
+An IDK label is no target (the authors' H always answered), so it neither counts for nor against;
+but pi is judged only where H^A answered at least as large a share of the rows as competence
+needs (`amplify.loop.phases.MIN_ANSWERED_SHARE`), since imitating its few easy answers says
+little. The authors judge it over at least 50 batches; here over the round's held-out rows, so a
+round steps up by one at most. It reads no ground truth. Evaluation, D and the baselines stay at
+the full size. It is off by default (`--config.curriculum.on=true` turns it on): amplify's rounds
+already trust pi difficulty by difficulty, and competence judged at one size was used at the
+next, where pi answered worse (experiments/results/curriculum/). A task without a size ignores
+it.
 """
 from __future__ import annotations
 
@@ -23,13 +28,16 @@ def first_size(config, task) -> int | None:
   return config.curriculum.start if config.curriculum.start < task.full_size else None
 
 
-def agreement(answered: np.ndarray, agrees: np.ndarray) -> float:
-  """The share of held-out rows whose label H^A answered and pi's answer equals."""
-  return float(np.mean(answered & agrees)) if len(answered) else 0.0
+def agreement(answered: np.ndarray, agrees: np.ndarray, min_share: float) -> float | None:
+  """pi's agreement with H^A on the held-out rows H^A answered; None where it answered fewer than
+  `min_share` of the rows (too few to judge pi by)."""
+  if not len(answered) or answered.mean() < min_share:
+    return None
+  return float(np.mean(agrees[answered]))
 
 
-def next_size(config, task, size: int | None, share: float) -> int | None:
+def next_size(config, task, size: int | None, share: float | None) -> int | None:
   """The next round's size: one larger once `share` (`agreement`) exceeds the threshold."""
-  if size is None or size >= task.full_size or share <= config.curriculum.threshold:
+  if size is None or size >= task.full_size or share is None:
     return size
-  return size + 1
+  return size + 1 if share > config.curriculum.threshold else size

@@ -10,6 +10,7 @@ import time
 import jax
 import numpy as np
 
+from amplify.configs import replay_rows
 from amplify.files import checkpoint
 from amplify.learn.distill import agrees, predict
 from amplify.loop.state import BASELINE, EVAL, Batch, Run, Split, State
@@ -68,10 +69,10 @@ def save(run: Run, state: State, r: int, batch: Batch, parts: Split) -> State:
   """Updates the replay buffer, writes the round's transcripts, then its checkpoint (last: a
   checkpoint marks the round done); returns the state with the new replay buffer."""
   replay = state.replay
-  if run.config.train.replay_size:  # a FIFO of the newest rows H^A could answer (an IDK teaches little)
+  if run.config.train.replay_rounds:  # a FIFO of the newest rows H^A could answer (an IDK teaches little)
     kept = parts.train.take(np.flatnonzero(parts.train_answered))
     replay = kept if replay is None else replay.concat(kept)
-    replay = replay.take(np.arange(max(0, len(replay) - run.config.train.replay_size), len(replay)))
+    replay = replay.take(np.arange(max(0, len(replay) - replay_rows(run.config)), len(replay)))
     replay = replay if len(replay) else None  # none answered yet (no_prior: ever)
   transcript = jax.tree.map(np.asarray, dataclasses.asdict(batch.labels.transcript))
   os.makedirs(os.path.join(run.workdir, "transcripts"), exist_ok=True)

@@ -208,7 +208,7 @@ def iid_check(run: Run, state: State, r: int, parts: Split,
             "kept_previous_policy": kept_previous}
   size = state.size
   if size is not None:  # the curriculum: this round's size, and the next round's
-    share = curriculum.agreement(held, heldout_agrees)
+    share = curriculum.agreement(held, heldout_agrees, MIN_ANSWERED_SHARE)
     size = curriculum.next_size(run.config, run.task, state.size, share)
     record |= {"size": state.size, "size_agreement": share, "next_size": size}
   return record, dataclasses.replace(state, distiller=distiller, competent=competent, seen=seen,

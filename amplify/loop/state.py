@@ -9,7 +9,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from amplify.configs import heldout_rows
+from amplify.configs import heldout_rows, replay_rows
 from amplify.files.metrics import MetricWriter
 from amplify.learn.amplifier import Amplifier, Labels
 from amplify.learn.distill import Distiller, LabelledSet
@@ -65,7 +65,7 @@ class Run:
     policy = make_policy(self.task.spec, c.model, policy_key(self.key, r), reads_mz=self.reads_mz)
     # a round trains on at most its train rows + the replay buffer (+ as many rows of D)
     rows = c.label.size - heldout_rows(c)
-    capacity = rows * (1 + any(p.with_d for p in self.plan)) + c.train.replay_size
+    capacity = rows * (1 + any(p.with_d for p in self.plan)) + replay_rows(c)
     return Distiller(policy, c.train, schedule_steps, self.task.augment if c.train.augment else None,
                      capacity=capacity, view=self.view)
 
