@@ -47,8 +47,8 @@ BUDGETS = {"rounds", "eval_size", "label.size", "label.max_asks", "label.max_loo
            "train.total_steps", "train.baseline_size", "prior.steps"}
 # ... but for these, which presets still set: one network and optimiser for all was measured and
 # cost permutation's 2018 form 34 points and union find's ceiling 6; lexicon and colored digits
-# keep one iteration of the block for speed (experiments/results/engine_defaults/). A preset that
-# sets any other engine field fails the test below; one that stops setting these passes.
+# keep one iteration of the block for speed (experiments/results/engine_defaults/). A task's
+# default preset that sets any other engine field fails the test below.
 OWN_NETWORK = {
     "colored_digits": {"model.width", "model.depth", "model.heads", "train.batch_size",
                        "train.learning_rate", "train.warmup_steps", "train.steps_per_call"},

@@ -17,7 +17,7 @@ def test_the_curriculum_steps_up_each_round_and_the_report_shows_the_size(finish
   evals = helpers.evals(workdir)
   assert [e["size"] for e in evals] == [2, 3, 4]
   assert [e["next_size"] for e in evals] == [3, 4, 4]  # the full size: no further
-  assert all(e["size_agreement"] is None or 0 < e["size_agreement"] <= 1 for e in evals)
+  assert all(0 < e["size_agreement"] <= 1 for e in evals)
   assert all(0 <= e["policy_accuracy_at_size"] <= 1 for e in evals)
   for e in evals:  # each round's questions are about its instance's elements only
     questions = np.load(workdir / "transcripts" / f"round_{e['round']}.npz")["questions"]
@@ -44,9 +44,10 @@ def test_the_step_up_rule_and_where_the_curriculum_is_off():
   assert (np.asarray(task.evaluation_questions(jax.random.key(0), 64).context) != PAD).all()
   off = config_lib.replace(config, **{"curriculum.on": False})
   assert curriculum.first_size(off, task) is None  # questions as the task draws them
-  tiny, _ = make_task(config_lib.get_config("permutation_tiny"))  # 4 elements: nothing to grow
-  assert curriculum.first_size(config_lib.get_config("permutation_tiny"), tiny) is None
-  lexicon = config_lib.get_config("lexicon_tiny")
+  on = {"curriculum.on": True}
+  small = config_lib.get_config("permutation_tiny", **on)  # 4 elements: nothing to grow
+  assert curriculum.first_size(small, make_task(small)[0]) is None
+  lexicon = config_lib.get_config("lexicon_tiny", **on)
   assert curriculum.first_size(lexicon, make_task(lexicon)[0]) is None  # no instance size
 
 
@@ -67,6 +68,16 @@ def test_a_workdir_from_before_the_curriculum_reads_as_one_with_its_defaults(fin
   check_workdir(config, str(workdir))
   with pytest.raises(ValueError, match=r"differs in \['curriculum.on'\]"):
     check_workdir(config_lib.replace(config, **{"curriculum.on": True}), str(workdir))
+  # replay in rows and the answer-slot flag, as they were written then: read as today's fields
+  del saved["train"]["replay_rounds"]
+  saved["train"]["replay_size"] = config.train.replay_rounds * config.label.size
+  saved["model"]["answer_in_value_slot"] = False
+  (workdir / "config.json").write_text(json.dumps(saved))
+  check_workdir(config, str(workdir))
+  saved["train"]["replay_size"] += 1
+  (workdir / "config.json").write_text(json.dumps(saved))
+  with pytest.raises(ValueError, match="not a whole number of rounds"):
+    check_workdir(config, str(workdir))
 
 
 def test_competence_needs_most_of_a_difficultys_rows_answered():

@@ -260,7 +260,7 @@ def test_the_answer_takes_the_value_slot_only_where_it_fits():
   key point a key slot at the keys): permutation's preset, not its paper preset or another task;
   a policy asked for it elsewhere is refused."""
   task = PermutationPowering(num_elements=8, k_bits=4)
-  paper = config_lib.get_config("permutation", pointer_init=True).model
+  paper = config_lib.get_config("permutation_paper").model
   assert not make_policy(task.spec, paper, jax.random.key(0)).answer_in_value_slot
   lexicon, _ = make_task(config_lib.get_config("lexicon_tiny"))
   assert not value_slot_fits(lexicon.spec, False) and value_slot_fits(task.spec, False)

@@ -209,7 +209,27 @@ def check_version(saved: dict, workdir: str) -> dict:
   if version != CONFIG_VERSION:
     raise ValueError(f"workdir {workdir} was made by another amplify (config_version {version}, "
                      f"this one reads {CONFIG_VERSION}): use a new --workdir")
+  saved = _renamed(json.loads(json.dumps(saved)), workdir)
   return {**{name: default() for name, default in _ADDED.items() if name not in saved}, **saved}
+
+
+def _renamed(saved: dict, workdir: str) -> dict:
+  """Fields of layout 2 renamed or removed after workdirs were written in it, read as today's:
+  `train.replay_size` rows as `train.replay_rounds` rounds of `label.size`; `model.
+  answer_in_value_slot`, which the policy now derives (`amplify.learn.policy.value_slot_fits`),
+  dropped unless it asked for the key slot where the value slot fits (no longer offered)."""
+  train, model = saved.get("train", {}), saved.get("model", {})
+  if "replay_size" in train:
+    rows, size = train.pop("replay_size"), saved["label"]["size"]
+    if rows % size:
+      raise ValueError(f"workdir {workdir} replays {rows} rows, not a whole number of rounds of "
+                       f"{size} labels (train.replay_rounds): use a new --workdir")
+    train["replay_rounds"] = rows // size
+  if (model.pop("answer_in_value_slot", None) is False and not model.get("pointer_init")
+      and saved.get("task", {}).get("name") == "permutation"):
+    raise ValueError(f"workdir {workdir} was run with the answer in the key slot, which this "
+                     "amplify no longer offers: use a new --workdir")
+  return saved
 
 
 # Blocks added to layout 2 after workdirs were written in it, read as their defaults: the size

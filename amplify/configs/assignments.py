@@ -25,6 +25,7 @@ def _default(config) -> None:
 
 def _paper(config) -> None:
   _default(config)
+  config.curriculum.on = True  # the authors' size curriculum, from 8 names
   config.task.update(num_variables=64, prosaic_variables=16)
   config.rounds, config.eval_size = 14, 8192
   config.model.update(width=128, depth=10)

@@ -26,6 +26,7 @@ def _paper(config) -> None:
   # 6-7 are slack. The answer token keeps its key slot: --config.model.pointer_init, which the
   # look-up over 64 facts needs (BUILD_NOTES.md), points key slots at keys.
   _default(config)
+  config.curriculum.on = True  # the authors' size curriculum, from 8 names
   config.task.update(num_elements=64, k_bits=6, prosaic_max_k=4)
   config.rounds, config.eval_size = 8, 8192
   config.model.update(width=128, depth=6, heads=4, pointer_init=True)

@@ -33,6 +33,7 @@ def _default(config) -> None:
 def _paper(config) -> None:
   # 64 vertices, distances up to 12 (the authors' cap): 12 rounds bring the bounds, 2 are slack.
   _default(config)
+  config.curriculum.on = True  # the authors' size curriculum, from 8 names
   config.task.update(num_vertices=64, max_distance=12, prosaic_max_distance=2)
   config.rounds, config.eval_size = 14, 8192
   config.label.size = 65536

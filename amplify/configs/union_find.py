@@ -9,7 +9,7 @@ Variants: "" (12 variables, 4 labels, bounds up to 3: classes of 4 are no deeper
 "paper" (64 variables, 8 labels, bounds up to 8: the size of Christiano et al. 2018). A config
 sets the task's size and budgets; the policy's depth is about the longest chain of hops it must
 follow (the bound K, plus one). Round r's labels reach bound r + 1, so a run needs K rounds and
-some to spare for the curriculum's sizes.
+some to spare.
 """
 from __future__ import annotations
 

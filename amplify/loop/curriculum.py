@@ -31,7 +31,7 @@ def first_size(config, task) -> int | None:
 def agreement(answered: np.ndarray, agrees: np.ndarray, min_share: float) -> float | None:
   """pi's agreement with H^A on the held-out rows H^A answered; None where it answered fewer than
   `min_share` of the rows (too few to judge pi by)."""
-  if not len(answered) or answered.mean() < min_share:
+  if not answered.any() or answered.mean() < min_share:
     return None
   return float(np.mean(agrees[answered]))
 
