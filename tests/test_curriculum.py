@@ -13,17 +13,23 @@ from amplify.views import report
 
 
 def test_the_curriculum_steps_up_each_round_and_the_report_shows_the_size(finished_run):
-  config, workdir, _ = finished_run(helpers.CURRICULUM)
+  config, workdir, summary = finished_run(helpers.CURRICULUM)
   evals = helpers.evals(workdir)
   assert [e["size"] for e in evals] == [2, 3, 4]
   assert [e["next_size"] for e in evals] == [3, 4, 4]  # the full size: no further
   assert all(0 < e["size_agreement"] <= 1 for e in evals)
-  assert all(0 <= e["policy_accuracy_at_size"] <= 1 for e in evals)
+  for e in evals:  # pi scored at every size from the start up, each round; the full size is
+    by_size = e["policy_accuracy_by_size"]  # the evaluation's own score
+    assert list(by_size) == ["2", "3", "4"] and by_size["4"] == e["policy_accuracy"]
+    assert e["policy_accuracy_at_size"] == by_size[str(e["size"])]
+    assert all(0 <= a <= 1 for a in by_size.values())
+  assert summary["final_policy_accuracy_by_size"] == evals[-1]["policy_accuracy_by_size"]
   for e in evals:  # each round's questions are about its instance's elements only
     questions = np.load(workdir / "transcripts" / f"round_{e['round']}.npz")["questions"]
     assert questions[:, 0].max() == FIRST_TOKEN + e["size"] - 1
   table = report.format_table(str(workdir))
   assert table.splitlines()[0].split()[:2] == ["round", "size"] and "acc at size" in table
+  assert "accuracy by size: 2:" in table
 
 
 def test_the_step_up_rule_and_where_the_curriculum_is_off():
@@ -44,11 +50,14 @@ def test_the_step_up_rule_and_where_the_curriculum_is_off():
   assert (np.asarray(task.evaluation_questions(jax.random.key(0), 64).context) != PAD).all()
   off = config_lib.replace(config, **{"curriculum.on": False})
   assert curriculum.first_size(off, task) is None  # questions as the task draws them
+  assert curriculum.eval_sizes(off, task) == [8, 9, 10, 11]  # scored by size, on or off
   on = {"curriculum.on": True}
   small = config_lib.get_config("permutation_tiny", **on)  # 4 elements: nothing to grow
   assert curriculum.first_size(small, make_task(small)[0]) is None
   lexicon = config_lib.get_config("lexicon_tiny", **on)
   assert curriculum.first_size(lexicon, make_task(lexicon)[0]) is None  # no instance size
+  assert curriculum.eval_sizes(lexicon, make_task(lexicon)[0]) == []
+  assert curriculum.eval_sizes(small, make_task(small)[0]) == []
 
 
 def test_a_workdir_from_before_the_curriculum_reads_as_one_with_its_defaults(finished_run,

@@ -9,7 +9,8 @@ but pi is judged only where H^A answered at least as large a share of the rows a
 needs (`amplify.loop.phases.MIN_ANSWERED_SHARE`), since imitating its few easy answers says
 little. The authors judge it over at least 50 batches; here over the round's held-out rows, so a
 round steps up by one at most. It reads no ground truth. Evaluation, D and the baselines stay at
-the full size. It is off by default (`--config.curriculum.on=true` turns it on): amplify's rounds
+the full size; the referee also scores pi at each size from the start up (`eval_sizes`), with the
+curriculum on or off. It is off by default (`--config.curriculum.on=true` turns it on): amplify's rounds
 already trust pi difficulty by difficulty, and competence judged at one size was used at the
 next, where pi answered worse (experiments/results/curriculum/). A task without a size ignores
 it.
@@ -26,6 +27,12 @@ def first_size(config, task) -> int | None:
   if not config.curriculum.on or not hasattr(task, "full_size"):
     return None
   return config.curriculum.start if config.curriculum.start < task.full_size else None
+
+
+def eval_sizes(config, task) -> list[int]:
+  """The smaller instance sizes pi is also scored at each round, beside the full size: from
+  `--config.curriculum.start` up, for a task with a size (whether the curriculum is on or not)."""
+  return list(range(config.curriculum.start, task.full_size)) if hasattr(task, "full_size") else []
 
 
 def agreement(answered: np.ndarray, agrees: np.ndarray, min_share: float) -> float | None:

@@ -13,6 +13,7 @@ import numpy as np
 from amplify.configs import replay_rows
 from amplify.files import checkpoint
 from amplify.learn.distill import agrees, predict
+from amplify.loop import curriculum
 from amplify.loop.state import BASELINE, EVAL, Batch, Run, Split, State
 from amplify.truth.referee import Referee
 from amplify.views import progress
@@ -48,11 +49,16 @@ def evaluate(run: Run, state: State, r: int, batch: Batch, checks: dict, referee
                            "distill": round(t2 - t0 - batch.seconds, 3),
                            "eval": round(time.time() - t2, 3)},
   }
-  if checks.get("size") is not None:  # the curriculum: pi also on fresh D* at this round's size
-    at_size = run.task.deployment_questions(
-        jax.random.fold_in(jax.random.fold_in(run.key, EVAL), checks["size"]),
-        run.config.eval_size, size=checks["size"])
-    record["policy_accuracy_at_size"] = ev.accuracy(at_size, predict(policy, at_size, run.view))
+  by_size = {str(size): ev.accuracy(rows, predict(policy, rows, run.view))  # fresh D* a size
+             for size in curriculum.eval_sizes(run.config, run.task)
+             for rows in [run.task.deployment_questions(
+                 jax.random.fold_in(jax.random.fold_in(run.key, EVAL), size),
+                 run.config.eval_size, size=size)]}
+  if by_size:
+    record["policy_accuracy_by_size"] = by_size | {str(run.task.full_size):
+                                                   record["policy_accuracy"]}
+  if checks.get("size") is not None:  # the curriculum: pi at this round's size
+    record["policy_accuracy_at_size"] = record["policy_accuracy_by_size"][str(checks["size"])]
   run.metrics.write(record)
   unseen = record.get("unseen_entity_fraction")
   print(f"round {r}: label accuracy {record['label_accuracy']:.3f} (IDK "

@@ -52,7 +52,7 @@ def _task_and_referee(config) -> tuple[Task, Referee]:
   and holds its ground truth: this process never holds the truth, nor what rebuilds it. Raises
   ValueError for a task that cannot be built there, or whose truth is reachable from the task."""
   return Referee.start(config, lambda task: (len(arms_lib.get_arm(config, task).rounds(config)),
-                                             curriculum.first_size(config, task) is not None))
+                                             len(curriculum.eval_sizes(config, task))))
 
 
 def check(config, workdir: str) -> Checked:

@@ -65,6 +65,7 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
                 else "question",
       "final_policy_accuracy": final["policy_accuracy"],
       "final_policy_accuracy_by_difficulty": final["policy_accuracy_by_difficulty"],
+      "final_policy_accuracy_by_size": final.get("policy_accuracy_by_size"),
       "prosaic_accuracy": prosaic,
       "ceiling_accuracy": ceiling,
       **gap_recovered(final["policy_accuracy"], prosaic, ceiling),

@@ -163,9 +163,12 @@ def _format_table(workdir: str, records: list[dict]) -> str:
                  "network agreed less with H^A's held-out labels (--config.train.warm_start=false)")
     if refused := _refused(evals):
       out.append(refused)
-    by_difficulty = evals[-1]["policy_accuracy_by_difficulty"]
-    out.append(f"\nfinal policy (round {evals[-1]['round']}) accuracy by difficulty: " +
-               " ".join(f"{d}:{a:.2f}" for d, a in by_difficulty.items()))
+    final = evals[-1]  # by instance size: a task with one (the curriculum's)
+    for by, accuracy in (("difficulty", final["policy_accuracy_by_difficulty"]),
+                         ("size", final.get("policy_accuracy_by_size"))):
+      if accuracy is not None:
+        out.append(f"\nfinal policy (round {final['round']}) accuracy by {by}: " +
+                   " ".join(f"{d}:{a:.2f}" for d, a in accuracy.items()))
   baselines = [r for r in records if r["phase"] == "baseline"]
   if baselines:
     out.append("\n" + _table([[b["baseline"], f"{b['accuracy']:.3f}",
