@@ -9,11 +9,11 @@ but pi is judged only where H^A answered at least as large a share of the rows a
 needs (`amplify.loop.phases.MIN_ANSWERED_SHARE`), since imitating its few easy answers says
 little. The authors judge it over at least 50 batches; here over the round's held-out rows, so a
 round steps up by one at most. It reads no ground truth. Evaluation, D and the baselines stay at
-the full size; the referee also scores pi at each size from the start up (`eval_sizes`), with the
-curriculum on or off. It is off by default (`--config.curriculum.on=true` turns it on): amplify's rounds
-already trust pi difficulty by difficulty, and competence judged at one size was used at the
-next, where pi answered worse (experiments/results/curriculum/). A task without a size ignores
-it.
+the full size; the referee also scores pi at each size from the start up (`eval_sizes`), with
+the curriculum on or off. It is off by default (`--config.curriculum.on=true` turns it on):
+amplify's rounds already trust pi difficulty by difficulty, and competence judged at one size
+was used at the next, where pi answered worse (experiments/results/curriculum/). A task without
+a size ignores it.
 """
 from __future__ import annotations
 

@@ -126,10 +126,10 @@ class Referee:
   def start(cls, config, rounds) -> tuple[object, "Referee"]:
     """(task, referee): the referee process builds config.task's world from config.seed and this
     user's secret (`read_secret`), keeps its truth and sends the task here. rounds: the run's
-    (or (rounds, how many smaller sizes pi is scored at)), or a function of the task that gives them;
-    they set how many requests of each kind the referee answers (`allowance`), fixed before any
-    oracle exists. A ValueError names a task
-    that cannot be built there, or whose truth is reachable from the task."""
+    (or (rounds, how many smaller sizes pi is scored at)), or a function of the task that gives
+    them; they set how many requests of each kind the referee answers (`allowance`), fixed
+    before any oracle exists. A ValueError names a task that cannot be built there, or whose
+    truth is reachable from the task."""
     from amplify import registry  # pylint: disable=g-import-not-at-top
     from amplify.configs import settings  # pylint: disable=g-import-not-at-top
     name = config.task.name
@@ -221,11 +221,11 @@ class Referee:
 def allowance(task, rounds: int, sizes: int = 0) -> dict[str, int]:
   """The most requests of each kind a run makes: z*'s accuracy once; per round the labels'
   accuracy (overall and by difficulty), pi's (overall, by difficulty, on unseen entities, and
-  at each of the task's `sizes` smaller instance sizes); one start of the baselines and one line per
-  baseline. Something besides the run that asks the referee (an oracle that found the handle)
-  takes requests the run then lacks, and the run stops with an error saying so; where a run
-  makes fewer (no unseen-entity score), such a caller can read at most one aggregate score per
-  round."""
+  at each of the task's `sizes` smaller instance sizes); one start of the baselines and one
+  line per baseline. Something besides the run that asks the referee (an oracle that found the
+  handle) takes requests the run then lacks, and the run stops with an error saying so; where a
+  run makes fewer (no unseen-entity score), such a caller can read at most one aggregate score
+  per round."""
   baselines = 2 + len(getattr(task, "extra_baselines", ()))
   return {"z_accuracy": 1, "accuracy": (3 + sizes) * rounds,
           "accuracy_by_difficulty": 2 * rounds, "start_baselines": 1, "baseline": baselines}
