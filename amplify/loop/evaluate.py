@@ -49,11 +49,13 @@ def evaluate(run: Run, state: State, r: int, batch: Batch, checks: dict, referee
                            "distill": round(t2 - t0 - batch.seconds, 3),
                            "eval": round(time.time() - t2, 3)},
   }
-  by_size = {str(size): ev.accuracy(rows, predict(policy, rows, run.view))  # fresh D* a size
-             for size in curriculum.eval_sizes(run.config, run.task)
-             for rows in [run.task.deployment_questions(
-                 jax.random.fold_in(jax.random.fold_in(run.key, EVAL), size),
-                 run.config.eval_size, size=size)]}
+  def at_size(size: int) -> float:  # pi on fresh D* questions of instances of `size`
+    rows = run.task.deployment_questions(
+        jax.random.fold_in(jax.random.fold_in(run.key, EVAL), size), run.config.eval_size,
+        size=size)
+    return ev.accuracy(rows, predict(policy, rows, run.view))
+
+  by_size = {str(size): at_size(size) for size in curriculum.eval_sizes(run.config, run.task)}
   if by_size:
     record["policy_accuracy_by_size"] = by_size | {str(run.task.full_size):
                                                    record["policy_accuracy"]}
@@ -75,7 +77,8 @@ def save(run: Run, state: State, r: int, batch: Batch, parts: Split) -> State:
   """Updates the replay buffer, writes the round's transcripts, then its checkpoint (last: a
   checkpoint marks the round done); returns the state with the new replay buffer."""
   replay = state.replay
-  if run.config.train.replay_rounds:  # a FIFO of the newest rows H^A could answer (an IDK teaches little)
+  # a FIFO of the newest rows H^A could answer (an IDK teaches little)
+  if run.config.train.replay_rounds:
     kept = parts.train.take(np.flatnonzero(parts.train_answered))
     replay = kept if replay is None else replay.concat(kept)
     replay = replay.take(np.arange(max(0, len(replay) - replay_rows(run.config)), len(replay)))

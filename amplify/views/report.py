@@ -163,7 +163,7 @@ def _format_table(workdir: str, records: list[dict]) -> str:
                  "network agreed less with H^A's held-out labels (--config.train.warm_start=false)")
     if refused := _refused(evals):
       out.append(refused)
-    final = evals[-1]  # by instance size: a task with one (the curriculum's)
+    final = evals[-1]  # by instance size only for a task with one (amplify.types.Sized)
     for by, accuracy in (("difficulty", final["policy_accuracy_by_difficulty"]),
                          ("size", final.get("policy_accuracy_by_size"))):
       if accuracy is not None:
