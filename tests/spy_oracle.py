@@ -78,8 +78,13 @@ def _walk(roots, depth: int, limit: int = 2_000_000):
 
 def search(task, factory_args, world_sha: str | None = None) -> dict:
   """What each route reaches: {route: {"scanned": objects looked at, "found": [type names]}}."""
-  start, report = time.time(), {}
-  found = lambda objs: sorted({type(o).__name__ for o in objs if _is_truth(o, world_sha)})
+  start, report, verdicts = time.time(), {}, {}
+
+  def found(objs):  # each object judged once: the routes reach many of the same ones
+    for o in objs:
+      if id(o) not in verdicts:
+        verdicts[id(o)] = _is_truth(o, world_sha)
+    return sorted({type(o).__name__ for o in objs if verdicts[id(o)]})
 
   frames, frame = [], sys._getframe(1)
   while frame is not None:

@@ -190,7 +190,7 @@ def test_a_run_killed_mid_labelling_loses_no_answer_and_asks_none_twice(tmp_path
   db = tmp_path / "s.db"
   command = [*RUN, "--preset=permutation_tiny", "--oracle=callable",
              "--oracle.fn=oracle_fns:slow_permutation_by_text", "--oracle.in_flight=1",
-             "--config.label.size=1024", f"--oracle_store={db}", f"--workdir={tmp_path / 'w'}"]
+             "--config.label.size=512", f"--oracle_store={db}", f"--workdir={tmp_path / 'w'}"]
   process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
   def answered():
@@ -200,12 +200,12 @@ def test_a_run_killed_mid_labelling_loses_no_answer_and_asks_none_twice(tmp_path
     except sqlite3.OperationalError:
       return 0
   deadline = time.time() + 300
-  while time.time() < deadline and (not db.exists() or answered() < 300):
+  while time.time() < deadline and (not db.exists() or answered() < 150):
     time.sleep(0.2)
   process.send_signal(signal.SIGKILL)
   process.wait()
   answered_before = set(sqlite3.connect(db).execute("SELECT question, answer FROM answers"))
-  assert 300 <= len(answered_before) < 1024
+  assert 150 <= len(answered_before) < 512
   again = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=600)
   assert again.returncode == 0, again.stderr
   after = set(sqlite3.connect(db).execute("SELECT question, answer FROM answers"))
