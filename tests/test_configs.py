@@ -42,31 +42,22 @@ def _leaves(config, prefix=""):
 
 # What a task's preset may set: its own settings, its size and its budgets (rounds, labels, H's
 # per-question budget, steps, the baselines' rows, the prior's steps, the evaluation's questions).
-# Every other field is the engine's, the same for every task (issue 23's "one set of defaults")...
+# Every other field is the engine's, the same for every task (issue 23's "one set of defaults";
+# experiments/results/engine_defaults/): a task's default preset that sets one fails below.
 BUDGETS = {"rounds", "eval_size", "label.size", "label.max_asks", "label.max_lookups",
            "train.total_steps", "train.baseline_size", "prior.steps"}
-# ... but for these, which presets still set: one network and optimiser for all was measured and
-# cost permutation's 2018 form 34 points and union find's ceiling 6; lexicon and colored digits
-# keep one iteration of the block for speed (experiments/results/engine_defaults/). A task's
-# default preset that sets any other engine field fails the test below.
-OWN_NETWORK = {
-    "colored_digits": {"model.width", "model.depth", "model.heads", "train.batch_size",
-                       "train.learning_rate", "train.warmup_steps", "train.steps_per_call"},
-    "permutation": {"model.depth", "train.batch_size", "train.learning_rate", "train.idk_share"},
-    **{task: {"model.depth"} for task in ("lexicon", "wildcard", "union_find")},
-}
 
 
 @pytest.mark.parametrize("task", registry.names(registry.TASK_GROUP))
 def test_every_task_learns_with_the_engines_defaults(task):
   """A task's default preset (the CPU one) differs from the engine's defaults only in its own
-  settings, size and budgets, and the network and optimiser fields listed above: the same
-  competence, replay, curriculum and type-2 settings for every task."""
+  settings, size and budgets: the same network, optimiser, competence, replay, curriculum and
+  type-2 settings for every task."""
   engine = base.get_config()
   preset = configs.get_config(task)
   differs = {path for path in _leaves(engine) if not path.startswith(("task.", "oracle."))
              and _at(engine, path) != _at(preset, path)}
-  assert differs <= BUDGETS | OWN_NETWORK.get(task, set()), sorted(differs - BUDGETS)
+  assert differs <= BUDGETS, sorted(differs - BUDGETS)
 
 
 def test_presets_keep_their_numbers():
@@ -85,7 +76,7 @@ def test_presets_keep_their_numbers():
       {"name": "colored_digits"}, 16, 60)
   default = configs.get_config()
   assert (default.task.name, default.oracle.name, default.arm, default.train.batch_size) == (
-      "lexicon", "scripted", "ltp", 128)
+      "lexicon", "scripted", "ltp", 256)
 
 
 @pytest.mark.parametrize("task,variants", [("lexicon", ["", "tiny", "large"]),

@@ -5,8 +5,9 @@
 
 One round: H answers every D* question in round 0 by applying z*, so later rounds add nothing.
 label.size and eval_size are the D* pools' sizes and train.baseline_size exceeds D (700 rows): the
-samplers return whole pools. The network is small and trained briefly: it memorises D's 25%
-flipped labels within a few hundred steps.
+samplers return whole pools. The engine's network, trained briefly (150 steps): within a few
+hundred it memorises D's 25% flipped labels. The tiny variant keeps a one-block network of
+width 16, for tests.
 """
 from __future__ import annotations
 
@@ -18,15 +19,13 @@ def _default(config) -> None:
   config.task = base.block("colored_digits", registry.task_plugin("colored_digits").settings)
   config.rounds, config.eval_size = 1, 247
   config.label.size = 450
-  config.model.update(width=32, depth=1, heads=2)
-  config.train.update(total_steps=150, batch_size=256, learning_rate=1e-3, warmup_steps=50,
-                      steps_per_call=150, baseline_size=65536)
+  config.train.update(total_steps=150, baseline_size=65536)
   config.prior.steps = 100
 
 
 def _tiny(config) -> None:
   _default(config)
-  config.model.width = 16
+  config.model.update(width=16, depth=1, heads=2)
   config.train.update(total_steps=60, warmup_steps=20, steps_per_call=60)
 
 

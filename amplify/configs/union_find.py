@@ -22,7 +22,6 @@ def _default(config) -> None:
   # 12 variables, bounds k <= 3 (ceiling 0.930; seed 0, CPU, experiments/results/tasks_2018/).
   config.rounds = 6
   config.label.update(size=16384, max_asks=3, max_lookups=7)
-  config.model.depth = 4
   config.train.update(total_steps=4000, baseline_size=65536)
 
 

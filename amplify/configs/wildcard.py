@@ -16,13 +16,11 @@ from amplify.configs import base
 def _default(config) -> None:
   # Strings of 4 letters, 12 present: patterns of 1..4 wildcards. pi took about two rounds to
   # become competent at each new count of wildcards, so 10 rounds bring all four (0.999, the
-  # ceiling 1.000, on 2 CPU cores). Its network's 2 iterations: with 6 it reached 0.989, pi
-  # competent at 3 wildcards a round later (experiments/results/engine_defaults/).
+  # ceiling 1.000, on 2 CPU cores).
   config.task = base.block("wildcard", registry.task_plugin("wildcard").settings)
   config.rounds = 10
   config.label.size = 16384
   config.label.update(max_asks=2, max_lookups=2)
-  config.model.depth = 2
   config.train.total_steps = 5000
 
 
