@@ -1,6 +1,6 @@
 """The lexicon task (amplify.tasks.lexicon): the default experiment.
 
-  python -m amplify.main --config=amplify/configs/lexicon.py  # about 3 minutes on 2 CPU cores
+  python -m amplify.main --config=amplify/configs/lexicon.py  # about 7 minutes on 2 CPU cores
   python -m amplify.main --config=amplify/configs/lexicon.py:tiny  # seconds, for tests
   python -m amplify.main --config=amplify/configs/lexicon.py:large --workdir=workdirs/lexicon_large
 
@@ -12,7 +12,10 @@ from amplify.configs import base
 
 
 def _default(config) -> None:
-  """The engine's defaults (configs/base.py) are lexicon's."""
+  # The engine's defaults (configs/base.py) but the step budget: with the engine's network,
+  # 1,500 steps ended at 0.996 (ceiling 0.999) in 710 s, 800 at 0.980 (0.997) in 423 s (seed 0,
+  # 2 CPU cores, experiments/results/lexicon/).
+  config.train.total_steps = 800
 
 
 def _tiny(config) -> None:
@@ -33,7 +36,7 @@ def _large(config) -> None:
   _default(config)
   config.task.num_entities = 10**6
   config.model.depth = 1
-  config.train.update(batch_size=128, learning_rate=2e-3)
+  config.train.update(total_steps=1500, batch_size=128, learning_rate=2e-3)
 
 
 VARIANTS = {"": _default, "tiny": _tiny, "large": _large}
