@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import jax
+import numpy as np
 
 from amplify import registry
 from amplify.types import GroundTruth, Task
@@ -17,11 +18,17 @@ def world_key(seed: int, secret: bytes | None = None) -> jax.Array:
   referee`), which the run's process never holds, so its config and seed alone do not rebuild
   the world; without a secret it is the seed's world alone, the one a test or an experiment that
   acts as the evaluator builds for itself."""
-  key = jax.random.fold_in(jax.random.key(seed), WORLD)
+  words = [WORLD]
   if secret is not None:  # all 256 bits of a hash of it, 32 at a time (fold_in takes a uint32)
     digest = hashlib.sha256(b"amplify world\0" + secret).digest()
-    for i in range(0, len(digest), 4):
-      key = jax.random.fold_in(key, int.from_bytes(digest[i:i + 4], "little"))
+    words += [int.from_bytes(digest[i:i + 4], "little") for i in range(0, len(digest), 4)]
+  return _fold_in_each(jax.random.key(seed), np.asarray(words, np.uint32))
+
+
+@jax.jit
+def _fold_in_each(key: jax.Array, words: jax.Array) -> jax.Array:
+  for i in range(words.shape[0]):
+    key = jax.random.fold_in(key, words[i])
   return key
 
 

@@ -20,6 +20,7 @@ Tokens: PAD, IDK, CONST, the N variables, the V values. Question: [x]. Answer: [
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 
@@ -101,6 +102,7 @@ class SequentialAssignments:
                 answer_tokens=(self.value0, self.value0 + self.num_values))
 
   # -- sampling ------------------------------------------------------------------------------
+  @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4))
   def _sample(self, key: jax.Array, n: int, size: int | None = None,
               ask_below: int | None = None) -> Inputs:
     """n programs of `size` variables (None: N), a question each about one of the first
@@ -272,6 +274,7 @@ class AssignmentsTruth:
     return _evaluate(inputs, self.num_variables, self.num_values)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
 def _evaluate(inputs: Inputs, num_variables: int, num_values: int) -> jax.Array:
   """The questioned variable's value token, int32[B, 1], by running the row's program: every
   variable's arguments come before it, so N passes settle all of them."""

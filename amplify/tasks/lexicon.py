@@ -22,6 +22,7 @@ observations the encoded D would take 2.2 GB.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -143,6 +144,7 @@ class Lexicon:
     return (Inputs(jnp.zeros((questions.shape[0], 0, 1), jnp.int32), questions.astype(jnp.int32)),
             (self.class0 + self.d_observed[:, None]).astype(jnp.int32))
 
+  @functools.partial(jax.jit, static_argnums=(0, 2))
   def deployment_questions(self, key: jax.Array, n: int) -> Inputs:
     """D*: set sizes uniform in 1..M, distinct entities, backgrounds independent of class."""
     k_size, k_entities, k_order, k_background = jax.random.split(key, 4)
@@ -350,6 +352,7 @@ class LexiconTruth:
     return _true_counts(self._task, self._classes, inputs.questions)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def _true_counts(task: Lexicon, classes: jax.Array, questions: jax.Array) -> jax.Array:
   _, entities, _, valid = task.decode(questions)
   members = jax.nn.one_hot(classes[entities], task.num_classes, dtype=jnp.int32)
@@ -359,6 +362,15 @@ def _true_counts(task: Lexicon, classes: jax.Array, questions: jax.Array) -> jax
 def make_lexicon(config: LexiconSettings, key: jax.Array) -> tuple[Lexicon, LexiconTruth]:
   """Draws the world z from `key`, then D from it: observations per entity on average, entities
   uniform, labels noisy, backgrounds agreeing with the true class in config.spurious of D."""
+  classes, entity, background, observed = _draw_world(config, key)
+  task = Lexicon(config.num_entities, config.num_classes, config.max_set_size, config.label_noise,
+                 entity, background, observed)
+  return task, LexiconTruth(task, classes)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _draw_world(config: LexiconSettings, key: jax.Array) -> tuple[jax.Array, ...]:
+  """z's classes, then D's entities, backgrounds and observed labels (make_lexicon)."""
   n, c = config.num_entities, config.num_classes
   k_world, k_entity, k_noise, k_slip, k_agree, k_background = jax.random.split(key, 6)
   classes = jax.random.randint(k_world, (n,), 0, c)
@@ -370,9 +382,8 @@ def make_lexicon(config: LexiconSettings, key: jax.Array) -> tuple[Lexicon, Lexi
                        true)
   background = jnp.where(jax.random.bernoulli(k_agree, config.spurious, (rows,)), true,
                          other(k_background))
-  task = Lexicon(n, c, config.max_set_size, config.label_noise, entity.astype(jnp.int32),
-                 background.astype(jnp.int32), observed.astype(jnp.int32))
-  return task, LexiconTruth(task, classes)
+  return (classes, entity.astype(jnp.int32), background.astype(jnp.int32),
+          observed.astype(jnp.int32))
 
 
 PLUGIN = registry.TaskPlugin(make_lexicon, LexiconSettings)

@@ -17,6 +17,7 @@ permutation, and H looks up every sigma^1 instead of asking pi (../shared/REFERE
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 import jax
@@ -118,6 +119,7 @@ class PermutationPowering:
     return questions[:, 0], k.astype(jnp.int32)
 
   # -- sampling ------------------------------------------------------------------------------
+  @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4))
   def _sample(self, key: jax.Array, n: int, max_k: int | None = None,
               size: int | None = None) -> Inputs:
     """n questions: powers 1 <= k < max_k, one per permutation; None: D*'s, in the task's form.
@@ -267,6 +269,7 @@ class PermutationTruth:
     return _follow(inputs)
 
 
+@jax.jit
 def _follow(inputs: Inputs) -> jax.Array:
   """sigma^k(x) by following the facts k times: int32[B, 1]."""
   context, questions = inputs

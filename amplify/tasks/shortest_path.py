@@ -29,6 +29,7 @@ look-ups too) and asks pi only the distances D_{k-1} from them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 import jax
@@ -125,6 +126,7 @@ class ShortestPath:
     return (questions[:, 3] - self.distance0 + 1).astype(jnp.int32)
 
   # -- sampling ------------------------------------------------------------------------------
+  @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4))
   def _sample(self, key: jax.Array, n: int, max_k: int | None = None,
               size: int | None = None) -> Inputs:
     """n questions, one graph each: bounds 1 <= k <= max_k (None: max_distance). `size` < N: a
@@ -294,6 +296,7 @@ class ShortestPathTruth:
     return _shortest_paths(inputs, self.max_distance)
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def _shortest_paths(inputs: Inputs, max_distance: int) -> jax.Array:
   """D_k(a, b) or S_k(a, b) from the graph's adjacency matrix and its powers: int32[B, 1]."""
   context, questions = inputs

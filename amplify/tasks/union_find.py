@@ -314,6 +314,7 @@ class UnionFindTruth:
     return _resolve(inputs, self.num_variables, self.num_labels, self.max_depth)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
 def _resolve(inputs: Inputs, num_variables: int, num_labels: int, max_depth: int) -> jax.Array:
   """The answers int32[B, 1], by relaxing depths from the roots through the facts' edges
   max_depth times (deeper variables stay FAR, which is all a bound k <= max_depth needs)."""

@@ -17,6 +17,7 @@ strings, a random subset of all 2**L, and its other N - s facts PAD.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 import jax
@@ -101,6 +102,7 @@ class WildcardSearch:
                 answer_tokens=(self.value0, self.value0 + 2 * self.clip + 1))
 
   # -- sampling ------------------------------------------------------------------------------
+  @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4))
   def _sample(self, key: jax.Array, n: int, max_wildcards: int | None = None,
               size: int | None = None) -> Inputs:
     """n patterns of 1..max_wildcards wildcards (None: L), the count uniform, at uniformly
@@ -275,6 +277,7 @@ class WildcardTruth:
     return _sums(inputs)
 
 
+@jax.jit
 def _sums(inputs: Inputs) -> jax.Array:
   """The clipped sum of the values of the facts whose string the pattern matches: int32[B, 1]."""
   context, questions = inputs
