@@ -144,7 +144,6 @@ class Lexicon:
     return (Inputs(jnp.zeros((questions.shape[0], 0, 1), jnp.int32), questions.astype(jnp.int32)),
             (self.class0 + self.d_observed[:, None]).astype(jnp.int32))
 
-  @functools.partial(jax.jit, static_argnums=(0, 2))
   def deployment_questions(self, key: jax.Array, n: int) -> Inputs:
     """D*: set sizes uniform in 1..M, distinct entities, backgrounds independent of class."""
     k_size, k_entities, k_order, k_background = jax.random.split(key, 4)
@@ -352,7 +351,6 @@ class LexiconTruth:
     return _true_counts(self._task, self._classes, inputs.questions)
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _true_counts(task: Lexicon, classes: jax.Array, questions: jax.Array) -> jax.Array:
   _, entities, _, valid = task.decode(questions)
   members = jax.nn.one_hot(classes[entities], task.num_classes, dtype=jnp.int32)
@@ -368,6 +366,8 @@ def make_lexicon(config: LexiconSettings, key: jax.Array) -> tuple[Lexicon, Lexi
   return task, LexiconTruth(task, classes)
 
 
+# jitted on the settings (numbers); a jitted method of the Lexicon itself would keep each task,
+# and its D, alive in JAX's cache of compiled programs
 @functools.partial(jax.jit, static_argnums=0)
 def _draw_world(config: LexiconSettings, key: jax.Array) -> tuple[jax.Array, ...]:
   """z's classes, then D's entities, backgrounds and observed labels (make_lexicon)."""
