@@ -253,8 +253,8 @@ def load_images() -> tuple[np.ndarray, np.ndarray]:
   64] in 0..16, digits int[1797]). The file is read without importing scikit-learn (1.6 s of
   every referee of this task), through its loader where the file is not where it was."""
   spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
-  path = os.path.join(os.path.dirname(spec.origin), "datasets", "data", "digits.csv.gz")
-  if os.path.exists(path):  # rows of 64 pixels and the digit, as load_digits reads them
+  path = spec and os.path.join(os.path.dirname(spec.origin), "datasets", "data", "digits.csv.gz")
+  if path and os.path.exists(path):  # rows of 64 pixels and the digit, as load_digits reads them
     table = np.loadtxt(path, delimiter=",").astype(np.int32)
     images, target = table[:, :-1], table[:, -1]
   else:
