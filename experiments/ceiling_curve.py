@@ -5,8 +5,9 @@ steps (is a task's ceiling limited by its step budget, or by what the network ca
 Seeds: --seeds (the figures: 0). Machine: the project's 2-core CPU
 (results/ceiling_curve/README.md).
 
-For each preset and seed: the seed's world (no secret: this script is its own evaluator), the
-preset's policy network trained as the ceiling is (`amplify.truth.baselines`): `baseline_size`
+For each preset and seed (a task whose policy reads no Mz: the script fits no z*): the seed's
+world (no secret: this script is its own evaluator), the preset's policy network trained as the
+ceiling is (`amplify.truth.baselines`, the same keys): `baseline_size`
 ground-truth D* rows, `train.total_steps` steps on the preset's schedule, its augmentation;
 every --every steps, its accuracy on `eval_size` fresh D* questions, overall and by difficulty.
 Writes RESULTS/ceiling_curve/ceiling_curve.{json,md}.
@@ -26,11 +27,15 @@ def curve(preset: str, seed: int) -> dict:
   # pylint: disable=g-import-not-at-top (after --help)
   import jax
   from amplify.learn.distill import Distiller, LabelledSet, predict
-  from amplify.learn.policy import make_policy
+  from amplify.learn.policy import make_policy, reads_mz
   from amplify.tasks import make_task
   from amplify.truth.evaluator import Evaluator
   config = common.config_for(common.argv_for(preset, seed))
   task, truth = make_task(config)
+  if reads_mz(task.spec, config.model.policy):  # the ceiling would read a fitted z*: not here
+    raise SystemExit(f"error: --preset={preset}: its ceiling reads Mz (a fitted z*), which this "
+                     "script does not fit; use a task whose policy reads no Mz, or "
+                     "--config.model.policy=memorises.")
   evaluator, key = Evaluator(task, truth), jax.random.key(seed)
   inputs = task.deployment_questions(jax.random.fold_in(key, 2), config.train.baseline_size)
   data = LabelledSet.of(inputs, truth.answers(inputs))
