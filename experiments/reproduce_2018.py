@@ -79,16 +79,24 @@ def table(rows: list[dict]) -> str:
     scripted = [r for r in rows if r["preset"] == preset and r["oracle"] == "scripted"]
     values = lambda key, rs=mine: [r[key] for r in rs]
     labels = values("ceiling_labels", scripted)
+    # per seed, against the scripted run of the same seed: how many times fewer real-H calls
+    # than the ceiling's labels, and the wall time's ratio
+    by_seed = {r["seed"]: r for r in scripted}
+    ratio = lambda f: [f(r, by_seed[r["seed"]]) for r in mine if r["seed"] in by_seed]
+    fewer = ratio(lambda r, s: s["ceiling_labels"] and s["ceiling_labels"] / r["real_h_calls"])
+    wall = ratio(lambda r, s: r["wall_seconds"] / s["wall_seconds"])
     out.append([preset, oracle, common.mean_spread(values("accuracy")),
                 common.mean_spread(values("ceiling", scripted)),
                 common.mean_spread(values("prosaic", scripted)),
                 common.mean_spread(values("real_h_calls"), "{:.0f}"),
                 common.mean_spread(labels, "{:.0f}"),
+                common.mean_spread(fewer, "{:.1f}x"),
                 common.mean_spread(values("steps"), "{:.0f}"),
-                common.mean_spread(values("wall_seconds"), "{:.0f}")])
+                common.mean_spread(values("wall_seconds"), "{:.0f}"),
+                common.mean_spread(wall, "{:.2f}x")])
   return common.markdown(["preset", "H", "accuracy", "ceiling", "prosaic ML",
                           "real-H calls to final", "ceiling's ground-truth labels",
-                          "steps", "wall s"], out)
+                          "labels per real-H call", "steps", "wall s", "wall / scripted"], out)
 
 
 def plot(runs: list[dict], rows: list[dict]):
