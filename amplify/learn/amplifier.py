@@ -60,12 +60,19 @@ def _policy_answers(spec: Spec, difficulty, graphdef, view, params, competent, c
   return jnp.where(competent[difficulty(q)][:, None], answers.astype(jnp.int32), IDK)
 
 
+def _lookup(mz: IndexedModel, keys: jax.Array, context) -> jax.Array:
+  return mz.lookup(keys, context)
+
+
 def _amplified_answers(oracle: Oracle, spec: Spec, budget: Budget, difficulty, graphdef,
                        mz: IndexedModel, view, params, competent: jax.Array, inputs: Inputs,
-                       key: jax.Array) -> tuple[jax.Array, Transcript]:
-  ask_fn = functools.partial(_policy_answers, spec, difficulty, graphdef, view, params, competent,
-                             inputs.context)
-  tools = BatchTools(ask_fn, lambda keys: mz.lookup(keys, inputs.context),
+                       key: jax.Array, ask=None, lookup=_lookup) -> tuple[jax.Array, Transcript]:
+  """H's answers to `inputs` and its transcript. ask(graphdef, view, params, competent, context,
+  q) and lookup(mz, keys, context) are pi's and Mz's: compiled ones for an oracle that is not
+  compiled whole (else pi would run op by op), traced into its program for one that is."""
+  ask = ask or functools.partial(_policy_answers, spec, difficulty)
+  ask_fn = functools.partial(ask, graphdef, view, params, competent, inputs.context)
+  tools = BatchTools(ask_fn, lambda keys: lookup(mz, keys, inputs.context),
                      inputs.questions.shape[0], max_asks=budget.max_asks,
                      max_lookups=budget.max_lookups)
   answers = oracle.answer(inputs.questions, tools.handle(), key)
@@ -103,12 +110,13 @@ class Amplifier:
     self._store, self._identity = store, identity
     self._where = ""  # "oracle NAME in round R ", for errors
     self._per_question = is_per_question(oracle)
-    if not self._per_question and not isinstance(oracle, ReplayOracle):
-      fn = functools.partial(_amplified_answers, oracle, spec, budget, task.difficulty)
-      self._label = jax.jit(fn, static_argnums=0) if oracle.jittable else fn
     self._ask = jax.jit(functools.partial(_policy_answers, spec, task.difficulty),
                         static_argnums=0)
-    self._lookup = jax.jit(lambda mz, keys, context: mz.lookup(keys, context))
+    self._lookup = jax.jit(_lookup)
+    if not self._per_question and not isinstance(oracle, ReplayOracle):
+      fn = functools.partial(_amplified_answers, oracle, spec, budget, task.difficulty)
+      self._label = (jax.jit(fn, static_argnums=0) if oracle.jittable else
+                     functools.partial(fn, ask=self._ask, lookup=self._lookup))
 
   @property
   def per_question(self) -> bool:
