@@ -1,4 +1,5 @@
 """Per-question oracles, the answer store, replay, and the person at the terminal."""
+import dataclasses
 import json
 import os
 import pathlib
@@ -121,6 +122,26 @@ def test_an_ask_past_the_budget_is_idk_and_counted():
   labels = helpers.amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
   assert labels.cost()["budget_overruns"] == 16 * 2 and labels.cost()["asks"] == 16 * 4
   assert np.all(np.asarray(labels.answers) == IDK)
+
+
+def test_a_batch_oracle_not_compiled_whole_asks_a_compiled_pi(monkeypatch):
+  """An oracle with `jittable = False` (H') runs outside one compiled program; pi reaches it
+  compiled, so a second batch of the same shape runs none of the policy's code in Python."""
+  config, task, mz, policy, competent = helpers.setup_task("permutation")
+  calls = []
+  policy_call = type(policy).__call__
+  monkeypatch.setattr(type(policy), "__call__",
+                      lambda self, *args: calls.append(1) or policy_call(self, *args))
+  inputs = task.deployment_questions(jax.random.key(5), 64)
+  uncompiled = dataclasses.replace(make_oracle(config, task), jittable=False)
+  amplifier = Amplifier(uncompiled, mz, task, Budget(4, 4))
+  first = amplifier.label(inputs, policy, competent, jax.random.key(2))
+  traced = len(calls)
+  amplifier.label(inputs, policy, competent, jax.random.key(2))
+  assert traced > 0 and len(calls) == traced
+  compiled = helpers.amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
+  assert first.cost()["asks"] > 0
+  np.testing.assert_array_equal(first.answers, compiled.answers)
 
 
 # -- the answer store -----------------------------------------------------------------------------
