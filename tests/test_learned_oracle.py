@@ -1,11 +1,8 @@
 """H', the learned imitation of H (amplify.oracles.learned), trained and checked against the
 scripted H."""
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from flax import nnx
 
 import helpers
@@ -91,19 +88,3 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
   assert counts["learned_calls"] == 0 and counts["real_h_calls"] == 2048
   assert counts["learned_malformed"] > 1024
   np.testing.assert_array_equal(labels.answers, scripted.answers)
-
-
-def test_the_real_h_share_falls_while_h_prime_keeps_agreeing():
-  rows, share, shares = 4096, 0.1, []
-  for _ in range(6):  # trusted, each batch, on the rows the real H started from
-    share = learned.next_share(rows, math.ceil(share * rows), True, 0.1)
-    shares.append(share)
-  check = 3 * learned.MIN_CHECK_ROWS / rows  # the fewest rows whose held-out third checks H'
-  assert shares[:2] == pytest.approx([0.05, 0.025], rel=0.01) and check > 0.0125
-  assert shares[2:] == [check] * 4
-  assert learned.next_share(100, 10, True, 0.1) == 0.6  # a small difficulty: all a check needs
-  # trusted only after the real H answered more: from the first share at most
-  assert learned.next_share(rows, 2048, True, 0.1) == 0.1
-  # not trusted: half the share it reached, no less than the first share
-  assert learned.next_share(rows, 2048, False, 0.1) == 0.25
-  assert learned.next_share(rows, 100, False, 0.1) == 0.1

@@ -2,39 +2,41 @@
 (`--oracle=learned`).
 
 In each batch the real H (the task's scripted H) answers a random share of the questions at each
-difficulty; its transcripts (ask a subquestion, look a key up, answer) teach H' to predict H's
-next step from the question and the steps so far (`amplify.oracles.imitator`). A third of the
-real H's rows are held out. H' agrees on a row when it takes each of H's steps there, given the
-results H's steps got, answer included (H', pi and Mz are deterministic, so it then answers as H
-did): the check calls neither pi nor Mz. H' is a committee of MEMBERS networks, each with its own
-initialisation and minibatches; the first takes the steps, and H''s confidence in a step is the
-least probability any member gives the step's kind or a token it uses. After each fit, H' is
-trusted at a difficulty down to the lowest of THRESHOLDS at which it agrees with H on at least
-`--oracle.agreement` of the held-out rows it is that confident on (at least MIN_CHECK_ROWS of
-them). The lowest is 1/2: H' never takes a step one of its members finds less likely than not.
+difficulty; their transcripts are H's steps: ask a subquestion, look a key up, answer.
+`StepImitator` learns, from every such transcript so far, to predict H's next step from the question
+and the steps taken (each output token is copied from the state or generated: subquestions copy the
+question's tokens, answers combine subanswers; the state holds the question and each step's kind and
+result). A third of the real H's rows are held out. H' agrees on a row when it takes each of H's
+steps there, given the results H's steps got, answer included (H', pi and Mz are deterministic,
+so it then answers as H did): the check reads H's recorded steps and calls neither pi nor Mz.
+H' is a committee of MEMBERS such networks, each with its own initialisation and minibatches;
+the first takes the steps, and H''s confidence in a step is the least probability any member
+gives the step's kind or a token it uses. After each fit, H' is trusted at a difficulty down to
+the lowest of THRESHOLDS at which it agrees with H on at least `--oracle.agreement` of the
+held-out rows it is that confident on (at least MIN_CHECK_ROWS of them). The lowest is 1/2: H'
+never takes a step that one of its members finds less likely than not.
 
 While a fit raises H''s held-out agreement where it is not settled by at least MIN_GAIN, H' is
 fitted again on the rows in hand (compute, not real-H calls). Once a fit stops helping, the real
 H answers twice the share (up to all of it) at every difficulty not settled, and H' is fitted
-again (the real H answers those rows in any case while H' is not trusted there). A difficulty
-is settled when H' is trusted there and the rows it would be unsure of cost the real H no more
-than twice the share would.
+again: those rows are answered by the real H in any case while H' is not trusted there, so
+training on them costs no extra call. A difficulty is settled when H' is trusted there and the
+rows it would be unsure of cost the real H no more than twice the share would.
 
-H' then answers the trusted difficulties' other rows through the same tools (pi and Mz, within
-the same budget). It stops a row before any step it is less confident in than the threshold
-(`learned_unsure`). The real H answers those rows, the difficulties where H' is not trusted, and
-any row where H' gives an answer the task would not accept from a person (`Task.valid_answers`;
-`learned_malformed`). The next batch starts a difficulty H' was trusted at from half the share
-the real H answered here (its share falls while H' keeps agreeing), at most
-`--oracle.start_fraction` (a new difficulty's first share) and at least the rows whose held-out
-third can check H' (3 x MIN_CHECK_ROWS); any other from half the share it reached here, no less
-than `--oracle.start_fraction`.
+H' then answers the trusted difficulties' other rows, taking its steps through the same tools
+(pi and Mz, within the same budget). It stops a row before any step it is less confident in than
+the threshold (`learned_unsure`). The real H answers those rows, the difficulties where H' is
+not trusted, and any row where H' gives an answer the task would not accept from a person
+(`Task.valid_answers`; `learned_malformed`). In the next batch a difficulty where H' was trusted
+starts from `--oracle.min_fraction` again, any other from half the share it reached here.
 
 Counts per batch (metrics): `real_h_calls`, `learned_calls`, `learned_agreement` (the lowest
 held-out agreement, on the rows as confident as the threshold, over the difficulties H' is
-trusted at), `learned_unsure`, `learned_malformed`, `learned_fits`, `real_fraction` (the real
-H's share of the batch), `learned_threshold_by_difficulty` (the confidence H' answers from) and
-`real_fraction_by_difficulty`. H' never sees ground truth, only H's transcripts."""
+trusted at), `learned_unsure`, `learned_malformed`, `learned_fits`,
+`learned_threshold_by_difficulty` (the confidence H' answers from, where it is trusted),
+`real_fraction` (the real H's share of the batch) and `real_fraction_by_difficulty`. H' never
+sees ground truth: it learns only from H's own transcripts. Built in and trusted, it runs in
+this process. The network itself: `amplify.oracles.imitator`."""
 from __future__ import annotations
 
 import dataclasses
@@ -59,14 +61,14 @@ THRESHOLDS = (0.5, 0.9, 0.99, 0.999)  # the confidences H' may be trusted down t
 
 @dataclasses.dataclass(frozen=True)
 class LearnedSettings:
-  start_fraction: float = 0.1  # the share of a new difficulty's rows the real H answers first
+  min_fraction: float = 0.1  # the least share of a batch the real H answers
   agreement: float = 0.99  # H''s held-out agreement with the real H needed to answer the rest
   steps: int = 500  # training steps (minibatches of 128) each time H' is fitted
   width: int = 32
 
   def __post_init__(self):
-    if not 0 < self.start_fraction <= 1:
-      raise ValueError(f"--oracle.start_fraction={self.start_fraction}: a share in (0, 1].")
+    if not 0 < self.min_fraction <= 1:
+      raise ValueError(f"--oracle.min_fraction={self.min_fraction}: a share in (0, 1].")
     if not 0 <= self.agreement <= 1:
       raise ValueError(f"--oracle.agreement={self.agreement}: a rate in [0, 1].")
 
@@ -281,7 +283,7 @@ class LearnedOracle:
     order = np.asarray(jax.random.permutation(jax.random.fold_in(key, 0), n))
     # each difficulty's rows in one random order: the real H answers a prefix of them
     rows_at = {int(d): order[difficulty[order] == d] for d in np.unique(difficulty)}
-    share = {d: self.share.get(d, self.settings.start_fraction) for d in rows_at}
+    share = {d: self.share.get(d, self.settings.min_fraction) for d in rows_at}
     taken = dict.fromkeys(rows_at, 0)
     real, heldout = np.zeros(n, bool), np.zeros(n, bool)
     answers = np.full((n, self.task.spec.answer_len), IDK, np.int32)
@@ -349,7 +351,8 @@ class LearnedOracle:
         for d in pending:
           share[d] = min(1.0, 2 * share[d])
     rest = ~real & np.isin(difficulty, list(trusted))
-    if (untrusted := ~real & ~rest).any():
+    untrusted = ~real & ~rest
+    if untrusted.any():
       ask_real(untrusted, 99)
     malformed, unsure = np.zeros(n, bool), np.zeros(n, bool)
     if rest.any():
@@ -367,14 +370,17 @@ class LearnedOracle:
       if (malformed | unsure).any():
         rest &= ~(malformed | unsure)
         ask_real(malformed | unsure, 98)
-    self.share = {d: next_share(len(rows), taken[d], d in trusted, self.settings.start_fraction)
-                  for d, rows in rows_at.items()}
+    # the next batch starts a difficulty H' is trusted at from the floor (the H' fitted here is
+    # checked there again), and any other from half the share it reached here
+    self.share = {d: self.settings.min_fraction if d in trusted
+                  else max(self.settings.min_fraction, taken[d] / len(rows_at[d]) / 2)
+                  for d in rows_at}
     self.last_counts = {"real_h_calls": int(real.sum()), "learned_calls": int(rest.sum()),
                         "learned_agreement": (min(checked[d] for d in trusted) if trusted
                                               else None),
                         "real_fraction": round(float(real.mean()), 4),
-                        "learned_malformed": int(malformed.sum()), "learned_fits": fits,
-                        "learned_unsure": int(unsure.sum()),
+                        "learned_malformed": int(malformed.sum()),
+                        "learned_unsure": int(unsure.sum()), "learned_fits": fits,
                         "learned_threshold_by_difficulty": {str(d): threshold[d]
                                                             for d in sorted(trusted)},
                         "real_fraction_by_difficulty": {
@@ -390,11 +396,5 @@ class LearnedOracle:
     return self.human.log_likelihood(inputs, labels, lookup)
 
 
-def next_share(rows: int, taken: int, trusted: bool, start_fraction: float) -> float:
-  """The real H's first share of a difficulty's rows next batch (see the module docstring)."""
-  if not trusted:
-    return max(start_fraction, taken / rows / 2)
-  return max(min(1.0, 3 * MIN_CHECK_ROWS / rows), min(start_fraction, taken / rows / 2))
-
-
-PLUGIN = registry.OraclePlugin(LearnedOracle, LearnedSettings)
+PLUGIN = registry.OraclePlugin(lambda task, settings, human: LearnedOracle(task, settings, human),
+                               LearnedSettings)
