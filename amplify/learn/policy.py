@@ -155,7 +155,8 @@ class Policy(nnx.Module):
     if self.spec.context_size:
       parts.append(self.fact(self.embed, context) + self.fact_segment[...])
     if self.answer_in_value_slot:
-      parts.append((self.embed(questions[:, 0]) @ self.fact.kernels[0])[:, None] + self.answer_slots[...])
+      answer = self.embed(questions[:, 0]) @ self.fact.kernels[0]
+      parts.append(answer[:, None] + self.answer_slots[...])
     elif self.spec.packed_question:
       parts.append(self.question(self.embed, questions)[:, None] + self.answer_slots[...])
     else:
