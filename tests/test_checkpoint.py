@@ -56,6 +56,19 @@ def test_a_round_reads_back_as_it_was_written(tmp_path, made, replay, seen):
   assert (back is None) if replay is None else _same(back, replay)
 
 
+def test_a_policy_laid_out_otherwise_is_refused_and_left_as_it_was(tmp_path, made):
+  """A checkpoint that reads back whole but holds another policy's parameters (an earlier
+  amplify's layout: here another task's network) is not damage: restore refuses it in one line
+  naming the way out, and the round is neither moved aside nor lost."""
+  checkpoint.save(str(tmp_path), 0, made(1), None, np.array([True]))  # lexicon's policy ...
+  config = config_lib.get_config("wildcard_tiny")  # ... restored into wildcard's
+  task, _ = make_task(config)
+  into = Distiller(make_policy(task.spec, config.model, jax.random.key(0)), config.train, 100)
+  with pytest.raises(checkpoint.WorkdirError, match="laid out otherwise.*new --workdir"):
+    checkpoint.restore(str(tmp_path), 0, into)
+  assert checkpoint.latest_readable_round(str(tmp_path)) == 0
+
+
 def test_no_checkpoint_is_none(tmp_path):
   assert checkpoint.latest_round(str(tmp_path)) is None
   assert checkpoint.latest_readable_round(str(tmp_path)) is None

@@ -146,8 +146,13 @@ def restore(workdir: str, r: int,
   target = jax.tree.map(ocp.utils.to_shape_dtype_struct, distiller.state)
   with _manager(workdir) as manager:
     arrays = _arrays(manager, r)
-    state = manager.restore(r, args=ocp.args.Composite(
-        policy=ocp.args.StandardRestore(target))).policy
+    try:
+      state = manager.restore(r, args=ocp.args.Composite(
+          policy=ocp.args.StandardRestore(target))).policy
+    except Exception as e:  # it read back whole as saved (latest_readable_round): not damage
+      raise WorkdirError(f"round {r}'s checkpoint in {_directory(workdir)} holds a policy laid "
+                         "out otherwise than this amplify's (an earlier version's): resume it "
+                         "with that version, or use a new --workdir") from e
   distiller.load_state(state)
   competent, seen = arrays["competent"].astype(bool), arrays.get("seen")
   seen = None if seen is None else seen.astype(bool)

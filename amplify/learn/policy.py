@@ -76,13 +76,13 @@ class PackedTokens(nnx.Module):
 
   def __init__(self, length: int, width: int, *, rngs: nnx.Rngs):
     init = nnx.initializers.lecun_normal()  # nnx.Linear's kernel initialiser, one key per slot
+    # none for a single token (orbax does not save an empty array)
     self.kernels = nnx.Param(jnp.stack([init(rngs.params(), (width, width))
-                                        for _ in range(length - 1)])
-                             if length > 1 else jnp.zeros((0, width, width)))
+                                        for _ in range(length - 1)])) if length > 1 else None
 
   def __call__(self, embed: nnx.Embed, tokens: jax.Array) -> jax.Array:
     h = embed(tokens[..., 0])
-    if self.kernels.shape[0]:
+    if self.kernels is not None:
       h = h + jnp.einsum("...jw,jwv->...v", embed(tokens[..., 1:]), self.kernels[...])
     return h
 
