@@ -18,7 +18,7 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
   inputs = task.deployment_questions(jax.random.key(5), 2048)
   scripted = helpers.amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
   learned_config = config_lib.get_config("permutation_tiny", oracle="learned",
-                                         **{"oracle.steps": 150})
+                                         **{"oracle.steps": 60})
   learner = helpers.amplifier(learned_config, task, mz)
   labels = learner.label(inputs, policy, competent, jax.random.key(2))
   counts = labels.cost()
