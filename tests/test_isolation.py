@@ -201,8 +201,7 @@ for task, workdir in zip(sys.argv[1::2], sys.argv[2::2]):
   # a latent world's z* fitted to differ from the true world (the same world: D or the fit differ)
   latent = {"lexicon": {"observations": 1}, "colored_digits": {"prior_steps": 1}}.get(task, {})
   config = config_lib.get_config(task + "_tiny", oracle="spy", rounds=1, total_steps=20,
-                                 label_size=128, eval_size=64, baselines=False, type2_size=0,
-                                 **latent)
+                                 baselines=False, type2_size=0, **latent)
   try:
     loop.run(config, workdir)
   except Stopped:  # the spy stops the run once it has looked
