@@ -138,6 +138,12 @@ def workdir_for(run_name: str, seed: int) -> str:
   return os.path.join(FLAGS.root, study(), f"{run_name}_s{seed}")
 
 
+def finished(run_name: str, seed: int) -> bool:
+  """Whether ROOT/NAME/RUN_NAME_sSEED holds a finished run."""
+  from amplify.loop.workdir import finished_summary  # pylint: disable=g-import-not-at-top
+  return finished_summary(workdir_for(run_name, seed)) is not None
+
+
 def run(run_name: str, preset: str, seed: int, defaults=(), variant=()) -> dict:
   """Runs one config (`argv_for`) into ROOT/NAME/RUN_NAME_sSEED, or reads its summary if that
   workdir holds a finished run of it. Returns {name, seed, workdir, command, summary}."""

@@ -5,6 +5,7 @@ prosaic ML.
   python experiments/reproduce_2018.py --seeds=0,1,2
   python experiments/reproduce_2018.py --preset=permutation_tiny --seeds=0  # seconds, a try
   python experiments/reproduce_2018.py --oracles=scripted --name=scripted  # without H'
+  python experiments/reproduce_2018.py --finished_only  # the table of the runs done so far
 Seeds: --seeds (default 0). Machine: any; the results name it.
 
 The paper's five tasks: permutation powering in its 2018 form (`--task.form=2018`: the authors'
@@ -34,6 +35,8 @@ FORMS = {"permutation": ["--task.form=2018"], "assignments": [], "wildcard": [],
 ORACLES = ("scripted", "learned")
 _ORACLES = flags.DEFINE_list("oracles", list(ORACLES), "Who acts as H: scripted (with the "
                              "baselines), learned (H', without them), or both.")
+_FINISHED_ONLY = flags.DEFINE_bool("finished_only", False, "Tabulate the runs already finished "
+                                   "under --root and run none (a long sweep's table so far).")
 
 
 def _task(preset: str) -> str:
@@ -123,7 +126,11 @@ def main(argv):
       for seed in common.seeds():
         variant = [*form, f"--oracle={oracle}",
                    f"--config.baselines={str(oracle == 'scripted').lower()}"]
-        run = common.run(f"{common.label(preset)}_{oracle}", preset, seed, variant=variant)
+        name = f"{common.label(preset)}_{oracle}"
+        if _FINISHED_ONLY.value and not common.finished(name, seed):
+          print(f"{name}, seed {seed}: not finished, left out", flush=True)
+          continue
+        run = common.run(name, preset, seed, variant=variant)
         summary = run["summary"]
         runs.append(run)
         rows.append({"preset": common.label(preset), "oracle": oracle, "seed": seed,
