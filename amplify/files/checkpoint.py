@@ -149,7 +149,7 @@ def restore(workdir: str, r: int,
     try:
       state = manager.restore(r, args=ocp.args.Composite(
           policy=ocp.args.StandardRestore(target))).policy
-    except Exception as e:  # it read back whole as saved (latest_readable_round): not damage
+    except ValueError as e:  # it read back whole as saved (latest_readable_round): not damage
       raise WorkdirError(f"round {r}'s checkpoint in {_directory(workdir)} holds a policy laid "
                          "out otherwise than this amplify's (an earlier version's): resume it "
                          "with that version, or use a new --workdir") from e
