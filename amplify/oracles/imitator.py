@@ -17,6 +17,7 @@ from amplify.learn.policy import Block
 
 ASK, LOOKUP, ANSWER = 0, 1, 2  # action kinds
 MEMBERS = 2  # H' is a committee of this many networks (own initialisation, own minibatches)
+FIT_ROWS = 4096  # a fit's examples are padded to at least this many (one program while fewer)
 # Adam, its updates clipped: a committee member at a constant 3e-3 diverged now and then
 _OPTIMIZER = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(3e-3))
 
@@ -123,10 +124,10 @@ def _act(graphdef, widths, params, rest, state):
   return kind, payload, confidence
 
 
-def _padded(a: np.ndarray) -> np.ndarray:
-  """`a` with zero rows appended up to a power of two of rows: one compiled shape per doubling
-  of the data, not one per call."""
-  size = 1 << (len(a) - 1).bit_length()
+def _padded(a: np.ndarray, least: int = 1) -> np.ndarray:
+  """`a` with zero rows appended up to a power of two of rows, and to at least `least` rows: one
+  compiled shape per doubling of the data, not one per call."""
+  size = max(least, 1 << (len(a) - 1).bit_length())
   return np.concatenate([a, np.zeros((size - len(a),) + a.shape[1:], a.dtype)])
 
 

@@ -48,8 +48,8 @@ import numpy as np
 from flax import nnx
 
 from amplify import registry
-from amplify.oracles.imitator import (_OPTIMIZER, ANSWER, ASK, LOOKUP, MEMBERS,  # noqa: F401
-                                      StepImitator, _act, _padded, _Recorder, _train)
+from amplify.oracles.imitator import (_OPTIMIZER, ANSWER, ASK, FIT_ROWS, LOOKUP,  # noqa: F401
+                                      MEMBERS, StepImitator, _act, _padded, _Recorder, _train)
 from amplify.learn.mz import KEY_RADIX, fact_key
 from amplify.types import IDK, PAD
 
@@ -228,7 +228,7 @@ class LearnedOracle:
     # the padding rows are never sampled
     self.params, self.opt_state, _ = _train(
         self.graphdef, _OPTIMIZER, self._widths, self.params, self.rest, self.opt_state,
-        *(jnp.asarray(_padded(a)) for a in (states, kinds, payloads)), batches)
+        *(jnp.asarray(_padded(a, FIT_ROWS)) for a in (states, kinds, payloads)), batches)
 
   def _imitate(self, questions: jax.Array, tools, rows: jax.Array,
                threshold: np.ndarray) -> tuple[jax.Array, np.ndarray]:
