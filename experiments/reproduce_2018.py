@@ -141,6 +141,9 @@ def main(argv):
                      "ceiling_labels": ceiling_labels(run),
                      "steps": summary["distillation_steps"],
                      "wall_seconds": summary["wall_seconds"]})
+  if not rows:
+    raise SystemExit(f"error: no run under {common.FLAGS.root} has finished: run the same command "
+                     "without --finished_only.")
   seeds = ",".join(map(str, common.seeds()))
   common.write_results(f"The 2018 tasks in the authors' form, seeds {seeds}", table(rows), runs,
                        figure=plot(runs, rows), per_seed=rows)
