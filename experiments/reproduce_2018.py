@@ -142,9 +142,9 @@ def main(argv):
                      "steps": summary["distillation_steps"],
                      "wall_seconds": summary["wall_seconds"]})
   if not rows:
-    raise SystemExit(f"error: no run under {common.FLAGS.root} has finished: run the same command "
-                     "without --finished_only.")
-  seeds = ",".join(map(str, common.seeds()))
+    raise SystemExit("error: no run of these presets and seeds has finished under --root="
+                     f"{common.FLAGS.root}: run the same command without --finished_only.")
+  seeds = ",".join(map(str, sorted({r["seed"] for r in rows})))  # the seeds tabulated
   common.write_results(f"The 2018 tasks in the authors' form, seeds {seeds}", table(rows), runs,
                        figure=plot(runs, rows), per_seed=rows)
 
