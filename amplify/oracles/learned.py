@@ -396,5 +396,4 @@ class LearnedOracle:
     return self.human.log_likelihood(inputs, labels, lookup)
 
 
-PLUGIN = registry.OraclePlugin(lambda task, settings, human: LearnedOracle(task, settings, human),
-                               LearnedSettings)
+PLUGIN = registry.OraclePlugin(LearnedOracle, LearnedSettings)
