@@ -1,0 +1,63 @@
+"""examples/digit_sum, a task written from docs/plugins.md alone: H with perfect subanswers equals
+the truth, a bad subanswer gives IDK, and its preset sets only its size and budgets. (Its runs
+are a study, experiments/results/digit_sum/: a run through its script is a minute of CPU.)"""
+import pathlib
+import sys
+
+import jax
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from amplify.configs import base
+from amplify.learn.mz import ExactIndex
+from amplify.oracles.tools import BatchTools
+from amplify.types import IDK, PAD
+
+EXAMPLE = pathlib.Path(__file__).parents[1] / "examples" / "digit_sum"
+sys.path.insert(0, str(EXAMPLE))
+import amplify_digit_sum as example  # noqa: E402  pylint: disable=wrong-import-position
+
+TASK, TRUTH = example.make_digit_sum(example.DigitSumSettings(length=11, digits=5), None)
+ROWS = 64
+
+
+def _tools(inputs, policy):
+  asks, lookups = TASK.budget_needed
+  return BatchTools(policy, lambda keys: ExactIndex().lookup(keys, inputs.context), ROWS,
+                    max_asks=asks, max_lookups=lookups)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_h_with_a_perfect_policy_equals_the_truth_asking_only_shorter_lists(seed):
+  inputs = TASK.deployment_questions(jax.random.key(seed), ROWS)
+  questions = np.asarray(inputs.questions)
+  truth = np.asarray(TRUTH.answers(inputs))
+  assert np.array_equal(truth[:, 0] - 2, np.where(questions != PAD, questions - 2, 0).sum(1))
+  tools = _tools(inputs, lambda q: TRUTH.answers(inputs._replace(questions=q)))
+  assert np.array_equal(TASK.human_answer(inputs.questions, tools), truth)
+  t = tools.transcript(inputs.questions, 1)
+  asked = np.asarray(t.asked)
+  sub_length = (np.asarray(t.subquestions) != PAD).sum(-1)
+  length = np.repeat((questions != PAD).sum(1)[:, None], sub_length.shape[1], axis=1)
+  assert asked.any() and np.all(sub_length[asked] < length[asked])
+  assert not np.any(asked[length[:, 0] <= 2])  # one or two digits: H adds them itself
+
+
+def test_a_subanswer_out_of_range_gives_idk():
+  inputs = TASK.deployment_questions(jax.random.key(1), ROWS)
+  too_big = np.full((ROWS, 1), 2 + TASK.max_sum, np.int32)  # more than any half can sum to
+  answers = np.asarray(TASK.human_answer(inputs.questions, _tools(inputs, lambda q: too_big)))
+  long = (np.asarray(inputs.questions) != PAD).sum(1) > 2
+  assert long.any() and np.all(answers[long, 0] == IDK)
+  assert np.all(answers[~long, 0] != IDK)
+
+
+def test_its_preset_sets_only_its_size_and_budgets():
+  engine, preset = base.get_config(), example.get_config()
+  for block in ("model", "train", "label", "curriculum", "type2"):
+    for field, value in engine[block].items():
+      if f"{block}.{field}" not in ("label.size", "label.max_asks", "label.max_lookups",
+                                    "train.total_steps", "train.baseline_size"):
+        assert preset[block][field] == value, f"{block}.{field}"
+
