@@ -14,11 +14,18 @@ from amplify.loop import run as loop
 
 def _last_round_lost(config, workdir, out):
   """As if killed during the last round, after its eval line, before its checkpoint: that round
-  alone is redone (its lines written once), the prior and the baselines are kept."""
+  alone is redone (its lines written once), the prior and the baselines are kept. The run's
+  wall time goes on from the kept rounds' (made a day here, so that it cannot pass unnoticed)."""
   shutil.rmtree(workdir / "checkpoints" / f"round_{config.rounds - 1}")
+  day, kept = 86400.0, config.rounds - 2
+  records = [{**r, "run_seconds": day} if r["phase"] == "eval" and r["round"] == kept else r
+             for r in helpers.lines(workdir)]
+  (workdir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
   yield
   records = helpers.lines(workdir)
   assert [r["round"] for r in records if r["phase"] == "eval"] == list(range(config.rounds))
+  assert day < helpers.evals(workdir)[-1]["run_seconds"]
+  assert day < json.loads((workdir / "summary.json").read_text())["wall_seconds"]
   assert sum(r["phase"] == "baseline" for r in records) == 2 * config.baselines  # kept
   assert sum(r["phase"] == "prior" for r in records) == (config.task.name == "lexicon")
 

@@ -45,6 +45,7 @@ def evaluate(run: Run, state: State, r: int, batch: Batch, checks: dict, referee
       "policy_agreement_on_d": float(agrees(predict(policy, d_inputs, run.view), d_labels).mean()),
       **batch.labels.cost(),
       "seconds": round(time.time() - t0, 3),
+      "run_seconds": round(time.time() - run.start, 3),  # the run's so far, across resumes
       "seconds_by_phase": {"label": round(batch.seconds, 3),
                            "distill": round(t2 - t0 - batch.seconds, 3),
                            "eval": round(time.time() - t2, 3)},

@@ -178,6 +178,7 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
                          keep=lambda rec: (rec["phase"] == "baseline"
                                            or (rec["phase"] == "prior" and prior_params is not None)
                                            or (rec["phase"] != "prior" and rec["round"] <= done)))
+  start -= kept_seconds(metrics.kept, done)  # a resumed run's wall time goes on from its rounds'
   z_star, z_accuracy = learn_prior(task, oracle, referee, prior_params, metrics, workdir, config)
   mz = _arm_mz(arm, task, z_star)
   policy_reads_mz = reads_mz(task.spec, arm.policy or config.model.policy)
@@ -198,6 +199,18 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
             task.training_data(jax.random.fold_in(key, D_SAMPLE), config.eval_size),
             z_accuracy, start, type2, key_coverage(task))
   return run, done
+
+
+def kept_seconds(kept: list[dict], done: int) -> float:
+  """The wall seconds that the kept rounds (up to `done`) took in the processes before this one:
+  round done's eval line's `run_seconds`, or, in a line written before that field, the sum of the
+  rounds' own seconds (which leaves out each process's start). A round redone after a kill
+  counts once: the time lost to the kill is not counted."""
+  evals = [rec for rec in kept if rec["phase"] == "eval" and rec["round"] <= done]
+  last = [rec for rec in evals if rec["round"] == done]
+  if last and "run_seconds" in last[-1]:
+    return last[-1]["run_seconds"]
+  return sum(rec["seconds"] for rec in evals)
 
 
 def resume(run: Run, done: int) -> State:
