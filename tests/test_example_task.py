@@ -14,7 +14,7 @@ from amplify.oracles.tools import BatchTools
 from amplify.types import IDK, PAD
 
 EXAMPLE = pathlib.Path(__file__).parents[1] / "examples" / "digit_sum"
-sys.path.insert(0, str(EXAMPLE))
+sys.path.append(str(EXAMPLE))
 import amplify_digit_sum as example  # noqa: E402  pylint: disable=wrong-import-position
 
 TASK, TRUTH = example.make_digit_sum(example.DigitSumSettings(length=11, digits=5), None)
@@ -53,11 +53,29 @@ def test_a_subanswer_out_of_range_gives_idk():
   assert np.all(answers[~long, 0] != IDK)
 
 
-def test_its_preset_sets_only_its_size_and_budgets():
-  engine, preset = base.get_config(), example.get_config()
-  for block in ("model", "train", "label", "curriculum", "type2"):
-    for field, value in engine[block].items():
-      if f"{block}.{field}" not in ("label.size", "label.max_asks", "label.max_lookups",
-                                    "train.total_steps", "train.baseline_size"):
-        assert preset[block][field] == value, f"{block}.{field}"
+def test_its_depth_and_difficulty_follow_the_lengths():
+  """Difficulty is length - 1; ask_depth is the halvings until two digits (8 -> 4 -> 2)."""
+  assert [example.make_digit_sum(example.DigitSumSettings(length=n), None)[0].ask_depth
+          for n in (2, 3, 4, 5, 8, 9, 11, 16)] == [0, 1, 1, 2, 2, 3, 3, 3]
+  inputs = TASK.deployment_questions(jax.random.key(3), ROWS)
+  length = (np.asarray(inputs.questions) != PAD).sum(1)
+  assert np.array_equal(TASK.difficulty(inputs.questions), length - 1)
+  assert set(length) == set(range(1, 12)) and TASK.spec.max_difficulty == 10
+  assert TASK.spec.vocab_size == 2 + TASK.max_sum + 1  # every sum is a token
 
+
+def test_its_preset_sets_only_its_size_and_budgets():
+  budgets = {"rounds", "label.size", "label.max_asks", "label.max_lookups", "train.total_steps",
+             "train.baseline_size"}
+
+  def leaves(config, prefix=""):
+    for key, value in config.items():
+      if hasattr(value, "items"):
+        yield from leaves(value, f"{prefix}{key}.")
+      else:
+        yield f"{prefix}{key}", value
+
+  engine, preset = dict(leaves(base.get_config())), dict(leaves(example.get_config()))
+  differs = {path for path in engine if not path.startswith(("task.", "oracle."))
+             and preset[path] != engine[path]}
+  assert differs <= budgets, differs - budgets

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 import helpers
-from amplify.loop import run as loop
+from amplify.loop import run as loop, setup
 
 
 def _last_round_lost(config, workdir, out):
@@ -123,3 +123,15 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_summary(case, finished_
     assert helpers.same_summary(resumed, whole)
     for again, first in zip(helpers.evals(workdir), helpers.evals(original), strict=True):
       assert {k: again.get(k) for k in SAME} == {k: first.get(k) for k in SAME}
+
+
+def test_the_kept_rounds_time_is_the_last_kept_lines_or_the_rounds_sum():
+  """Counted once: round done's run_seconds (which holds the rounds before it), or, in lines
+  from before that field, the rounds' own seconds; a line past `done` is not kept time."""
+  old = [{"phase": "eval", "round": r, "seconds": 10.0} for r in range(3)]
+  new = [{**line, "run_seconds": 100.0 * (line["round"] + 1)} for line in old]
+  distill = {"phase": "distill", "round": 0, "seconds": 5.0}
+  assert setup.kept_seconds([], -1) == 0
+  assert setup.kept_seconds([distill, *old], 1) == 20.0
+  assert setup.kept_seconds([distill, *new], 1) == 200.0
+  assert setup.kept_seconds([*old[:2], new[2]], 2) == 300.0  # resumed once already

@@ -204,8 +204,9 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
 def kept_seconds(kept: list[dict], done: int) -> float:
   """The wall seconds that the kept rounds (up to `done`) took in the processes before this one:
   round done's eval line's `run_seconds`, or, in a line written before that field, the sum of the
-  rounds' own seconds (which leaves out each process's start). A round redone after a kill
-  counts once: the time lost to the kill is not counted."""
+  rounds' own seconds (which leaves out each process's start). Not counted: the time lost to a
+  kill, and what came after the last kept eval line in an earlier process (that round's
+  checkpoint, a wait for the baselines)."""
   evals = [rec for rec in kept if rec["phase"] == "eval" and rec["round"] <= done]
   last = [rec for rec in evals if rec["round"] == done]
   if last and "run_seconds" in last[-1]:

@@ -117,7 +117,8 @@ class DigitSum(TokenText):
     return inputs, labels
 
   def valid_answers(self, questions, answers):
-    """A sum of n digits lies in 0 .. (digits - 1) n."""
+    """A sum of n digits lies in 0 .. (digits - 1) n (stricter than the token-id text a person
+    types, which accepts any token: H refuses a half's sum that its digits cannot make)."""
     most = (self.digits - 1) * jnp.sum(questions != PAD, axis=1)
     value = answers[:, 0] - FIRST_TOKEN
     return (value >= 0) & (value <= most)
