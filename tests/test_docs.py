@@ -10,6 +10,7 @@ import pathlib
 import re
 import runpy
 import shlex
+import sys
 
 import pytest
 from absl import flags
@@ -86,6 +87,7 @@ def test_a_documented_command_parses(where, command, monkeypatch):
   program, args = _argv(command)
   if program.startswith("examples/"):  # a script that registers its task, then is `amplify`
     monkeypatch.setattr(registry, "_REGISTERED", copy.deepcopy(registry._REGISTERED))
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script adds its folder
     runpy.run_path(str(ROOT / program))  # not as __main__: it registers and returns
     program = "amplify"
   if program == "amplify":
