@@ -44,6 +44,11 @@ def _sums(questions):
   return jnp.sum(jnp.where(questions != PAD, questions - FIRST_TOKEN, 0), axis=1)
 
 
+def _sum_answers(questions):
+  """Each list's sum as an answer int32[B, 1] (D's labels and the truth)."""
+  return (FIRST_TOKEN + _sums(questions))[:, None].astype(jnp.int32)
+
+
 @dataclasses.dataclass(frozen=True)
 class DigitSum(TokenText):
   length: int
@@ -84,7 +89,7 @@ class DigitSum(TokenText):
 
   def training_data(self, key, n):
     inputs = self._lists(key, n, self.d_length)
-    return inputs, (FIRST_TOKEN + _sums(inputs.questions))[:, None].astype(jnp.int32)
+    return inputs, _sum_answers(inputs.questions)
 
   def difficulty(self, questions):
     return (jnp.sum(questions != PAD, axis=1) - 1).astype(jnp.int32)
@@ -99,8 +104,9 @@ class DigitSum(TokenText):
     n = jnp.sum(questions != PAD, axis=1)
     small = n <= 2
     half = n // 2
-    first = tools.ask(self._part(questions, jnp.zeros_like(n), half), where=~small)
-    first_ok = self.valid_answers(self._part(questions, jnp.zeros_like(n), half), first)
+    first_part = self._part(questions, jnp.zeros_like(n), half)
+    first = tools.ask(first_part, where=~small)
+    first_ok = self.valid_answers(first_part, first)
     second_part = self._part(questions, half, n - half)
     second = tools.ask(second_part, where=~small & first_ok)
     second_ok = self.valid_answers(second_part, second)
@@ -128,7 +134,7 @@ class DigitSumTruth:
   world = None
 
   def answers(self, inputs):
-    return (FIRST_TOKEN + _sums(inputs.questions))[:, None].astype(jnp.int32)
+    return _sum_answers(inputs.questions)
 
 
 def make_digit_sum(settings, key):
