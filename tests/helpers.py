@@ -12,6 +12,7 @@ import sys
 import types
 
 import jax
+import ml_collections
 import numpy as np
 
 from amplify.views import report
@@ -36,6 +37,24 @@ CURRICULUM = ("permutation_tiny", {"type2_size": 0, "baselines": False, "task.fo
                                    "curriculum.threshold": 0.0})
 # A summary's fields that differ between two runs of the same config.
 VOLATILE = ("wall_seconds", "peak_memory_mb")
+
+
+def engine_fields_set(config) -> set[str]:
+  """The paths of `config` (a preset) that differ from the engine's defaults, beyond its task's
+  and oracle's own settings."""
+  from amplify.configs import base  # pylint: disable=g-import-not-at-top
+  engine = base.get_config()
+
+  def leaves(block, prefix=""):
+    for key, value in block.items():
+      if isinstance(value, ml_collections.ConfigDict):
+        yield from leaves(value, f"{prefix}{key}.")
+      else:
+        yield f"{prefix}{key}", value
+
+  preset = dict(leaves(config))
+  return {path for path, value in leaves(engine)
+          if not path.startswith(("task.", "oracle.")) and preset[path] != value}
 
 
 def copy_run(workdir, to):

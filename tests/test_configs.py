@@ -9,6 +9,7 @@ import ml_collections
 import pytest
 from absl import flags
 
+import helpers
 from amplify import configs, registry
 from amplify.configs import base, cli, load
 from amplify.oracles.scripted import NoisySettings
@@ -53,10 +54,7 @@ def test_every_task_learns_with_the_engines_defaults(task):
   """A task's default preset (the CPU one) differs from the engine's defaults only in its own
   settings, size and budgets: the same network, optimiser, competence, replay, curriculum and
   type-2 settings for every task."""
-  engine = base.get_config()
-  preset = configs.get_config(task)
-  differs = {path for path in _leaves(engine) if not path.startswith(("task.", "oracle."))
-             and _at(engine, path) != _at(preset, path)}
+  differs = helpers.engine_fields_set(configs.get_config(task))
   assert differs <= BUDGETS, sorted(differs - BUDGETS)
 
 

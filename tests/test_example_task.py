@@ -8,7 +8,7 @@ import jax
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from amplify.configs import base
+import helpers
 from amplify.learn.mz import ExactIndex
 from amplify.oracles.tools import BatchTools
 from amplify.types import IDK, PAD
@@ -67,15 +67,5 @@ def test_its_depth_and_difficulty_follow_the_lengths():
 def test_its_preset_sets_only_its_size_and_budgets():
   budgets = {"rounds", "label.size", "label.max_asks", "label.max_lookups", "train.total_steps",
              "train.baseline_size"}
-
-  def leaves(config, prefix=""):
-    for key, value in config.items():
-      if hasattr(value, "items"):
-        yield from leaves(value, f"{prefix}{key}.")
-      else:
-        yield f"{prefix}{key}", value
-
-  engine, preset = dict(leaves(base.get_config())), dict(leaves(example.get_config()))
-  differs = {path for path in engine if not path.startswith(("task.", "oracle."))
-             and preset[path] != engine[path]}
+  differs = helpers.engine_fields_set(example.get_config())
   assert differs <= budgets, differs - budgets
