@@ -134,10 +134,10 @@ def test_learned_h_writes_a_look_up_as_the_fact_tokens_it_names():
   """H' (amplify.oracles.learned) predicts a look-up's key token by token: a key of two fact
   tokens is two payload tokens of the task's vocabulary, read back as the same key."""
   from amplify.learn.mz import fact_key  # pylint: disable=g-import-not-at-top
-  from amplify.oracles.learned import LearnedOracle, LearnedSettings  # pylint: disable=g-import-not-at-top
-  oracle = LearnedOracle(TASK, LearnedSettings(), human=None)
+  from amplify.oracles.imitator import Transcripts  # pylint: disable=g-import-not-at-top
+  layout = Transcripts.of(TASK)
   keys = np.asarray([TASK.var0 + 3, fact_key(TASK.var0 + 3, CONST),
                      fact_key(TASK.value0, TASK.value0 + 1)])
-  payload = oracle._key_payload(keys)
+  payload = layout.key_payload(keys)
   assert payload.shape == (3, 2) and np.all(payload < TASK.spec.vocab_size)
-  assert np.array_equal(oracle._key(payload), keys)
+  assert np.array_equal(layout.key(payload), keys)

@@ -56,16 +56,15 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
   # probability any member gives it, so a member that disagrees makes H' unsure
   params = h_prime.params
   first = jax.tree.map(lambda p: jnp.stack([p[0]] * learned.MEMBERS), params)
-  fresh = nnx.split(learned.StepImitator(h_prime.special + 3, task.spec.question_len,
-                                         h_prime.steps_max, h_prime.result, h_prime.payload,
-                                         h_prime.settings.width, rngs=nnx.Rngs(7)),
+  layout = h_prime.layout
+  fresh = nnx.split(layout.network(h_prime.settings.width, jax.random.key(7)),
                     nnx.Param, ...)[1]  # a member that has learned nothing
   stranger = jax.tree.map(lambda p, q: p.at[1].set(q), first, fresh)
-  state = jnp.asarray(h_prime._state(np.asarray(sub.questions),
-                                     np.full((n, h_prime.steps_max), -1, np.int32),
-                                     np.zeros((n, h_prime.steps_max, h_prime.result), np.int32),
-                                     np.zeros(n, np.int64)))
-  act = lambda p: [np.asarray(a) for a in learned._act(h_prime.graphdef, h_prime._widths, p,
+  state = jnp.asarray(layout.state(np.asarray(sub.questions),
+                                   np.full((n, layout.steps_max), -1, np.int32),
+                                   np.zeros((n, layout.steps_max, layout.result), np.int32),
+                                   np.zeros(n, np.int64)))
+  act = lambda p: [np.asarray(a) for a in learned._act(h_prime.graphdef, layout.widths, p,
                                                        h_prime.rest, state)]
   kind, payload, confidence = act(first)
   kind_s, payload_s, confidence_s = act(stranger)

@@ -4,6 +4,7 @@ acts as one (`_act`: the first member's step, the least confidence any member gi
 learns from the steps `_Recorder` keeps of the real H."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -13,7 +14,9 @@ import numpy as np
 import optax
 from flax import nnx
 
+from amplify.learn.mz import KEY_RADIX, fact_key
 from amplify.learn.policy import Block
+from amplify.types import PAD
 
 ASK, LOOKUP, ANSWER = 0, 1, 2  # action kinds
 MEMBERS = 2  # H' is a committee of this many networks (own initialisation, own minibatches)
@@ -129,6 +132,115 @@ def _padded(a: np.ndarray, least: int = 1) -> np.ndarray:
   compiled shape per doubling of the data, not one per call."""
   size = max(least, 1 << (len(a) - 1).bit_length())
   return np.concatenate([a, np.zeros((size - len(a),) + a.shape[1:], a.dtype)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Transcripts:
+  """How the real H's transcripts become H''s examples: a state shows the question and each step's
+  kind and result, not its payload (a deterministic H's payloads are functions of the question
+  and the earlier results, and this keeps the state short); a step's payload is a subquestion, a
+  look-up's key, or the answer."""
+  question_len: int
+  answer_len: int
+  steps_max: int  # the most steps H's decomposition takes
+  key_width: int  # a key: one token past the task's (latent) or the fact tokens it is made of
+  key_token: int
+  special: int  # state tokens for ASK, LOOKUP, and an empty step
+
+  @classmethod
+  def of(cls, task) -> "Transcripts":
+    spec = task.spec
+    return cls(spec.question_len, spec.answer_len, sum(task.budget_needed),
+               spec.fact_len - 1 if spec.context_size else 1,
+               spec.mz_key_token if spec.names_mz_keys else 0, spec.vocab_size)
+
+  @property
+  def payload(self) -> int:
+    return max(self.question_len, self.answer_len, self.key_width)
+
+  @property
+  def result(self) -> int:
+    return self.answer_len
+
+  def network(self, width: int, key: jax.Array) -> StepImitator:
+    """A fresh member of H''s committee for these transcripts."""
+    return StepImitator(self.special + 3, self.question_len, self.steps_max, self.result,
+                        self.payload, width, rngs=nnx.Rngs(key))
+
+  @property
+  def widths(self) -> tuple[int, int, int]:
+    """The payload tokens each kind uses: an ask's question, a look-up's key, an answer."""
+    return self.question_len, self.key_width, self.answer_len
+
+  def steps(self, log, rows: np.ndarray):
+    """The steps each of `rows` took (a `_Recorder`'s log), in order: kinds int32[n, K] (-1
+    none), payloads int32[n, K, P], results int32[n, K, R]."""
+    n, k = len(rows), self.steps_max
+    kinds = np.full((n, k), -1, np.int32)
+    payloads = np.zeros((n, k, self.payload), np.int32)
+    results = np.zeros((n, k, self.result), np.int32)
+    count = np.zeros(n, np.int64)
+    for kind, *arrays in log:
+      payload, result, where = (np.asarray(a)[rows] for a in arrays)
+      active = np.flatnonzero(where & (count < k))
+      at = count[active]
+      kinds[active, at] = kind
+      if kind == ASK:
+        payloads[active, at, :payload.shape[1]] = payload[active]
+        results[active, at, :result.shape[1]] = result[active]
+      else:
+        payloads[active, at, :self.key_width] = self.key_payload(payload[active])
+        results[active, at, 0] = result[active]
+      count[active] += 1
+    return kinds, payloads, results, count
+
+  def key_payload(self, keys: np.ndarray) -> np.ndarray:
+    """int[n] look-up keys -> int32[n, key_width] payload tokens (`key` inverts it)."""
+    if self.key_width == 1:
+      return (keys + self.key_token)[:, None]
+    return np.stack([(keys // KEY_RADIX**j) % KEY_RADIX for j in range(self.key_width)], axis=1)
+
+  def key(self, payload: np.ndarray) -> np.ndarray:
+    return (payload[:, 0] - self.key_token if self.key_width == 1 else
+            np.asarray(fact_key(*payload[:, :self.key_width].astype(np.int64).T)))
+
+  def state(self, questions: np.ndarray, kinds, results, upto: np.ndarray):
+    """The state before step `upto` of each row: its question, and the kind and result of each
+    of its first `upto` steps."""
+    n = len(questions)
+    k = self.steps_max
+    shown = np.arange(k)[None, :] < upto[:, None]
+    kind_token = np.where(shown & (kinds >= 0), self.special + np.maximum(kinds, 0),
+                          self.special + 2)
+    steps = np.concatenate([kind_token[..., None], np.where(shown[..., None], results, PAD)],
+                           axis=-1)
+    return np.concatenate([questions, steps.reshape(n, -1)], axis=1).astype(np.int32)
+
+  def examples(self, questions, answers, log, rows):
+    """(state, kind, payload) for every step of the real H on `rows`, and its answer; and the
+    position in `rows` of each example's row."""
+    kinds, payloads, results, count = self.steps(log, rows)
+    q = np.asarray(questions)[rows]
+    states, kind_out, payload_out, row_out = [], [], [], []
+    for t in range(self.steps_max + 1):
+      at = np.flatnonzero(count >= t)
+      if not len(at):
+        break
+      states.append(self.state(q[at], kinds[at], results[at], np.full(len(at), t)))
+      final = count[at] == t
+      kind_out.append(np.where(final, ANSWER, kinds[at, min(t, self.steps_max - 1)]))
+      answer = np.zeros((len(at), self.payload), np.int32)
+      answer[:, :self.result] = np.asarray(answers)[rows][at]
+      step = payloads[at, min(t, self.steps_max - 1)]
+      payload_out.append(np.where(final[:, None], answer, step))
+      row_out.append(at)
+    return (np.concatenate(states), np.concatenate(kind_out), np.concatenate(payload_out),
+            np.concatenate(row_out))
+
+  def step_index(self, states: np.ndarray) -> np.ndarray:
+    """int[N]: how many steps each state shows."""
+    kind_tokens = states[:, self.question_len::1 + self.result]
+    return np.sum(kind_tokens != self.special + 2, axis=1)
 
 
 class _Recorder:

@@ -16,12 +16,17 @@ the lowest of THRESHOLDS at which it agrees with H on at least `--oracle.agreeme
 held-out rows it is that confident on (at least MIN_CHECK_ROWS of them). The lowest is 1/2: H'
 never takes a step that one of its members finds less likely than not.
 
-While a fit raises H''s held-out agreement where it is not settled by at least MIN_GAIN, H' is
-fitted again on the rows in hand (compute, not real-H calls). Once a fit stops helping, the real
-H answers twice the share (up to all of it) at every difficulty not settled, and H' is fitted
-again: those rows are answered by the real H in any case while H' is not trusted there, so
-training on them costs no extra call. A difficulty is settled when H' is trusted there and the
-rows it would be unsure of cost the real H no more than twice the share would.
+Each batch first checks the H' in hand on the held-out rows: a batch whose difficulties that
+settles needs no fit. Otherwise H' is fitted on the rows in hand (compute, not real-H calls): up
+to `--oracle.steps` steps, in chunks of FIT_CHUNK with a check after each. A fit stops early once
+a chunk changes which held-out rows H' answers as H did, sure enough to answer them, on fewer
+than MIN_GAIN / (the fit's number of chunks) of them: a fit that has stopped gaining (in the
+steady rounds, most of them) costs a chunk, not the whole fit. A fit that ran all its steps and
+raised held-out agreement where H' is not settled by at least MIN_GAIN is followed by another.
+Else the real H answers twice the share (up to all of it) at every difficulty not settled, and
+H' is fitted again: those rows are answered by the real H in any case while H' is not trusted
+there, so training on them costs no extra call. A difficulty is settled when H' is trusted there
+and the rows it would be unsure of cost the real H no more than twice the share would.
 
 H' then answers the trusted difficulties' other rows, taking its steps through the same tools
 (pi and Mz, within the same budget). It stops a row before any step it is less confident in than
@@ -32,7 +37,8 @@ starts from `--oracle.min_fraction` again, any other from half the share it reac
 
 Counts per batch (metrics): `real_h_calls`, `learned_calls`, `learned_agreement` (the lowest
 held-out agreement, on the rows as confident as the threshold, over the difficulties H' is
-trusted at), `learned_unsure`, `learned_malformed`, `learned_fits`,
+trusted at), `learned_unsure`, `learned_malformed`, `learned_fits` (and `learned_fit_steps`,
+the training steps of each member they took),
 `learned_threshold_by_difficulty` (the confidence H' answers from, where it is trusted),
 `real_fraction` (the real H's share of the batch) and `real_fraction_by_difficulty`. H' never
 sees ground truth: it learns only from H's own transcripts. Built in and trusted, it runs in
@@ -49,13 +55,13 @@ from flax import nnx
 
 from amplify import registry
 from amplify.oracles.imitator import (_OPTIMIZER, ANSWER, ASK, FIT_ROWS, LOOKUP,  # noqa: F401
-                                      MEMBERS, StepImitator, _act, _padded, _Recorder, _train)
-from amplify.learn.mz import KEY_RADIX, fact_key
-from amplify.types import IDK, PAD
+                                      MEMBERS, Transcripts, _act, _padded, _Recorder, _train)
+from amplify.types import IDK
 
 MIN_CHECK_ROWS = 20  # held-out rows of a difficulty needed to trust H' there
 MIN_GAIN = 0.01  # a fit raising held-out agreement less than this: buy more of the real H
 MAX_FITS = 32  # fits of H' per batch
+FIT_CHUNK = 100  # a fit checks H' after each this many steps, and stops once it stops gaining
 THRESHOLDS = (0.5, 0.9, 0.99, 0.999)  # the confidences H' may be trusted down to
 
 
@@ -81,87 +87,12 @@ class LearnedOracle:
 
   def __init__(self, task, settings: LearnedSettings, human):
     self.task, self.settings, self.human = task, settings, human
-    spec = task.spec
-    self.steps_max = sum(task.budget_needed)  # the most steps H's decomposition takes
-    # a key: one token past the task's (latent) or the fact tokens it is made of (episodic)
-    self.key_width = spec.fact_len - 1 if spec.context_size else 1
-    self.payload = max(spec.question_len, spec.answer_len, self.key_width)
-    self.result = spec.answer_len
-    self.special = spec.vocab_size  # state tokens for ASK, LOOKUP, and an empty step
-    # a state shows each step's kind and result, not its payload: a deterministic H's payloads
-    # are functions of the question and the earlier results, and this keeps the state short
-    self.key_token = spec.mz_key_token if spec.names_mz_keys else 0
+    self.layout = Transcripts.of(task)
     # H', split and functional; params and opt_state have a leading committee axis
     self.graphdef = self.params = self.rest = self.opt_state = None
     self.data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     self.share: dict[int, float] = {}  # per difficulty, the share a batch starts from
     self.last_counts: dict = {}
-
-  # -- transcripts as steps, steps as states ----------------------------------------------------
-  def _steps(self, log, rows: np.ndarray):
-    """The steps each of `rows` took (a `_Recorder`'s log), in order: kinds int32[n, K] (-1
-    none), payloads int32[n, K, P], results int32[n, K, R]."""
-    n, k = len(rows), self.steps_max
-    kinds = np.full((n, k), -1, np.int32)
-    payloads = np.zeros((n, k, self.payload), np.int32)
-    results = np.zeros((n, k, self.result), np.int32)
-    count = np.zeros(n, np.int64)
-    for kind, *arrays in log:
-      payload, result, where = (np.asarray(a)[rows] for a in arrays)
-      active = np.flatnonzero(where & (count < k))
-      at = count[active]
-      kinds[active, at] = kind
-      if kind == ASK:
-        payloads[active, at, :payload.shape[1]] = payload[active]
-        results[active, at, :result.shape[1]] = result[active]
-      else:
-        payloads[active, at, :self.key_width] = self._key_payload(payload[active])
-        results[active, at, 0] = result[active]
-      count[active] += 1
-    return kinds, payloads, results, count
-
-  def _key_payload(self, keys: np.ndarray) -> np.ndarray:
-    """int[n] look-up keys -> int32[n, key_width] payload tokens (`_key` inverts it)."""
-    if self.key_width == 1:
-      return (keys + self.key_token)[:, None]
-    return np.stack([(keys // KEY_RADIX**j) % KEY_RADIX for j in range(self.key_width)], axis=1)
-
-  def _key(self, payload: np.ndarray) -> np.ndarray:
-    return (payload[:, 0] - self.key_token if self.key_width == 1 else
-            np.asarray(fact_key(*payload[:, :self.key_width].astype(np.int64).T)))
-
-  def _state(self, questions: np.ndarray, kinds, results, upto: np.ndarray):
-    """The state before step `upto` of each row: its question, and the kind and result of each
-    of its first `upto` steps."""
-    n = len(questions)
-    k = self.steps_max
-    shown = np.arange(k)[None, :] < upto[:, None]
-    kind_token = np.where(shown & (kinds >= 0), self.special + np.maximum(kinds, 0),
-                          self.special + 2)
-    steps = np.concatenate([kind_token[..., None], np.where(shown[..., None], results, PAD)],
-                           axis=-1)
-    return np.concatenate([questions, steps.reshape(n, -1)], axis=1).astype(np.int32)
-
-  def _examples(self, questions, answers, log, rows):
-    """(state, kind, payload) for every step of the real H on `rows`, and its answer; and the
-    position in `rows` of each example's row."""
-    kinds, payloads, results, count = self._steps(log, rows)
-    q = np.asarray(questions)[rows]
-    states, kind_out, payload_out, row_out = [], [], [], []
-    for t in range(self.steps_max + 1):
-      at = np.flatnonzero(count >= t)
-      if not len(at):
-        break
-      states.append(self._state(q[at], kinds[at], results[at], np.full(len(at), t)))
-      final = count[at] == t
-      kind_out.append(np.where(final, ANSWER, kinds[at, min(t, self.steps_max - 1)]))
-      answer = np.zeros((len(at), self.payload), np.int32)
-      answer[:, :self.result] = np.asarray(answers)[rows][at]
-      step = payloads[at, min(t, self.steps_max - 1)]
-      payload_out.append(np.where(final[:, None], answer, step))
-      row_out.append(at)
-    return (np.concatenate(states), np.concatenate(kind_out), np.concatenate(payload_out),
-            np.concatenate(row_out))
 
   def _check(self, questions, logs, heldout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(bool[B], float[B]): where H' agrees with the real H, and its confidence, on the
@@ -172,14 +103,8 @@ class LearnedOracle:
       rows = np.flatnonzero(heldout & answered)
       if len(rows):
         agrees[rows], confidence[rows] = self._agrees(
-            self._examples(questions, h_answers, h_log, rows), len(rows))
+            self.layout.examples(questions, h_answers, h_log, rows), len(rows))
     return agrees, confidence
-
-  @property
-  def _widths(self) -> tuple[int, int, int]:
-    """The payload tokens each kind uses: an ask's question, a look-up's key, an answer."""
-    spec = self.task.spec
-    return spec.question_len, self.key_width, spec.answer_len
 
   def _agrees(self, examples, n: int) -> tuple[np.ndarray, np.ndarray]:
     """bool[n]: H' takes every step of the real H's on each of n rows (given the results H's
@@ -188,9 +113,10 @@ class LearnedOracle:
     least confidence over each row's steps up to its first that differs from H's (on a row it
     agrees on, the confidence it answers with; elsewhere no less than it would answer with)."""
     states, kinds, payloads, rows = examples
+    widths = self.layout.widths
     kind, payload, confidence = (np.asarray(a)[:len(states)] for a in _act(
-        self.graphdef, self._widths, self.params, self.rest, jnp.asarray(_padded(states))))
-    used = np.arange(payloads.shape[1])[None, :] < np.asarray(self._widths)[kinds][:, None]
+        self.graphdef, widths, self.params, self.rest, jnp.asarray(_padded(states))))
+    used = np.arange(payloads.shape[1])[None, :] < np.asarray(widths)[kinds][:, None]
     step_ok = (kind == kinds) & np.all((payload == payloads) | ~used, axis=1)
     agrees = np.ones(n, bool)
     np.logical_and.at(agrees, rows, step_ok)
@@ -198,7 +124,7 @@ class LearnedOracle:
     # differing step is the last whose confidence counts
     before_wrong = np.ones(n, bool)
     row_confidence = np.ones(n)
-    step = self._step_index(states)
+    step = self.layout.step_index(states)
     for t in np.unique(step):
       at = step == t
       r = rows[at]
@@ -207,38 +133,62 @@ class LearnedOracle:
       before_wrong[r[~step_ok[at]]] = False
     return agrees, row_confidence
 
-  def _step_index(self, states: np.ndarray) -> np.ndarray:
-    """int[N]: how many steps each state shows."""
-    kind_tokens = states[:, self.task.spec.question_len::1 + self.result]
-    return np.sum(kind_tokens != self.special + 2, axis=1)
-
   # -- fitting and acting -----------------------------------------------------------------------
-  def _fit(self, key: jax.Array) -> None:
+  def _fit(self, key: jax.Array, steps: int) -> None:
     states, kinds, payloads = (np.concatenate(parts) for parts in zip(*self.data))
     if self.params is None:
-      members = [nnx.split(StepImitator(self.special + 3, self.task.spec.question_len,
-                                        self.steps_max, self.result, self.payload,
-                                        self.settings.width,
-                                        rngs=nnx.Rngs(jax.random.fold_in(key, m))),
+      members = [nnx.split(self.layout.network(self.settings.width, jax.random.fold_in(key, m)),
                            nnx.Param, ...) for m in range(MEMBERS)]
       self.graphdef, _, self.rest = members[0]
       self.params = jax.tree.map(lambda *p: jnp.stack(p), *(params for _, params, _ in members))
       self.opt_state = jax.vmap(_OPTIMIZER.init)(self.params)
-    batches = jax.random.randint(key, (MEMBERS, self.settings.steps, 128), 0, len(states))
+    batches = jax.random.randint(key, (MEMBERS, steps, 128), 0, len(states))
     # the padding rows are never sampled
     self.params, self.opt_state, _ = _train(
-        self.graphdef, _OPTIMIZER, self._widths, self.params, self.rest, self.opt_state,
+        self.graphdef, _OPTIMIZER, self.layout.widths, self.params, self.rest, self.opt_state,
         *(jnp.asarray(_padded(a, FIT_ROWS)) for a in (states, kinds, payloads)), batches)
+
+  @property
+  def _chunks(self) -> int:
+    return max(1, self.settings.steps // FIT_CHUNK)
+
+  def _trust(self, rows_at: dict, taken: dict, heldout: np.ndarray, agrees: np.ndarray,
+             confidence: np.ndarray):
+    """Where H' is trusted, from its agreement with the real H on the held-out rows (bool[B])
+    and its confidence there: (agrees, bool[B] the held-out rows it answers as H did, sure
+    enough to answer them; {difficulty: threshold}, {difficulty: share of held-out rows that
+    sure}, {difficulty: agreement}, the difficulties not settled where the real H has rows
+    left). At each difficulty the lowest threshold at which it agrees on enough of the held-out
+    rows it is that confident on leaves it the most rows."""
+    threshold, coverage, checked = {}, {}, {}
+    for d, rows in rows_at.items():
+      held = rows[heldout[rows]]
+      for tau in THRESHOLDS:
+        sure = held[confidence[held] >= tau]
+        if len(sure) >= MIN_CHECK_ROWS:
+          checked[d] = float(agrees[sure].mean())
+          if checked[d] >= self.settings.agreement:
+            threshold[d], coverage[d] = tau, len(sure) / len(held)
+            break
+    answered = np.zeros(len(agrees), bool)  # at the lowest threshold where not trusted
+    for d, rows in rows_at.items():
+      held = rows[heldout[rows]]
+      answered[held] = agrees[held] & (confidence[held] >= threshold.get(d, THRESHOLDS[0]))
+    # settled: the rows H' would leave to the real H there (those it is unsure of) cost no more
+    # than asking the real H for twice the share would
+    settled = {d for d in threshold if (1 - coverage[d]) * (len(rows_at[d]) - taken[d]) <= taken[d]}
+    pending = {d for d in rows_at if d not in settled and taken[d] < len(rows_at[d])}
+    return agrees, answered[heldout], threshold, coverage, checked, pending
 
   def _imitate(self, questions: jax.Array, tools, rows: jax.Array,
                threshold: np.ndarray) -> tuple[jax.Array, np.ndarray]:
     """H' answers `rows` (bool[B]) through `tools`: one step per iteration, as array code. A row
     stops, unanswered, before a step H' is less confident in than the row's `threshold`
     float[B]; returns the answers (IDK where none) and bool[B], the rows stopped so."""
-    n, k, spec = questions.shape[0], self.steps_max, self.task.spec
+    n, k, spec = questions.shape[0], self.layout.steps_max, self.task.spec
     q = np.asarray(questions)
     kinds = np.full((n, k), -1, np.int32)
-    results = np.zeros((n, k, self.result), np.int32)
+    results = np.zeros((n, k, self.layout.result), np.int32)
     active = np.asarray(rows).copy()
     unsure = np.zeros(n, bool)
     answers = np.full((n, spec.answer_len), IDK, np.int32)
@@ -249,11 +199,11 @@ class LearnedOracle:
         break
       index = np.zeros(1 << (len(at) - 1).bit_length(), np.int64)
       index[:len(at)] = at
-      state = self._state(q[index], kinds[index], results[index], np.full(len(index), t))
+      state = self.layout.state(q[index], kinds[index], results[index], np.full(len(index), t))
       step_kind, step_payload, confidence = (np.asarray(a)[:len(at)] for a in _act(
-          self.graphdef, self._widths, self.params, self.rest, jnp.asarray(state)))
+          self.graphdef, self.layout.widths, self.params, self.rest, jnp.asarray(state)))
       kind = np.full(n, -1, np.int32)
-      payload = np.zeros((n, self.payload), np.int32)
+      payload = np.zeros((n, self.layout.payload), np.int32)
       kind[at], payload[at] = step_kind, step_payload
       doubt = np.zeros(n, bool)
       doubt[at] = confidence < threshold[at]
@@ -271,7 +221,7 @@ class LearnedOracle:
                                      jnp.asarray(ask)))
         results[ask, t] = reply[ask]
       if look.any():
-        value = np.asarray(tools.lookup(jnp.asarray(self._key(payload), jnp.int32),
+        value = np.asarray(tools.lookup(jnp.asarray(self.layout.key(payload), jnp.int32),
                                         jnp.asarray(look)))
         results[look, t, 0] = value[look]
       kinds[active, t] = kind[active]
@@ -297,9 +247,8 @@ class LearnedOracle:
       answers[rows] = h[rows]
       return h, recorder.log
 
-    pending, trusted, checked, logs = set(rows_at), set(), {}, []
-    buy, fits = True, 0
-    agrees = np.zeros(n, bool)  # on every held-out row so far, by the H' fitted last
+    pending, trusted, threshold, coverage, checked, logs = set(rows_at), set(), {}, {}, {}, []
+    buy, fits, fit_steps = True, 0, 0
     for attempt in range(MAX_FITS):
       if buy:  # the real H answers more rows, only where H' is not trusted
         new, train = np.zeros(n, bool), []
@@ -313,40 +262,32 @@ class LearnedOracle:
           train.append(rows[split:])
         h, log = ask_real(new, attempt)
         logs.append((h, log, new))
-        self.data.append(self._examples(questions, h, log, np.concatenate(train))[:3])
-        if self.params is not None:  # the H' in hand on the new held-out rows: the bar to beat
-          agrees[heldout & new] = self._check(questions, [(h, log, new)],
-                                              heldout)[0][heldout & new]
-      before, pending_before = agrees, pending
-      self._fit(jax.random.fold_in(key, 100 + attempt))
-      fits += 1
-      agrees, confidence = self._check(questions, logs, heldout)
-      # H' is trusted at a difficulty, down to a confidence threshold, once it agrees with H on
-      # enough of the held-out rows it is that confident on (every difficulty is checked again
-      # after each fit); the lowest such threshold leaves it the most rows
-      threshold, coverage, checked = {}, {}, {}
-      for d, rows in rows_at.items():
-        held = rows[heldout[rows]]
-        for tau in THRESHOLDS:
-          sure = held[confidence[held] >= tau]
-          if len(sure) >= MIN_CHECK_ROWS:
-            checked[d] = float(agrees[sure].mean())
-            if checked[d] >= self.settings.agreement:
-              threshold[d], coverage[d] = tau, len(sure) / len(held)
-              break
+        self.data.append(self.layout.examples(questions, h, log, np.concatenate(train))[:3])
+      pending_before = pending
+      # the H' in hand, checked on every held-out row: the bar a fit must beat, and where it is
+      # settled already (a batch whose difficulties all are needs no fit)
+      checks = [self._trust(rows_at, taken, heldout, *self._check(questions, logs, heldout))
+                if self.params is not None else None]
+      while not (checks[-1] and not checks[-1][-1]) and len(checks) <= self._chunks:
+        # a fit: chunks of training steps while a chunk changes which held-out rows H' answers
+        # as the real H did, sure enough to answer them, on at least MIN_GAIN of them
+        steps = math.ceil(self.settings.steps / self._chunks)
+        self._fit(jax.random.fold_in(jax.random.fold_in(key, 100 + attempt), len(checks)), steps)
+        fit_steps += steps
+        checks.append(self._trust(rows_at, taken, heldout, *self._check(questions, logs, heldout)))
+        if checks[-2] and np.mean(checks[-1][1] != checks[-2][1]) < MIN_GAIN / self._chunks:
+          break
+      fits += len(checks) > 1
+      agrees, _, threshold, coverage, checked, pending = checks[-1]
       trusted = set(threshold)
-      # settled: the rows H' would leave to the real H there (those it is unsure of) cost no
-      # more than asking the real H for twice the share would
-      settled = {d for d in trusted
-                 if (1 - coverage[d]) * (len(rows_at[d]) - taken[d]) <= taken[d]}
-      pending = {d for d in rows_at if d not in settled and taken[d] < len(rows_at[d])}
       if not pending:
         break
-      # fitting again on the rows in hand costs no real-H call: do that while the last fit
-      # raised H''s held-out agreement where it was not trusted; else buy more of the real H
+      # fitting on while the fit raised H''s held-out agreement where it was not trusted costs
+      # no real-H call: do that if it stopped at its steps; else buy more of the real H
+      before = checks[0][0] if checks[0] else np.zeros(n, bool)
       where = heldout & np.isin(difficulty, list(pending_before))
       gain = (agrees[where].sum() - before[where].sum()) / max(int(where.sum()), 1)
-      buy = gain < MIN_GAIN
+      buy = gain < MIN_GAIN or len(checks) <= self._chunks
       if buy:
         for d in pending:
           share[d] = min(1.0, 2 * share[d])
@@ -381,6 +322,7 @@ class LearnedOracle:
                         "real_fraction": round(float(real.mean()), 4),
                         "learned_malformed": int(malformed.sum()),
                         "learned_unsure": int(unsure.sum()), "learned_fits": fits,
+                        "learned_fit_steps": fit_steps,
                         "learned_threshold_by_difficulty": {str(d): threshold[d]
                                                             for d in sorted(trusted)},
                         "real_fraction_by_difficulty": {
