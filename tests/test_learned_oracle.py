@@ -26,6 +26,16 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
   assert counts["real_h_calls"] <= 2048 // 2 and counts["learned_agreement"] >= 0.99
   agree = np.all(np.asarray(labels.answers) == np.asarray(scripted.answers), axis=1)
   assert agree.mean() >= 0.95  # H' never saw these questions' answers
+  assert counts["learned_fits"] >= 1 and counts["learned_fit_steps"] >= 60
+
+  # the next batch: where the H' in hand, checked on the new held-out rows, settles every
+  # difficulty, it answers without fitting again, still as the real H would
+  more = task.deployment_questions(jax.random.key(6), 2048)
+  again = learner.label(more, policy, competent, jax.random.key(4))
+  expected = helpers.amplifier(config, task, mz).label(more, policy, competent, jax.random.key(4))
+  assert again.cost()["learned_fit_steps"] == 0 and again.cost()["real_h_calls"] <= 2048 // 4
+  agree = np.all(np.asarray(again.answers) == np.asarray(expected.answers), axis=1)
+  assert agree.mean() >= 0.95
 
   # a row H' is less sure of than its threshold stops before its first step: unanswered (the
   # real H takes it), no ask or look-up spent on it; the other rows are answered as without one
