@@ -11,7 +11,9 @@ set -u
 out=${1:?usage: gpu_checks.sh OUT_DIR}
 mkdir -p "$out"
 # dependencies the device image lacks travel as wheels in .whl (carry it): tensorboardX,
-# ml_collections (and PyYAML, which it needs, where the image lacks it)
+# ml_collections (and PyYAML, which it needs, where the image lacks it), made here by
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux2014_x86_64 -d .whl tensorboardX==2.6.5 ml_collections pyyaml
 if ls .whl/*.whl > /dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl && export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"

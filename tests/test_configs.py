@@ -29,7 +29,8 @@ def test_every_field_is_a_flat_name_or_a_plugin_setting():
   """Every field the flat config had keeps its flat name; later fields have only their path."""
   config = configs.get_config()
   paths = {p for p in _leaves(config) if not p.startswith(("task.", "oracle."))}
-  later = {"curriculum.on", "curriculum.start", "curriculum.threshold", "train.replay_rounds"}
+  later = {"curriculum.on", "curriculum.start", "curriculum.threshold", "train.replay_rounds",
+           "train.shard_params"}
   assert paths == set(configs.FLAT.values()) - {"task.name", "oracle.name"} | later
 
 

@@ -79,6 +79,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.warmup_steps = 100
   config.train.weight_decay = 0.01
   config.train.steps_per_call = 200  # optimiser steps per jitted call
+  # with several devices: split parameters and optimiser state over them, not a copy on each
+  config.train.shard_params = False
   # earlier rounds' answered labels replayed: the newest, at most this many rounds' worth of
   # rows (x label.size; 0: none), so a task's replay scales with its rounds
   config.train.replay_rounds = 1

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from amplify.learn.mesh import split_rows
 from amplify.learn.mz import IndexedModel, shown
 from amplify.oracles.base import Oracle, Question, answer_problem, is_per_question
 from amplify.oracles.per_question import (OracleError, ReplayOracle, RowTranscript, Stopped,
@@ -55,7 +56,7 @@ def _policy_answers(spec: Spec, difficulty, graphdef, view, params, competent, c
   pi is not competent at q's difficulty, and everywhere in round 0 (graphdef None)."""
   if graphdef is None:  # round 0: no policy yet
     return jnp.full((q.shape[0], spec.answer_len), IDK, jnp.int32)
-  seen = shown(view, Inputs(context, q))
+  seen = shown(view, split_rows(Inputs(context, q)))
   answers = jnp.argmax(nnx.merge(graphdef, params)(seen.context, seen.questions), -1)
   return jnp.where(competent[difficulty(q)][:, None], answers.astype(jnp.int32), IDK)
 
@@ -71,6 +72,7 @@ def _amplified_answers(oracle: Oracle, spec: Spec, budget: Budget, difficulty, g
   q) and lookup(mz, keys, context) are pi's and Mz's: compiled ones for an oracle that is not
   compiled whole (else pi would run op by op), traced into its program for one that is."""
   ask = ask or functools.partial(_policy_answers, spec, difficulty)
+  inputs = split_rows(inputs)  # each device answers its share of the questions
   ask_fn = functools.partial(ask, graphdef, view, params, competent, inputs.context)
   tools = BatchTools(ask_fn, lambda keys: lookup(mz, keys, inputs.context),
                      inputs.questions.shape[0], max_asks=budget.max_asks,

@@ -18,6 +18,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from amplify.learn.mesh import keep_params, place_params, replicate, split_rows
 from amplify.learn.mz import shown
 from amplify.types import Inputs
 
@@ -75,14 +76,17 @@ def _loss(model, data: LabelledSet, view) -> jax.Array:
 
 
 @functools.partial(jax.jit,
-                   static_argnames=("graphdef", "tx", "steps", "batch_size", "augment"))
+                   static_argnames=("graphdef", "tx", "steps", "batch_size", "augment",
+                                    "shard_params"))
 def _train_chunk(graphdef, params, opt_state, data, n, key, active, view, *, tx, steps, batch_size,
-                 augment):
+                 augment, shard_params=False):
   """The first `active` (<= steps) of `steps` optimiser steps on minibatches drawn from the first
   n rows of `data`, which `augment` (if given) first transforms by one random symmetry per row for
   this chunk; the policy is shown each row through `view` (None: as it is). `active` is traced,
   so a round's last, shorter chunk runs the same compiled program (the steps past it are skipped,
-  not computed); step i's key is the same for any `steps` (JAX's partitionable threefry)."""
+  not computed); step i's key is the same for any `steps` (JAX's partitionable threefry). Each
+  minibatch is split over the devices; the parameters and optimiser state stay where
+  `amplify.learn.mesh.param_shardings` puts them (`shard_params`)."""
   key, k_augment = jax.random.split(key)
   if augment is not None:
     inputs, labels = augment(k_augment, data.inputs, data.labels)
@@ -91,10 +95,10 @@ def _train_chunk(graphdef, params, opt_state, data, n, key, active, view, *, tx,
   def train(carry, step_key):
     params, opt_state = carry
     rows = jax.random.randint(step_key, (batch_size,), 0, n)
-    batch = jax.tree.map(lambda a: a[rows], data)
+    batch = split_rows(jax.tree.map(lambda a: a[rows], data))  # each device its share of rows
     loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p), batch, view))(params)
     updates, opt_state = tx.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), loss
+    return keep_params((optax.apply_updates(params, updates), opt_state), shard_params), loss
 
   def step(carry, xs):
     i, step_key = xs
@@ -102,7 +106,8 @@ def _train_chunk(graphdef, params, opt_state, data, n, key, active, view, *, tx,
                         carry, step_key)
 
   (params, opt_state), losses = jax.lax.scan(
-      step, (params, opt_state), (jnp.arange(steps), jax.random.split(key, steps)))
+      step, keep_params((params, opt_state), shard_params),
+      (jnp.arange(steps), jax.random.split(key, steps)))
   return params, opt_state, losses.sum() / active
 
 
@@ -123,7 +128,10 @@ class Distiller:
     self.schedule_steps = total_steps  # the optimiser's schedule (a resume rebuilds it)
     self._tx = make_optimizer(train, total_steps)
     self._graphdef, params = nnx.split(policy, nnx.Param)
-    self._opt_state = jax.jit(self._tx.init)(params)  # one program, not an eager op per leaf
+    params = place_params(params, train.shard_params)  # on every device, whole or split
+    nnx.update(policy, params)
+    # one program, not an eager op per leaf; the state placed as the parameters are
+    self._opt_state = place_params(jax.jit(self._tx.init)(params), train.shard_params)
     self.steps_run = 0
 
   def fit(self, data: LabelledSet, steps: int, key: jax.Array, until=None,
@@ -137,15 +145,15 @@ class Distiller:
     # Pad to `capacity` (or the next power of two above n) so that rounds with growing data reuse
     # one compiled program; padding rows are never drawn (minibatches index the first n rows).
     rows = 1 << (max(n, self._capacity) - 1).bit_length()
-    padded = jax.device_put(data.take(np.minimum(np.arange(rows), n - 1)))
+    padded = replicate(data.take(np.minimum(np.arange(rows), n - 1)))
     loss, done = float("nan"), 0
     while done < steps:
       chunk = min(self._config.steps_per_call, steps - done)
       new_params, opt_state, loss = _train_chunk(
           self._graphdef, params, self._opt_state, padded, n, jax.random.fold_in(key, done),
           chunk, self.view, tx=self._tx, steps=self._config.steps_per_call,
-          batch_size=self._config.batch_size,
-          augment=self._augment)
+          batch_size=self._config.batch_size, augment=self._augment,
+          shard_params=self._config.shard_params)
       if not math.isfinite(float(loss)):  # the policy and optimiser keep the last good state
         nnx.update(self.policy, params)
         raise FloatingPointError(
@@ -175,7 +183,7 @@ class Distiller:
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
 def _predict(graphdef, params, inputs: Inputs, view) -> jax.Array:
-  inputs = shown(view, inputs)
+  inputs = shown(view, split_rows(inputs))
   return jnp.argmax(nnx.merge(graphdef, params)(inputs.context, inputs.questions), -1).astype(
       jnp.int32)
 

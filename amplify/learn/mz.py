@@ -24,8 +24,8 @@ from typing import Protocol
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from amplify.learn.mesh import replicate, rows_sharding
 from amplify.types import IDK, PAD, Inputs, Spec
 
 
@@ -223,8 +223,7 @@ class Table:
     return -(-self.spec.z_entries // devices) * devices, self.spec.z_values
 
   def init(self) -> jax.Array:
-    devices = jax.devices()
-    sharding = NamedSharding(Mesh(np.array(devices), ("entries",)), PartitionSpec("entries", None))
+    sharding = rows_sharding(None)
     # Zeros: every value equally likely before the data speak (and no key to derive).
     return jax.device_put(jnp.zeros(self.shape, jnp.float32), sharding)
 
@@ -234,7 +233,7 @@ class Table:
   def freeze(self, params: jax.Array) -> TableMz:
     """params: the fitted table, padded or not."""
     values = jnp.argmax(params[:self.spec.z_entries], axis=-1)
-    entries = jax.device_put(values.astype(jnp.int32) + self.spec.z_first_token, jax.devices()[0])
+    entries = replicate(values.astype(jnp.int32) + self.spec.z_first_token)
     return TableMz(entries, self.spec.z_values, self.spec.z_first_token)
 
   def size(self, params: jax.Array) -> dict[str, int]:

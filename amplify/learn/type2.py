@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from amplify.learn.mesh import split_rows
 from amplify.oracles.tools import handle
 from amplify.types import IDK, Inputs
 
@@ -42,6 +43,7 @@ def tree_answers(oracle, depth: int, answer_len: int, mz, inputs: Inputs,
   `depth` levels of asks (an ask deeper than that gets IDK), look-ups read in `mz`. Returns
   (answers int32[B, La], H calls int32[B]: the nodes of each question's tree). Array code: jit
   it with the oracle and depth static (`Type2.answers`)."""
+  inputs = split_rows(inputs)  # each device judges its share of the sample
   context = inputs.context
 
   def solve(level, questions, rows, key):

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from amplify.learn.mesh import split_rows
 from amplify.learn.mz import KEY_RADIX, fact_key
 from amplify.learn.policy import Block
 from amplify.types import PAD
@@ -88,9 +89,9 @@ def _train(graphdef, optimizer, widths, params, rest, opt_state, states, kinds, 
 
   def step(carry, rows):
     params, opt_state = carry
+    batch = split_rows((states[rows], kinds[rows], payloads[rows]))
     loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p, rest), widths,
-                                                     states[rows], kinds[rows], payloads[rows]))(
-                                                         params)
+                                                     *batch))(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), loss
 
@@ -109,6 +110,7 @@ def _act(graphdef, widths, params, rest, state):
   (each token copied from its most likely position or generated, whichever is more likely), and
   H''s confidence in it float[B]: the least probability any member gives the kind or a used
   payload token (copied from any position holding it, or generated)."""
+  state = split_rows(state)
   kind_logits, logits = jax.vmap(lambda p: nnx.merge(graphdef, p, rest)(state))(params)
   length = state.shape[1]
   first = logits[0]
