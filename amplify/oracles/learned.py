@@ -18,10 +18,11 @@ never takes a step that one of its members finds less likely than not.
 
 Each batch first checks the H' in hand on the held-out rows: a batch whose difficulties that
 settles needs no fit. Otherwise H' is fitted on the rows in hand (compute, not real-H calls): up
-to `--oracle.steps` steps, in chunks of FIT_CHUNK with a check after each. A fit stops early once
-a chunk changes which held-out rows H' answers as H did, sure enough to answer them, on fewer
-than MIN_GAIN / (the fit's number of chunks) of them: a fit that has stopped gaining (in the
-steady rounds, most of them) costs a chunk, not the whole fit. A fit that ran all its steps and
+to `--oracle.steps` steps, in chunks of FIT_CHUNK. After each chunk H' is checked on a sample of
+CHECK_ROWS held-out rows: a fit stops early once a chunk changes how surely H' answers as H did
+(`_levels`: from how many of THRESHOLDS) on fewer than MIN_GAIN / (the fit's number of chunks)
+of them, so a fit that has stopped gaining costs a chunk, not all its steps; every held-out row is
+checked when the fit ends. A fit that ran all its steps and
 raised held-out agreement where H' is not settled by at least MIN_GAIN is followed by another.
 Else the real H answers twice the share (up to all of it) at every difficulty not settled, and
 H' is fitted again: those rows are answered by the real H in any case while H' is not trusted
@@ -62,6 +63,7 @@ MIN_CHECK_ROWS = 20  # held-out rows of a difficulty needed to trust H' there
 MIN_GAIN = 0.01  # a fit raising held-out agreement less than this: buy more of the real H
 MAX_FITS = 32  # fits of H' per batch
 FIT_CHUNK = 100  # a fit checks H' after each this many steps, and stops once it stops gaining
+CHECK_ROWS = 1024  # held-out rows those checks read (the fit's end checks every one)
 THRESHOLDS = (0.5, 0.9, 0.99, 0.999)  # the confidences H' may be trusted down to
 
 
@@ -77,6 +79,12 @@ class LearnedSettings:
       raise ValueError(f"--oracle.min_fraction={self.min_fraction}: a share in (0, 1].")
     if not 0 <= self.agreement <= 1:
       raise ValueError(f"--oracle.agreement={self.agreement}: a rate in [0, 1].")
+
+
+def _levels(agrees: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+  """int[B]: how many of THRESHOLDS H' would answer each row from, as the real H did (0 where it
+  does not agree, or is less sure than every threshold)."""
+  return np.where(agrees, np.searchsorted(THRESHOLDS, confidence, side="right"), 0)
 
 
 class LearnedOracle:
@@ -155,9 +163,8 @@ class LearnedOracle:
   def _trust(self, rows_at: dict, taken: dict, heldout: np.ndarray, agrees: np.ndarray,
              confidence: np.ndarray):
     """Where H' is trusted, from its agreement with the real H on the held-out rows (bool[B])
-    and its confidence there: (agrees, bool[B] the held-out rows it answers as H did, sure
-    enough to answer them; {difficulty: threshold}, {difficulty: share of held-out rows that
-    sure}, {difficulty: agreement}, the difficulties not settled where the real H has rows
+    and its confidence there: ({difficulty: threshold}, {difficulty: share of its held-out rows
+    that sure}, {difficulty: agreement}, the difficulties not settled where the real H has rows
     left). At each difficulty the lowest threshold at which it agrees on enough of the held-out
     rows it is that confident on leaves it the most rows."""
     threshold, coverage, checked = {}, {}, {}
@@ -170,15 +177,11 @@ class LearnedOracle:
           if checked[d] >= self.settings.agreement:
             threshold[d], coverage[d] = tau, len(sure) / len(held)
             break
-    answered = np.zeros(len(agrees), bool)  # at the lowest threshold where not trusted
-    for d, rows in rows_at.items():
-      held = rows[heldout[rows]]
-      answered[held] = agrees[held] & (confidence[held] >= threshold.get(d, THRESHOLDS[0]))
     # settled: the rows H' would leave to the real H there (those it is unsure of) cost no more
     # than asking the real H for twice the share would
     settled = {d for d in threshold if (1 - coverage[d]) * (len(rows_at[d]) - taken[d]) <= taken[d]}
     pending = {d for d in rows_at if d not in settled and taken[d] < len(rows_at[d])}
-    return agrees, answered[heldout], threshold, coverage, checked, pending
+    return threshold, coverage, checked, pending
 
   def _imitate(self, questions: jax.Array, tools, rows: jax.Array,
                threshold: np.ndarray) -> tuple[jax.Array, np.ndarray]:
@@ -231,6 +234,7 @@ class LearnedOracle:
     n = questions.shape[0]
     difficulty = np.asarray(self.task.difficulty(questions))
     order = np.asarray(jax.random.permutation(jax.random.fold_in(key, 0), n))
+    rank = np.argsort(order)  # each row's place in that order
     # each difficulty's rows in one random order: the real H answers a prefix of them
     rows_at = {int(d): order[difficulty[order] == d] for d in np.unique(difficulty)}
     share = {d: self.share.get(d, self.settings.min_fraction) for d in rows_at}
@@ -266,28 +270,39 @@ class LearnedOracle:
       pending_before = pending
       # the H' in hand, checked on every held-out row: the bar a fit must beat, and where it is
       # settled already (a batch whose difficulties all are needs no fit)
-      checks = [self._trust(rows_at, taken, heldout, *self._check(questions, logs, heldout))
-                if self.params is not None else None]
-      while not (checks[-1] and not checks[-1][-1]) and len(checks) <= self._chunks:
-        # a fit: chunks of training steps while a chunk changes which held-out rows H' answers
-        # as the real H did, sure enough to answer them, on at least MIN_GAIN of them
-        steps = math.ceil(self.settings.steps / self._chunks)
-        self._fit(jax.random.fold_in(jax.random.fold_in(key, 100 + attempt), len(checks)), steps)
-        fit_steps += steps
-        checks.append(self._trust(rows_at, taken, heldout, *self._check(questions, logs, heldout)))
-        if checks[-2] and np.mean(checks[-1][1] != checks[-2][1]) < MIN_GAIN / self._chunks:
-          break
-      fits += len(checks) > 1
-      agrees, _, threshold, coverage, checked, pending = checks[-1]
+      before = self._check(questions, logs, heldout) if self.params is not None else None
+      threshold, coverage, checked, pending = (self._trust(rows_at, taken, heldout, *before)
+                                               if before else ({}, {}, {}, pending))
+      chunks = 0
+      if before is None or pending:
+        # a fit: chunks of steps while a chunk changes how surely H' answers as the real H did
+        # on at least MIN_GAIN / (chunks a fit has) of a sample of the held-out rows
+        held = np.flatnonzero(heldout)
+        sample = np.zeros(n, bool)
+        sample[held[np.argsort(rank[held])[:CHECK_ROWS]]] = True
+        last = _levels(*before)[sample] if before else None
+        while chunks < self._chunks:
+          steps = math.ceil(self.settings.steps / self._chunks)
+          self._fit(jax.random.fold_in(jax.random.fold_in(key, 100 + attempt), chunks), steps)
+          chunks, fit_steps = chunks + 1, fit_steps + steps
+          if chunks < self._chunks:
+            level = _levels(*self._check(questions, logs, sample))[sample]
+            if last is not None and np.mean(level != last) < MIN_GAIN / self._chunks:
+              break
+            last = level
+        fits += 1
+        agrees, confidence = self._check(questions, logs, heldout)
+        threshold, coverage, checked, pending = self._trust(rows_at, taken, heldout, agrees,
+                                                            confidence)
       trusted = set(threshold)
       if not pending:
         break
       # fitting on while the fit raised H''s held-out agreement where it was not trusted costs
-      # no real-H call: do that if it stopped at its steps; else buy more of the real H
-      before = checks[0][0] if checks[0] else np.zeros(n, bool)
+      # no real-H call: do that if it ran all its steps; else buy more of the real H
       where = heldout & np.isin(difficulty, list(pending_before))
-      gain = (agrees[where].sum() - before[where].sum()) / max(int(where.sum()), 1)
-      buy = gain < MIN_GAIN or len(checks) <= self._chunks
+      bar = before[0][where].sum() if before else 0
+      gain = (agrees[where].sum() - bar) / max(int(where.sum()), 1)
+      buy = gain < MIN_GAIN or chunks < self._chunks
       if buy:
         for d in pending:
           share[d] = min(1.0, 2 * share[d])
