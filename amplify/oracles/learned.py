@@ -285,7 +285,7 @@ class LearnedOracle:
           steps = math.ceil(self.settings.steps / self._chunks)
           self._fit(jax.random.fold_in(jax.random.fold_in(key, 100 + attempt), chunks), steps)
           chunks, fit_steps = chunks + 1, fit_steps + steps
-          if chunks < self._chunks:
+          if chunks < self._chunks and sample.any():
             level = _levels(*self._check(questions, logs, sample))[sample]
             if last is not None and np.mean(level != last) < MIN_GAIN / self._chunks:
               break
