@@ -19,11 +19,11 @@ never takes a step that one of its members finds less likely than not.
 Each batch first checks the H' in hand on the held-out rows: a batch whose difficulties that
 settles needs no fit. Otherwise H' is fitted on the rows in hand (compute, not real-H calls): up
 to `--oracle.steps` steps, in chunks of FIT_CHUNK. After each chunk H' is checked on a sample of
-CHECK_ROWS held-out rows: a fit stops early once a chunk changes how surely H' answers as H did
-(`_levels`: from how many of THRESHOLDS) on fewer than MIN_GAIN / (the fit's number of chunks)
-of them, so a fit that has stopped gaining costs a chunk, not all its steps; every held-out row is
-checked when the fit ends. A fit that ran all its steps and
-raised held-out agreement where H' is not settled by at least MIN_GAIN is followed by another.
+CHECK_ROWS held-out rows: a fit stops early once a chunk changes which of them H' answers as H
+did, sure enough to (`_answered`), on fewer than MIN_GAIN / (the fit's number of chunks) of them,
+so a fit that has stopped gaining costs a chunk, not all its steps; every held-out row is checked
+when the fit ends. A fit that ran all its steps and raised held-out agreement where H' is not
+settled by at least MIN_GAIN is followed by another.
 Else the real H answers twice the share (up to all of it) at every difficulty not settled, and
 H' is fitted again: those rows are answered by the real H in any case while H' is not trusted
 there, so training on them costs no extra call. A difficulty is settled when H' is trusted there
@@ -81,10 +81,11 @@ class LearnedSettings:
       raise ValueError(f"--oracle.agreement={self.agreement}: a rate in [0, 1].")
 
 
-def _levels(agrees: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-  """int[B]: how many of THRESHOLDS H' would answer each row from, as the real H did (0 where it
-  does not agree, or is less sure than every threshold)."""
-  return np.where(agrees, np.searchsorted(THRESHOLDS, confidence, side="right"), 0)
+def _answered(agrees: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+  """bool[B]: the rows H' answers as the real H did, sure enough to at its lowest threshold
+  (counting the rows whose confidence crosses a higher one too kept every fit going: lexicon's
+  round 1 trained 1,000 steps, against 300)."""
+  return agrees & (confidence >= THRESHOLDS[0])
 
 
 class LearnedOracle:
@@ -275,21 +276,21 @@ class LearnedOracle:
                                                if before else ({}, {}, {}, pending))
       chunks = 0
       if before is None or pending:
-        # a fit: chunks of steps while a chunk changes how surely H' answers as the real H did
+        # a fit: chunks of steps while a chunk changes which rows H' answers as the real H did
         # on at least MIN_GAIN / (chunks a fit has) of a sample of the held-out rows
         held = np.flatnonzero(heldout)
         sample = np.zeros(n, bool)
         sample[held[np.argsort(rank[held])[:CHECK_ROWS]]] = True
-        last = _levels(*before)[sample] if before else None
+        last = _answered(*before)[sample] if before else None
         while chunks < self._chunks:
           steps = math.ceil(self.settings.steps / self._chunks)
           self._fit(jax.random.fold_in(jax.random.fold_in(key, 100 + attempt), chunks), steps)
           chunks, fit_steps = chunks + 1, fit_steps + steps
           if chunks < self._chunks and sample.any():
-            level = _levels(*self._check(questions, logs, sample))[sample]
-            if last is not None and np.mean(level != last) < MIN_GAIN / self._chunks:
+            now = _answered(*self._check(questions, logs, sample))[sample]
+            if last is not None and np.mean(now != last) < MIN_GAIN / self._chunks:
               break
-            last = level
+            last = now
         fits += 1
         agrees, confidence = self._check(questions, logs, heldout)
         threshold, coverage, checked, pending = self._trust(rows_at, taken, heldout, agrees,
