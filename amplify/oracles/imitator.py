@@ -1,7 +1,8 @@
 """H''s network (`amplify.oracles.learned`): `StepImitator` predicts H's next step from the
 question and the steps taken; a committee of MEMBERS of them is fitted together (`_train`) and
 acts as one (`_act`: the first member's step, the least confidence any member gives it); it
-learns from the steps `_Recorder` keeps of the real H."""
+learns from the steps `_Recorder` keeps of the real H, which `Transcripts` lays out as states and
+steps. Its fits and steps split their rows over the devices (`amplify.learn.mesh`)."""
 from __future__ import annotations
 
 import dataclasses
