@@ -49,9 +49,7 @@ def split_rows(tree):
 
 def replicate(tree):
   """On the host: `tree`'s arrays as one copy on each device."""
-  if jax.device_count() == 1:
-    return jax.device_put(tree)
-  return jax.device_put(tree, NamedSharding(data_mesh(), PartitionSpec()))
+  return place_params(tree, shard=False)
 
 
 def param_shardings(tree, shard: bool):
