@@ -252,8 +252,10 @@ class LearnedOracle:
       answers[rows] = h[rows]
       return h, recorder.log
 
-    pending, trusted, threshold, coverage, checked, logs = set(rows_at), set(), {}, {}, {}, []
+    pending, logs = set(rows_at), []
     buy, fits, fit_steps = True, 0, 0
+    # the H' in hand on every held-out row so far: whether it agrees with the real H, how surely
+    agrees, confidence = np.zeros(n, bool), np.zeros(n)
     for attempt in range(MAX_FITS):
       if buy:  # the real H answers more rows, only where H' is not trusted
         new, train = np.zeros(n, bool), []
@@ -268,10 +270,14 @@ class LearnedOracle:
         h, log = ask_real(new, attempt)
         logs.append((h, log, new))
         self.data.append(self.layout.examples(questions, h, log, np.concatenate(train))[:3])
+        if self.params is not None:  # the rows checked so far keep their check
+          fresh = heldout & new
+          agrees[fresh], confidence[fresh] = (a[fresh] for a in self._check(
+              questions, [(h, log, new)], fresh))
       pending_before = pending
-      # the H' in hand, checked on every held-out row: the bar a fit must beat, and where it is
-      # settled already (a batch whose difficulties all are needs no fit)
-      before = self._check(questions, logs, heldout) if self.params is not None else None
+      # the H' in hand on every held-out row: the bar a fit must beat, and where it is settled
+      # already (a batch whose difficulties all are needs no fit)
+      before = (agrees, confidence) if self.params is not None else None
       threshold, coverage, checked, pending = (self._trust(rows_at, taken, heldout, *before)
                                                if before else ({}, {}, {}, pending))
       chunks = 0
