@@ -39,21 +39,21 @@ CURRICULUM = ("permutation_tiny", {"type2_size": 0, "baselines": False, "task.fo
 VOLATILE = ("wall_seconds", "peak_memory_mb")
 
 
+def config_leaves(config, prefix=""):
+  """(dotted path, value) for every field of a nested config."""
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      yield from config_leaves(value, f"{prefix}{key}.")
+    else:
+      yield f"{prefix}{key}", value
+
+
 def engine_fields_set(config) -> set[str]:
   """The paths of `config` (a preset) that differ from the engine's defaults, beyond its task's
   and oracle's own settings."""
   from amplify.configs import base  # pylint: disable=g-import-not-at-top
-  engine = base.get_config()
-
-  def leaves(block, prefix=""):
-    for key, value in block.items():
-      if isinstance(value, ml_collections.ConfigDict):
-        yield from leaves(value, f"{prefix}{key}.")
-      else:
-        yield f"{prefix}{key}", value
-
-  preset = dict(leaves(config))
-  return {path for path, value in leaves(engine)
+  preset = dict(config_leaves(config))
+  return {path for path, value in config_leaves(base.get_config())
           if not path.startswith(("task.", "oracle.")) and preset[path] != value}
 
 

@@ -28,18 +28,10 @@ def _at(config, path):
 def test_every_field_is_a_flat_name_or_a_plugin_setting():
   """Every field the flat config had keeps its flat name; later fields have only their path."""
   config = configs.get_config()
-  paths = {p for p in _leaves(config) if not p.startswith(("task.", "oracle."))}
+  paths = {p for p, _ in helpers.config_leaves(config) if not p.startswith(("task.", "oracle."))}
   later = {"curriculum.on", "curriculum.start", "curriculum.threshold", "train.replay_rounds",
            "train.shard_params"}
   assert paths == set(configs.FLAT.values()) - {"task.name", "oracle.name"} | later
-
-
-def _leaves(config, prefix=""):
-  for key, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      yield from _leaves(value, f"{prefix}{key}.")
-    else:
-      yield f"{prefix}{key}"
 
 
 # What a task's preset may set: its own settings, its size and its budgets (rounds, labels, H's
