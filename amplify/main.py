@@ -21,6 +21,12 @@ flags.adopt_module_key_flags(config_cli)  # --help lists the config's flags besi
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where config.json, metrics.jsonl and "
                                "summary.json go (default: workdirs/TASK, or workdirs/TASK_ARM "
                                "for an --arm other than ltp).")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0, for a run of several processes "
+    "(with --num_processes and --process_id; under Slurm or Open MPI, JAX finds all three).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "How many processes the run has.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's number, 0 to "
+                                   "--num_processes - 1; process 0 writes the workdir.")
 _DEBUG = flags.DEFINE_bool("debug", False, "Show the traceback of a failure (without it, one "
                            "line names the phase and the cause).")
 
@@ -29,6 +35,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag=value.")
   # after flag parsing: --help stays fast
+  from amplify import processes  # pylint: disable=g-import-not-at-top
   from amplify.files.jsonio import WorkdirError  # pylint: disable=g-import-not-at-top
   from amplify.loop import run as loop  # pylint: disable=g-import-not-at-top
   from amplify.oracles.per_question import OracleError, Stopped  # pylint: disable=g-import-not-at-top
@@ -39,6 +46,10 @@ def main(argv):
   workdir = _WORKDIR.value or os.path.join(
       "workdirs", config.task.name if config.arm == "ltp" else f"{config.task.name}_{config.arm}")
   try:  # every bad setting is reported before any work starts
+    processes.start(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    if not processes.writes():  # process 0 prints the run's progress; the others, their errors
+      sys.stdout.flush()
+      os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     checked = loop.check(config, workdir)
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
@@ -50,14 +61,17 @@ def main(argv):
             "finished rounds are kept (no --oracle_store: this round's answers are not)")
     print(f"stopped: {kept}; run the same command to go on.", flush=True)
     return
-  except OracleError as e:
+  except (OracleError, loop.RunError) as e:
     if _DEBUG.value:
       raise
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  except loop.RunError as e:
-    if _DEBUG.value:
-      raise
+    if lost := processes.lost_peer(e):
+      print(f"error: {lost}. The rounds checkpointed in {workdir} are kept: start every process "
+            "again with the same command to resume.", file=sys.stderr, flush=True)
+      sys.stdout.flush()
+      os._exit(1)  # pylint: disable=protected-access  (JAX's exit would wait for the lost process)
+    if isinstance(e, OracleError):
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
     cause = str(e).rstrip(". ")
     if isinstance(e.__cause__, WorkdirError):  # its message says the way out
       print(f"error: {cause} (--debug shows the traceback).", file=sys.stderr)
@@ -65,7 +79,8 @@ def main(argv):
       print(f"error: {cause}. The work so far is kept in {workdir}: the same command resumes it "
             "(--debug shows the traceback).", file=sys.stderr)
     sys.exit(1)
-  print(report.format_table(workdir))
+  if processes.writes():
+    print(report.format_table(workdir))
 
 
 def cli() -> None:

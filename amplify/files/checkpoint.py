@@ -7,19 +7,23 @@ workdir/checkpoints/prior (the manager reads only round_R folders).
 Orbax writes a step into a temporary folder and renames it when whole, so a run killed in a save
 leaves no round_R; one damaged later (a file cut short or overwritten) is moved aside when the
 run starts, and the run resumes from the round before it. Saves are synchronous and every manager
-is closed before its function returns: no Orbax thread outlives a call, even one that fails."""
+is closed before its function returns: no Orbax thread outlives a call, even one that fails.
+
+In a run of several processes every process calls each function here at the same point (Orbax's
+managers synchronise them), and process 0 alone moves a damaged checkpoint aside."""
 from __future__ import annotations
 
 import contextlib
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from amplify import processes
 from amplify.files.jsonio import WorkdirError
 from amplify.learn.distill import Distiller, LabelledSet
+from amplify.learn.mesh import to_host
 from amplify.types import Inputs
 
 _REPLAY = ("context", "questions", "labels", "weights")  # a replay's arrays: replay_<name>
@@ -104,11 +108,13 @@ def latest_round(workdir: str) -> int | None:
 
 def _move_aside(path: str, error: Exception, fallback: str) -> None:
   """Renames a damaged checkpoint PATH.damaged-N (kept for a look, never read again), with a
-  warning naming what the run does instead."""
+  warning naming what the run does instead. (Every process of a run finds the damage; process 0
+  moves it.)"""
   first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
   parent, name = os.path.split(path)
   n = sum(other.startswith(f"{name}.damaged") for other in os.listdir(parent))
-  os.rename(path, f"{path}.damaged-{n}")
+  if processes.writes():
+    os.rename(path, f"{path}.damaged-{n}")
   print(f"warning: checkpoint {path} is damaged ({first_line[:200]}); moved to "
         f"{path}.damaged-{n}, {fallback}", flush=True)
 
@@ -168,17 +174,19 @@ def _prior(workdir: str) -> str:
 
 def save_prior(workdir: str, params) -> None:
   """The fitted Mz's parameters (a latent world's z*, one array), in workdir/checkpoints/prior,
-  as numpy (read back on any device). Written to a temporary folder, then renamed."""
+  as numpy (read back on any device). Written to a temporary folder, then renamed. Every process
+  of a run calls it (Orbax writes once)."""
   check(workdir)
+  params = to_host(params)
   checkpointer = ocp.Checkpointer(ocp.StandardCheckpointHandler())  # synchronous
   try:
-    checkpointer.save(_prior(workdir), args=ocp.args.StandardSave({"params": np.asarray(params)}),
+    checkpointer.save(_prior(workdir), args=ocp.args.StandardSave({"params": params}),
                       force=True)
   finally:
     checkpointer.close()
 
 
-def restore_prior(workdir: str, shape: tuple[int, ...]):
+def restore_prior(workdir: str, shape: tuple[int, ...]) -> np.ndarray | None:
   """The parameters `save_prior` wrote (of `shape`), or None if there are none. A damaged
   checkpoint is moved aside with a warning, and None returned: the run fits z* again (the fit is
   deterministic, so it is the same z* on the same machine)."""
@@ -190,7 +198,7 @@ def restore_prior(workdir: str, shape: tuple[int, ...]):
     params = checkpointer.restore(path, args=ocp.args.StandardRestore())["params"]
     if tuple(params.shape) != tuple(shape):
       raise ValueError(f"its table has shape {tuple(params.shape)}, not {tuple(shape)}")
-    return jnp.asarray(params)
+    return np.asarray(params)
   except Exception as e:  # Orbax and the file formats under it raise many kinds
     _move_aside(path, e, "fitting z* again")
     return None

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from amplify.learn.mesh import split_rows
+from amplify.learn.mesh import split_rows, whole
 from amplify.learn.mz import IndexedModel, shown
 from amplify.oracles.base import Oracle, Question, answer_problem, is_per_question
 from amplify.oracles.per_question import (OracleError, ReplayOracle, RowTranscript, Stopped,
@@ -78,7 +78,7 @@ def _amplified_answers(oracle: Oracle, spec: Spec, budget: Budget, difficulty, g
                      inputs.questions.shape[0], max_asks=budget.max_asks,
                      max_lookups=budget.max_lookups)
   answers = oracle.answer(inputs.questions, tools.handle(), key)
-  return answers, tools.transcript(inputs.questions, spec.answer_len)
+  return whole((answers, tools.transcript(inputs.questions, spec.answer_len)))
 
 
 CHUNK = 4096  # questions H^A labels per compiled call

@@ -18,7 +18,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from amplify.learn.mesh import keep_params, place_params, replicate, split_rows
+from amplify.learn.mesh import keep_params, place_params, replicate, split_rows, whole
 from amplify.learn.mz import shown
 from amplify.types import Inputs
 
@@ -184,8 +184,8 @@ class Distiller:
 @functools.partial(jax.jit, static_argnames=("graphdef",))
 def _predict(graphdef, params, inputs: Inputs, view) -> jax.Array:
   inputs = shown(view, split_rows(inputs))
-  return jnp.argmax(nnx.merge(graphdef, params)(inputs.context, inputs.questions), -1).astype(
-      jnp.int32)
+  return whole(jnp.argmax(nnx.merge(graphdef, params)(inputs.context, inputs.questions),
+                          -1).astype(jnp.int32))
 
 
 def agrees(predictions: jax.Array, labels: jax.Array) -> np.ndarray:

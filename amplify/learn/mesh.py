@@ -16,6 +16,9 @@ gather with row-split indices is such a case ("use `.at[...].get(out_sharding=)`
 could not be traced without rewriting its layers. With Auto axes the constraints on the batch
 decide, and the rest follows from them.
 
+With several processes (`amplify.processes`) the mesh spans every device of every process, and
+what goes back to the host is made whole first (`whole`).
+
 `--xla_force_host_platform_device_count=N` (in XLA_FLAGS, before JAX starts) gives a CPU N
 devices: how the tests check that 1, 2 and 4 devices compute the same thing.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import functools
 
 import jax
+import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 DATA = "data"
@@ -45,6 +49,23 @@ def split_rows(tree):
   if jax.device_count() == 1:
     return tree
   return jax.lax.with_sharding_constraint(tree, rows_sharding())
+
+
+def whole(tree):
+  """In traced code: a result that goes back to the host, as a copy on every device when the run
+  has several processes (each process reads its own copy; a split array spans devices another
+  process owns). Within one process, the split result is left as it is: reading it gathers it."""
+  if jax.process_count() == 1:
+    return tree
+  return jax.lax.with_sharding_constraint(tree, NamedSharding(data_mesh(), PartitionSpec()))
+
+
+def to_host(tree):
+  """On the host: `tree`'s arrays as numpy, whole (gathered from every process's devices)."""
+  if jax.process_count() == 1:
+    return jax.tree.map(np.asarray, tree)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def replicate(tree):

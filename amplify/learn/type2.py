@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amplify.learn.mesh import split_rows
+from amplify.learn.mesh import split_rows, whole
 from amplify.oracles.tools import handle
 from amplify.types import IDK, Inputs
 
@@ -64,7 +64,7 @@ def tree_answers(oracle, depth: int, answer_len: int, mz, inputs: Inputs,
     return jnp.where(rows[:, None], answers, IDK), sum(calls)
 
   n = inputs.questions.shape[0]
-  return solve(depth, inputs.questions, jnp.ones(n, bool), key)
+  return whole(solve(depth, inputs.questions, jnp.ones(n, bool), key))
 
 
 TREE_LIMIT = 64  # the most copies of H one type-2 program unrolls

@@ -10,6 +10,7 @@ import time
 import jax
 import numpy as np
 
+from amplify import processes
 from amplify.configs import replay_rows
 from amplify.files import checkpoint
 from amplify.learn.distill import agrees, predict
@@ -84,11 +85,12 @@ def save(run: Run, state: State, r: int, batch: Batch, parts: Split) -> State:
     replay = kept if replay is None else replay.concat(kept)
     replay = replay.take(np.arange(max(0, len(replay) - replay_rows(run.config)), len(replay)))
     replay = replay if len(replay) else None  # none answered yet (no_prior: ever)
-  transcript = jax.tree.map(np.asarray, dataclasses.asdict(batch.labels.transcript))
-  os.makedirs(os.path.join(run.workdir, "transcripts"), exist_ok=True)
-  np.savez_compressed(os.path.join(run.workdir, "transcripts", f"round_{r}.npz"),
-                      questions=np.asarray(batch.inputs.questions),
-                      answers=np.asarray(batch.labels.answers), **transcript)
+  if processes.writes():
+    transcript = jax.tree.map(np.asarray, dataclasses.asdict(batch.labels.transcript))
+    os.makedirs(os.path.join(run.workdir, "transcripts"), exist_ok=True)
+    np.savez_compressed(os.path.join(run.workdir, "transcripts", f"round_{r}.npz"),
+                        questions=np.asarray(batch.inputs.questions),
+                        answers=np.asarray(batch.labels.answers), **transcript)
   checkpoint.save(run.workdir, r, state.distiller, replay, state.competent, state.seen)
   return dataclasses.replace(state, replay=replay)
 

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from amplify import processes
 from amplify.configs import base, heldout_rows, settings, to_dict, validate
 from amplify.files import checkpoint
 from amplify.files.jsonio import WorkdirError, write_json
@@ -92,6 +93,13 @@ def _check(config, workdir: str, task: Task, world: str | None):
     if config.prior[field] != default.prior[field] and task.spec.regime != LATENT:
       raise ValueError(f"--config.prior.{field} is read only by latent-world tasks; "
                        f"--task={task.name} would ignore it: drop the flag.")
+  if processes.several() and (config.oracle_store or not getattr(oracle, "jittable", False)):
+    raise ValueError(
+        f"--oracle={config.oracle.name}"
+        + (f" with --oracle_store" if config.oracle_store else "")
+        + ": a run of several processes shares out a compiled oracle's batches (scripted, noisy, "
+        "sloppy) and keeps no answer store; run this oracle, or the store, in one process "
+        "(drop --num_processes and the other process flags).")
   if getattr(oracle, "needs_store", None) and not config.oracle_store:
     raise ValueError(f"--oracle={config.oracle.name} {oracle.needs_store}: pass "
                      "--oracle_store=PATH.")
@@ -114,7 +122,7 @@ def _check(config, workdir: str, task: Task, world: str | None):
     if rows < rows_asked:  # a finite task returns at most its pool's rows
       raise ValueError(f"{flag}={rows_asked}: task {task.name!r} has only {rows} such questions; "
                        f"use at most {rows}.")
-  check_workdir(config, workdir, world)
+  processes.shared(check_workdir, config, workdir, world)
   store = None
   if config.oracle_store:
     store = AnswerStore(config.oracle_store, {"task": task.name, "settings": dataclasses.asdict(
@@ -163,10 +171,11 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
   task, referee, oracle, store, type2_oracle = checked
   arm = arms_lib.get_arm(config, task)
   plan = arm.rounds(config)
-  os.makedirs(workdir, exist_ok=True)
-  write_json(os.path.join(workdir, "config.json"), to_dict(config))
-  if referee.world_id is not None:
-    write_json(os.path.join(workdir, WORLD), {"world_id": referee.world_id})
+  if processes.writes():
+    os.makedirs(workdir, exist_ok=True)
+    write_json(os.path.join(workdir, "config.json"), to_dict(config))
+    if referee.world_id is not None:
+      write_json(os.path.join(workdir, WORLD), {"world_id": referee.world_id})
   last = checkpoint.latest_readable_round(workdir)
   done = -1 if last is None else min(last, len(plan) - 1)
   print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}"

@@ -6,6 +6,7 @@ import os
 import resource
 import time
 
+from amplify import processes
 from amplify.files.jsonio import write_json
 from amplify.loop import arms as arms_lib
 from amplify.loop.state import Run
@@ -83,5 +84,6 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
       "wall_seconds": round(time.time() - run.start, 2),
       "seed": run.config.seed,
   }
-  write_json(os.path.join(run.workdir, "summary.json"), summary)
+  if processes.writes():
+    write_json(os.path.join(run.workdir, "summary.json"), summary)
   return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from amplify import processes
 from amplify.configs import check_version, to_dict
 from amplify.files import checkpoint
 from amplify.files import jsonio
@@ -59,8 +60,8 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 def finished_summary(workdir: str) -> dict | None:
   """The summary of a finished run in `workdir` (its last round checkpointed and its summary
-  written), or None."""
-  summary = jsonio.read_summary(workdir)
+  written), or None. Every process of a run calls it; process 0 reads the summary."""
+  summary = processes.shared(jsonio.read_summary, workdir)
   if summary is None or (last := checkpoint.latest_round(workdir)) is None:
     return None
   return summary if last == summary["rounds"] - 1 else None

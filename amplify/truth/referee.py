@@ -29,6 +29,7 @@ import sys
 import tempfile
 import weakref
 
+from amplify import processes
 from amplify.truth import forks
 
 # What every referee needs, imported once by the server it is forked from (JAX, the evaluator, the
@@ -145,11 +146,17 @@ class Referee:
                        f"({e}): define its settings dataclass at the top level of an importable "
                        "module.") from None
     referee = cls.__new__(cls)
-    referee._spawn(build)
+    referee._connection = None  # a later process of a multi-process run has none: process 0's
+    referee._finalizer = lambda: None  # referee answers for every process (`_call`)
+
+    def built():  # on process 0 alone
+      referee._spawn(build)
+      return referee._reply(f"building task {name!r} in the referee")
     try:
-      task, referee.world_id = referee._reply(f"building task {name!r} in the referee")
+      task, referee.world_id = processes.shared(built)
       task = pickle.loads(task)
-      _write(referee._connection, rounds(task) if callable(rounds) else rounds)
+      if referee._connection is not None:
+        _write(referee._connection, rounds(task) if callable(rounds) else rounds)
     except BaseException:
       referee.close()
       raise
@@ -181,6 +188,11 @@ class Referee:
     return value
 
   def _call(self, method: str, *args):
+    """The referee's answer to `method(*args)`; in a multi-process run, process 0 asks and every
+    process gets its answer."""
+    return processes.shared(self._ask, method, args)
+
+  def _ask(self, method: str, args):
     try:
       _write(self._connection, (method, args))
       data = _read_bytes(self._connection)

@@ -1,0 +1,133 @@
+"""Several processes on JAX's distributed runtime (amplify.processes): two processes of two CPU
+devices each, on localhost, against one process of four."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import helpers
+from amplify import processes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAGS = ["--config=amplify/configs/lexicon.py:tiny", "--rounds=2", "--baselines=false",
+         "--config.train.total_steps=100", "--config.label.size=512", "--config.eval_size=256",
+         "--config.type2.size=0"]
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _start(workdir, devices: int, *extra, process_id=None, port=None) -> subprocess.Popen:
+  flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+  argv = [sys.executable, "-m", "amplify.main", *FLAGS, f"--workdir={workdir}", *extra]
+  if process_id is not None:
+    argv += [f"--coordinator_address=localhost:{port}", "--num_processes=2",
+             f"--process_id={process_id}"]
+  return subprocess.Popen(argv, cwd=ROOT, env=dict(os.environ, XLA_FLAGS=flags),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _pair(workdir, *extra) -> list[subprocess.Popen]:
+  port = _free_port()
+  return [_start(workdir, 2, *extra, process_id=i, port=port) for i in (1, 0)][::-1]
+
+
+def _finish(process, timeout=600) -> tuple[int, str, str]:
+  try:
+    out, err = process.communicate(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    process.kill()
+    raise
+  return process.returncode, out, err
+
+
+def test_two_processes_killed_and_resumed_give_one_process_s_run(tmp_path):
+  """Two processes of 2 devices: process 1 killed after round 0's checkpoint ends process 0 with
+  one line, well before JAX's heartbeat timeout (100 s); both started again resume after round 0
+  and finish. The run is the one a single process of 4 devices makes: the same summary, the same
+  metrics lines (losses to float rounding: the gradient is summed in another order), and every
+  round's labels and transcripts equal to the bit."""
+  workdir, single = tmp_path / "two", tmp_path / "one"
+  first, second = _pair(workdir)
+  deadline = time.time() + 600
+  while not (workdir / "checkpoints" / "round_0").is_dir():
+    assert first.poll() is None and second.poll() is None, _finish(first)[2][-2000:]
+    assert time.time() < deadline
+    time.sleep(0.2)
+  second.send_signal(signal.SIGKILL)
+  killed = time.time()
+  code, out, err = _finish(first)
+  assert time.time() - killed < 60
+  assert code == 1
+  assert err.strip().splitlines()[-1] == (
+      f"error: another process of this 2-process run has stopped. The rounds checkpointed in "
+      f"{workdir} are kept: start every process again with the same command to resume.")
+  _finish(second)
+  assert not (workdir / "summary.json").exists()
+
+  one = _start(single, 4)
+  results = [_finish(p) for p in _pair(workdir)]
+  for code, out, err in results:
+    assert code == 0, err[-3000:]
+  assert "resuming after round 0" in results[0][1]
+  assert results[1][1] == ""  # process 1 prints nothing but its errors
+  code, _, err = _finish(one)
+  assert code == 0, err[-3000:]
+  a, b = (helpers.read_json(w / "summary.json") for w in (workdir, single))
+  assert helpers.same_summary(a, b)
+  # every line the same, but times, and losses summed over the devices in another order
+  assert _exact(workdir) == _exact(single)
+  np.testing.assert_allclose(_losses(workdir), _losses(single), rtol=1e-3)
+  for r in (0, 1):
+    with np.load(workdir / "transcripts" / f"round_{r}.npz") as x, \
+         np.load(single / "transcripts" / f"round_{r}.npz") as y:
+      assert x.files == y.files and all(np.array_equal(x[k], y[k]) for k in x.files)
+
+
+def _exact(workdir) -> list[dict]:
+  """metrics.jsonl's lines without their times and losses."""
+  return [{k: v for k, v in line.items() if "seconds" not in k and k != "loss"}
+          for line in helpers.lines(workdir)]
+
+
+def _losses(workdir) -> list[float]:
+  return [line["loss"] for line in helpers.lines(workdir) if "loss" in line]
+
+
+def test_a_host_side_oracle_is_refused_on_several_processes(tmp_path):
+  """A person, a callable, a replay or H''s fits run on the host: each process is told so, and
+  what to do, before any work."""
+  for code, out, err in [_finish(p, 120) for p in _pair(tmp_path / "w", "--oracle=interactive")]:
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith(
+        "error: --oracle=interactive: a run of several processes shares out a compiled oracle's "
+        "batches")
+  assert not (tmp_path / "w" / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("given, problem", [
+    ({"coordinator_address": "localhost:1"}, "add --num_processes, --process_id"),
+    ({"coordinator_address": "localhost:1", "num_processes": 2, "process_id": 2},
+     "--process_id=2: processes are numbered 0..1"),
+])
+def test_process_flags_are_checked(given, problem):
+  settings = {"coordinator_address": None, "num_processes": None, "process_id": None} | given
+  with pytest.raises(ValueError, match=problem):
+    processes.start(**settings)
+
+
+def test_one_process_shares_by_calling():
+  assert not processes.several() and processes.writes()
+  assert processes.shared(lambda x: x + 1, 1) == 2
+  with pytest.raises(KeyError):
+    processes.shared(lambda: {}["missing"])
+  assert processes.lost_peer(RuntimeError("Connection closed by peer")) is None  # one process
