@@ -77,6 +77,14 @@ def _defined_flags(script: pathlib.Path) -> set[str]:
   return names
 
 
+def _main_flags() -> list[tuple[str, str]]:
+  """(name, DEFINE_ function) of each flag amplify/main.py defines beside the config's."""
+  return [(node.args[0].value, node.func.attr)
+          for node in ast.walk(ast.parse((ROOT / "amplify" / "main.py").read_text()))
+          if isinstance(node, ast.Call) and getattr(node.func, "attr", "").startswith("DEFINE_")
+          and node.args and isinstance(node.args[0], ast.Constant)]
+
+
 def test_the_docs_show_commands():
   programs = {_argv(c)[0] for _, c in COMMANDS}
   assert {"amplify", "amplify-report"} <= programs, programs
@@ -94,8 +102,8 @@ def test_a_documented_command_parses(where, command, monkeypatch):
     if where == "docs/plugins.md":  # its example plug-ins are the reader's, not installed here
       args = [a for a in args if not a.startswith(("--task=", "--oracle="))]
     fv = flags.FlagValues()
-    flags.DEFINE_string("workdir", None, "", flag_values=fv)
-    flags.DEFINE_bool("debug", False, "", flag_values=fv)
+    for name, define in _main_flags():  # amplify.main's own flags, of their kinds
+      getattr(flags, define)(name, None, "", flag_values=fv)
     if "--helpfull" in args or "--help" in args:
       return
     cli.parse(["amplify", *args], fv)  # raises on any unknown flag or bad value
