@@ -8,11 +8,13 @@ script is its own evaluator, no run's), fits z* with the config's `prior.steps` 
 steps, and scores it against the world. The study's settings, which run flags override:
 `--task.num_entities=1000000 --task.observations=16 --task.max_set_size=2` (the set size only
 shapes D*'s questions, which are not drawn). Writes RESULTS/prior_scale/prior_scale.{json,md}: the
-fit's time, z* accuracy, Mz's size, both objective terms, the devices and the table's shards. With
+fit's time, z* accuracy, Mz's size, both objective terms, the devices, the table's shards and the
+process's peak memory (its maximum resident set, the world and the scoring included). With
 XLA_FLAGS=--xla_force_host_platform_device_count=2 the table is sharded across two host devices.
 """
 from __future__ import annotations
 
+import resource
 import time
 
 import common
@@ -29,15 +31,16 @@ def fit(config) -> dict:
   from amplify.truth.evaluator import Evaluator  # pylint: disable=g-import-not-at-top
   start = time.time()
   task, truth = make_task(config)
-  inputs, labels = jax.block_until_ready(task.observations())
+  jax.block_until_ready([v for v in vars(task).values() if isinstance(v, jax.Array)])
   world_seconds = time.time() - start
-  mz, _, report = prior.fit(make_oracle(config, task), Table(task.spec), inputs, labels,
+  mz, _, report = prior.fit(make_oracle(config, task), Table(task.spec), *task.observations(),
                             steps=config.prior.steps, learning_rate=config.prior.learning_rate)
-  return {"num_entities": config.task.num_entities, "d_rows": int(labels.shape[0]),
+  return {"num_entities": config.task.num_entities,
           "devices": len(jax.devices()),
           "shards": len(Table(task.spec).init().sharding.device_set),  # how the fit held it
           "world_and_d_seconds": round(world_seconds, 2),
-          "z_accuracy": Evaluator(task, truth).z_accuracy(mz), **report}
+          "z_accuracy": Evaluator(task, truth).z_accuracy(mz), **report,
+          "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def main(argv):

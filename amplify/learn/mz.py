@@ -25,7 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amplify.learn.mesh import replicate, rows_sharding
+from amplify import processes
+from amplify.learn import zstore
+from amplify.learn.mesh import replicate, rows_sharding, to_host
 from amplify.types import IDK, PAD, Inputs, Spec
 
 
@@ -230,11 +232,20 @@ class Table:
   def distribution(self, params: jax.Array, keys: jax.Array) -> jax.Array:
     return jax.nn.softmax(params[keys], axis=-1)
 
-  def freeze(self, params: jax.Array) -> TableMz:
-    """params: the fitted table, padded or not."""
+  def freeze(self, params: jax.Array, path: str | None = None):
+    """params: the fitted table, padded or not. With `path`, a z* of more than
+    `zstore.MEMORY_ENTRIES` entries is written there and read from disk (a `zstore.DiskMz`);
+    else it is a `TableMz` in memory."""
     values = jnp.argmax(params[:self.spec.z_entries], axis=-1)
-    entries = replicate(values.astype(jnp.int32) + self.spec.z_first_token)
-    return TableMz(entries, self.spec.z_values, self.spec.z_first_token)
+    spec = self.spec
+    if path is None or spec.z_entries <= zstore.MEMORY_ENTRIES:
+      return TableMz(replicate(values.astype(jnp.int32) + spec.z_first_token), spec.z_values,
+                     spec.z_first_token)
+    values = to_host(values)  # every process takes part; process 0 writes, the others wait
+    return processes.shared(lambda: zstore.write(
+        path, ((start, values[start:start + zstore.CHUNK])
+               for start in range(0, spec.z_entries, zstore.CHUNK)),
+        spec.z_entries, spec.z_values, spec.z_first_token))
 
   def size(self, params: jax.Array) -> dict[str, int]:
     rows = self.unpadded(params)

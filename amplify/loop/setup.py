@@ -138,18 +138,18 @@ def learn_prior(task, oracle, referee: Referee, params, metrics: MetricWriter, w
   if task.spec.regime == EPISODIC:
     return ExactIndex(), None
   table = Table(task.spec)
+  on_disk = os.path.join(workdir, "checkpoints", "zstar")  # where a z* too large to hold goes
   if params is not None:  # resumed: the fit and its metrics line are already in the workdir
-    mz = table.freeze(params)
+    mz = table.freeze(params, on_disk)
     return mz, referee.z_accuracy(mz)
-  inputs, labels = task.observations()  # all of D
-  mz, params, report = prior.fit(human_model(oracle, task), table, inputs, labels,
+  _, params, report = prior.fit(human_model(oracle, task), table, *task.observations(),  # all of D
                                  steps=config.prior.steps,
                                  learning_rate=config.prior.learning_rate)
+  mz = table.freeze(params, on_disk)
   z_accuracy = referee.z_accuracy(mz)
-  metrics.write({"round": None, "phase": "prior", "d_rows": len(labels), **report,
-                 "z_accuracy": z_accuracy})
+  metrics.write({"round": None, "phase": "prior", **report, "z_accuracy": z_accuracy})
   checkpoint.save_prior(workdir, params)
-  print(f"prior: z* accuracy {z_accuracy:.4f} from {len(labels)} rows of D, "
+  print(f"prior: z* accuracy {z_accuracy:.4f} from {report['d_rows']} rows of D, "
         f"{report['mz_parameters']} parameters, {report['seconds']:.1f}s", flush=True)
   return mz, z_accuracy
 

@@ -32,5 +32,10 @@ class Evaluator:
             for d in np.unique(difficulty)}
 
   def z_accuracy(self, mz) -> float:
-    """A latent world: the fraction of z*'s entries (Mz's table) equal to the true world's."""
-    return float(np.mean(np.asarray(mz.entries) == np.asarray(self._truth.world)))
+    """A latent world: the fraction of z*'s entries (Mz's table, or a z* on disk a chunk at a
+    time) equal to the true world's."""
+    world = np.asarray(self._truth.world)
+    if hasattr(mz, "blocks"):
+      return float(sum(np.sum(tokens == world[start:start + len(tokens)])
+                       for start, tokens in mz.blocks()) / len(world))
+    return float(np.mean(np.asarray(mz.entries) == world))
