@@ -22,30 +22,33 @@ from amplify.types import Inputs
 CHUNK_ROWS = 1 << 18  # rows of D whose likelihood (and its gradient) is computed at once
 
 
-def chunks(inputs: Inputs, labels: jax.Array, rows: int = CHUNK_ROWS):
-  """D as (inputs, labels, weights) of shape [chunks, rows, ...]: the last chunk padded with
-  copies of row 0 that weigh 0, so the objective's memory is that of `rows` rows, not of D."""
-  n = labels.shape[0]
-  rows = min(rows, n)
-  count = -(-n // rows)
-  pad = lambda a: jnp.concatenate([a, jnp.broadcast_to(a[:1], (count * rows - n,) + a.shape[1:])
-                                   ]).reshape((count, rows) + a.shape[1:])
-  weights = (jnp.arange(count * rows) < n).astype(jnp.float32).reshape(count, rows)
-  return jax.tree.map(pad, (inputs, labels)) + (weights,)
+def chunk(d: tuple[Inputs, jax.Array], i: jax.Array, rows: int):
+  """The i-th chunk of `rows` rows of D = (inputs, labels), in traced code, without copying D:
+  (inputs, labels, weights), the last chunk ending at D's end, its rows read before weighing 0."""
+  n = d[1].shape[0]
+  start = jnp.minimum(i * rows, n - rows)
+  take = lambda a: jax.lax.dynamic_slice_in_dim(a, start, rows)
+  return jax.tree.map(take, d) + ((start + jnp.arange(rows) >= i * rows).astype(jnp.float32),)
 
 
-def objective(human, lookup, d) -> tuple[jax.Array, jax.Array]:
-  """(log P_H(z), sum over D of log P_H(y | x, z)) for the z that `lookup` reads; d: D as
-  `chunks` gives it, summed a chunk at a time."""
-  def add(total, chunk):
-    inputs, labels, weights = chunk
+def _count(d, rows: int) -> int:
+  return -(-d[1].shape[0] // rows)
+
+
+def objective(human, lookup, d, rows: int = CHUNK_ROWS) -> tuple[jax.Array, jax.Array]:
+  """(log P_H(z), sum over D of log P_H(y | x, z)) for the z that `lookup` reads; D = (inputs,
+  labels), summed `rows` rows at a time."""
+  rows = min(rows, d[1].shape[0])
+
+  def add(total, i):
+    inputs, labels, weights = chunk(d, i, rows)
     return total + jnp.sum(human.log_likelihood(inputs, labels, lookup) * weights), None
-  return human.log_prior(lookup), jax.lax.scan(add, jnp.float32(0), d)[0]
+  return human.log_prior(lookup), jax.lax.scan(add, jnp.float32(0), jnp.arange(_count(d, rows)))[0]
 
 
-@functools.partial(jax.jit, static_argnames=("human", "fittable", "tx", "steps"))
-def _fit(params, d, *, human, fittable, tx, steps):
-  n = jnp.sum(d[2])
+@functools.partial(jax.jit, static_argnames=("human", "fittable", "tx", "steps", "rows"))
+def _fit(params, d, *, human, fittable, tx, steps, rows):
+  n = d[1].shape[0]
   lookup = lambda p: functools.partial(fittable.distribution, p)
 
   def step(carry, _):
@@ -55,13 +58,13 @@ def _fit(params, d, *, human, fittable, tx, steps):
     # every chunk's intermediates for the backward pass)
     value, grads = jax.value_and_grad(lambda p: human.log_prior(lookup(p)))(p)
 
-    def add(total, chunk):
-      inputs, labels, weights = chunk
+    def add(total, i):
+      inputs, labels, weights = chunk(d, i, rows)
       likelihood = lambda p: jnp.sum(human.log_likelihood(inputs, labels, lookup(p)) * weights)
       chunk_value, chunk_grads = jax.value_and_grad(likelihood)(p)
       return jax.tree.map(jnp.add, total, (chunk_value, chunk_grads)), None
 
-    value, grads = jax.lax.scan(add, (value, grads), d)[0]
+    value, grads = jax.lax.scan(add, (value, grads), jnp.arange(_count(d, rows)))[0]
     updates, state = tx.update(jax.tree.map(lambda g: -g / n, grads), state, p)
     return (optax.apply_updates(p, updates), state), -value / n
 
@@ -78,19 +81,18 @@ def fit(human, fittable: mz_lib.FittableMz, inputs: Inputs, labels: jax.Array, *
   Returns (Mz holding z*, its parameters without padding, a report: both objective terms at z*,
   the final loss, Mz's size, steps and seconds)."""
   start = time.time()
-  d = chunks(inputs, labels, chunk_rows)
-  del inputs, labels  # D is held once, as chunks
+  d, rows = (inputs, labels), min(chunk_rows, labels.shape[0])
   params, losses = _fit(fittable.init(), d, human=human, fittable=fittable,
-                        tx=_adam(learning_rate), steps=steps)
+                        tx=_adam(learning_rate), steps=steps, rows=rows)
   fitted = fittable.freeze(params)
-  log_prior, log_likelihood = _objective(human, fitted, d)
-  report = {"d_rows": int(jnp.sum(d[2])), "log_prior": float(log_prior),
+  log_prior, log_likelihood = _objective(human, fitted, d, rows)
+  report = {"d_rows": labels.shape[0], "log_prior": float(log_prior),
             "log_likelihood": float(log_likelihood),
             "loss": float(losses[-1]), **fittable.size(params), "steps": steps,
             "seconds": round(time.time() - start, 3)}
   return fitted, fittable.unpadded(params), report
 
 
-_objective = jax.jit(lambda human, fitted, d: objective(human, fitted.distribution, d),
-                     static_argnums=0)
+_objective = jax.jit(lambda human, fitted, d, rows: objective(human, fitted.distribution, d, rows),
+                     static_argnums=(0, 3))
 _adam = functools.lru_cache(maxsize=None)(optax.adam)  # one object per rate: fits share a compile
