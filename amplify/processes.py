@@ -103,7 +103,8 @@ def _broadcast(obj):
 
 
 # What a collective's error says when a process it waited for has gone (gloo on CPUs, NCCL on GPUs)
-_LOST = ("Connection closed by peer", "Connection reset by peer", "heartbeat", "NCCL")
+_LOST = ("Connection closed by peer", "Connection reset by peer", "heartbeat timeout",
+         "remote process exited")
 
 
 def lost_peer(error: BaseException | None) -> str | None:
