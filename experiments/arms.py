@@ -55,11 +55,11 @@ def rows_for(preset: str) -> list[tuple[str, str, list[str]]]:
 
 
 def figures(name: str, run: dict, records: list[dict]) -> dict:
-  """One row's figures for one seed. `seconds` leaves out the baselines, which only the `ltp`
-  runs train (they have rows of their own)."""
+  """One row's figures for one seed. `seconds` is the run's until its last round's evaluation:
+  it leaves out the wait for the baselines, which only the `ltp` runs train (beside the rounds,
+  in the referee) and which have rows of their own."""
   s = run["summary"]
   final = [r for r in records if r["phase"] == "eval"][-1]
-  baselines = sum(r["seconds"] for r in records if r["phase"] == "baseline")
   return {"row": name, "seed": run["seed"], "accuracy": s["final_policy_accuracy"],
           "accuracy_by_difficulty": s["final_policy_accuracy_by_difficulty"],
           "agreement_on_d": final.get("policy_agreement_on_d"),
@@ -67,7 +67,8 @@ def figures(name: str, run: dict, records: list[dict]) -> dict:
           **{k: s[k] for k in ("oracle_calls", "asks", "lookups",
                                "lookups_per_deployment_question", "distillation_steps",
                                "unseen_entity_fraction")},
-          "seconds": round(s["wall_seconds"] - baselines, 1), "command": run["command"]}
+          "seconds": round(final.get("run_seconds", s["wall_seconds"]), 1),
+          "command": run["command"]}
 
 
 def baseline_figures(line: dict, run: dict) -> dict:
