@@ -52,8 +52,8 @@ def _finish(process, timeout=600) -> tuple[int, str, str]:
 
 def test_two_processes_killed_and_resumed_give_one_process_s_run(tmp_path):
   """Two processes of 2 devices: process 1 killed after round 0's checkpoint ends process 0 with
-  one line, well before JAX's heartbeat timeout (100 s); both started again resume after round 0
-  and finish. The run is the one a single process of 4 devices makes: the same summary, the same
+  one line, at its next collective rather than at JAX's heartbeat timeout; both started again
+  resume after round 0 and finish. The run is the one a single process of 4 devices makes: the same summary, the same
   metrics lines (losses to float rounding: the gradient is summed in another order), and every
   round's labels and transcripts equal to the bit."""
   workdir, single = tmp_path / "two", tmp_path / "one"
@@ -64,10 +64,10 @@ def test_two_processes_killed_and_resumed_give_one_process_s_run(tmp_path):
     assert time.time() < deadline
     time.sleep(0.2)
   second.send_signal(signal.SIGKILL)
-  killed = time.time()
-  code, out, err = _finish(first)
-  assert time.time() - killed < 60
+  code, out, err = _finish(first)  # no hang: a hung process fails the test at the timeout
   assert code == 1
+  # ended by its next collective's error, not by JAX's heartbeat timeout (100 s, then an abort)
+  assert "detected fatal errors" not in err
   assert err.strip().splitlines()[-1] == (
       f"error: another process of this 2-process run has stopped. The rounds checkpointed in "
       f"{workdir} are kept: start every process again with the same command to resume.")
