@@ -43,8 +43,8 @@ def measure(preset: str, seed: int) -> dict:
   # pylint: disable=g-import-not-at-top (after XLA_FLAGS is set)
   import jax
   import numpy as np
-  from amplify import processes
   if _JOIN.value:
+    from amplify import processes
     port, count, process_id = map(int, _JOIN.value.split(","))
     processes.start(f"localhost:{port}", count, process_id)
   from amplify.learn import distill
