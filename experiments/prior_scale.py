@@ -17,9 +17,13 @@ from __future__ import annotations
 import resource
 import time
 
+from absl import flags
+
 import common
 
 DEFAULTS = ["--task.num_entities=1000000", "--task.observations=16", "--task.max_set_size=2"]
+_CHUNK_ROWS = flags.DEFINE_integer("chunk_rows", None, "Rows of D the fit sums at a time "
+                                   "(default: the engine's, amplify.learn.prior.CHUNK_ROWS).")
 
 
 def fit(config) -> dict:
@@ -34,9 +38,10 @@ def fit(config) -> dict:
   jax.block_until_ready([v for v in vars(task).values() if isinstance(v, jax.Array)])
   world_seconds = time.time() - start
   mz, _, report = prior.fit(make_oracle(config, task), Table(task.spec), *task.observations(),
-                            steps=config.prior.steps, learning_rate=config.prior.learning_rate)
+                            steps=config.prior.steps, learning_rate=config.prior.learning_rate,
+                            chunk_rows=_CHUNK_ROWS.value or prior.CHUNK_ROWS)
   return {"num_entities": config.task.num_entities,
-          "devices": len(jax.devices()),
+          "chunk_rows": _CHUNK_ROWS.value or prior.CHUNK_ROWS, "devices": len(jax.devices()),
           "shards": len(Table(task.spec).init().sharding.device_set),  # how the fit held it
           "world_and_d_seconds": round(world_seconds, 2),
           "z_accuracy": Evaluator(task, truth).z_accuracy(mz), **report,
