@@ -6,10 +6,11 @@ of a batch on its own devices (one mesh spans every device of every process, `am
 XLA reduces the gradient across them over its CPU collectives, gloo, or NCCL on GPUs). What the
 processes must agree on and only one may do is process 0's:
 - it alone talks to the referee (ground truth, scores, baselines) and writes the workdir's files;
-- what the run reads from the workdir (a finished summary, the last readable checkpoint, the
-  metrics lines a resumed run keeps) it reads, and hands to the others (`shared`), so no process
-  reads a file while process 0 rewrites it;
-- checkpoints are saved and restored by all processes together (orbax's multi-process support).
+- what the run reads from the workdir's files (a finished summary, the metrics lines a resumed run
+  keeps) it reads, and hands to the others (`shared`), so no process reads a file while process 0
+  rewrites it;
+- checkpoints are saved, found and restored by all processes together (Orbax synchronises them);
+  process 0 alone moves a damaged one aside.
 
 A process that dies ends the others at their next collective (a JAX runtime error: `amplify.main`
 prints one line and exits; see `lost_peer`); the run resumes from its last checkpoint when every

@@ -96,7 +96,7 @@ def _check(config, workdir: str, task: Task, world: str | None):
   if processes.several() and (config.oracle_store or not getattr(oracle, "jittable", False)):
     raise ValueError(
         f"--oracle={config.oracle.name}"
-        + (f" with --oracle_store" if config.oracle_store else "")
+        + (" with --oracle_store" if config.oracle_store else "")
         + ": a run of several processes shares out a compiled oracle's batches (scripted, noisy, "
         "sloppy) and keeps no answer store; run this oracle, or the store, in one process "
         "(drop --num_processes and the other process flags).")
