@@ -114,6 +114,24 @@ def test_a_host_side_oracle_is_refused_on_several_processes(tmp_path):
   assert not (tmp_path / "w" / "metrics.jsonl").exists()
 
 
+def test_z_star_on_disk_reads_the_same_on_two_processes(tmp_path):
+  """Process 0 writes z* to disk; both read it inside H^A's, pi's and type 2's programs, which
+  span 4 devices of 2 processes: each equal to the table in memory to the bit."""
+  port, env = _free_port(), dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")]), XLA_FLAGS=(
+          f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"))
+  probes = [subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__),
+                                                           "zstore_probe.py"),
+                              str(tmp_path), str(port), str(i)], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for i in (0, 1)]
+  for probe in probes:
+    code, out, err = _finish(probe, 300)
+    assert code == 0, err[-3000:]
+    assert json.loads(out.strip().splitlines()[-1]) == {
+        "devices": 4, "labels": True, "predictions": True, "type2": True}
+
+
 @pytest.mark.parametrize("given, problem", [
     ({"coordinator_address": "localhost:1"}, "add --num_processes, --process_id"),
     ({"coordinator_address": "localhost:1", "num_processes": 2, "process_id": 2},
