@@ -53,9 +53,9 @@ def _finish(process, timeout=600) -> tuple[int, str, str]:
 def test_two_processes_killed_and_resumed_give_one_process_s_run(tmp_path):
   """Two processes of 2 devices: process 1 killed after round 0's checkpoint ends process 0 with
   one line, at its next collective rather than at JAX's heartbeat timeout; both started again
-  resume after round 0 and finish. The run is the one a single process of 4 devices makes: the same summary, the same
-  metrics lines (losses to float rounding: the gradient is summed in another order), and every
-  round's labels and transcripts equal to the bit."""
+  resume after round 0 and finish. The run is the one a single process of 4 devices makes: the
+  same summary, the same metrics lines (losses to float rounding: the gradient is summed in
+  another order), and every round's labels and transcripts equal to the bit."""
   workdir, single = tmp_path / "two", tmp_path / "one"
   first, second = _pair(workdir)
   deadline = time.time() + 600
