@@ -14,7 +14,8 @@ between them), process 0's figures reported. Each process labels a batch
 of --batch D* questions with H^A (an untrained pi, asked at every difficulty) and runs --steps
 distillation steps of the preset's network, batch and optimiser, each once untimed (compiles)
 and then timed; it reports questions and steps per second, and the distillation step's FLOPs by
-XLA's count over all devices (and the GFLOP/s achieved). Writes RESULTS/bench_mesh/bench_mesh.{json,md}.
+XLA's count over all devices (and the GFLOP/s achieved).
+Writes RESULTS/bench_mesh/bench_mesh.{json,md}.
 """
 from __future__ import annotations
 
@@ -138,7 +139,8 @@ def main(argv):
       ["preset", "seed", "processes", "devices", "questions / s", "labelling vs first",
        "steps / s", "distillation vs first", "GFLOP a step", "GFLOP/s"],
       [[r["preset"], r["seed"], r["processes"], r["devices"], f"{r['questions_per_s']:.0f}",
-        f"{r['labelling_ratio']:.2f}x", f"{r['steps_per_s']:.2f}", f"{r['distillation_ratio']:.2f}x",
+        f"{r['labelling_ratio']:.2f}x", f"{r['steps_per_s']:.2f}",
+        f"{r['distillation_ratio']:.2f}x",
         f"{r['gflop_per_step']:.2f}", f"{r['gflop_per_s']:.1f}"] for r in rows])
   common.write_results("Throughput against the number of devices and processes", table, rows)
 
