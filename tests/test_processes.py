@@ -143,6 +143,30 @@ def test_process_flags_are_checked(given, problem):
     processes.start(**settings)
 
 
+@pytest.mark.parametrize("variable", sorted(processes.CLUSTERS.values()))
+def test_a_cluster_s_environment_starts_the_processes(variable, monkeypatch):
+  """Under Slurm or Open MPI with more than one task, JAX is asked to read the settings itself;
+  one it cannot read is one line naming the variable and the flags to pass instead."""
+  import jax  # pylint: disable=g-import-not-at-top
+  calls = []
+  monkeypatch.setattr(jax.distributed, "initialize", lambda *a, **k: calls.append((a, k)))
+  for other in processes.CLUSTERS.values():
+    monkeypatch.delenv(other, raising=False)
+  monkeypatch.setenv(variable, "1")
+  processes.start(None, None, None)
+  assert not calls  # one task: not a multi-process run
+  monkeypatch.setenv(variable, "4")
+  processes.start(None, None, None)
+  assert calls == [((), {})]
+
+  def refuse():
+    raise RuntimeError("no coordinator")
+  monkeypatch.setattr(jax.distributed, "initialize", refuse)
+  with pytest.raises(ValueError, match=f"{variable}=4, but JAX could not start the processes "
+                     r"from its environment \(no coordinator\); pass --coordinator_address"):
+    processes.start(None, None, None)
+
+
 def test_one_process_shares_by_calling():
   assert not processes.several() and processes.writes()
   assert processes.shared(lambda x: x + 1, 1) == 2
