@@ -5,8 +5,9 @@
 # its CPU, beside the rest; 2. the paper-size permutation preset on the GPU, time-boxed at 400 s,
 # with its size curriculum and, beside it on the same GPU, without (the 2018 authors' ablation):
 # whatever rounds finish are in OUT_DIR/{metrics,off_metrics}.jsonl; 3. the amplification
-# benchmark on the GPU (OUT_DIR/results/bench_amplify/). Then copy what it measured into
-# experiments/results/.
+# benchmark on the GPU (OUT_DIR/results/bench_amplify/); 4. z* on disk against memory on the GPU,
+# where each look-up's host round trip also crosses to the device (OUT_DIR/results/bench_zstore/,
+# about 2 minutes more). Then copy what it measured into experiments/results/.
 set -u
 out=${1:?usage: gpu_checks.sh OUT_DIR}
 mkdir -p "$out"
@@ -39,6 +40,8 @@ python3 -m amplify.views.report --workdir=/tmp/paper_off > "$out/paper_off.txt" 
 cp /tmp/paper/metrics.jsonl /tmp/paper/summary.json "$out/" 2>/dev/null
 cp /tmp/paper_off/metrics.jsonl "$out/off_metrics.jsonl" 2>/dev/null
 timeout 60 python3 experiments/bench_amplify.py --batch=1024 --results="$out/results" > "$out/bench.txt" 2>&1
+timeout 120 python3 experiments/bench_zstore.py --entities=1000000 --steps=20 --repeats=1 \
+  --results="$out/results" > "$out/zstore.txt" 2>&1
 wait $tests
 echo "tests exit $?" >> "$out/tests.txt"
 true
