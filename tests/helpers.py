@@ -165,3 +165,20 @@ def amplifier(config, task, mz, store=None, identity="scripted"):
   from amplify.oracles.make import make_oracle
   return Amplifier(make_oracle(config, task), mz, task, Budget(4, 4), store=store,
                    identity=identity)
+
+
+def mz_answers(config, task, mz, policy, competent, inputs) -> dict:
+  """What reads Mz, as numpy, for `inputs`: H^A's labels with pi reading Mz, pi's predictions
+  through its view, and type 2's answers (tests that two Mz answer alike)."""
+  from amplify.learn import distill
+  from amplify.learn.amplifier import Amplifier, Budget
+  from amplify.learn.mz import MzView
+  from amplify.learn.type2 import Type2
+  from amplify.oracles.make import make_oracle
+  view = MzView.of(mz, task.spec)
+  return {name: np.asarray(a) for name, a in (
+      ("labels", Amplifier(make_oracle(config, task), mz, task, Budget(4, 4), view=view).label(
+          inputs, policy, competent, jax.random.key(2)).answers),
+      ("predictions", distill.predict(policy, inputs, view)),
+      ("type2", Type2(make_oracle(config, task), task, mz).answers(inputs,
+                                                                    jax.random.key(6))[0]))}

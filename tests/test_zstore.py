@@ -6,12 +6,8 @@ import numpy as np
 
 import helpers
 from amplify import configs
-from amplify.learn import distill, zstore
-from amplify.learn.amplifier import Amplifier, Budget
-from amplify.learn.mz import MzView, Table
-from amplify.learn.type2 import Type2
+from amplify.learn import zstore
 from amplify.loop import run as loop
-from amplify.oracles.make import make_oracle
 from amplify.tasks import make_task
 from amplify.truth.evaluator import Evaluator
 from amplify.types import IDK
@@ -32,14 +28,10 @@ def test_z_star_on_disk_answers_as_the_table(tmp_path, monkeypatch):
   np.testing.assert_array_equal(jax.jit(disk_mz.lookup)(keys, None), table_mz.lookup(keys, None))
   assert np.asarray(disk_mz.lookup(jnp.array([-1, spec.z_entries]), None)).tolist() == [IDK] * 2
   inputs = task.deployment_questions(jax.random.key(5), 300)
-  for name, answer in (
-      ("H^A with pi reading Mz", lambda mz: Amplifier(
-          make_oracle(config, task), mz, task, Budget(4, 4), view=MzView.of(mz, spec)).label(
-              inputs, policy, competent, jax.random.key(2)).answers),
-      ("pi's view", lambda mz: distill.predict(policy, inputs, MzView.of(mz, spec))),
-      ("type 2", lambda mz: Type2(make_oracle(config, task), task, mz).answers(
-          inputs, jax.random.key(6))[0])):
-    np.testing.assert_array_equal(answer(disk_mz), answer(table_mz), err_msg=name)
+  on_disk, in_memory = (helpers.mz_answers(config, task, mz, policy, competent, inputs)
+                        for mz in (disk_mz, table_mz))
+  for name, answers in in_memory.items():  # H^A with pi reading Mz, pi's view, type 2
+    np.testing.assert_array_equal(on_disk[name], answers, err_msg=name)
   _, truth = make_task(configs.get_config("lexicon_tiny", num_entities=37))
   assert Evaluator(task, truth).z_accuracy(disk_mz) == Evaluator(task, truth).z_accuracy(table_mz)
 

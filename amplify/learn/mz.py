@@ -46,8 +46,9 @@ class FittableMz(Protocol):
   def distribution(self, params, keys: jax.Array) -> jax.Array:
     """keys int32[K] -> float32[K, z_values]: the entries' soft values (differentiable)."""
 
-  def freeze(self, params) -> "TableMz":
-    """The fitted z* (each entry's most likely value) as the IndexedModel H reads."""
+  def freeze(self, params, path: str | None = None) -> IndexedModel:
+    """The fitted z* (each entry's most likely value) as the IndexedModel H reads; `path`: where
+    one too large to hold in memory is written, to be read from disk."""
 
   def size(self, params) -> dict[str, int]:
     """{"mz_parameters", "mz_bytes"}: what z* takes (padding for sharding excluded)."""

@@ -73,10 +73,11 @@ def _fit(params, d, *, human, fittable, tx, steps, rows):
 
 
 def fit(human, fittable: mz_lib.FittableMz, inputs: Inputs, labels: jax.Array, *, steps: int,
-        learning_rate: float, chunk_rows: int = CHUNK_ROWS
-        ) -> tuple[mz_lib.TableMz, jax.Array, dict]:
+        learning_rate: float, chunk_rows: int = CHUNK_ROWS, path: str | None = None
+        ) -> tuple[mz_lib.IndexedModel, jax.Array, dict]:
   """Fits z* to D = (inputs, labels) by full-batch Adam on the negated objective (per row of D),
-  D's likelihood summed `chunk_rows` rows at a time.
+  D's likelihood summed `chunk_rows` rows at a time; `path`: where the Mz writes a z* too large
+  to hold in memory (`FittableMz.freeze`).
 
   Returns (Mz holding z*, its parameters without padding, a report: both objective terms at z*,
   the final loss, Mz's size, steps and seconds)."""
@@ -84,7 +85,7 @@ def fit(human, fittable: mz_lib.FittableMz, inputs: Inputs, labels: jax.Array, *
   d, rows = (inputs, labels), min(chunk_rows, labels.shape[0])
   params, losses = _fit(fittable.init(), d, human=human, fittable=fittable,
                         tx=_adam(learning_rate), steps=steps, rows=rows)
-  fitted = fittable.freeze(params)
+  fitted = fittable.freeze(params, path)
   log_prior, log_likelihood = _objective(human, fitted, d, rows)
   report = {"d_rows": labels.shape[0], "log_prior": float(log_prior),
             "log_likelihood": float(log_likelihood),

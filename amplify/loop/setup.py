@@ -142,10 +142,9 @@ def learn_prior(task, oracle, referee: Referee, params, metrics: MetricWriter, w
   if params is not None:  # resumed: the fit and its metrics line are already in the workdir
     mz = table.freeze(params, on_disk)
     return mz, referee.z_accuracy(mz)
-  _, params, report = prior.fit(human_model(oracle, task), table, *task.observations(),  # all of D
+  mz, params, report = prior.fit(human_model(oracle, task), table, *task.observations(),  # all of D
                                  steps=config.prior.steps,
-                                 learning_rate=config.prior.learning_rate)
-  mz = table.freeze(params, on_disk)
+                                 learning_rate=config.prior.learning_rate, path=on_disk)
   z_accuracy = referee.z_accuracy(mz)
   metrics.write({"round": None, "phase": "prior", **report, "z_accuracy": z_accuracy})
   checkpoint.save_prior(workdir, params)
