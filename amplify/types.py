@@ -166,8 +166,10 @@ class HumanModel(Protocol):
     """All of D (a latent world's D is a fixed sample of it): what z* is fitted to, in the form
     the task's human model reads (lexicon: one compact row per observation)."""
 
-  def human_log_prior(self, lookup) -> jax.Array:
-    """log P_H(z): a scalar."""
+  def human_log_prior(self, lookup, keys: jax.Array) -> jax.Array:
+    """log P_H of z's entries `keys`, int32[K]: a scalar. keys are all of z's entries, or, for a
+    task whose D comes in blocks (`observation_blocks`, `amplify.learn.prior`), a block's: such
+    a task's prior is a sum over its blocks."""
 
   def human_log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
     """log P_H(y | x, z) for each row of D: float32[B]."""

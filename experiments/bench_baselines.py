@@ -42,7 +42,7 @@ def bench(preset: str, seed: int) -> dict:
   view = None
   if reads_mz(task.spec, config.model.policy):
     oracle = make_oracle(config, task)
-    z_star = prior.fit(human_model(oracle, task), Table(task.spec), *task.observations(),
+    z_star = prior.fit(human_model(oracle, task), Table(task.spec), prior.blocks(task),
                        steps=50, learning_rate=0.3)[0]
     view = MzView.of(z_star, task.spec)
   key = jax.random.key(seed)

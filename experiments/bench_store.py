@@ -39,7 +39,7 @@ def bench(preset: str, seed: int) -> dict:
   task, _ = make_task(config)  # the seed's world: any world times the same
   oracle = make_oracle(config, task)
   mz = ExactIndex() if task.spec.context_size else prior.fit(
-      human_model(oracle, task), Table(task.spec), *task.observations(), steps=50,
+      human_model(oracle, task), Table(task.spec), prior.blocks(task), steps=50,
       learning_rate=0.3)[0]
   view = MzView.of(mz, task.spec) if reads_mz(task.spec, config.model.policy) else None
   policy = make_policy(task.spec, config.model, jax.random.key(seed + 1),

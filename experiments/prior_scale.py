@@ -37,7 +37,7 @@ def fit(config) -> dict:
   task, truth = make_task(config)
   jax.block_until_ready([v for v in vars(task).values() if isinstance(v, jax.Array)])
   world_seconds = time.time() - start
-  mz, _, report = prior.fit(make_oracle(config, task), Table(task.spec), *task.observations(),
+  mz, _, report = prior.fit(make_oracle(config, task), Table(task.spec), prior.blocks(task),
                             steps=config.prior.steps, learning_rate=config.prior.learning_rate,
                             chunk_rows=_CHUNK_ROWS.value or prior.CHUNK_ROWS)
   return {"num_entities": config.task.num_entities,

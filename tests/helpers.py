@@ -152,7 +152,7 @@ def setup_task(task_name, **overrides):
   config = configs.get_config(f"{task_name}_tiny", **overrides)
   task, _ = make_task(config)
   mz = ExactIndex() if task.spec.context_size else prior.fit(
-      human_model(make_oracle(config, task), task), Table(task.spec), *task.observations(),
+      human_model(make_oracle(config, task), task), Table(task.spec), prior.blocks(task),
       steps=100, learning_rate=0.3)[0]
   policy = make_policy(task.spec, config.model, jax.random.key(1))
   competent = np.ones(task.spec.max_difficulty + 1, bool)

@@ -39,9 +39,7 @@ def _final_policy(config, workdir):
   policy = make_policy(task.spec, config.model, jax.random.key(0), reads_mz=True)
   distiller = Distiller(policy, config.train, config.train.total_steps)
   _, _, seen = checkpoint.restore(str(workdir), config.rounds - 1, distiller)
-  table = checkpoint.restore_prior(str(workdir), Table(task.spec).shape)
-  z_star = TableMz(jnp.argmax(table, -1).astype(jnp.int32) + task.class0, task.num_classes,
-                   task.class0)
+  z_star = Table(task.spec).freeze(checkpoint.restore_prior(str(workdir), (task.num_entities,)))
   return task, distiller.policy, z_star, seen
 
 

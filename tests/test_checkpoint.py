@@ -103,17 +103,17 @@ def test_a_damaged_newest_round_is_moved_aside_for_the_one_before(tmp_path, made
 
 
 def test_a_damaged_prior_is_moved_aside_and_none_returned(tmp_path, capsys):
-  table = jnp.arange(12, dtype=jnp.float32).reshape(4, 3)
+  table = np.arange(4, dtype=np.uint8)  # z*: an entry's value index
   checkpoint.save_prior(str(tmp_path), table)
-  assert np.array_equal(checkpoint.restore_prior(str(tmp_path), (4, 3)), table)
-  assert checkpoint.restore_prior(str(tmp_path), (4, 4)) is None  # another task's table
-  assert "its table has shape (4, 3), not (4, 4)" in capsys.readouterr().out
-  assert checkpoint.restore_prior(str(tmp_path), (4, 3)) is None  # moved aside: none now
+  assert np.array_equal(checkpoint.restore_prior(str(tmp_path), (4,)), table)
+  assert checkpoint.restore_prior(str(tmp_path), (5,)) is None  # another task's table
+  assert "its z* has shape (4,), not (5,)" in capsys.readouterr().out
+  assert checkpoint.restore_prior(str(tmp_path), (4,)) is None  # moved aside: none now
   checkpoint.save_prior(str(tmp_path), table)
   for path in (tmp_path / "checkpoints" / "prior").rglob("*"):
     if path.is_file():
       path.write_bytes(b"\x00" * len(path.read_bytes()))
-  assert checkpoint.restore_prior(str(tmp_path), (4, 3)) is None
+  assert checkpoint.restore_prior(str(tmp_path), (4,)) is None
   assert "fitting z* again" in capsys.readouterr().out
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
       "prior.damaged-0", "prior.damaged-1"]

@@ -87,13 +87,13 @@ def _pixel_tokens_of_reader(task, world):
 
 def test_the_colour_prior_is_what_recovers_the_true_rule(monkeypatch):
   task, truth = _task()
-  fit = lambda t: prior.fit(ScriptedOracle(t), mz.Table(t.spec), *t.observations(), steps=100,
+  fit = lambda t: prior.fit(ScriptedOracle(t), mz.Table(t.spec), prior.blocks(t), steps=100,
                             learning_rate=0.3)[0]
   fitted = fit(task)
   assert Evaluator(task, truth).z_accuracy(fitted) == 1.0
 
   monkeypatch.setattr(colored_digits.ColoredDigits, "human_log_prior",
-                      lambda self, lookup: jnp.float32(0.0))
+                      lambda self, lookup, keys: jnp.float32(0.0))
   task, truth = _task()  # a new task object: the fit's jit retraces
   follows_colour = fit(task)
   entries = np.asarray(follows_colour.entries).reshape(10, 2) - task.class0

@@ -53,8 +53,8 @@ def _amplifier(config):
   if task.spec.context_size:
     mz = ExactIndex()
   else:  # a latent world: z* fitted from D (as rounds.learn_prior does), never the true world
-    mz, _, _ = prior.fit(human_model(make_oracle(config, task), task), Table(task.spec), *task.observations(),
-                         steps=20, learning_rate=0.3)
+    mz, _, _ = prior.fit(human_model(make_oracle(config, task), task), Table(task.spec),
+                         prior.blocks(task), steps=20, learning_rate=0.3)
   amplifier = Amplifier(make_oracle(config, task), mz, task, Budget(4, 4))
   return task, truth, amplifier
 
@@ -134,8 +134,8 @@ def test_the_true_world_is_unreachable_and_changing_it_changes_no_fit(task_name,
   reachable = helpers.reachable(amplifier)
   assert not any(o is v for o in reachable for v in held)
 
-  fit = lambda: prior.fit(human_model(make_oracle(config, task), task), Table(task.spec), *task.observations(),
-                          steps=20, learning_rate=0.3)[0]
+  fit = lambda: prior.fit(human_model(make_oracle(config, task), task), Table(task.spec),
+                          prior.blocks(task), steps=20, learning_rate=0.3)[0]
   before = fit()
   evaluator = Evaluator(task, truth)
   score = evaluator.z_accuracy(before)

@@ -101,7 +101,8 @@ def test_human_likelihood_ignores_the_background():
   assert not np.array_equal(oracle.log_likelihood(inputs, labels, lookup),
                             oracle.log_likelihood(inputs, other_labels, lookup))
   # and z* fitted to D with the backgrounds moved is the same
-  fit = lambda x: prior.fit(oracle, Table(task.spec), x, labels, steps=50, learning_rate=0.3)[0]
+  fit = lambda x: prior.fit(oracle, Table(task.spec), [prior.Block(0, task.num_entities, x, labels)],
+                            steps=50, learning_rate=0.3)[0]
   np.testing.assert_array_equal(fit(inputs).entries, fit(moved).entries)
 
 
@@ -118,7 +119,7 @@ def test_fitting_recovers_a_planted_world():
   config = _tiny(num_entities=64, observations=10)
   task, truth = make_task(config)
   inputs, labels = task.observations()
-  mz, params, report = prior.fit(make_oracle(config, task), Table(task.spec), inputs, labels,
+  mz, values, report = prior.fit(make_oracle(config, task), Table(task.spec), prior.blocks(task),
                                  steps=config.prior.steps, learning_rate=config.prior.learning_rate)
   # z* maximises the human's objective: under a uniform prior and symmetric noise below
   # (C-1)/C, that is each entity's most often observed class (any of them, where tied) ...
@@ -142,8 +143,8 @@ def test_a_table_sharded_across_two_devices_fits_the_same_world(tmp_path):
       config = config_lib.get_config("lexicon_tiny", num_entities=33)  # 33: not a multiple of 2
       task, _ = make_task(config)
       table = Table(task.spec)
-      params = table.init()
-      mz, _, _ = prior.fit(make_oracle(config, task), table, *task.observations(), steps=100,
+      params = table.init(task.num_entities)
+      mz, _, _ = prior.fit(make_oracle(config, task), table, prior.blocks(task), steps=100,
                            learning_rate=0.3)
       print(len(jax.devices()), len(params.sharding.device_set), params.shape[0])
       print(" ".join(map(str, np.asarray(mz.entries))))

@@ -172,12 +172,13 @@ def _prior(workdir: str) -> str:
   return os.path.join(_directory(workdir), "prior")
 
 
-def save_prior(workdir: str, params) -> None:
-  """The fitted Mz's parameters (a latent world's z*, one array), in workdir/checkpoints/prior,
-  as numpy (read back on any device). Written to a temporary folder, then renamed. Every process
-  of a run calls it (Orbax writes once)."""
+def save_prior(workdir: str, values) -> None:
+  """The fitted z* (a latent world's, its entries' value indices: one array, what
+  `FittableMz.freeze` reads), in workdir/checkpoints/prior, as numpy (read back on any device).
+  Written to a temporary folder, then renamed. Every process of a run calls it (Orbax writes
+  once)."""
   check(workdir)
-  params = to_host(params)
+  params = to_host(values)
   checkpointer = ocp.Checkpointer(ocp.StandardCheckpointHandler())  # synchronous
   try:
     checkpointer.save(_prior(workdir), args=ocp.args.StandardSave({"params": params}),
@@ -187,7 +188,7 @@ def save_prior(workdir: str, params) -> None:
 
 
 def restore_prior(workdir: str, shape: tuple[int, ...]) -> np.ndarray | None:
-  """The parameters `save_prior` wrote (of `shape`), or None if there are none. A damaged
+  """The z* `save_prior` wrote (of `shape`), or None if there are none. A damaged
   checkpoint is moved aside with a warning, and None returned: the run fits z* again (the fit is
   deterministic, so it is the same z* on the same machine)."""
   path = _prior(workdir)
@@ -197,7 +198,7 @@ def restore_prior(workdir: str, shape: tuple[int, ...]) -> np.ndarray | None:
   try:
     params = checkpointer.restore(path, args=ocp.args.StandardRestore())["params"]
     if tuple(params.shape) != tuple(shape):
-      raise ValueError(f"its table has shape {tuple(params.shape)}, not {tuple(shape)}")
+      raise ValueError(f"its z* has shape {tuple(params.shape)}, not {tuple(shape)}")
     return np.asarray(params)
   except Exception as e:  # Orbax and the file formats under it raise many kinds
     _move_aside(path, e, "fitting z* again")

@@ -27,7 +27,7 @@ import numpy as np
 
 from amplify import processes
 from amplify.learn import zstore
-from amplify.learn.mesh import replicate, rows_sharding, to_host
+from amplify.learn.mesh import replicate, rows_sharding
 from amplify.types import IDK, PAD, Inputs, Spec
 
 
@@ -40,21 +40,21 @@ class IndexedModel(Protocol):
 class FittableMz(Protocol):
   """What `amplify.learn.prior.fit` needs of an Mz it fits."""
 
-  def init(self):
-    """The parameters before fitting (a pytree)."""
+  def init(self, entries: int):
+    """The parameters of `entries` entries (all of z's, or a block's) before fitting (a pytree
+    whose leaves have a row per entry, maybe padded)."""
 
   def distribution(self, params, keys: jax.Array) -> jax.Array:
-    """keys int32[K] -> float32[K, z_values]: the entries' soft values (differentiable)."""
+    """keys int32[K] (rows of params) -> float32[K, z_values]: their soft values
+    (differentiable)."""
 
-  def freeze(self, params, path: str | None = None) -> IndexedModel:
-    """The fitted z* (each entry's most likely value) as the IndexedModel H reads; `path`: where
-    one too large to hold in memory is written, to be read from disk."""
+  def freeze(self, values, path: str | None = None) -> IndexedModel:
+    """The fitted z* (values: each entry's most likely value index, int[z_entries]) as the
+    IndexedModel H reads; `path`: where one too large to hold in memory is written, to be read
+    from disk."""
 
-  def size(self, params) -> dict[str, int]:
-    """{"mz_parameters", "mz_bytes"}: what z* takes (padding for sharding excluded)."""
-
-  def unpadded(self, params):
-    """The parameters without padding: what a checkpoint keeps (restorable on any devices)."""
+  def size(self) -> dict[str, int]:
+    """{"mz_parameters", "mz_bytes"}: what the fitted parameters of all of z take."""
 
 
 KEY_RADIX = 1024  # an episodic task's tokens lie below this (a fact's key is a number in base it)
@@ -214,43 +214,33 @@ jax.tree_util.register_dataclass(MzView, data_fields=["mz"], meta_fields=["posit
 
 @dataclasses.dataclass(frozen=True)
 class Table:
-  """Fits z* as a table of logits float32[z_entries, z_values], the rows sharded across all
-  devices (padded to a multiple of the device count). Scales to any z that fits in memory
-  (10^6 entries x a few values is a few MB)."""
+  """Fits z* as a table of logits float32[entries, z_values], the rows sharded across all
+  devices (padded to a multiple of the device count). One block of 2^20 entries x a few values
+  is a few MB; a z* fitted in blocks (`amplify.learn.prior`) never holds the whole table."""
   spec: Spec
 
-  @property
-  def shape(self) -> tuple[int, int]:
-    """The table's shape: z_entries rows padded to a multiple of the device count."""
+  def init(self, entries: int) -> jax.Array:
     devices = len(jax.devices())
-    return -(-self.spec.z_entries // devices) * devices, self.spec.z_values
-
-  def init(self) -> jax.Array:
-    sharding = rows_sharding(None)
     # Zeros: every value equally likely before the data speak (and no key to derive).
-    return jax.device_put(jnp.zeros(self.shape, jnp.float32), sharding)
+    return jax.device_put(jnp.zeros((-(-entries // devices) * devices, self.spec.z_values),
+                                    jnp.float32), rows_sharding(None))
 
   def distribution(self, params: jax.Array, keys: jax.Array) -> jax.Array:
     return jax.nn.softmax(params[keys], axis=-1)
 
-  def freeze(self, params: jax.Array, path: str | None = None):
-    """params: the fitted table, padded or not. With `path`, a z* of more than
-    `zstore.MEMORY_ENTRIES` entries is written there and read from disk (a `zstore.DiskMz`);
-    else it is a `TableMz` in memory."""
-    values = jnp.argmax(params[:self.spec.z_entries], axis=-1)
+  def freeze(self, values, path: str | None = None):
+    """values: int[z_entries]. With `path`, a z* of more than `zstore.MEMORY_ENTRIES` entries is
+    written there and read from disk (a `zstore.DiskMz`); else it is a `TableMz` in memory."""
     spec = self.spec
     if path is None or spec.z_entries <= zstore.MEMORY_ENTRIES:
-      return TableMz(replicate(values.astype(jnp.int32) + spec.z_first_token), spec.z_values,
-                     spec.z_first_token)
-    values = to_host(values)  # every process takes part; process 0 writes, the others wait
+      return TableMz(replicate(jnp.asarray(values, jnp.int32) + spec.z_first_token),
+                     spec.z_values, spec.z_first_token)
+    values = np.asarray(values)  # the same on every process; process 0 writes, the others wait
     return processes.shared(lambda: zstore.write(
         path, ((start, values[start:start + zstore.CHUNK])
                for start in range(0, spec.z_entries, zstore.CHUNK)),
         spec.z_entries, spec.z_values, spec.z_first_token))
 
-  def size(self, params: jax.Array) -> dict[str, int]:
-    rows = self.unpadded(params)
-    return {"mz_parameters": int(rows.size), "mz_bytes": int(rows.nbytes)}
-
-  def unpadded(self, params: jax.Array) -> jax.Array:
-    return params[:self.spec.z_entries]
+  def size(self) -> dict[str, int]:
+    parameters = self.spec.z_entries * self.spec.z_values
+    return {"mz_parameters": parameters, "mz_bytes": 4 * parameters}

@@ -130,7 +130,7 @@ def _check(config, workdir: str, task: Task, world: str | None):
   return oracle, store, type2_oracle
 
 
-def learn_prior(task, oracle, referee: Referee, params, metrics: MetricWriter, workdir: str,
+def learn_prior(task, oracle, referee: Referee, values, metrics: MetricWriter, workdir: str,
                 config):
   """Episodic tasks: Mz is the exact index of each example's facts (z_accuracy None). Latent
   worlds: fits z* to all of D (or restores the fit a checkpoint holds), writes the `prior` line;
@@ -139,15 +139,15 @@ def learn_prior(task, oracle, referee: Referee, params, metrics: MetricWriter, w
     return ExactIndex(), None
   table = Table(task.spec)
   on_disk = os.path.join(workdir, "checkpoints", "zstar")  # where a z* too large to hold goes
-  if params is not None:  # resumed: the fit and its metrics line are already in the workdir
-    mz = table.freeze(params, on_disk)
+  if values is not None:  # resumed: the fit and its metrics line are already in the workdir
+    mz = table.freeze(values, on_disk)
     return mz, referee.z_accuracy(mz)
-  mz, params, report = prior.fit(human_model(oracle, task), table, *task.observations(),  # all of D
+  mz, values, report = prior.fit(human_model(oracle, task), table, prior.blocks(task),  # all of D
                                  steps=config.prior.steps,
                                  learning_rate=config.prior.learning_rate, path=on_disk)
   z_accuracy = referee.z_accuracy(mz)
   metrics.write({"round": None, "phase": "prior", **report, "z_accuracy": z_accuracy})
-  checkpoint.save_prior(workdir, params)
+  checkpoint.save_prior(workdir, values)
   print(f"prior: z* accuracy {z_accuracy:.4f} from {report['d_rows']} rows of D, "
         f"{report['mz_parameters']} parameters, {report['seconds']:.1f}s", flush=True)
   return mz, z_accuracy
@@ -180,14 +180,14 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
   print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}"
         + (f" (pi {arm.policy}, whatever --config.model.policy says)" if arm.policy else "") + "; "
         f"{f'resuming after round {done}' if done >= 0 else 'starting afresh'}", flush=True)
-  prior_params = (checkpoint.restore_prior(workdir, Table(task.spec).shape)
+  prior_values = (checkpoint.restore_prior(workdir, (task.spec.z_entries,))
                   if task.spec.regime != EPISODIC else None)
   metrics = MetricWriter(os.path.join(workdir, "metrics.jsonl"),
                          keep=lambda rec: (rec["phase"] == "baseline"
-                                           or (rec["phase"] == "prior" and prior_params is not None)
+                                           or (rec["phase"] == "prior" and prior_values is not None)
                                            or (rec["phase"] != "prior" and rec["round"] <= done)))
   start -= kept_seconds(metrics.kept, done)  # a resumed run's wall time goes on from its rounds'
-  z_star, z_accuracy = learn_prior(task, oracle, referee, prior_params, metrics, workdir, config)
+  z_star, z_accuracy = learn_prior(task, oracle, referee, prior_values, metrics, workdir, config)
   mz = _arm_mz(arm, task, z_star)
   policy_reads_mz = reads_mz(task.spec, arm.policy or config.model.policy)
   view = MzView.of(mz, task.spec) if policy_reads_mz else None

@@ -24,8 +24,8 @@ class Oracle(Protocol):
 
   # For learning the prior (latent worlds): the human's model, reading z only through `lookup`
   # (keys -> each entry's distribution over values); see amplify.tasks.base.HumanModel.
-  def log_prior(self, lookup) -> jax.Array:
-    """log P_H(z), a scalar."""
+  def log_prior(self, lookup, keys: jax.Array) -> jax.Array:
+    """log P_H of z's entries `keys` (all of z's, or a block's), a scalar."""
 
   def log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
     """log P_H(y | x, z) per row of D: float32[B]."""

@@ -353,8 +353,8 @@ class LearnedOracle:
     return jnp.asarray(answers)
 
   # the real H's model of the world, for learning the prior
-  def log_prior(self, lookup):
-    return self.human.log_prior(lookup)
+  def log_prior(self, lookup, keys):
+    return self.human.log_prior(lookup, keys)
 
   def log_likelihood(self, inputs, labels, lookup):
     return self.human.log_likelihood(inputs, labels, lookup)

@@ -24,8 +24,8 @@ class ScriptedOracle:
     return self.task.human_answer(questions, tools)
 
   # The human's model, for learning the prior (latent-world tasks only).
-  def log_prior(self, lookup) -> jax.Array:
-    return self.task.human_log_prior(lookup)
+  def log_prior(self, lookup, keys: jax.Array) -> jax.Array:
+    return self.task.human_log_prior(lookup, keys)
 
   def log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
     return self.task.human_log_likelihood(inputs, labels, lookup)
@@ -58,8 +58,8 @@ class _Slips:
   """An H that slips when answering but believes what the H it wraps (`base`) believes: its model
   of the world, for learning the prior."""
 
-  def log_prior(self, lookup) -> jax.Array:
-    return self.base.log_prior(lookup)
+  def log_prior(self, lookup, keys: jax.Array) -> jax.Array:
+    return self.base.log_prior(lookup, keys)
 
   def log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
     return self.base.log_likelihood(inputs, labels, lookup)

@@ -143,10 +143,10 @@ class ColoredDigits:
     return answers_in_range(self.spec, answers)
 
   # -- the human's model (learning the prior) ------------------------------------------------
-  def human_log_prior(self, lookup) -> jax.Array:
+  def human_log_prior(self, lookup, keys: jax.Array) -> jax.Array:
     """Ink colour does not decide a digit's class: the two colours of a digit give it the same
     class with probability 1 - DELTA; otherwise every rule is equally likely (a constant)."""
-    q = lookup(jnp.arange(NUM_DIGITS * NUM_COLOURS)).reshape(NUM_DIGITS, NUM_COLOURS, 2)
+    q = lookup(keys).reshape(NUM_DIGITS, NUM_COLOURS, 2)  # one block: keys are all of z's
     same = jnp.sum(q[:, RED] * q[:, GREEN], axis=-1)  # P(both colours give the same class)
     return jnp.sum(same * math.log1p(-DELTA) + (1 - same) * math.log(DELTA))
 

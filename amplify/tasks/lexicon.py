@@ -179,9 +179,9 @@ class Lexicon:
                                                                 - self.count0)[1]
 
   # -- the human's model (learning the prior) ------------------------------------------------
-  def human_log_prior(self, lookup) -> jax.Array:
-    """Classes a priori uniform, independently: E_z[log P(z)] = -N log C for any z."""
-    q = lookup(jnp.arange(self.num_entities))
+  def human_log_prior(self, lookup, keys: jax.Array) -> jax.Array:
+    """Classes a priori uniform, independently: E_z[log P(z)] = -K log C for any z's K entries."""
+    q = lookup(keys)
     return jnp.sum(q) * -math.log(self.num_classes)
 
   def human_log_likelihood(self, inputs: Inputs, labels: jax.Array, lookup) -> jax.Array:
