@@ -182,3 +182,10 @@ def mz_answers(config, task, mz, policy, competent, inputs) -> dict:
       ("predictions", distill.predict(policy, inputs, view)),
       ("type2", Type2(make_oracle(config, task), task, mz).answers(inputs,
                                                                     jax.random.key(6))[0]))}
+
+
+def make_lexicon_on_disk(settings, key):
+  """lexicon with its D on disk past 256 rows, in blocks of 16 entities (a task factory: a run
+  registers it, and its referee process imports it from here)."""
+  from amplify.tasks import lexicon
+  return lexicon.make_lexicon(settings, key, memory_rows=256, block=16)

@@ -30,7 +30,7 @@ BENCHMARK_2018 = ("permutation", "assignments", "wildcard", "shortest_path", "un
 # The presets people type (`--preset=NAME`) -> (task, variant of the task's config file).
 PRESETS = {
     "lexicon": ("lexicon", ""), "lexicon_tiny": ("lexicon", "tiny"),
-    "lexicon_large": ("lexicon", "large"),
+    "lexicon_large": ("lexicon", "large"), "lexicon_huge": ("lexicon", "huge"),
     "permutation": ("permutation", ""), "permutation_tiny": ("permutation", "tiny"),
     "permutation_paper": ("permutation", "paper"),
     "colored_digits": ("colored_digits", ""), "colored_digits_tiny": ("colored_digits", "tiny"),

@@ -87,6 +87,9 @@ class PackedTokens(nnx.Module):
     return h
 
 
+EMBED_ROWS = 1 << 20  # the most rows the token table has (a memorising policy's keys share past it)
+
+
 class Policy(nnx.Module):
   """pi(context int32[B, C, Lf], questions int32[B, Lq]) -> logits float32[B, La, V]."""
 
@@ -105,7 +108,10 @@ class Policy(nnx.Module):
     # Reading Mz, the policy is shown Mz's entries in place of keys (amplify.learn.mz.MzView) and embeds
     # only the tokens below the keys: its size does not grow with z. Memorising, it embeds every
     # key and learns z*'s entries into those rows from its labels.
-    vocab = spec.mz_key_token if reads_mz else spec.vocab_size
+    # Past EMBED_ROWS tokens (lexicon_huge's 10^8 entities), keys share rows: key k has row
+    # k mod (EMBED_ROWS - first key), the hashing trick (the whole table would be 25 GB).
+    vocab = spec.mz_key_token if reads_mz else min(spec.vocab_size, EMBED_ROWS)
+    self.shared_rows = None if vocab == spec.vocab_size or reads_mz else (spec.mz_key_token, vocab)
     self.embed = nnx.Embed(vocab, width, rngs=rngs)
     if spec.context_size:
       self.fact = PackedTokens(spec.fact_len, width, rngs=rngs)
@@ -135,6 +141,10 @@ class Policy(nnx.Module):
       self.serial = nnx.Linear(width, width, use_bias=False, rngs=rngs)
 
   def __call__(self, context: jax.Array, questions: jax.Array) -> jax.Array:
+    if self.shared_rows is not None:
+      first, rows = self.shared_rows
+      fold = lambda t: jnp.where(t >= rows, first + (t - first) % (rows - first), t)
+      context, questions = fold(context), fold(questions)
     h = self.tokens(context, questions)
     for i in range(self.depth):
       read = self._read(i, questions, h)

@@ -29,14 +29,14 @@ CACHE_BYTES = 64 << 20  # decoded chunks a process keeps in memory, at most
 MEMORY_ENTRIES = 1 << 26  # a run's z* past this many entries lives on disk
 
 
-def _spec(path: str) -> dict:
+def zarr_spec(path: str) -> dict:
   return {"driver": "zarr", "kvstore": {"driver": "file", "path": os.path.abspath(path)}}
 
 
 @functools.lru_cache(maxsize=8)
 def _store(path: str) -> ts.TensorStore:
   """z* at `path`, opened for reading once per process, with its bounded cache."""
-  return ts.open(_spec(path) | {"context": {"cache_pool": {"total_bytes_limit": CACHE_BYTES}}},
+  return ts.open(zarr_spec(path) | {"context": {"cache_pool": {"total_bytes_limit": CACHE_BYTES}}},
                  open=True, read=True).result()
 
 
@@ -83,7 +83,7 @@ def write(path: str, blocks, z_entries: int, z_values: int, z_first_token: int) 
   covering 0..z_entries - 1) to a new chunked array at `path` (one there already is replaced);
   returns the DiskMz that reads it."""
   dtype = np.uint8 if z_values <= 256 else np.int32
-  store = ts.open(_spec(path) | {"metadata": {"shape": [z_entries], "chunks": [CHUNK],
+  store = ts.open(zarr_spec(path) | {"metadata": {"shape": [z_entries], "chunks": [CHUNK],
                                               "dtype": np.dtype(dtype).str}},
                   create=True, delete_existing=True).result()
   for start, values in blocks:

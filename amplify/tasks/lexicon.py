@@ -17,7 +17,10 @@ elements), read by the policy as M + 1 pairs, so it sees the set size. Answer: [
 A D row is a set of size 1 whose answer counts its observed class once (`training_data`, what
 prosaic ML trains on). D is held as three id arrays (entity, background, observed class), 12
 bytes a row, and encoded as questions only for the rows sampled: at 10^6 entities x 16
-observations the encoded D would take 2.2 GB.
+observations the encoded D would take 2.2 GB. A D of more than MEMORY_ROWS rows is never held:
+it is drawn a block of ENTITY_BLOCK entities at a time (every row of a block observes one of its
+entities) onto disk (`amplify.tasks.stored`), and read back a block at a time
+(`observation_blocks`: z* is fitted a block at a time) or at sampled rows (`training_data`).
 """
 from __future__ import annotations
 
@@ -30,8 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from amplify import registry
+from amplify.learn.prior import Block
+from amplify.tasks import stored
+from amplify.tasks.lexicon_text import LexiconText
 from amplify.types import FIRST_TOKEN, IDK, LATENT, PAD, Inputs, Spec, Tools
 
+MEMORY_ROWS = 1 << 25  # a D of more rows is drawn onto disk a block at a time
+ENTITY_BLOCK = 1 << 20  # the entities a block of such a D observes
 RAW_ROWS_PER_ENTITY = 64  # raw_d: the rows of D an entity's look-ups can address (j < 64)
 
 
@@ -53,6 +61,9 @@ class LexiconSettings:
       if not 0 <= getattr(self, name) <= 1:
         raise ValueError(f"--task.{name}={getattr(self, name)}: a probability, must lie in "
                          "[0, 1].")
+    if self.observations * self.num_entities >= 2**31:
+      raise ValueError(f"--task.observations x --task.num_entities = "
+                       f"{self.observations * self.num_entities} rows of D: at most 2^31 - 1.")
     if self.num_classes < 2 or self.num_entities < self.max_set_size:
       raise ValueError(f"lexicon needs --task.num_classes >= 2 and --task.num_entities >= "
                        f"--task.max_set_size (got {self.num_classes}, {self.num_entities}, "
@@ -60,16 +71,19 @@ class LexiconSettings:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (it holds arrays)
-class Lexicon:
+class Lexicon(LexiconText):
   num_entities: int
   num_classes: int
   max_set_size: int
   label_noise: float
   # D, one row per observation: ids int32[R] of its entity, background and observed (noisy) class
-  d_entity: jax.Array
-  d_background: jax.Array
-  d_observed: jax.Array
+  # (None: D is on disk, `d_stored`, in blocks of `observations` x `d_block` rows)
+  d_entity: jax.Array | None
+  d_background: jax.Array | None
+  d_observed: jax.Array | None
   name: str = "lexicon"
+  d_stored: stored.StoredRows | None = None
+  d_block: int = 0  # the entities each block of a D on disk observes
   budget_needed = (2, 2)  # two halves asked of pi, or two entities looked up
   extra_baselines = ()
 
@@ -127,22 +141,49 @@ class Lexicon:
   # -- sampling ------------------------------------------------------------------------------
   def training_data(self, key: jax.Array, n: int) -> tuple[Inputs, jax.Array]:
     """D is a fixed sample of the world: n of its rows (all of them if n exceeds it), as size-1
-    questions labelled with the count of their observed class."""
-    rows = jax.random.permutation(key, self.d_entity.shape[0])[:n]
+    questions labelled with the count of their observed class. From a D on disk: n rows drawn
+    uniformly, with replacement (of 10^9 rows, a repeat is rare)."""
+    if self.d_stored is None:
+      rows = jax.random.permutation(key, self.d_entity.shape[0])[:n]
+      entity, background, observed = (self.d_entity[rows], self.d_background[rows],
+                                       self.d_observed[rows])
+    else:
+      rows = np.sort(np.asarray(jax.random.randint(key, (n,), 0, self.d_stored.rows)))
+      entity, background, observed = (jnp.asarray(a, jnp.int32)
+                                      for a in self.d_stored.take(rows).values())
     pad = jnp.zeros((rows.shape[0], self.max_set_size - 1), jnp.int32)
     questions = self.encode(jnp.ones(rows.shape[0], jnp.int32),
-                            jnp.concatenate([self.d_entity[rows, None], pad], 1),
-                            jnp.concatenate([self.d_background[rows, None], pad], 1))
-    labels = self._counts_answer(jax.nn.one_hot(self.d_observed[rows], self.num_classes,
-                                                dtype=jnp.int32))
+                            jnp.concatenate([entity[:, None], pad], 1),
+                            jnp.concatenate([background[:, None], pad], 1))
+    labels = self._counts_answer(jax.nn.one_hot(observed, self.num_classes, dtype=jnp.int32))
     return Inputs(jnp.zeros((rows.shape[0], 0, 1), jnp.int32), questions), labels
 
   def observations(self) -> tuple[Inputs, jax.Array]:
     """All of D, a row per observation as H's model reads it: questions [entity token,
     background token], labels [observed class token]."""
-    questions = jnp.stack([self.entity0 + self.d_entity, self.background0 + self.d_background], 1)
-    return (Inputs(jnp.zeros((questions.shape[0], 0, 1), jnp.int32), questions.astype(jnp.int32)),
-            (self.class0 + self.d_observed[:, None]).astype(jnp.int32))
+    if self.d_stored is not None:
+      raise ValueError(f"lexicon's D of {self.d_stored.rows} rows is on disk, never whole in "
+                       "memory: read it a block at a time (observation_blocks).")
+    return self._observations(self.d_entity, self.d_background, self.d_observed)
+
+  def _observations(self, entity, background, observed) -> tuple[Inputs, jax.Array]:
+    questions = jnp.stack([self.entity0 + jnp.asarray(entity, jnp.int32),
+                           self.background0 + jnp.asarray(background, jnp.int32)], 1)
+    return (Inputs(jnp.zeros((questions.shape[0], 0, 1), jnp.int32), questions),
+            (self.class0 + jnp.asarray(observed, jnp.int32)[:, None]).astype(jnp.int32))
+
+  def observation_blocks(self):
+    """D as blocks of the entities they observe (`amplify.learn.prior.Block`): all of D in one
+    block, or, from disk, a block of `d_block` entities at a time."""
+    if self.d_stored is None:
+      yield Block(0, self.num_entities, *self.observations())
+      return
+    per_entity = self.d_stored.rows // self.num_entities
+    for first in range(0, self.num_entities, self.d_block):
+      block = self.d_stored.read(first * per_entity,
+                                 min(first + self.d_block, self.num_entities) * per_entity)
+      yield Block(first, min(self.d_block, self.num_entities - first),
+                  *self._observations(block["entity"], block["background"], block["observed"]))
 
   def deployment_questions(self, key: jax.Array, n: int) -> Inputs:
     """D*: set sizes uniform in 1..M, distinct entities, backgrounds independent of class."""
@@ -233,86 +274,15 @@ class Lexicon:
     ok = jnp.where(small, small_ok, left_ok & right_ok)
     return jnp.where(ok[:, None], self._counts_answer(counts), IDK)
 
-  # -- text for a person ----------------------------------------------------------------------
-  # Entities e0, e1, ..., backgrounds b0.., classes c0..; a question lists its set's entities with
-  # their backgrounds, "count by class: e17[b2] e5[b0]", and an answer is "c0=1 c1=0 c2=1 c3=0".
-  def _question_entities(self, question: np.ndarray) -> tuple[list[int], list[int]]:
-    q = np.asarray(question)  # numpy, not the batch decode: one row, shown to a person
-    size = int(q[0]) - self.count0
-    return ([int(e) - self.entity0 for e in q[2:2 + 2 * size:2]],
-            [int(b) - self.background0 for b in q[3:3 + 2 * size:2]])
-
-  def render_question(self, question: np.ndarray) -> str:
-    entities, backgrounds = self._question_entities(question)
-    return "count by class: " + " ".join(f"e{e}[b{b}]" for e, b in zip(entities, backgrounds))
-
-  def render_answer(self, answer: np.ndarray) -> str:
-    if np.any(np.asarray(answer) == IDK):
-      return "IDK"
-    return " ".join(f"c{c}={int(t) - self.count0}" for c, t in enumerate(answer))
-
-  def parse_answer(self, text: str, question: np.ndarray) -> np.ndarray:
-    """"c0=1 c2=2" (classes not named count 0) or the C counts in order, "1 0 2 0"."""
-    size = len(self._question_entities(question)[0])
-    words = text.replace(",", " ").split()
-    counts = [0] * self.num_classes
-    try:
-      if words and all("=" in w for w in words):
-        for w in words:
-          name, value = w.split("=", 1)
-          c = self._index(name, "c", self.num_classes, "a class", "classes")
-          counts[c] = int(value) if value.isdigit() else -1
-      elif len(words) == self.num_classes and all(w.isdigit() for w in words):
-        counts = [int(w) for w in words]
-      else:
-        raise ValueError
-    except ValueError as e:
-      raise ValueError(str(e) if str(e) else
-                       f"{text!r}: type the count of each class, e.g. c0=1 c2=2 (classes not "
-                       f"named count 0) or {self.num_classes} numbers.") from None
-    if any(n < 0 for n in counts) or sum(counts) != size:
-      raise ValueError(f"{text!r}: the counts must be >= 0 and add up to the set's {size} "
-                       "entities.")
-    return np.asarray([self.count0 + n for n in counts], np.int32)
-
-  def _index(self, word: str, prefix: str, n: int, a_what: str, whats: str) -> int:
-    word = word.strip()
-    if not (word.startswith(prefix) and word[len(prefix):].isdigit()
-            and int(word[len(prefix):]) < n):
-      raise ValueError(f"{word!r} is not {a_what}; the {whats} are {prefix}0-{prefix}{n - 1}.")
-    return int(word[len(prefix):])
-
-  def parse_question(self, text: str, parent: np.ndarray) -> np.ndarray:
-    """Entities of the parent's set, "e17 e5": the question about those, backgrounds as there."""
-    entities, backgrounds = self._question_entities(parent)
-    picked = [self._index(w, "e", self.num_entities, "an entity", "entities")
-              for w in text.replace(",", " ").split()]
-    if not picked or len(set(picked)) != len(picked):
-      raise ValueError(f"{text!r}: name one or more distinct entities of this set, e.g. "
-                       f"{' '.join(f'e{e}' for e in entities[:2])}.")
-    missing = [f"e{e}" for e in picked if e not in entities]
-    if missing:
-      raise ValueError(f"{' '.join(missing)} not in this set; ask about entities of "
-                       f"{' '.join(f'e{e}' for e in entities)}.")
-    background = dict(zip(entities, backgrounds))
-    q = np.zeros(self.spec.question_len, np.int32)  # PAD after the picked pairs
-    q[0] = self.count0 + len(picked)
-    q[2:2 + 2 * len(picked):2] = [self.entity0 + e for e in picked]
-    q[3:3 + 2 * len(picked):2] = [self.background0 + background[e] for e in picked]
-    return q
-
-  def parse_key(self, text: str, parent: np.ndarray) -> int:
-    """An entity, "e17": looking it up reads its class in z*."""
-    return self._index(text, "e", self.num_entities, "an entity", "entities")
-
-  def render_lookup(self, key: int, value: int) -> str:
-    return f"e{key}: " + ("not found" if value == IDK else f"c{int(value) - self.class0}")
-
   # -- H reading D itself (the raw_d arm) ----------------------------------------------------
   def raw_observations(self) -> tuple[jax.Array, jax.Array, int]:
     """D's rows as (entity int32[R], observed class token int32[R], rows addressable per
     entity): what the raw_d arm indexes (`amplify.learn.mz.RawRowsMz`, key entity * RAW_ROWS_PER_ENTITY
     + j)."""
+    if self.d_stored is not None:
+      raise ValueError(f"the raw_d arm indexes all of D in memory, and lexicon's D of "
+                       f"{self.d_stored.rows} rows is on disk: use at most {MEMORY_ROWS} rows "
+                       "(--task.num_entities x --task.observations).")
     return (self.d_entity, (self.class0 + self.d_observed).astype(jnp.int32),
             RAW_ROWS_PER_ENTITY)
 
@@ -357,23 +327,47 @@ def _true_counts(task: Lexicon, classes: jax.Array, questions: jax.Array) -> jax
   return (task.count0 + jnp.sum(members * valid[..., None], axis=1)).astype(jnp.int32)
 
 
-def make_lexicon(config: LexiconSettings, key: jax.Array) -> tuple[Lexicon, LexiconTruth]:
+def make_lexicon(config: LexiconSettings, key: jax.Array, *, memory_rows: int = MEMORY_ROWS,
+                 block: int = ENTITY_BLOCK) -> tuple[Lexicon, LexiconTruth]:
   """Draws the world z from `key`, then D from it: observations per entity on average, entities
-  uniform, labels noisy, backgrounds agreeing with the true class in config.spurious of D."""
-  classes, entity, background, observed = _draw_world(config, key)
-  task = Lexicon(config.num_entities, config.num_classes, config.max_set_size, config.label_noise,
-                 entity, background, observed)
+  uniform (within each block of a D on disk), labels noisy, backgrounds agreeing with the true
+  class in config.spurious of D. A D of more than `memory_rows` rows is drawn onto disk, a
+  `block` of entities at a time."""
+  n, observations = config.num_entities, config.observations
+  k_world, *d_keys = jax.random.split(key, 6)
+  classes = _draw_classes(config, k_world)
+  args = (config.num_entities, config.num_classes, config.max_set_size, config.label_noise)
+  if n * observations <= memory_rows:
+    task = Lexicon(*args, *_draw_d(config, n, classes, d_keys))
+    return task, LexiconTruth(task, classes)
+
+  def blocks():
+    for first in range(0, n, block):
+      size = min(block, n - first)
+      keys = [jax.random.fold_in(k, first // block) for k in d_keys]
+      entity, background, observed = _draw_d(config, size, classes[first:first + size], keys)
+      yield first * observations, {"entity": first + entity, "background": background,
+                                   "observed": observed}
+  d = stored.store(stored.path_for(f"lexicon_{block}", config, key),
+                   {"entity": np.int32, "background": np.uint8, "observed": np.uint8},
+                   n * observations, observations * block, blocks())
+  task = Lexicon(*args, None, None, None, d_stored=d, d_block=block)
   return task, LexiconTruth(task, classes)
 
 
 # jitted on the settings (numbers); a jitted method of the Lexicon itself would keep each task,
 # and its D, alive in JAX's cache of compiled programs
 @functools.partial(jax.jit, static_argnums=0)
-def _draw_world(config: LexiconSettings, key: jax.Array) -> tuple[jax.Array, ...]:
-  """z's classes, then D's entities, backgrounds and observed labels (make_lexicon)."""
-  n, c = config.num_entities, config.num_classes
-  k_world, k_entity, k_noise, k_slip, k_agree, k_background = jax.random.split(key, 6)
-  classes = jax.random.randint(k_world, (n,), 0, c)
+def _draw_classes(config: LexiconSettings, key: jax.Array) -> jax.Array:
+  return jax.random.randint(key, (config.num_entities,), 0, config.num_classes)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _draw_d(config: LexiconSettings, n: int, classes: jax.Array, keys) -> tuple[jax.Array, ...]:
+  """D's rows about n entities of these classes (int32[n]): ids int32[observations x n] of
+  their entity (0 .. n - 1), background and observed class."""
+  c = config.num_classes
+  k_entity, k_noise, k_slip, k_agree, k_background = keys
   rows = config.observations * n
   entity = jax.random.randint(k_entity, (rows,), 0, n)
   true = classes[entity]
@@ -382,8 +376,7 @@ def _draw_world(config: LexiconSettings, key: jax.Array) -> tuple[jax.Array, ...
                        true)
   background = jnp.where(jax.random.bernoulli(k_agree, config.spurious, (rows,)), true,
                          other(k_background))
-  return (classes, entity.astype(jnp.int32), background.astype(jnp.int32),
-          observed.astype(jnp.int32))
+  return entity.astype(jnp.int32), background.astype(jnp.int32), observed.astype(jnp.int32)
 
 
 PLUGIN = registry.TaskPlugin(make_lexicon, LexiconSettings)
