@@ -71,9 +71,9 @@ def test_the_same_world_reads_the_d_it_wrote_and_one_not_whole_is_drawn_again(da
   _, again, _ = _made()
   assert again.d_stored == task.d_stored and os.stat(done).st_mtime_ns == written
   os.remove(done)  # as if its writer was killed before the end: it is drawn again, the same
-  os.makedirs(f"{task.d_stored.path}.partial-1")  # a killed writer's folder: ignored
+  os.makedirs(left := f"{task.d_stored.path}.partial-99999999")  # a killed writer's folder
   _, redrawn, _ = _made()
-  assert os.path.exists(done)
+  assert os.path.exists(done) and not os.path.exists(left)
   np.testing.assert_array_equal(_rows(prior.blocks(redrawn)), rows)
   _, other, _ = _made(num_entities=48)  # another world's D has a folder of its own
   assert other.d_stored.path != task.d_stored.path

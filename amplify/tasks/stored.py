@@ -6,13 +6,15 @@ A world's D is stored under $AMPLIFY_DATA_DIR (default ~/.cache/amplify/data), i
 by the task and a one-way fingerprint of its settings and world key, so a run of the same world
 (a rerun, a resume, the other processes of a run) reads the D already written instead of making it
 again. It is written to a folder of its own and renamed into place when whole: a D that was being
-written when its run was killed is never read, and is made again. D holds observations, never the
+written when its run was killed is never read, and is made again (the killed writer's folder is
+removed then). D holds observations, never the
 true world: what the run's process may read.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import glob
 import hashlib
 import json
 import os
@@ -71,8 +73,10 @@ def store(path: str, columns: dict[str, type], rows: int, chunk: int, blocks) ->
   stored = StoredRows(path, rows, tuple(columns))
   if _whole(path, stored):
     return stored
+  for left in glob.glob(f"{glob.escape(path)}.partial-*"):  # by writers that were killed
+    if not _alive(left.rsplit("-", 1)[-1]):
+      shutil.rmtree(left, ignore_errors=True)
   partial = f"{path}.partial-{os.getpid()}"
-  shutil.rmtree(partial, ignore_errors=True)
   try:
     arrays = {c: ts.open(zarr_spec(os.path.join(partial, c)) | {"metadata": {
         "shape": [rows], "chunks": [min(chunk, rows)], "dtype": np.dtype(t).str}},
@@ -91,6 +95,16 @@ def store(path: str, columns: dict[str, type], rows: int, chunk: int, blocks) ->
     raise ValueError(f"cannot write D to {path} ({e}): set $AMPLIFY_DATA_DIR to a folder with "
                      f"room for it.") from None
   return stored
+
+
+def _alive(pid: str) -> bool:
+  try:
+    os.kill(int(pid), 0)
+  except ProcessLookupError:
+    return False
+  except (ValueError, OSError):  # not a pid, or another user's process
+    return True
+  return True
 
 
 def _whole(path: str, stored: StoredRows) -> bool:
