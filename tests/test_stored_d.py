@@ -62,6 +62,13 @@ def test_a_d_on_disk_comes_in_blocks_each_observing_its_own_entities():
   for q, y in zip(np.asarray(inputs.questions), np.asarray(labels)):
     assert int(q[0]) == task.count0 + 1 and (int(q[2]), int(q[3])) in d
     assert task.class0 + int(np.argmax(y - task.count0)) in d[int(q[2]), int(q[3])]
+  # each block gives its share (a run of its rows); asked for more than D, all of D once
+  entity = np.asarray(inputs.questions[:, 2]) - task.entity0
+  assert np.histogram(entity, [0, 16, 32, 40])[0].tolist() == [80, 80, 40]
+  inputs, labels = task.training_data(jax.random.key(1), 10**6)
+  whole = np.concatenate([inputs.questions[:, 2:4],
+                          task.class0 + np.argmax(labels - task.count0, 1)[:, None]], 1)
+  assert sorted(map(tuple, whole.tolist())) == sorted(map(tuple, _rows(blocks).tolist()))
 
 
 def test_the_same_world_reads_the_d_it_wrote_and_one_not_whole_is_drawn_again(data_dir):

@@ -141,22 +141,34 @@ class Lexicon(LexiconText):
   # -- sampling ------------------------------------------------------------------------------
   def training_data(self, key: jax.Array, n: int) -> tuple[Inputs, jax.Array]:
     """D is a fixed sample of the world: n of its rows (all of them if n exceeds it), as size-1
-    questions labelled with the count of their observed class. From a D on disk: n rows drawn
-    uniformly, with replacement (of 10^9 rows, a repeat is rare)."""
+    questions labelled with the count of their observed class. From a D on disk, each block's
+    share of the n rows is a run of its consecutive rows at a random place: a block's rows are
+    drawn independently, so such a run is as random as any rows of it, and it reads a chunk or
+    two of the disk, not all of D."""
     if self.d_stored is None:
       rows = jax.random.permutation(key, self.d_entity.shape[0])[:n]
       entity, background, observed = (self.d_entity[rows], self.d_background[rows],
                                        self.d_observed[rows])
     else:
-      rows = np.sort(np.asarray(jax.random.randint(key, (n,), 0, self.d_stored.rows)))
-      entity, background, observed = (jnp.asarray(a, jnp.int32)
-                                      for a in self.d_stored.take(rows).values())
-    pad = jnp.zeros((rows.shape[0], self.max_set_size - 1), jnp.int32)
-    questions = self.encode(jnp.ones(rows.shape[0], jnp.int32),
+      entity, background, observed = self._runs(key, min(n, self.d_stored.rows))
+    pad = jnp.zeros((entity.shape[0], self.max_set_size - 1), jnp.int32)
+    questions = self.encode(jnp.ones(entity.shape[0], jnp.int32),
                             jnp.concatenate([entity[:, None], pad], 1),
                             jnp.concatenate([background[:, None], pad], 1))
     labels = self._counts_answer(jax.nn.one_hot(observed, self.num_classes, dtype=jnp.int32))
-    return Inputs(jnp.zeros((rows.shape[0], 0, 1), jnp.int32), questions), labels
+    return Inputs(jnp.zeros((entity.shape[0], 0, 1), jnp.int32), questions), labels
+
+  def _runs(self, key: jax.Array, n: int) -> tuple[jax.Array, ...]:
+    """n rows of a D on disk, as (entity, background, observed) ids int32[n] (`training_data`)."""
+    first = np.arange(0, self.num_entities, self.d_block) * (self.d_stored.rows
+                                                             // self.num_entities)
+    ends = np.append(first[1:], self.d_stored.rows)
+    share = np.diff(np.floor(n * ends / self.d_stored.rows).astype(np.int64), prepend=0)
+    where = np.asarray(jax.random.uniform(key, (len(first),)))
+    starts = first + np.floor(where * (ends - first - share + 1)).astype(np.int64)
+    runs = [self.d_stored.read(s, s + k) for s, k in zip(starts, share) if k]
+    return tuple(jnp.asarray(np.concatenate([r[c] for r in runs]), jnp.int32)
+                 for c in self.d_stored.columns)
 
   def observations(self) -> tuple[Inputs, jax.Array]:
     """All of D, a row per observation as H's model reads it: questions [entity token,
@@ -350,7 +362,7 @@ def make_lexicon(config: LexiconSettings, key: jax.Array, *, memory_rows: int = 
                                    "observed": observed}
   d = stored.store(stored.path_for(f"lexicon_{block}", config, key),
                    {"entity": np.int32, "background": np.uint8, "observed": np.uint8},
-                   n * observations, observations * block, blocks())
+                   n * observations, blocks())
   task = Lexicon(*args, None, None, None, d_stored=d, d_block=block)
   return task, LexiconTruth(task, classes)
 

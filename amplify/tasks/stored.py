@@ -27,6 +27,7 @@ import tensorstore as ts
 from amplify.learn.zstore import zarr_spec
 
 DONE = "rows.json"  # written last: what the folder holds
+CHUNK = 1 << 16  # rows a chunk on disk holds: a run of a few rows reads little more than itself
 
 
 def data_dir() -> str:
@@ -61,13 +62,9 @@ class StoredRows:
     return {c: _column(os.path.join(self.path, c))[start:stop].read().result()
             for c in self.columns}
 
-  def take(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The given rows (int[n], sorted reads fastest) of every column."""
-    return {c: _column(os.path.join(self.path, c)).vindex[rows].read().result()
-            for c in self.columns}
 
 
-def store(path: str, columns: dict[str, type], rows: int, chunk: int, blocks) -> StoredRows:
+def store(path: str, columns: dict[str, type], rows: int, blocks) -> StoredRows:
   """The rows at `path`, written now from `blocks` (an iterable of (first row, {column: array}),
   together covering rows 0 .. rows - 1; drawn only if needed) unless a whole copy is there."""
   stored = StoredRows(path, rows, tuple(columns))
@@ -79,13 +76,13 @@ def store(path: str, columns: dict[str, type], rows: int, chunk: int, blocks) ->
   partial = f"{path}.partial-{os.getpid()}"
   try:
     arrays = {c: ts.open(zarr_spec(os.path.join(partial, c)) | {"metadata": {
-        "shape": [rows], "chunks": [min(chunk, rows)], "dtype": np.dtype(t).str}},
+        "shape": [rows], "chunks": [min(CHUNK, rows)], "dtype": np.dtype(t).str}},
                          create=True).result() for c, t in columns.items()}
     for start, block in blocks:
       for c, values in block.items():
         arrays[c][start:start + len(values)].write(np.asarray(values, columns[c])).result()
     with open(os.path.join(partial, DONE), "w") as f:
-      json.dump({"rows": rows, "columns": list(columns)}, f)
+      json.dump(_contents(stored), f)
     shutil.rmtree(path, ignore_errors=True)  # a copy that is not whole (`_whole` said so)
     os.rename(partial, path)
   except (OSError, ValueError) as e:  # TensorStore's errors are ValueErrors
@@ -107,9 +104,13 @@ def _alive(pid: str) -> bool:
   return True
 
 
+def _contents(stored: StoredRows) -> dict:
+  return {"rows": stored.rows, "columns": list(stored.columns), "chunk": CHUNK}
+
+
 def _whole(path: str, stored: StoredRows) -> bool:
   try:
     with open(os.path.join(path, DONE)) as f:
-      return json.load(f) == {"rows": stored.rows, "columns": list(stored.columns)}
+      return json.load(f) == _contents(stored)
   except (OSError, ValueError):
     return False
