@@ -10,13 +10,16 @@ output passes through; its exit status is this script's. Linux only.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import time
 
+from absl import app, flags
+
+_OUT = flags.DEFINE_string("out", None, "Where the peaks are written (JSON).", required=True)
+_EVERY = flags.DEFINE_float("every", 0.5, "Seconds between samples.")
 
 def _children(pid: int) -> list[int]:
   try:
@@ -50,14 +53,12 @@ def _name(pid: int) -> str:
     return "?"
 
 
-def main() -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--out", required=True, help="where the peaks are written (JSON)")
-  parser.add_argument("--every", type=float, default=0.5, help="seconds between samples")
-  parser.add_argument("command", nargs="+")
-  args = parser.parse_args()
+def main(argv) -> int:
+  command = argv[1:]  # what follows --
+  if not command:
+    raise app.UsageError("give the command to run after --")
   start = time.time()
-  process = subprocess.Popen(args.command)
+  process = subprocess.Popen(command)
   peak, peak_at, each = 0, 0.0, {}
   while process.poll() is None:
     sizes = {pid: _pss_kb(pid) for pid in _tree(process.pid)}
@@ -66,15 +67,15 @@ def main() -> int:
     for pid, kb in sizes.items():
       if kb > each.get(pid, (0, ""))[0]:
         each[pid] = (kb, each.get(pid, (0, _name(pid)))[1])
-    time.sleep(args.every)
-  record = {"command": args.command, "exit_status": process.returncode,
+    time.sleep(_EVERY.value)
+  record = {"command": command, "exit_status": process.returncode,
             "seconds": round(time.time() - start, 1), "peak_pss_gib": round(peak / 2**20, 3),
             "peak_at_seconds": round(peak_at, 1),
             "processes": sorted(({"command": name, "peak_pss_gib": round(kb / 2**20, 3)}
                                  for kb, name in each.values()),
                                 key=lambda p: -p["peak_pss_gib"])[:8]}
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w") as f:
+  os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
+  with open(_OUT.value, "w") as f:
     json.dump(record, f, indent=1)
   print(f"peak memory (PSS, the process tree): {record['peak_pss_gib']} GiB at "
         f"{record['peak_at_seconds']} s of {record['seconds']} s", file=sys.stderr)
@@ -82,4 +83,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  app.run(main)

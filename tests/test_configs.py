@@ -70,7 +70,7 @@ def test_presets_keep_their_numbers():
       "lexicon", "scripted", "ltp", 256)
 
 
-@pytest.mark.parametrize("task,variants", [("lexicon", ["", "tiny", "large"]),
+@pytest.mark.parametrize("task,variants", [("lexicon", ["", "tiny", "large", "huge"]),
                                            ("permutation", ["", "tiny", "paper"]),
                                            ("colored_digits", ["", "tiny"]),
                                            *[(task, ["", "tiny", "paper"]) for task in
@@ -80,8 +80,8 @@ def test_variants_are_the_presets(task, variants):
     preset = task + (f"_{variant}" if variant else "")
     assert configs.PRESETS[preset] == (task, variant)
     assert load.task_config(task, variant).to_dict() == configs.get_config(preset).to_dict()
-  with pytest.raises(ValueError, match=r"no variant 'huge'; choose one of \["):
-    load.task_config(task, "huge")
+  with pytest.raises(ValueError, match=r"no variant 'vast'; choose one of \["):
+    load.task_config(task, "vast")
 
 
 # -- overrides -------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_cli_reads_a_users_config_file(tmp_path):
     (["--preset=lexicon", "--config=amplify/configs/lexicon.py"], r"give one of them"),
     (["--task=nope"], r"^unknown task 'nope' \(--task\); choose one of"),
     (["--oracle=nope"], r"^unknown oracle 'nope' \(--oracle\); choose one of"),
-    (["--config=amplify/configs/lexicon.py:huge"], r"^lexicon.py: no variant 'huge'"),
+    (["--config=amplify/configs/lexicon.py:vast"], r"^lexicon.py: no variant 'vast'"),
     (["--config=nowhere.py"], r"^--config=nowhere.py: no such file"),
     (["--rounds=0"], r"^--rounds=0: must be a positive integer"),
     (["--config.model.width=30"], r"^--config.model.width=30 is not divisible"),

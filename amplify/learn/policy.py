@@ -108,8 +108,8 @@ class Policy(nnx.Module):
     # Reading Mz, the policy is shown Mz's entries in place of keys (amplify.learn.mz.MzView) and embeds
     # only the tokens below the keys: its size does not grow with z. Memorising, it embeds every
     # key and learns z*'s entries into those rows from its labels.
-    # Past EMBED_ROWS tokens (lexicon_huge's 10^8 entities), keys share rows: key k has row
-    # k mod (EMBED_ROWS - first key), the hashing trick (the whole table would be 25 GB).
+    # Past EMBED_ROWS tokens (lexicon_huge's 10^8 entities), keys share rows: key k reads row
+    # mz_key_token + k mod (EMBED_ROWS - mz_key_token), the hashing trick (a row per key: 25 GB).
     vocab = spec.mz_key_token if reads_mz else min(spec.vocab_size, EMBED_ROWS)
     self.shared_rows = None if vocab == spec.vocab_size or reads_mz else (spec.mz_key_token, vocab)
     self.embed = nnx.Embed(vocab, width, rngs=rngs)

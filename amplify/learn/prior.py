@@ -6,8 +6,8 @@ entry's soft value (softmax of the Mz's parameters), so the objective is differe
 fitted z* is each entry's most likely value, frozen into the Mz that H reads during amplification.
 Fitting sees D's observed labels only, never the true world.
 
-D comes in blocks (`blocks`): a task whose D is too large to hold (lexicon past
-`LexiconSettings` `MEMORY_ROWS`) gives it a block at a time, each block's rows reading only its own
+D comes in blocks (`blocks`): a task whose D is too large to hold (lexicon's past
+`lexicon.MEMORY_ROWS` rows) gives it a block at a time, each block's rows reading only its own
 range of z's entries, and its human model a sum over those ranges. The fit is then one fit per
 block, each with its own table of logits and Adam state: with Adam's element-wise steps, the same
 fit as one over the whole table, whose memory is that of one block. Most tasks give one block.
