@@ -188,7 +188,7 @@ class Sized(Protocol):
 
 class GroundTruth(Protocol):
   """The world as it is. Only the evaluator and the named baselines hold one."""
-  # A latent world's true z as tokens, int32[z_entries], for z*'s accuracy (None: episodic).
+  # A latent world's true z as tokens, int[z_entries], for z*'s accuracy (None: episodic).
   world: jax.Array | None
 
   def answers(self, inputs: Inputs) -> jax.Array:

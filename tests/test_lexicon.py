@@ -31,7 +31,7 @@ def _tiny(**overrides):
 def test_decomposition_is_exact_with_a_perfect_policy_and_a_perfect_mz(seed, max_set_size):
   task, truth = make_task(_tiny(seed=seed, max_set_size=max_set_size, num_entities=16))
   inputs = task.deployment_questions(jax.random.key(seed), 256)
-  perfect_mz = TableMz(truth.world, task.spec.z_values, task.spec.z_first_token)
+  perfect_mz = TableMz(jnp.asarray(truth.world, jnp.int32), task.spec.z_values, task.spec.z_first_token)
   policy = lambda q: truth.answers(Inputs(jnp.zeros((q.shape[0], 0, 1), jnp.int32), q))
   tools = BatchTools(policy, lambda keys: perfect_mz.lookup(keys, None), 256, max_asks=2,
                      max_lookups=2)
@@ -45,7 +45,7 @@ def test_decomposition_is_exact_with_a_perfect_policy_and_a_perfect_mz(seed, max
 def test_a_subanswer_that_does_not_add_up_is_refused():
   task, truth = make_task(_tiny(max_set_size=4))
   inputs = task.deployment_questions(jax.random.key(0), 256)
-  mz = TableMz(truth.world, task.spec.z_values, task.spec.z_first_token)
+  mz = TableMz(jnp.asarray(truth.world, jnp.int32), task.spec.z_values, task.spec.z_first_token)
   wrong = lambda q: jnp.full((q.shape[0], task.spec.answer_len), task.count0, jnp.int32)  # all 0
   tools = BatchTools(wrong, lambda keys: mz.lookup(keys, None), 256, max_asks=2, max_lookups=2)
   answers = task.human_answer(inputs.questions, tools)

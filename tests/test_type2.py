@@ -38,7 +38,7 @@ def test_the_tree_on_the_true_world_is_exact_and_counts_its_nodes(preset):
   task, truth = make_task(config)
   inputs = task.deployment_questions(jax.random.key(1), 256)
   if preset == "lexicon":
-    mz = TableMz(truth.world, task.spec.z_values, task.spec.z_first_token)
+    mz = TableMz(jnp.asarray(truth.world, jnp.int32), task.spec.z_values, task.spec.z_first_token)
     nodes = [_lexicon_nodes(int(s)) for s in task.difficulty(inputs.questions)]
   else:
     mz = ExactIndex()
@@ -54,7 +54,7 @@ def test_a_tree_cut_one_level_short_cannot_answer_the_largest_questions():
   config = config_lib.get_config("lexicon")
   task, truth = make_task(config)
   inputs = task.deployment_questions(jax.random.key(1), 256)
-  mz = TableMz(truth.world, task.spec.z_values, task.spec.z_first_token)
+  mz = TableMz(jnp.asarray(truth.world, jnp.int32), task.spec.z_values, task.spec.z_first_token)
   answers, _ = tree_answers(ScriptedOracle(task), task.ask_depth - 1, task.spec.answer_len, mz,
                             inputs, jax.random.key(0))
   answers = np.asarray(answers)

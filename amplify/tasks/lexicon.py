@@ -326,8 +326,10 @@ class LexiconTruth:
   world: jax.Array
 
   def __init__(self, task: Lexicon, classes: jax.Array):
-    self._task, self._classes = task, classes
-    self.world = (task.class0 + classes).astype(jnp.int32)  # z as tokens, for z accuracy
+    # a byte an entity where the tokens fit one (the referee's memory at 10^8 entities)
+    small = jnp.uint8 if task.class0 + task.num_classes <= 256 else jnp.int32
+    self._task, self._classes = task, classes.astype(small)
+    self.world = (task.class0 + self._classes).astype(small)  # z as tokens, for z accuracy
 
   def answers(self, inputs: Inputs) -> jax.Array:
     return _true_counts(self._task, self._classes, inputs.questions)
