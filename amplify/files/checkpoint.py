@@ -23,7 +23,6 @@ import orbax.checkpoint as ocp
 from amplify import processes
 from amplify.files.jsonio import WorkdirError
 from amplify.learn.distill import Distiller, LabelledSet
-from amplify.learn.mesh import to_host
 from amplify.types import Inputs
 
 _REPLAY = ("context", "questions", "labels", "weights")  # a replay's arrays: replay_<name>
@@ -172,13 +171,12 @@ def _prior(workdir: str) -> str:
   return os.path.join(_directory(workdir), "prior")
 
 
-def save_prior(workdir: str, values) -> None:
-  """The fitted z* (a latent world's, its entries' value indices: one array, what
-  `FittableMz.freeze` reads), in workdir/checkpoints/prior, as numpy (read back on any device).
-  Written to a temporary folder, then renamed. Every process of a run calls it (Orbax writes
-  once)."""
+def save_prior(workdir: str, values: np.ndarray) -> None:
+  """The fitted z* (a latent world's, its entries' value indices: one array on the host, the
+  same on every process, what `FittableMz.freeze` reads), in workdir/checkpoints/prior. Written
+  to a temporary folder, then renamed. Every process of a run calls it (Orbax writes once)."""
   check(workdir)
-  params = to_host(values)
+  params = np.asarray(values)
   checkpointer = ocp.Checkpointer(ocp.StandardCheckpointHandler())  # synchronous
   try:
     checkpointer.save(_prior(workdir), args=ocp.args.StandardSave({"params": params}),
