@@ -31,7 +31,8 @@ def _tiny(**overrides):
 def test_decomposition_is_exact_with_a_perfect_policy_and_a_perfect_mz(seed, max_set_size):
   task, truth = make_task(_tiny(seed=seed, max_set_size=max_set_size, num_entities=16))
   inputs = task.deployment_questions(jax.random.key(seed), 256)
-  perfect_mz = TableMz(jnp.asarray(truth.world, jnp.int32), task.spec.z_values, task.spec.z_first_token)
+  perfect_mz = TableMz(jnp.asarray(truth.world, jnp.int32), task.spec.z_values,
+                       task.spec.z_first_token)
   policy = lambda q: truth.answers(Inputs(jnp.zeros((q.shape[0], 0, 1), jnp.int32), q))
   tools = BatchTools(policy, lambda keys: perfect_mz.lookup(keys, None), 256, max_asks=2,
                      max_lookups=2)
@@ -101,8 +102,9 @@ def test_human_likelihood_ignores_the_background():
   assert not np.array_equal(oracle.log_likelihood(inputs, labels, lookup),
                             oracle.log_likelihood(inputs, other_labels, lookup))
   # and z* fitted to D with the backgrounds moved is the same
-  fit = lambda x: prior.fit(oracle, Table(task.spec), [prior.Block(0, task.num_entities, x, labels)],
-                            steps=50, learning_rate=0.3)[0]
+  fit = lambda x: prior.fit(oracle, Table(task.spec),
+                            [prior.Block(0, task.num_entities, x, labels)], steps=50,
+                            learning_rate=0.3)[0]
   np.testing.assert_array_equal(fit(inputs).entries, fit(moved).entries)
 
 
