@@ -1,14 +1,13 @@
 """Rows of D too many to hold in memory: generated a block at a time, written once to chunked
 arrays on disk (zarr, by TensorStore, as a z* on disk: `amplify.learn.zstore`), and read back a
-block at a time or at sampled rows.
+run of rows at a time (a block, or a sample's run of a few rows).
 
 A world's D is stored under $AMPLIFY_DATA_DIR (default ~/.cache/amplify/data), in a folder named
 by the task and a one-way fingerprint of its settings and world key, so a run of the same world
-(a rerun, a resume, the other processes of a run) reads the D already written instead of making it
-again. It is written to a folder of its own and renamed into place when whole: a D that was being
-written when its run was killed is never read, and is made again (the killed writer's folder is
-removed then). D holds observations, never the
-true world: what the run's process may read.
+(a rerun, a resume) reads the D already written instead of making it again. It is written to a
+folder of its own and renamed into place when whole: a D that was being written when its run was
+killed is never read, and is made again (the killed writer's folder is removed then). D holds
+observations, never the true world: what the run's process may read.
 """
 from __future__ import annotations
 
@@ -63,7 +62,6 @@ class StoredRows:
             for c in self.columns}
 
 
-
 def store(path: str, columns: dict[str, type], rows: int, blocks) -> StoredRows:
   """The rows at `path`, written now from `blocks` (an iterable of (first row, {column: array}),
   together covering rows 0 .. rows - 1; drawn only if needed) unless a whole copy is there."""
@@ -85,6 +83,7 @@ def store(path: str, columns: dict[str, type], rows: int, blocks) -> StoredRows:
       json.dump(_contents(stored), f)
     shutil.rmtree(path, ignore_errors=True)  # a copy that is not whole (`_whole` said so)
     os.rename(partial, path)
+    _column.cache_clear()  # a reader opened before holds the old arrays' shape and chunks
   except (OSError, ValueError) as e:  # TensorStore's errors are ValueErrors
     shutil.rmtree(partial, ignore_errors=True)
     if _whole(path, stored):  # another process wrote it first
