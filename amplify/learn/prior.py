@@ -112,25 +112,24 @@ def fit(human, fittable: mz_lib.FittableMz, d: Iterable[Block], *, steps: int,
   Returns (Mz holding z*, z*'s value indices int[z_entries] (what a checkpoint keeps), a report:
   both objective terms at z*, the final loss, Mz's size, D's rows and blocks, steps, seconds)."""
   start = time.time()
-  values, rows_seen, loss, log_prior, log_likelihood, count = [], 0, 0.0, 0.0, 0.0, 0
+  values, covered, sums = [], 0, np.zeros(4)  # rows, loss x rows, log prior, log likelihood
   for block in d:
-    if block.first != sum(len(v) for v in values):
+    if block.first != covered:
       raise ValueError(f"D's blocks must cover z's entries in order: a block starts at entry "
-                       f"{block.first}, not {sum(len(v) for v in values)}.")
-    n, rows = block.labels.shape[0], min(chunk_rows, block.labels.shape[0])
+                       f"{block.first}, not {covered}.")
+    n = block.labels.shape[0]
     keys = jnp.arange(block.first, block.first + block.entries, dtype=jnp.int32)
     found, block_loss, (block_prior, block_likelihood) = _fit(
         fittable.init(block.entries), keys, (block.inputs, block.labels), human=human,
-        fittable=fittable, tx=_adam(learning_rate), steps=steps, rows=rows)
+        fittable=fittable, tx=_adam(learning_rate), steps=steps, rows=min(chunk_rows, n))
     values.append(to_host(found))
-    loss += float(block_loss) * n
-    log_prior, log_likelihood = log_prior + float(block_prior), log_likelihood + float(
-        block_likelihood)
-    rows_seen, count = rows_seen + n, count + 1
+    covered += block.entries
+    sums += [n, float(block_loss) * n, float(block_prior), float(block_likelihood)]
+  rows, loss, log_prior, log_likelihood = sums
+  report = {"d_rows": int(rows), "d_blocks": len(values), "log_prior": float(log_prior),
+            "log_likelihood": float(log_likelihood), "loss": float(loss / rows),
+            **fittable.size(), "steps": steps, "seconds": round(time.time() - start, 3)}
   values = np.concatenate(values)
-  report = {"d_rows": rows_seen, "d_blocks": count, "log_prior": log_prior,
-            "log_likelihood": log_likelihood, "loss": loss / rows_seen, **fittable.size(),
-            "steps": steps, "seconds": round(time.time() - start, 3)}
   return fittable.freeze(values, path), values, report
 
 

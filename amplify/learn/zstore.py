@@ -33,6 +33,13 @@ def zarr_spec(path: str) -> dict:
   return {"driver": "zarr", "kvstore": {"driver": "file", "path": os.path.abspath(path)}}
 
 
+def create(path: str, length: int, chunk: int, dtype) -> ts.TensorStore:
+  """A new one-dimensional zarr array at `path` (one there already is replaced), to write."""
+  metadata = {"shape": [length], "chunks": [chunk], "dtype": np.dtype(dtype).str}
+  return ts.open(zarr_spec(path) | {"metadata": metadata}, create=True,
+                 delete_existing=True).result()
+
+
 @functools.lru_cache(maxsize=8)
 def _store(path: str) -> ts.TensorStore:
   """z* at `path`, opened for reading once per process, with its bounded cache."""
@@ -83,9 +90,7 @@ def write(path: str, blocks, z_entries: int, z_values: int, z_first_token: int) 
   covering 0..z_entries - 1) to a new chunked array at `path` (one there already is replaced);
   returns the DiskMz that reads it."""
   dtype = np.uint8 if z_values <= 256 else np.int32
-  store = ts.open(zarr_spec(path) | {"metadata": {"shape": [z_entries], "chunks": [CHUNK],
-                                              "dtype": np.dtype(dtype).str}},
-                  create=True, delete_existing=True).result()
+  store = create(path, z_entries, CHUNK, dtype)
   for start, values in blocks:
     values = np.asarray(values)
     store[start:start + len(values)].write(values.astype(dtype)).result()

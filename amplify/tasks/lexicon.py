@@ -160,9 +160,8 @@ class Lexicon(LexiconText):
 
   def _runs(self, key: jax.Array, n: int) -> tuple[jax.Array, ...]:
     """n rows of a D on disk, as (entity, background, observed) ids int32[n] (`training_data`)."""
-    first = np.arange(0, self.num_entities, self.d_block) * (self.d_stored.rows
-                                                             // self.num_entities)
-    ends = np.append(first[1:], self.d_stored.rows)
+    blocks = _disk_blocks(self.num_entities, self.d_block, self.d_stored.rows // self.num_entities)
+    first, ends = (np.array([b[i] for b in blocks], np.int64) for i in (2, 3))
     share = np.diff(np.floor(n * ends / self.d_stored.rows).astype(np.int64), prepend=0)
     where = np.asarray(jax.random.uniform(key, (len(first),)))
     starts = first + np.floor(where * (ends - first - share + 1)).astype(np.int64)
@@ -190,11 +189,10 @@ class Lexicon(LexiconText):
     if self.d_stored is None:
       yield Block(0, self.num_entities, *self.observations())
       return
-    per_entity = self.d_stored.rows // self.num_entities
-    for first in range(0, self.num_entities, self.d_block):
-      block = self.d_stored.read(first * per_entity,
-                                 min(first + self.d_block, self.num_entities) * per_entity)
-      yield Block(first, min(self.d_block, self.num_entities - first),
+    for first, entities, start, stop in _disk_blocks(
+        self.num_entities, self.d_block, self.d_stored.rows // self.num_entities):
+      block = self.d_stored.read(start, stop)
+      yield Block(first, entities,
                   *self._observations(block["entity"], block["background"], block["observed"]))
 
   def deployment_questions(self, key: jax.Array, n: int) -> Inputs:
@@ -356,17 +354,21 @@ def make_lexicon(config: LexiconSettings, key: jax.Array, *, memory_rows: int = 
     return task, LexiconTruth(task, classes)
 
   def blocks():
-    for first in range(0, n, block):
-      size = min(block, n - first)
+    for first, size, start, _ in _disk_blocks(n, block, observations):
       keys = [jax.random.fold_in(k, first // block) for k in d_keys]
       entity, background, observed = _draw_d(config, size, classes[first:first + size], keys)
-      yield first * observations, {"entity": first + entity, "background": background,
-                                   "observed": observed}
+      yield start, {"entity": first + entity, "background": background, "observed": observed}
   d = stored.store(stored.path_for(f"lexicon_{block}", config, key),
                    {"entity": np.int32, "background": np.uint8, "observed": np.uint8},
                    n * observations, blocks())
   task = Lexicon(*args, None, None, None, d_stored=d, d_block=block)
   return task, LexiconTruth(task, classes)
+
+
+def _disk_blocks(entities: int, block: int, per_entity: int) -> list[tuple[int, int, int, int]]:
+  """A D on disk's blocks, each (first entity, its entities, first row, end row)."""
+  return [(first, min(block, entities - first), first * per_entity,
+           min(first + block, entities) * per_entity) for first in range(0, entities, block)]
 
 
 # jitted on the settings (numbers); a jitted method of the Lexicon itself would keep each task,

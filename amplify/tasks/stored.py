@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import tensorstore as ts
 
-from amplify.learn.zstore import zarr_spec
+from amplify.learn import zstore
 
 DONE = "rows.json"  # written last: what the folder holds
 CHUNK = 1 << 16  # rows a chunk on disk holds: a run of a few rows reads little more than itself
@@ -45,7 +45,7 @@ def path_for(name: str, settings, key: jax.Array) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _column(path: str) -> ts.TensorStore:
-  return ts.open(zarr_spec(path), open=True, read=True).result()
+  return ts.open(zstore.zarr_spec(path), open=True, read=True).result()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +73,8 @@ def store(path: str, columns: dict[str, type], rows: int, blocks) -> StoredRows:
       shutil.rmtree(left, ignore_errors=True)
   partial = f"{path}.partial-{os.getpid()}"
   try:
-    arrays = {c: ts.open(zarr_spec(os.path.join(partial, c)) | {"metadata": {
-        "shape": [rows], "chunks": [min(CHUNK, rows)], "dtype": np.dtype(t).str}},
-                         create=True).result() for c, t in columns.items()}
+    arrays = {c: zstore.create(os.path.join(partial, c), rows, min(CHUNK, rows), t)
+              for c, t in columns.items()}
     for start, block in blocks:
       for c, values in block.items():
         arrays[c][start:start + len(values)].write(np.asarray(values, columns[c])).result()
