@@ -61,7 +61,7 @@ def _amplifier(config):
 
 TASKS = registry.names(registry.TASK_GROUP)
 # every built-in oracle, with the settings it needs to be built
-ORACLES = {"scripted": {}, "noisy": {}, "sloppy": {}, "interactive": {}, "replay": {},
+ORACLES = {"scripted": {}, "noisy": {}, "sloppy": {}, "interactive": {}, "replay": {}, "web": {},
            "learned": {}, "callable": {"oracle.fn": "oracle_fns:lexicon_by_text"}}
 
 

@@ -95,7 +95,8 @@ def label(run: Run, state: State, r: int) -> Batch:
         else progress.heartbeat(f"round {r}, labelling")) as status:
     labels = run.amplifier.label(inputs, policy, state.competent,
                                  jax.random.fold_in(round_key(run.key, r), LABEL),
-                                 progress={"round": r, "rounds": len(run.plan)}, status=status)
+                                 progress={"round": r, "rounds": len(run.plan),
+                                           "workdir": run.workdir}, status=status)
     jax.block_until_ready(labels.answers)
   answered = np.asarray(jnp.all(labels.answers != IDK, axis=1))
   seconds = time.time() - t0

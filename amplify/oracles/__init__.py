@@ -11,6 +11,7 @@ amplify's pyproject.toml, a plug-in's are its own (`amplify.registry`).
   per-question oracle does; batch-first oracles are trusted code, like a task, and run in
   process, as do the built-in interactive, replay and learned.
 - `interactive`: a person at the terminal (`amplify.oracles.interactive`).
+- `web`: many people at once, each in their browser (`amplify.oracles.web`).
 - `replay`: answers only from the answer store (`--oracle_store`); IDK where it has none.
 - `learned`: H', a network imitating the scripted H's steps, answering most questions while the
   real H answers a share adapted to H''s held-out agreement (`amplify.oracles.learned`).

@@ -61,7 +61,8 @@ class QuestionOracle(Protocol):
 
 
 def is_per_question(oracle) -> bool:
-  return hasattr(oracle, "answer_one")
+  """One question at a time (`answer_one`), or a batch put before people (`label_batch`)."""
+  return hasattr(oracle, "answer_one") or hasattr(oracle, "label_batch")
 
 
 def answer_problem(answers, rows: int, spec: Spec, first_row: int = 0) -> str | None:

@@ -141,12 +141,13 @@ def label_per_question(oracle, task, questions: list[Question], serve_asks: Call
     return out
   where = where or f"oracle {oracle.name!r} "
 
-  def finish(i: int, tools: Tools, result, seconds: float) -> None:
+  def finish(i: int, tools: Tools, result, seconds: float, who: dict | None = None) -> None:
+    """who: what names the person in the store's event ({"who": name}), where several answer."""
     q = questions[i]
     if result is None:
       out.transcripts[i] = tools._record
       on_event(q.index, "idk", {"answer": out.answers[i], "seconds": seconds,
-                                "transcript": tools._record})
+                                "transcript": tools._record} | (who or {}))
       return
     if isinstance(result, str):
       try:
@@ -165,11 +166,20 @@ def label_per_question(oracle, task, questions: list[Question], serve_asks: Call
     out.answers[i], out.transcripts[i] = answer, tools._record
     out.answered[i] = not np.any(answer == IDK)
     on_event(q.index, "answer", {"answer": answer, "seconds": seconds,
-                                 "transcript": tools._record})
+                                 "transcript": tools._record} | (who or {}))
+
+  def reopen(i: int, payload=None) -> None:  # a person's undo: the answer taken back
+    out.answers[i], out.answered[i], out.transcripts[i] = IDK, False, None
+    on_event(questions[i].index, "undo", payload)
 
   in_process = runs_in_process(oracle)
-  if in_process and getattr(oracle, "in_flight", 1) <= 1:
-    _run_inline(oracle, task, questions, out, finish, serve_asks, serve_lookups, on_event, where)
+  if hasattr(oracle, "label_batch"):  # many people at once (`amplify.oracles.web`)
+    out.skipped = oracle.label_batch(
+        questions, lambda i, events: Tools(task, questions[i], None, events), serve_asks,
+        serve_lookups, finish, reopen, on_event)
+  elif in_process and getattr(oracle, "in_flight", 1) <= 1:
+    _run_inline(oracle, task, questions, out, finish, reopen, serve_asks, serve_lookups,
+                on_event, where)
   else:
     unserved = lambda *args: None  # the channel serves asks through `begin` and `end`
     channel.run(oracle, questions, lambda i: Tools(task, questions[i], unserved, on_event),
@@ -187,7 +197,8 @@ def _call(oracle, question: Question, tools: Tools, where: str):
                       f"({question.text!r})") from e
 
 
-def _run_inline(oracle, task, questions, out, finish, serve_asks, serve_lookups, on_event, where):
+def _run_inline(oracle, task, questions, out, finish, reopen, serve_asks, serve_lookups, on_event,
+                where):
   """One question at a time in this thread (a person): asks served at once; SKIP, UNDO, QUIT."""
   serve = lambda kind, row, payload: (serve_asks([row], np.asarray(payload)[None])[0]
                                       if kind == "ask" else
@@ -207,8 +218,7 @@ def _run_inline(oracle, task, questions, out, finish, serve_asks, serve_lookups,
     if isinstance(result, str) and result == UNDO:
       if done:
         i = done.pop()
-        out.answers[i], out.answered[i], out.transcripts[i] = IDK, False, None
-        on_event(questions[i].index, "undo", None)
+        reopen(i)
       continue
     finish(i, tools, result, time.time() - t0)
     done.append(i)

@@ -1,0 +1,289 @@
+"""The pages: a labeller's question (`/label`), the batch's progress (`/progress`) and the run
+browser (`/runs`), built on Starlette; HTML from Jinja2 templates (autoescaped) with a few lines
+of inline script for the live counts, no build step.
+
+Every request is signed in (`amplify.views.web.access`): no token is 401, an unknown token or a
+page of the other role 403. Every form post must carry the token's form key and, where the
+browser says where it comes from (Origin), come from this site: else 403 and nothing changes. A
+labeller's page shows their own question and the counts, never another's answers, the run's
+config or its metrics; the run browser (researchers) reads only what the run wrote: metrics,
+summary and transcripts, and opens only runs it lists and plots it drew.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import threading
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from starlette.routing import Route
+
+from amplify.oracles.workspace import Closed, Refused
+from amplify.views.web import access
+
+COOKIE = "amplify"
+ACTIONS = {"ask": 1, "lookup": 1, "answer": 1, "note": 1, "idk": 0, "skip": 0}  # -> takes text
+
+
+class Browser:
+  """The runs beside the served workdir (its parent folder's workdirs), for researchers."""
+
+  def __init__(self, workdir: str):
+    self.workdir = os.path.abspath(workdir)
+    self.root = os.path.dirname(self.workdir)
+    self._plots = tempfile.mkdtemp(prefix="amplify-web-plots-")
+    self._lock = threading.Lock()  # matplotlib draws one figure set at a time
+
+  def runs(self) -> list[str]:
+    names = sorted(os.listdir(self.root)) if os.path.isdir(self.root) else []
+    return [n for n in names if os.path.isfile(os.path.join(self.root, n, "config.json"))]
+
+  def path(self, name: str) -> str:
+    """A listed run's folder; anything else (a path, '..') is not one."""
+    if name not in self.runs():
+      raise Refused(f"no run named {name!r} here", 404)
+    return os.path.join(self.root, name)
+
+  def table(self, name: str) -> str:
+    from amplify.views import report  # pylint: disable=g-import-not-at-top
+    try:
+      return report.format_table(self.path(name))
+    except (OSError, ValueError, KeyError) as e:
+      return f"no table yet: {e}"
+
+  def plots(self, name: str) -> list[str]:
+    """The run's plots, drawn into this server's own folder when its metrics change."""
+    from amplify.views import plots, report  # pylint: disable=g-import-not-at-top
+    path = self.path(name)
+    metrics = os.path.join(path, "metrics.jsonl")
+    if not os.path.exists(metrics):
+      return []
+    out = os.path.join(self._plots, name, str(os.stat(metrics).st_mtime_ns))
+    with self._lock:
+      if not os.path.isdir(out):
+        try:
+          plots.run_plots(path, report.read_metrics(path), out)
+        except (OSError, ValueError):
+          return []
+    return sorted(os.listdir(out))
+
+  def plot_file(self, name: str, file: str) -> str:
+    if file not in self.plots(name):
+      raise Refused(f"no plot {file!r} for {name!r}", 404)
+    metrics = os.path.join(self.path(name), "metrics.jsonl")
+    return os.path.join(self._plots, name, str(os.stat(metrics).st_mtime_ns), file)
+
+  def tree(self, name: str, r: str, row: str) -> str:
+    from amplify.views import transcript_tree  # pylint: disable=g-import-not-at-top
+    try:
+      return transcript_tree.render(self.path(name), f"{r}:{row}")
+    except (OSError, ValueError, KeyError) as e:
+      raise Refused(str(e)) from None
+
+  def compare(self, names: list[str]) -> tuple[str, str | None]:
+    from amplify.views import plots, report  # pylint: disable=g-import-not-at-top
+    paths = [self.path(n) for n in names]
+    try:
+      table = report.format_comparison(paths)
+      out = os.path.join(self._plots, "compare", str(abs(hash(tuple(names)))))
+      with self._lock:
+        plot = plots.comparison_plot([(n, report.read_metrics(p)) for n, p in zip(names, paths)],
+                                     out)
+    except (OSError, ValueError, KeyError) as e:
+      return f"cannot compare yet: {e}", None
+    return table, plot
+
+
+def make_app(workdir: str, workspace=None) -> Starlette:
+  """The pages of `workdir`'s run; `workspace` (an `amplify.oracles.workspace.Workspace`) is the
+  batch being labelled, None on a server that only browses."""
+  env = Environment(loader=PackageLoader("amplify.views.web"), autoescape=select_autoescape())
+  browser = Browser(workdir)
+
+  def page(template: str, status: int = 200, **context) -> HTMLResponse:
+    return HTMLResponse(env.get_template(template).render(**context), status)
+
+  def error(status: int, message: str) -> HTMLResponse:
+    return page("message.html", status, title={401: "sign in", 403: "refused", 404: "not found"}
+                .get(status, "not accepted"), message=message)
+
+  def signed_in(request, role: str):
+    """(who, token) of the request, or the Response refusing it."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+      return error(401, "Sign in with the link the researcher sent you.")
+    try:
+      person = access.person(workdir, token)
+    except ValueError as e:
+      return error(403, str(e))
+    if person is None:
+      return error(403, "This sign-in is not valid here: ask the researcher for a new link.")
+    if person["role"] != role:
+      return error(403, f"These pages are for a {role}; you signed in as a {person['role']}.")
+    return person["who"], token
+
+  async def posted(request, role: str):
+    """(who, form) of a form post from this site, or the Response refusing it."""
+    who = signed_in(request, role)
+    if not isinstance(who, tuple):
+      return who
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.headers.get("host"):
+      return error(403, "A form from another site: refused.")
+    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
+    if not access.form_ok(who[1], form.get("key")):
+      return error(403, "This form is not from a page of this site (or the page is stale): "
+                        "reload it.")
+    return who[0], form
+
+  async def call(op: str, who: str, *args):
+    return await asyncio.wrap_future(workspace.submit(op, who, *args))
+
+  async def label_view(who: str, token: str, message: str = "", status: int = 200):
+    try:
+      view = await call("status", who) if workspace is not None else None
+    except Closed:
+      view = None
+    return page("label.html", status, view=view, who=who, key=access.form_key(token),
+                message=message)
+
+  async def signin(request):
+    token = request.query_params.get("token", "")
+    person = access.person(workdir, token)
+    if person is None:
+      return error(403, "This invitation is not valid: ask the researcher for a new link.")
+    response = RedirectResponse("/label" if person["role"] == "labeller" else "/runs", 303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=30 * 86400)
+    return response
+
+  async def home(request):
+    token = request.cookies.get(COOKIE)
+    person = access.person(workdir, token) if token else None
+    if person is None:
+      return error(401, "Sign in with the link the researcher sent you.")
+    return RedirectResponse("/label" if person["role"] == "labeller" else "/runs", 303)
+
+  async def label(request):
+    who = signed_in(request, "labeller")
+    return await label_view(*who) if isinstance(who, tuple) else who
+
+  async def label_json(request):
+    who = signed_in(request, "labeller")
+    if not isinstance(who, tuple):
+      return who
+    try:
+      view = await call("status", who[0]) if workspace is not None else None
+    except Closed:
+      view = None
+    return JSONResponse(None if view is None else {
+        "batch": view["batch"], "total": view["total"], "me": view["me"],
+        "lease_left": (view["question"] or {}).get("lease_left")})
+
+  async def act(request):
+    got = await posted(request, "labeller")
+    if not isinstance(got, tuple):
+      return got
+    who, form = got
+    token = request.cookies[COOKIE]
+    action = form.get("action")
+    try:
+      if action in ("next", "undo"):
+        await call(action, who)
+      elif action in ACTIONS:
+        try:
+          q, lease = int(form.get("q", "")), int(form.get("lease", ""))
+        except ValueError:
+          raise Refused("the form names no question") from None
+        await call(action, who, q, lease, *([form.get("text", "")] if ACTIONS[action] else []))
+      else:
+        raise Refused(f"no action {str(action)[:20]!r}")
+    except Refused as e:
+      return await label_view(who, token, str(e), e.status)
+    except Closed:
+      pass  # the batch ended meanwhile: the page says so
+    return RedirectResponse("/label", 303)
+
+  async def progress(request):
+    who = signed_in(request, "researcher")
+    if not isinstance(who, tuple):
+      return who
+    try:
+      view = await call("overview", who[0]) if workspace is not None else None
+    except Closed:
+      view = None
+    return page("progress.html", view=view)
+
+  async def runs(request):
+    who = signed_in(request, "researcher")
+    if not isinstance(who, tuple):
+      return who
+    return page("runs.html", runs=browser.runs(), here=os.path.basename(browser.workdir),
+                labelling=workspace is not None)
+
+  async def run(request):
+    who = signed_in(request, "researcher")
+    if not isinstance(who, tuple):
+      return who
+    name = request.path_params["name"]
+    try:
+      browser.path(name)
+      table, plots = await run_in_threadpool(lambda: (browser.table(name), browser.plots(name)))
+    except Refused as e:
+      return error(e.status, str(e))
+    return page("run.html", name=name, table=table, plots=plots)
+
+  async def plot(request):
+    who = signed_in(request, "researcher")
+    if not isinstance(who, tuple):
+      return who
+    try:
+      path = await run_in_threadpool(browser.plot_file, request.path_params["name"],
+                                     request.path_params["file"])
+    except Refused as e:
+      return error(e.status, str(e))
+    return FileResponse(path, media_type="image/png")
+
+  async def tree(request):
+    who = signed_in(request, "researcher")
+    if not isinstance(who, tuple):
+      return who
+    name, q = request.path_params["name"], request.query_params
+    try:
+      text = await run_in_threadpool(browser.tree, name, q.get("round", ""), q.get("row", ""))
+    except Refused as e:
+      return error(e.status, str(e))
+    return page("tree.html", name=name, text=text, round=q.get("round"), row=q.get("row"))
+
+  async def compare(request):
+    who = signed_in(request, "researcher")
+    if not isinstance(who, tuple):
+      return who
+    names = request.query_params.getlist("run")
+    try:
+      table, plot_path = await run_in_threadpool(browser.compare, names)
+    except Refused as e:
+      return error(e.status, str(e))
+    return page("compare.html", names=names, table=table, plot=plot_path is not None)
+
+  async def compare_plot(request):
+    who = signed_in(request, "researcher")
+    if not isinstance(who, tuple):
+      return who
+    names = request.query_params.getlist("run")
+    try:
+      _, path = await run_in_threadpool(browser.compare, names)
+    except Refused as e:
+      return error(e.status, str(e))
+    return FileResponse(path, media_type="image/png") if path else error(404, "no plot")
+
+  return Starlette(routes=[
+      Route("/", home), Route("/signin", signin), Route("/label", label),
+      Route("/label.json", label_json), Route("/act", act, methods=["POST"]),
+      Route("/progress", progress), Route("/runs", runs), Route("/runs/{name}", run),
+      Route("/runs/{name}/plots/{file}", plot), Route("/runs/{name}/tree", tree),
+      Route("/compare", compare), Route("/compare.png", compare_plot)])
