@@ -118,6 +118,7 @@ class Workspace:
     for i in range(len(questions)):
       self.slots[i].tools = self._tools(i)
     self.people, self.progress = {}, dict(progress)
+    self._warm(serve_asks, serve_lookups)
     with self._lock:
       self._open = True
     try:
@@ -140,6 +141,19 @@ class Workspace:
         while not self._ops.empty():
           self._ops.get_nowait()[3].set_exception(Closed())
     return sum(s.state == "skipped" for s in self.slots)
+
+  def _warm(self, serve_asks: Callable, serve_lookups: Callable) -> None:
+    """pi and Mz compile once for each shape a wave of asks can take (8, 16, ... rows: as many as
+    labellers act at once, up to the batch, at most 256); each is compiled before the pages open,
+    so no labeller waits on a compile. The replies are dropped: nothing is recorded."""
+    n, size = len(self.slots), 8
+    while True:
+      rows = [self.slots[i % n].question.index for i in range(size)]
+      serve_asks(rows, np.stack([self.slots[i % n].question.tokens for i in range(size)]))
+      serve_lookups(rows, np.zeros(size, np.int32))
+      if size >= min(n, 256):
+        return
+      size *= 2
 
   def _tools(self, i: int):
     """Fresh tools for question i, whose store events name the labeller holding it."""

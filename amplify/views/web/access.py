@@ -25,11 +25,19 @@ def _digest(token: str) -> str:
   return hashlib.sha256(token.encode()).hexdigest()
 
 
+_READ: dict = {}  # path -> (its stat's (mtime, size, inode), what it holds): read once a change
+
+
 def read(workdir: str) -> dict:
   """{token digest: {"who", "role"}}; {} when nobody was invited."""
   path = os.path.join(workdir, FILE)
-  if not os.path.exists(path):
+  try:
+    st = os.stat(path)
+  except FileNotFoundError:
     return {}
+  stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+  if path in _READ and _READ[path][0] == stamp:
+    return _READ[path][1]
   try:
     with open(path) as f:
       people = json.load(f)
@@ -38,6 +46,7 @@ def read(workdir: str) -> dict:
                      "invite again") from None
   if not isinstance(people, dict):
     raise ValueError(f"{path}: not the invitations file; move it away and invite again")
+  _READ[path] = (stamp, people)
   return people
 
 
@@ -48,7 +57,7 @@ def invite(workdir: str, who: str, role: str = "labeller") -> str:
   if role not in ROLES:
     raise ValueError(f"--role={role!r}: one of {', '.join(ROLES)}.")
   os.makedirs(workdir, exist_ok=True)
-  people = read(workdir)
+  people = dict(read(workdir))
   token = secrets.token_urlsafe(32)
   people[_digest(token)] = {"who": who, "role": role}
   fd, tmp = tempfile.mkstemp(dir=workdir, prefix=".web_access.")  # mode 0600
