@@ -8,13 +8,16 @@ CPU; the labellers (an asyncio loop of HTTP clients, httpx) share the cores with
 Load: a permutation_tiny run of two rounds with `--oracle=web`; `--labellers` clients sign in and
 loop: next question, ask pi a subquestion (`sigma^1(x)`, x the question's element), answer. Every
 request is timed from sending the form to the page it leads to (a post's redirect followed, as a
-browser does); the figures are the percentiles of round 1's, when pi answers the asks. Then the
-answer store is read: each question must have exactly one answer event and one stored answer.
+browser does); the figures are each round's percentiles (round 1: pi answers the asks), with the
+labellers pausing `--think_s` on average before each action, then flat out (no pauses: the
+throughput). Then the answer store is read: each question must have exactly one answer event and
+one stored answer.
 
-Kills: a one-round run of the same kind, labelled by the same clients, is killed (SIGKILL) at
-`--kills` random times after its pages are up, and started again by the same command each time;
-after each kill the store's answers are read, and at the end every answer stored before a kill
-must still be there, unchanged, and no question may have been answered twice.
+Kills: a one-round run of the same kind, labelled by the same clients, is killed (SIGKILL)
+`--kills` times, each a random 0.5-4 s after its batch's first question was shown, and started
+again by the same command each time; after each kill the store's answers are read, and at the
+end every answer stored before a kill must still be there, unchanged, and no question may have
+been answered twice.
 Writes RESULTS/web_load/web_load.{json,md}.
 """
 from __future__ import annotations
@@ -84,9 +87,10 @@ class Run:
     return f"http://127.0.0.1:{self.port}{path}"
 
 
-async def labeller(run: Run, who: str, token: str, latencies: list, stop, think_s: float) -> int:
+async def labeller(run: Run, who: str, token: str, latencies: list, stop, think_s: float,
+                   opened: list) -> int:
   """Answers until `stop()`, pausing `think_s` on average before each action; returns how many
-  answers the pages accepted."""
+  answers the pages accepted. `opened` gets the time the first question was shown."""
   key, accepted = access.form_key(token), 0
   rng = random.Random(f"{_RUN_SEED.value} {who}")
   async with httpx.AsyncClient(follow_redirects=True, timeout=60) as client:
@@ -108,6 +112,8 @@ async def labeller(run: Run, who: str, token: str, latencies: list, stop, think_
     while not stop():
       text = r.text if r is not None and r.status_code in (200, 409) else ""
       question = QUESTION.search(text)
+      if question and not opened:
+        opened.append(time.time())
       if not question:
         r = await page("POST", "/act", key=key, action="next")
         if r is None or not QUESTION.search(r.text):
@@ -123,8 +129,10 @@ async def labeller(run: Run, who: str, token: str, latencies: list, stop, think_
   return accepted
 
 
-async def crowd(run: Run, tokens: dict, latencies: list, stop, think_s: float) -> int:
-  return sum(await asyncio.gather(*(labeller(run, who, token, latencies, stop, think_s)
+async def crowd(run: Run, tokens: dict, latencies: list, stop, think_s: float,
+                opened: list | None = None) -> int:
+  opened = [] if opened is None else opened
+  return sum(await asyncio.gather(*(labeller(run, who, token, latencies, stop, think_s, opened)
                                     for who, token in tokens.items())))
 
 
@@ -176,11 +184,12 @@ def kills(folder: str) -> dict:
   for k in range(_KILLS.value + 1):
     run.start()
     before = answer_events(run.db)[1]
-    when = time.time() + rng.uniform(0.5, 8.0)
+    delay, opened = rng.uniform(0.5, 4.0), []  # after the batch's first question is shown
     last = k == _KILLS.value
-    stop = (lambda: run.process.poll() is not None) if last else (lambda: time.time() > when)
+    ended = lambda: run.process.poll() is not None
+    stop = ended if last else (lambda: ended() or bool(opened) and time.time() > opened[0] + delay)
     latencies: list = []
-    asyncio.run(crowd(run, tokens, latencies, stop, _THINK_S.value))
+    asyncio.run(crowd(run, tokens, latencies, stop, _THINK_S.value, opened))
     if not last:
       run.process.send_signal(signal.SIGKILL)
       run.process.wait()

@@ -1,7 +1,8 @@
 """Every command shown in README.md and docs/*.md runs with today's flags: an `amplify` command's
 flags parse into a valid config (the CLI's own parser, no run), an `amplify-report` command's
-flags are the report's, an experiment's flags are those its script defines or run flags, and an
-example's script (which registers its task, then is `amplify`) parses as `amplify` does."""
+flags are the report's, an `amplify-web` command's are its own, an experiment's flags are those
+its script defines or run flags, and an example's script (which registers its task, then is
+`amplify`) parses as `amplify` does."""
 from __future__ import annotations
 
 import ast
@@ -38,8 +39,8 @@ def _commands(text: str) -> list[str]:
   for line in lines:
     line = line.split(" #", 1)[0].strip()
     line = re.sub(r"^(\w+=\S+ )+", "", line)  # environment assignments
-    if re.match(r"(amplify(-report)?|python3? -m amplify\.\S+|python3? (experiments|examples)/\S+)"
-                r"( |$)", line):
+    if re.match(r"(amplify(-report|-web)?|python3? -m amplify\.\S+"
+                r"|python3? (experiments|examples)/\S+)( |$)", line):
       out.append(line)
   return out
 
@@ -52,8 +53,8 @@ def _argv(command: str) -> tuple[str, list[str]]:
   words = shlex.split(command)
   if words[0] in ("python", "python3"):
     words = words[2:] if words[1] == "-m" else words[1:]
-  program = {"amplify.main": "amplify", "amplify.views.report": "amplify-report"}.get(
-      words[0], words[0])
+  program = {"amplify.main": "amplify", "amplify.views.report": "amplify-report",
+             "amplify.views.web.cli": "amplify-web"}.get(words[0], words[0])
   return program, words[1:]
 
 
@@ -110,6 +111,10 @@ def test_a_documented_command_parses(where, command, monkeypatch):
   elif program == "amplify-report":
     names = {re.sub(r"^--(no)?", "", a).split("=", 1)[0] for a in args}
     assert names <= {"workdir", "plots", "out", "tree"}, f"{where}: {command}"
+  elif program == "amplify-web":
+    assert args[:1] in (["invite"], ["serve"]), f"{where}: {command}"
+    names = {re.sub(r"^--", "", a).split("=", 1)[0] for a in args[1:]}
+    assert names <= {"workdir", "who", "role", "host", "port"}, f"{where}: {command}"
   else:
     script = ROOT / program
     assert script.exists(), f"{where}: {command}: no such script"

@@ -17,6 +17,7 @@ from amplify import configs as config_lib
 from amplify.oracles.per_question import label_per_question
 from amplify.oracles.question import Question
 from amplify.oracles.web import WebOracle, WebSettings
+from amplify.oracles.workspace import Refused
 from amplify.tasks import make_task
 from amplify.types import IDK
 from amplify.views.web import access
@@ -244,6 +245,24 @@ def test_asks_that_come_together_go_to_pi_in_one_call(task, tmp_path):
   batch.done()
 
 
+def test_asks_sent_at_once_never_pass_the_budget(task, tmp_path):
+  batch = Batch(task, 1)  # 2 asks a question
+  ws = batch.oracle.workspace
+  v = ws.submit("next", "p").result(10)["question"]
+  futures = [ws.submit("ask", "p", v["position"], v["lease"], "sigma^2(a)") for _ in range(5)]
+  replies = []
+  for f in futures:
+    try:
+      replies.append(f.result(10).text)
+    except Refused as e:  # a step of this question is still being answered
+      assert e.status == 409
+  assert len(batch.kinds("ask")) <= 2 and replies  # never more asks than the budget
+  with pytest.raises(Refused):
+    ws.submit("_finished", "p").result(10)  # only the pages' operations run
+  ws.submit("idk", "p", v["position"], v["lease"]).result(10)
+  batch.done()
+
+
 def test_the_run_browser_opens_only_the_runs_it_lists(tmp_path):
   root = tmp_path / "runs"
   (root / "a").mkdir(parents=True)
@@ -263,3 +282,43 @@ def test_the_run_browser_opens_only_the_runs_it_lists(tmp_path):
   assert r.status_code == 400  # no transcripts: said, not a traceback
   r = boss.client.get("/label")
   assert r.status_code == 403  # a researcher's token does not label
+
+
+def test_fifty_labellers_on_localhost_answer_a_batch_once_each(task, tmp_path):
+  """The real server on a free port; 50 HTTP clients (bounded: 60 s) answer 200 questions."""
+  import asyncio  # pylint: disable=g-import-not-at-top
+  import httpx  # pylint: disable=g-import-not-at-top
+  from amplify.views.web import server  # pylint: disable=g-import-not-at-top
+  batch = Batch(task, 200)
+  running = server.start(str(tmp_path / "w"), batch.oracle.workspace, "127.0.0.1", 0)
+  tokens = [access.invite(str(tmp_path / "w"), f"p{i}") for i in range(50)]
+  deadline = time.time() + 60
+
+  async def labeller(token):
+    key, accepted = access.form_key(token), 0
+    async with httpx.AsyncClient(base_url=running.url, follow_redirects=True, timeout=30) as c:
+      r = await c.get("/signin", params={"token": token})
+      while batch.thread.is_alive() and time.time() < deadline:
+        page = held(r.text)
+        if not page:
+          r = await c.post("/act", data={"key": key, "action": "next"})
+          if not held(r.text):
+            await asyncio.sleep(0.05)
+          continue
+        r = await c.post("/act", data={"key": key, "action": "answer", "text": "a", **{
+            k: page[k] for k in ("q", "lease")}})
+        accepted += r.status_code == 200
+    return accepted
+
+  async def crowd():
+    return await asyncio.gather(*(labeller(t) for t in tokens))
+
+  try:
+    accepted = asyncio.run(crowd())
+    out = batch.done()
+  finally:
+    running.stop()
+  assert out.answered.all() and sum(accepted) == 200
+  per_question = [e[0] for e in batch.kinds("answer")]
+  assert sorted(per_question) == list(range(200))  # every answer stored once
+  assert len({e[2]["who"] for e in batch.kinds("answer")}) > 1

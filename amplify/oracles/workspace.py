@@ -28,6 +28,9 @@ import numpy as np
 from amplify.oracles.question import Question, Reply
 
 MAX_TEXT = 500  # characters in anything a labeller types
+# what a page may ask of the batch, and the arguments each takes after the labeller's name
+OPS = {"status": 0, "next": 0, "undo": 0, "idk": 2, "skip": 2, "answer": 3, "note": 3, "ask": 3,
+       "lookup": 3, "overview": 0}
 
 
 class Refused(ValueError):
@@ -175,12 +178,16 @@ class Workspace:
     waiting: dict[str, list] = {"ask": [], "lookup": []}
     for op, who, args, future in ops:
       try:
+        if OPS.get(op) != len(args):
+          raise Refused(f"no operation {op!r} of {len(args)} arguments")
         if op == "overview":  # a researcher's: no part in the batch
           future.set_result(self._overview())
           continue
         person = self.people.setdefault(who, Person())
         if op in ("ask", "lookup"):
           slot = self._held(who, *args[:2])
+          if any(slot is other for other, *_ in waiting["ask"] + waiting["lookup"]):
+            raise Refused("this question's last step is still being answered; wait for it", 409)
           payload = slot.tools.begin(op, check_text(args[2], "subquestion" if op == "ask"
                                                     else "key"))
           if isinstance(payload, Reply):  # past the budget: IDK, no call

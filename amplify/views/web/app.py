@@ -112,17 +112,24 @@ def make_app(workdir: str, workspace=None) -> Starlette:
     return page("message.html", status, title={401: "sign in", 403: "refused", 404: "not found"}
                 .get(status, "not accepted"), message=message)
 
-  def signed_in(request, role: str):
-    """(who, token) of the request, or the Response refusing it."""
-    token = request.cookies.get(COOKIE)
+  def holder(token: str | None):
+    """{"who", "role"} of a token, or the Response refusing it."""
     if not token:
       return error(401, "Sign in with the link the researcher sent you.")
     try:
       person = access.person(workdir, token)
-    except ValueError as e:
+    except ValueError as e:  # a damaged invitations file: it says what to do
       return error(403, str(e))
     if person is None:
       return error(403, "This sign-in is not valid here: ask the researcher for a new link.")
+    return person
+
+  def signed_in(request, role: str):
+    """(who, token) of the request, or the Response refusing it."""
+    token = request.cookies.get(COOKIE)
+    person = holder(token)
+    if not isinstance(person, dict):
+      return person
     if person["role"] != role:
       return error(403, f"These pages are for a {role}; you signed in as a {person['role']}.")
     return person["who"], token
@@ -154,18 +161,17 @@ def make_app(workdir: str, workspace=None) -> Starlette:
 
   async def signin(request):
     token = request.query_params.get("token", "")
-    person = access.person(workdir, token)
-    if person is None:
-      return error(403, "This invitation is not valid: ask the researcher for a new link.")
+    person = holder(token)
+    if not isinstance(person, dict):
+      return person
     response = RedirectResponse("/label" if person["role"] == "labeller" else "/runs", 303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=30 * 86400)
     return response
 
   async def home(request):
-    token = request.cookies.get(COOKIE)
-    person = access.person(workdir, token) if token else None
-    if person is None:
-      return error(401, "Sign in with the link the researcher sent you.")
+    person = holder(request.cookies.get(COOKIE))
+    if not isinstance(person, dict):
+      return person
     return RedirectResponse("/label" if person["role"] == "labeller" else "/runs", 303)
 
   async def label(request):
