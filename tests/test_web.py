@@ -275,7 +275,8 @@ def test_the_run_browser_opens_only_the_runs_it_lists(tmp_path):
   assert r.status_code == 200 and ">a</a>" in r.text and "secret" not in r.text
   assert boss.client.get("/runs/a").status_code == 200
   for path in ("/runs/secret", "/runs/%2E%2E", "/runs/a/plots/..%2F..%2Fsecret%2Fx.txt",
-               "/runs/%2E%2E/plots/x.txt", "/runs/a/plots/x.png"):
+               "/runs/%2E%2E/plots/x.txt", "/runs/a/plots/x.png", "/runs/secret/tree?round=0&row=0",
+               "/compare.png?run=secret"):
     assert boss.client.get(path).status_code == 404, path
   assert boss.client.get("/compare", params={"run": ["a", "../secret"]}).status_code == 404
   r = boss.client.get("/runs/a/tree", params={"round": "0", "row": "0"})
@@ -322,3 +323,11 @@ def test_fifty_labellers_on_localhost_answer_a_batch_once_each(task, tmp_path):
   per_question = [e[0] for e in batch.kinds("answer")]
   assert sorted(per_question) == list(range(200))  # every answer stored once
   assert len({e[2]["who"] for e in batch.kinds("answer")}) > 1
+
+
+def test_the_store_knows_the_labellers_by_oracle_not_by_port():
+  from amplify.oracles.make import identity  # pylint: disable=g-import-not-at-top
+  a, b = (config_lib.get_config("permutation_tiny", oracle="web", **{"oracle.port": port})
+          for port in (8765, 9000))
+  assert identity(a) == identity(b) == "web"
+

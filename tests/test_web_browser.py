@@ -66,6 +66,14 @@ def text(page, selector) -> str:
   return page.locator(selector).inner_text()
 
 
+def wait_for_the_batch(page, seconds=120) -> None:
+  """The pages are up when the run prints its address; its batch opens once pi is compiled."""
+  deadline = time.time() + seconds
+  while "No questions open now" in page.content() and time.time() < deadline:
+    time.sleep(0.5)
+    page.reload()
+
+
 def answer(page, value: str) -> None:
   page.fill("#answer_text", value)
   page.click("#answer")
@@ -108,6 +116,8 @@ def label_through_the_pages(run, port, links) -> None:
       page.goto(links[who])
       assert "signed in as" in page.content()
     ann, bob, cat = pages["ann"], pages["bob"], pages["cat"]
+    for page in pages.values():
+      wait_for_the_batch(page)
     ann.click("#next")
     first = text(ann, "#question")
     answer(ann, "zz")  # a typo: the task's reason, the same question still there
@@ -139,6 +149,7 @@ def label_through_the_pages(run, port, links) -> None:
     run.start()
     for who, page in pages.items():
       page.goto(f"http://127.0.0.1:{port}/label")
+      wait_for_the_batch(page)
       assert "from the store: 3" in page.content(), who
     letters = iter("abcabcabc")
     while run.process.poll() is None:

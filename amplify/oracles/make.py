@@ -48,7 +48,9 @@ def human_model(oracle, task):
 
 
 def identity(config) -> str:
-  """Who answers, as the answer store keys it: the oracle's name and its settings."""
-  own = vars(settings(config.oracle, "oracle"))
-  written = ",".join(f"{k}={v}" for k, v in sorted(own.items()))
+  """Who answers, as the answer store keys it: the oracle's name and its settings (but those it
+  names `serving`: where and how it is served, not who answers, e.g. the web oracle's port)."""
+  own = settings(config.oracle, "oracle")
+  serving = getattr(type(own), "serving", ())
+  written = ",".join(f"{k}={v}" for k, v in sorted(vars(own).items()) if k not in serving)
   return config.oracle.name + (f"({written})" if written else "")

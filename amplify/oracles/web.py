@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from typing import ClassVar
 
 from amplify import registry
 from amplify.oracles.question import OracleError
@@ -23,6 +24,8 @@ from amplify.oracles.question import OracleError
 
 @dataclasses.dataclass(frozen=True)
 class WebSettings:
+  # how the pages are served, not who answers: a restart on another port reuses every answer
+  serving: ClassVar[tuple[str, ...]] = ("host", "port", "lease_s")
   host: str = "127.0.0.1"  # where the pages are served: localhost unless told otherwise
   port: int = 8765
   lease_s: float = 300.0  # seconds a labeller holds a question without acting on it

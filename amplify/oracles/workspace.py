@@ -198,7 +198,7 @@ class Workspace:
         future.set_result(getattr(self, "_" + op)(who, person, *args))
       except (ValueError, TypeError, OverflowError) as e:  # Refused, or the task's parser
         future.set_exception(e if isinstance(e, Refused) else Refused(f"not accepted: {e}"))
-      except Exception as e:  # noqa: BLE001 (the run's own failure: the page says so, the run stops)
+      except Exception as e:  # noqa: BLE001 (the run's failure: the page says so, the run stops)
         future.set_exception(e)
         raise
     for op, serve in (("ask", serve_asks), ("lookup", serve_lookups)):

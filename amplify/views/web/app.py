@@ -51,8 +51,9 @@ class Browser:
 
   def table(self, name: str) -> str:
     from amplify.views import report  # pylint: disable=g-import-not-at-top
+    path = self.path(name)
     try:
-      return report.format_table(self.path(name))
+      return report.format_table(path)
     except (OSError, ValueError, KeyError) as e:
       return f"no table yet: {e}"
 
@@ -80,8 +81,9 @@ class Browser:
 
   def tree(self, name: str, r: str, row: str) -> str:
     from amplify.views import transcript_tree  # pylint: disable=g-import-not-at-top
+    path = self.path(name)
     try:
-      return transcript_tree.render(self.path(name), f"{r}:{row}")
+      return transcript_tree.render(path, f"{r}:{row}")
     except (OSError, ValueError, KeyError) as e:
       raise Refused(str(e)) from None
 
@@ -224,67 +226,49 @@ def make_app(workdir: str, workspace=None) -> Starlette:
       view = None
     return page("progress.html", view=view)
 
-  async def runs(request):
-    who = signed_in(request, "researcher")
-    if not isinstance(who, tuple):
-      return who
+  def researcher_page(fn):
+    """A run-browser page: signed in as a researcher; fn(request) -> Response runs in a worker
+    thread (it reads files and draws plots); a Refused is its status and reason."""
+    async def endpoint(request):
+      who = signed_in(request, "researcher")
+      if not isinstance(who, tuple):
+        return who
+      try:
+        return await run_in_threadpool(fn, request)
+      except Refused as e:
+        return error(e.status, str(e))
+    return endpoint
+
+  @researcher_page
+  def runs(request):
     return page("runs.html", runs=browser.runs(), here=os.path.basename(browser.workdir),
                 labelling=workspace is not None)
 
-  async def run(request):
-    who = signed_in(request, "researcher")
-    if not isinstance(who, tuple):
-      return who
+  @researcher_page
+  def run(request):
     name = request.path_params["name"]
-    try:
-      browser.path(name)
-      table, plots = await run_in_threadpool(lambda: (browser.table(name), browser.plots(name)))
-    except Refused as e:
-      return error(e.status, str(e))
-    return page("run.html", name=name, table=table, plots=plots)
+    return page("run.html", name=name, table=browser.table(name), plots=browser.plots(name))
 
-  async def plot(request):
-    who = signed_in(request, "researcher")
-    if not isinstance(who, tuple):
-      return who
-    try:
-      path = await run_in_threadpool(browser.plot_file, request.path_params["name"],
-                                     request.path_params["file"])
-    except Refused as e:
-      return error(e.status, str(e))
-    return FileResponse(path, media_type="image/png")
+  @researcher_page
+  def plot(request):
+    return FileResponse(browser.plot_file(request.path_params["name"],
+                                          request.path_params["file"]), media_type="image/png")
 
-  async def tree(request):
-    who = signed_in(request, "researcher")
-    if not isinstance(who, tuple):
-      return who
+  @researcher_page
+  def tree(request):
     name, q = request.path_params["name"], request.query_params
-    try:
-      text = await run_in_threadpool(browser.tree, name, q.get("round", ""), q.get("row", ""))
-    except Refused as e:
-      return error(e.status, str(e))
+    text = browser.tree(name, q.get("round", ""), q.get("row", ""))
     return page("tree.html", name=name, text=text, round=q.get("round"), row=q.get("row"))
 
-  async def compare(request):
-    who = signed_in(request, "researcher")
-    if not isinstance(who, tuple):
-      return who
+  @researcher_page
+  def compare(request):
     names = request.query_params.getlist("run")
-    try:
-      table, plot_path = await run_in_threadpool(browser.compare, names)
-    except Refused as e:
-      return error(e.status, str(e))
+    table, plot_path = browser.compare(names)
     return page("compare.html", names=names, table=table, plot=plot_path is not None)
 
-  async def compare_plot(request):
-    who = signed_in(request, "researcher")
-    if not isinstance(who, tuple):
-      return who
-    names = request.query_params.getlist("run")
-    try:
-      _, path = await run_in_threadpool(browser.compare, names)
-    except Refused as e:
-      return error(e.status, str(e))
+  @researcher_page
+  def compare_plot(request):
+    _, path = browser.compare(request.query_params.getlist("run"))
     return FileResponse(path, media_type="image/png") if path else error(404, "no plot")
 
   return Starlette(routes=[
