@@ -331,3 +331,26 @@ def test_the_store_knows_the_labellers_by_oracle_not_by_port():
           for port in (8765, 9000))
   assert identity(a) == identity(b) == "web"
 
+
+
+def test_a_researcher_browses_a_finished_run(finished_run, tmp_path):
+  """The table, a plot and a question's tree, the tree drawn as `amplify-report --tree` draws it
+  (in a process of its own: the server's never rebuilds a task's truth)."""
+  import helpers  # pylint: disable=g-import-not-at-top
+  from amplify.views import transcript_tree  # pylint: disable=g-import-not-at-top
+  _, workdir, _ = finished_run(helpers.PERMUTATION_ROUNDS)
+  root = tmp_path / "runs"
+  helpers.copy_run(workdir, root / "a")
+  app = make_app(str(root / "a"))
+  boss = Labeller(app, root / "a", "boss", "researcher")
+  r = boss.client.get("/runs/a")
+  assert r.status_code == 200 and "policy acc" in r.text
+  plot = re.search(r'src="(/runs/a/plots/[^"]+\.png)"', r.text).group(1)
+  r = boss.client.get(plot)
+  assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+  r = boss.client.get("/runs/a/tree", params={"round": "0", "row": "1"})
+  assert r.status_code == 200
+  expected = transcript_tree.render(str(root / "a"), "0:1")
+  assert re.search(r'<pre id="tree">(.*?)</pre>', r.text, re.S).group(1).replace(
+      "&gt;", ">").replace("&#39;", "'").strip() == expected.strip()
+  assert boss.client.get("/runs/a/tree", params={"round": "9", "row": "0"}).status_code == 400
