@@ -354,3 +354,14 @@ def test_a_researcher_browses_a_finished_run(finished_run, tmp_path):
   assert re.search(r'<pre id="tree">(.*?)</pre>', r.text, re.S).group(1).replace(
       "&gt;", ">").replace("&#39;", "'").strip() == expected.strip()
   assert boss.client.get("/runs/a/tree", params={"round": "9", "row": "0"}).status_code == 400
+
+
+def test_a_port_in_use_is_one_line_naming_the_flag(task, tmp_path):
+  import socket  # pylint: disable=g-import-not-at-top
+  from amplify.oracles.question import OracleError  # pylint: disable=g-import-not-at-top
+  with socket.socket() as busy:
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    oracle = WebOracle(WebSettings(port=busy.getsockname()[1]))
+    with pytest.raises(OracleError, match="pass another --oracle.port"):
+      oracle.begin(task, {"workdir": str(tmp_path)})

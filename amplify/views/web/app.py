@@ -12,7 +12,9 @@ summary and transcripts, and opens only runs it lists and plots it drew.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,7 @@ class Browser:
     self.workdir = os.path.abspath(workdir)
     self.root = os.path.dirname(self.workdir)
     self._plots = tempfile.mkdtemp(prefix="amplify-web-plots-")
+    atexit.register(shutil.rmtree, self._plots, ignore_errors=True)
     self._lock = threading.Lock()  # matplotlib draws one figure set at a time
 
   def runs(self) -> list[str]:
@@ -166,11 +169,15 @@ def make_app(workdir: str, workspace=None) -> Starlette:
   async def call(op: str, who: str, *args):
     return await asyncio.wrap_future(workspace.submit(op, who, *args))
 
-  async def label_view(who: str, token: str, message: str = "", status: int = 200):
+  async def batch(op: str, who: str) -> dict | None:
+    """What `op` ("status", "overview") shows of the open batch; None when none is open."""
     try:
-      view = await call("status", who) if workspace is not None else None
+      return await call(op, who) if workspace is not None else None
     except Closed:
-      view = None
+      return None
+
+  async def label_view(who: str, token: str, message: str = "", status: int = 200):
+    view = await batch("status", who)
     return page("label.html", status, view=view, who=who, key=access.form_key(token),
                 message=message)
 
@@ -197,10 +204,7 @@ def make_app(workdir: str, workspace=None) -> Starlette:
     who = signed_in(request, "labeller")
     if not isinstance(who, tuple):
       return who
-    try:
-      view = await call("status", who[0]) if workspace is not None else None
-    except Closed:
-      view = None
+    view = await batch("status", who[0])
     return JSONResponse(None if view is None else {
         "batch": view["batch"], "total": view["total"], "me": view["me"],
         "lease_left": (view["question"] or {}).get("lease_left")})
@@ -233,11 +237,7 @@ def make_app(workdir: str, workspace=None) -> Starlette:
     who = signed_in(request, "researcher")
     if not isinstance(who, tuple):
       return who
-    try:
-      view = await call("overview", who[0]) if workspace is not None else None
-    except Closed:
-      view = None
-    return page("progress.html", view=view)
+    return page("progress.html", view=await batch("overview", who[0]))
 
   def researcher_page(fn):
     """A run-browser page: signed in as a researcher; fn(request) -> Response runs in a worker

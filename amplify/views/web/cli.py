@@ -7,6 +7,7 @@ A run with `--oracle=web` serves the same pages, and labelling, itself.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from absl import app, flags
@@ -36,6 +37,9 @@ def main(argv):
       token = access.invite(_WORKDIR.value, _WHO.value, _ROLE.value)
       print(f"{url_of(_HOST.value, _PORT.value)}/signin?token={token}")
       return
+    if not os.path.isdir(_WORKDIR.value):
+      raise ValueError(f"--workdir={_WORKDIR.value}: no such folder; point it at a run's "
+                       "workdir (its parent's other runs are listed beside it).")
     running = start(_WORKDIR.value, None, _HOST.value, _PORT.value)
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
