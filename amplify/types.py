@@ -93,7 +93,9 @@ class Tools(Protocol):
 class Text(Protocol):
   """How a task shows its questions, answers and facts to a person and reads what one types.
   Every parse_* raises ValueError with a message a person can act on ("c4 is not a class;
-  classes are c0-c3")."""
+  classes are c0-c3"). Optionally `examples`: what a person types for "answer", "ask" and
+  "lookup" ({"answer": "e", "ask": "sigma^6(c)", "lookup": "c"}; no "ask" where H never asks),
+  shown beside the terminal's and the web page's fields."""
 
   def render_question(self, question: np.ndarray) -> str:
     """int32[Lq] -> e.g. "sigma^13(c) = ?"."""

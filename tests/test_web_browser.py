@@ -120,6 +120,7 @@ def label_through_the_pages(run, port, links) -> None:
       wait_for_the_batch(page)
     ann.click("#next")
     first = text(ann, "#question")
+    assert "e.g. sigma^6(c)" in ann.get_attribute("#ask_text", "placeholder")  # the task's
     answer(ann, "zz")  # a typo: the task's reason, the same question still there
     assert "not an element" in text(ann, "#message")
     assert text(ann, "#question") == first

@@ -57,11 +57,13 @@ class Interactive:
     self._progress: dict = {}
     self._outcome: dict[int, str] = {}  # question index -> "answered" / "idk"
     self._order: dict[int, int] = {}  # question index -> its number on screen
+    self._examples: dict[str, str] = {}  # the task's (`amplify.types.Text.examples`)
 
   def begin(self, task, progress: dict) -> None:
     """A new batch: what the header shows (round, rounds, questions, and reused: the questions
     answered from the store)."""
     self._progress, self._outcome, self._order = dict(progress), {}, {}
+    self._examples = dict(getattr(task, "examples", {}))
 
   def _header(self, question: Question) -> str:
     p = self._progress
@@ -149,9 +151,11 @@ class Interactive:
       except ValueError as e:
         message = f"[red]not accepted:[/red] {escape(str(e))}"
 
-  @staticmethod
-  def _example(command: str) -> str:
-    return {"ask": "a sigma^6(c)", "lookup": "l c", "answer": "= e", "note": "n unsure"}[command]
+  def _example(self, command: str) -> str:
+    """The command with the task's example argument (`Text.examples`), else a placeholder."""
+    letter = {"ask": "a", "lookup": "l", "answer": "=", "note": "n"}[command]
+    typed = self._examples.get(command, "unsure" if command == "note" else command.upper())
+    return f"{letter} {typed}"
 
 
 PLUGIN = registry.OraclePlugin(lambda task, settings, human: Interactive(settings),

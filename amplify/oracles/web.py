@@ -62,6 +62,7 @@ class WebOracle:
     """A new batch (progress: round, rounds, questions, reused, workdir); the server starts with
     the first."""
     self._progress = {k: v for k, v in progress.items() if k != "workdir"}
+    self.workspace.examples = dict(getattr(task, "examples", {}))  # shown in the fields
     if self.server is None:
       from amplify.views.web import server  # pylint: disable=g-import-not-at-top
       try:

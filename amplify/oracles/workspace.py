@@ -93,6 +93,7 @@ class Workspace:
     self.slots: list[Slot] = []
     self.people: dict[str, Person] = {}
     self.progress: dict = {}  # round, rounds, reused: what the pages show of the run
+    self.examples: dict = {}  # what a person types for each tool (`amplify.types.Text`)
 
   # -- a page's side ----------------------------------------------------------------------------
   def submit(self, op: str, who: str, *args) -> Future:
@@ -270,7 +271,8 @@ class Workspace:
     i = person.current if i is None else i
     overview = self._overview()
     out = {"progress": self.progress, "batch": overview["batch"], "total": len(self.slots),
-           "me": overview["people"][who], "question": None, "can_undo": bool(person.done)}
+           "me": overview["people"][who], "question": None, "can_undo": bool(person.done),
+           "examples": self.examples}
     if i is not None and self.slots[i].holder == who:
       slot = self.slots[i]
       out["question"] = {"position": i, "lease": slot.lease, "text": slot.question.text,

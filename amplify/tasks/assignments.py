@@ -56,6 +56,7 @@ class SequentialAssignments:
   prosaic_variables: int = 6
   name: str = "assignments"
   extra_baselines = ()
+  examples = {"answer": "4", "ask": "x3", "lookup": "x7, x7 x3, x7 const or f(3, 5)"}
   budget_needed = (2, 3)  # the values of x's two arguments; x's definition (two) and f's entry
 
   def __post_init__(self):

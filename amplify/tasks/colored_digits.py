@@ -76,6 +76,7 @@ class ColoredDigits:
   budget_needed = (0, 1)  # one look-up of the rule
   ask_depth = 0  # H never asks
   extra_baselines = ("grayscale",)  # named baselines beside prosaic and ceiling (baselines.EXTRA)
+  examples = {"answer": "1", "lookup": "3 red"}
 
   # -- tokens --------------------------------------------------------------------------------
   class0 = FIRST_TOKEN  # class 0 (digit >= 5), then class 1 (digit < 5)

@@ -10,6 +10,7 @@ from amplify.types import IDK
 
 class LexiconText:
   """Mixed into `amplify.tasks.lexicon.Lexicon`: reads its tokens (count0, class0, ...)."""
+  examples = {"answer": "c0=2 c2=1", "ask": "e17 e5", "lookup": "e17"}
 
   def _question_entities(self, question: np.ndarray) -> tuple[list[int], list[int]]:
     q = np.asarray(question)  # numpy, not the batch decode: one row, shown to a person

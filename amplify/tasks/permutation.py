@@ -54,6 +54,7 @@ class PermutationPowering:
   form: str = "amplify"
   name: str = "permutation"
   extra_baselines = ()
+  examples = {"answer": "e", "ask": "sigma^6(c)", "lookup": "c"}
 
   @property
   def authors(self) -> bool:

@@ -67,6 +67,7 @@ class ShortestPath:
   prosaic_max_distance: int = 2
   name: str = "shortest_path"
   extra_baselines = ()
+  examples = {"answer": "3, far or (for S) e", "ask": "D(c, f) within 4", "lookup": "c or c a"}
 
   @property
   def budget_needed(self) -> tuple[int, int]:

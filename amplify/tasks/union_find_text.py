@@ -19,6 +19,8 @@ TYPES = {"value": VALUE, "parent": PARENT, "depth": DEPTH}
 class UnionFindText:
   """The `Text` methods of `UnionFind`, which supplies num_variables, label0, depth0, far and
   max_depth."""
+  examples = {"answer": "L2, e, 2 or far", "ask": "depth(c) within 2",
+              "lookup": "label c, c or c a"}
 
   # -- text for a person ----------------------------------------------------------------------
   # Variables are letters a, b, c, ... (x0, x1, ... beyond 26), labels L0, L1, ...; a question

@@ -55,6 +55,7 @@ class WildcardSearch:
   prosaic_max_wildcards: int = 1
   name: str = "wildcard"
   extra_baselines = ()
+  examples = {"answer": "-2", "ask": "a*b*", "lookup": "abab"}
   # (asks, look-ups): the two subpatterns, each asked of pi, or looked up where it is a string
   budget_needed = (2, 2)
 
