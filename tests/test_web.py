@@ -325,11 +325,19 @@ def test_fifty_labellers_on_localhost_answer_a_batch_once_each(task, tmp_path):
   assert len({e[2]["who"] for e in batch.kinds("answer")}) > 1
 
 
-def test_the_store_knows_the_labellers_by_oracle_not_by_port():
+def test_a_run_served_on_another_port_is_the_same_run(tmp_path):
+  """The store knows the labellers' answers by oracle, not port, and the workdir resumes."""
+  from amplify.files.jsonio import write_json  # pylint: disable=g-import-not-at-top
+  from amplify.loop.workdir import check_workdir  # pylint: disable=g-import-not-at-top
   from amplify.oracles.make import identity  # pylint: disable=g-import-not-at-top
   a, b = (config_lib.get_config("permutation_tiny", oracle="web", **{"oracle.port": port})
           for port in (8765, 9000))
   assert identity(a) == identity(b) == "web"
+  write_json(str(tmp_path / "config.json"), config_lib.to_dict(a))
+  check_workdir(b, str(tmp_path))  # no refusal: only where it is served changed
+  with pytest.raises(ValueError, match="different config"):
+    check_workdir(config_lib.get_config("permutation_tiny", oracle="web", seed=1),
+                  str(tmp_path))
 
 
 

@@ -9,6 +9,7 @@ from amplify.configs import check_version, to_dict
 from amplify.files import checkpoint
 from amplify.files import jsonio
 from amplify.files.jsonio import read_json
+from amplify.oracles.make import serving
 
 WORLD = "world.json"  # the referee's fingerprint of the world the run was drawn in
 
@@ -32,6 +33,9 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
   if os.path.exists(path):
     old = check_version(read_json(path, "the run's config"), workdir)
     new = to_dict(config)
+    for field in serving(config):  # where the oracle is served may change between starts
+      for d in (old, new):
+        d.get("oracle", {}).pop(field, None)
     if old != new:
       changed = sorted(_differences(old, new))
       raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "

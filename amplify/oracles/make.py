@@ -47,10 +47,16 @@ def human_model(oracle, task):
   return oracle if hasattr(oracle, "log_prior") else ScriptedOracle(task)
 
 
+def serving(config) -> tuple[str, ...]:
+  """The oracle's settings that say where and how it is served, not who answers (its settings
+  class's `serving`, e.g. the web oracle's port): left out of the answer store's identity and of
+  the workdir's check that a resumed run has the same config."""
+  return tuple(getattr(registry.oracle_plugin(config.oracle.name).settings, "serving", ()))
+
+
 def identity(config) -> str:
-  """Who answers, as the answer store keys it: the oracle's name and its settings (but those it
-  names `serving`: where and how it is served, not who answers, e.g. the web oracle's port)."""
-  own = settings(config.oracle, "oracle")
-  serving = getattr(type(own), "serving", ())
-  written = ",".join(f"{k}={v}" for k, v in sorted(vars(own).items()) if k not in serving)
+  """Who answers, as the answer store keys it: the oracle's name and its settings but `serving`
+  ones."""
+  own, left_out = vars(settings(config.oracle, "oracle")), serving(config)
+  written = ",".join(f"{k}={v}" for k, v in sorted(own.items()) if k not in left_out)
   return config.oracle.name + (f"({written})" if written else "")
