@@ -11,7 +11,10 @@ import time
 import jax
 import numpy as np
 import pytest
-from starlette.testclient import TestClient
+
+pytest.importorskip("starlette", reason="the web pages' dependencies are not installed (the "
+                    "device image has none of them; CI installs them with .[dev])")
+from starlette.testclient import TestClient  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from amplify import configs as config_lib
 from amplify.oracles.per_question import label_per_question
