@@ -79,8 +79,12 @@ class WebOracle:
                   on_event) -> int:
     """Serves the batch to the labellers until every question is answered, IDK or skipped;
     returns how many were skipped."""
-    return self.workspace.label(questions, make_tools, serve_asks, serve_lookups, finish, reopen,
-                                on_event, self._progress)
+    from amplify.views import progress  # pylint: disable=g-import-not-at-top
+    where = f"round {self._progress['round']}, " if "round" in self._progress else ""
+    at = f" at {self.server.url}" if self.server is not None else ""
+    with progress.heartbeat(f"{where}labelling{at}", every=30) as status:
+      return self.workspace.label(questions, make_tools, serve_asks, serve_lookups, finish,
+                                  reopen, on_event, self._progress, status)
 
 
 PLUGIN = registry.OraclePlugin(lambda task, settings, human: WebOracle(settings), WebSettings)

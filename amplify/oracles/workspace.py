@@ -112,10 +112,11 @@ class Workspace:
   # -- the run's side ---------------------------------------------------------------------------
   def label(self, questions: list[Question], make_tools: Callable, serve_asks: Callable,
             serve_lookups: Callable, finish: Callable, reopen: Callable, on_event: Callable,
-            progress: dict) -> int:
+            progress: dict, status: Callable = lambda text: None) -> int:
     """Serves operations until every question is answered, IDK or skipped; the count skipped.
     make_tools(position, on_event) -> Tools; finish(position, tools, result, seconds) and
-    reopen(position) record an answer and take it back; on_event(index, kind, payload)."""
+    reopen(position) record an answer and take it back; on_event(index, kind, payload);
+    status(text) hears the counts (`amplify.views.progress`)."""
     self._finish, self._reopen, self._on_event = finish, reopen, on_event
     self._make_tools = make_tools
     self.slots = [Slot(q, None) for q in questions]
@@ -128,6 +129,9 @@ class Workspace:
     try:
       while not self._finished():
         self._expire(time.time())
+        counts = self._overview()["batch"]
+        status(f"{counts['answered']} answered, {counts['idk']} IDK, {counts['skipped']} "
+               f"skipped of {len(self.slots)}; {len(self.people)} labellers")
         try:
           first = self._ops.get(timeout=0.2)
         except queue.Empty:
