@@ -77,7 +77,7 @@ class Run:
   def start(self) -> None:
     with open(self.log, "a") as log:
       self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
-    while open(self.log).read().count("labelling at") <= self.starts:
+    while open(self.log).read().count("invite labellers with") <= self.starts:
       if self.process.poll() is not None:
         raise RuntimeError(f"the run stopped: {open(self.log).read()[-2000:]}")
       time.sleep(0.1)

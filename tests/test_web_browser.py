@@ -49,7 +49,7 @@ class Run:
     self.process = subprocess.Popen(self.command, stdout=open(self.log, "a"),
                                     stderr=subprocess.STDOUT, env=os.environ | {"PYTHONPATH": "."})
     deadline = time.time() + 240
-    while self.log.read_text().count("labelling at") < self.starts + 1:
+    while self.log.read_text().count("invite labellers with") < self.starts + 1:
       assert self.process.poll() is None, self.log.read_text()
       assert time.time() < deadline, self.log.read_text()
       time.sleep(0.2)
