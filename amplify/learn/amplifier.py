@@ -121,9 +121,9 @@ class Amplifier:
                      functools.partial(fn, ask=self._ask, lookup=self._lookup))
 
   @property
-  def per_question(self) -> bool:
-    """H answers one question at a time (a person, a callable): it shows its own progress."""
-    return self._per_question
+  def shows_progress(self) -> bool:
+    """H shows its own progress while it labels (a person's screen, the web pages' line)."""
+    return bool(getattr(self._oracle, "shows_progress", False))
 
   def label(self, inputs: Inputs, policy: nnx.Module | None, competent: jax.Array | None,
             key: jax.Array, progress: dict | None = None, status=lambda text: None) -> Labels:

@@ -91,7 +91,7 @@ def label(run: Run, state: State, r: int) -> Batch:
     inputs = run.task.deployment_questions(key, n)
   policy = None if state.distiller is None else state.distiller.policy
   # a person at the terminal is their own progress; anything else gets a line every few seconds
-  with (contextlib.nullcontext(lambda text: None) if run.amplifier.per_question
+  with (contextlib.nullcontext(lambda text: None) if run.amplifier.shows_progress
         else progress.heartbeat(f"round {r}, labelling")) as status:
     labels = run.amplifier.label(inputs, policy, state.competent,
                                  jax.random.fold_in(round_key(run.key, r), LABEL),

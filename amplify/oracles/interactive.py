@@ -49,6 +49,7 @@ class Interactive:
   in_flight = 1
   in_process = True
   jittable = False
+  shows_progress = True  # its screen's header
   needs_store = "keeps a person's every answer in the answer store"
 
   def __init__(self, settings: InteractiveSettings, console: Console | None = None):

@@ -49,6 +49,7 @@ class WebOracle:
   in_flight = 1
   in_process = True
   jittable = False
+  shows_progress = True  # the pages, and a line on the run's terminal (`label_batch`)
   needs_store = "keeps every labeller's answers in the answer store"
 
   def __init__(self, settings: WebSettings):
