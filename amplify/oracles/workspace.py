@@ -71,6 +71,11 @@ class Person:
   seconds: float = 0.0
 
 
+def _shown(person: Person) -> dict:
+  """A labeller's counts as a page shows them (`done`: how many they finished)."""
+  return dataclasses.asdict(person) | {"done": len(person.done)}
+
+
 def check_text(text, what: str) -> str:
   """What a labeller typed, refused where it is not short printable text."""
   if not isinstance(text, str):
@@ -129,7 +134,7 @@ class Workspace:
     try:
       while not self._finished():
         self._expire(time.time())
-        counts = self._overview()["batch"]
+        counts = self._counts()
         status(f"{counts['answered']} answered, {counts['idk']} IDK, {counts['skipped']} "
                f"skipped of {len(self.slots)}; {len(self.people)} labellers")
         try:
@@ -273,9 +278,8 @@ class Workspace:
     """What a labeller's page shows: their question, its tools' state and the counts."""
     person = self.people.setdefault(who, Person())
     i = person.current if i is None else i
-    overview = self._overview()
-    out = {"progress": self.progress, "batch": overview["batch"], "total": len(self.slots),
-           "me": overview["people"][who], "question": None, "can_undo": bool(person.done),
+    out = {"progress": self.progress, "batch": self._counts(), "total": len(self.slots),
+           "me": _shown(person), "question": None, "can_undo": bool(person.done),
            "examples": self.examples}
     if i is not None and self.slots[i].holder == who:
       slot = self.slots[i]
@@ -286,13 +290,15 @@ class Workspace:
                          "lease_left": max(0, round(slot.until - time.time()))}
     return out
 
+  def _counts(self) -> dict[str, int]:
+    """How many of the batch's questions are in each state."""
+    states = [s.state for s in self.slots]
+    return {k: states.count(k) for k in ("open", "leased", "answered", "idk", "skipped")}
+
   def _overview(self) -> dict:
     """The batch's counts and each labeller's, for the researcher's page."""
-    counts = {k: sum(s.state == k for s in self.slots) for k in
-              ("open", "leased", "answered", "idk", "skipped")}
-    return {"progress": self.progress, "batch": counts, "total": len(self.slots),
-            "people": {who: dataclasses.asdict(p) | {"done": len(p.done)}
-                       for who, p in sorted(self.people.items())}}
+    return {"progress": self.progress, "batch": self._counts(), "total": len(self.slots),
+            "people": {who: _shown(p) for who, p in sorted(self.people.items())}}
 
   def _status(self, who: str, person: Person):
     return self._view(who)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import hashlib
 import os
 import shutil
 import subprocess
@@ -27,11 +28,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
-from amplify.oracles.workspace import Closed, Refused
+from amplify.oracles.workspace import OPS, Closed, Refused
 from amplify.views.web import access
 
 COOKIE = "amplify"
-ACTIONS = {"ask": 1, "lookup": 1, "answer": 1, "note": 1, "idk": 0, "skip": 0}  # -> takes text
+# what a labeller's form may ask of the batch: the workspace's operations but the pages' own
+ACTIONS = {op: n for op, n in OPS.items() if op not in ("status", "overview")}
 
 
 class Browser:
@@ -40,8 +42,7 @@ class Browser:
   def __init__(self, workdir: str):
     self.workdir = os.path.abspath(workdir)
     self.root = os.path.dirname(self.workdir)
-    self._plots = tempfile.mkdtemp(prefix="amplify-web-plots-")
-    atexit.register(shutil.rmtree, self._plots, ignore_errors=True)
+    self._plots: str | None = None  # this server's own folder for plots, made at the first
     self._lock = threading.Lock()  # matplotlib draws one figure set at a time
 
   def runs(self) -> list[str]:
@@ -62,27 +63,43 @@ class Browser:
     except (OSError, ValueError, KeyError) as e:
       return f"no table yet: {e}"
 
-  def plots(self, name: str) -> list[str]:
-    """The run's plots, drawn into this server's own folder when its metrics change."""
-    from amplify.views import plots, report  # pylint: disable=g-import-not-at-top
-    path = self.path(name)
-    metrics = os.path.join(path, "metrics.jsonl")
-    if not os.path.exists(metrics):
-      return []
-    out = os.path.join(self._plots, name, str(os.stat(metrics).st_mtime_ns))
+  def _drawn(self, key: str, paths: list[str], draw) -> str | None:
+    """The folder `draw(folder)` filled for the runs at `paths` as their metrics are now (drawn
+    once, again when one changes); None where there is nothing to draw yet."""
+    metrics = [os.path.join(p, "metrics.jsonl") for p in paths]
+    if not metrics or not all(os.path.exists(m) for m in metrics):
+      return None
+    stamp = hashlib.blake2b(repr([(key, os.stat(m).st_mtime_ns) for m in metrics]).encode(),
+                            digest_size=8).hexdigest()
     with self._lock:
+      if self._plots is None:
+        self._plots = tempfile.mkdtemp(prefix="amplify-web-plots-")
+        atexit.register(shutil.rmtree, self._plots, ignore_errors=True)
+      out = os.path.join(self._plots, stamp)
       if not os.path.isdir(out):
         try:
-          plots.run_plots(path, report.read_metrics(path), out)
-        except (OSError, ValueError):
-          return []
-    return sorted(os.listdir(out))
+          draw(out)
+        except (OSError, ValueError, KeyError):  # no finished round yet
+          shutil.rmtree(out, ignore_errors=True)
+          return None
+    return out
+
+  def _run_plots(self, name: str) -> str | None:
+    """The folder of the run's plots (`amplify-report --plots`'s), drawn into this server's own."""
+    from amplify.views import plots, report  # pylint: disable=g-import-not-at-top
+    path = self.path(name)
+    return self._drawn(name, [path], lambda out: plots.run_plots(path, report.read_metrics(path),
+                                                                 out))
+
+  def plots(self, name: str) -> list[str]:
+    out = self._run_plots(name)
+    return sorted(os.listdir(out)) if out else []
 
   def plot_file(self, name: str, file: str) -> str:
-    if file not in self.plots(name):
+    out = self._run_plots(name)
+    if out is None or file not in os.listdir(out):
       raise Refused(f"no plot {file!r} for {name!r}", 404)
-    metrics = os.path.join(self.path(name), "metrics.jsonl")
-    return os.path.join(self._plots, name, str(os.stat(metrics).st_mtime_ns), file)
+    return os.path.join(out, file)
 
   def tree(self, name: str, r: str, row: str) -> str:
     """A question's transcript tree, drawn by `amplify-report --tree` in a process of its own:
@@ -103,18 +120,22 @@ class Browser:
                     .removeprefix("error: "))
     return done.stdout
 
-  def compare(self, names: list[str]) -> tuple[str, str | None]:
-    from amplify.views import plots, report  # pylint: disable=g-import-not-at-top
+  def compare(self, names: list[str]) -> str:
+    """The runs' side-by-side table."""
+    from amplify.views import report  # pylint: disable=g-import-not-at-top
     paths = [self.path(n) for n in names]
     try:
-      table = report.format_comparison(paths)
-      out = os.path.join(self._plots, "compare", str(abs(hash(tuple(names)))))
-      with self._lock:
-        plot = plots.comparison_plot([(n, report.read_metrics(p)) for n, p in zip(names, paths)],
-                                     out)
+      return report.format_comparison(paths)
     except (OSError, ValueError, KeyError) as e:
-      return f"cannot compare yet: {e}", None
-    return table, plot
+      return f"cannot compare yet: {e}"
+
+  def compare_plot(self, names: list[str]) -> str | None:
+    """The runs' accuracy per round, one line each (`amplify-report --plots` of several)."""
+    from amplify.views import plots, report  # pylint: disable=g-import-not-at-top
+    paths = [self.path(n) for n in names]
+    out = self._drawn("compare " + " ".join(names), paths, lambda out: plots.comparison_plot(
+        [(n, report.read_metrics(p)) for n, p in zip(names, paths)], out))
+    return None if out is None else os.path.join(out, "comparison.png")
 
 
 def make_app(workdir: str, workspace=None) -> Starlette:
@@ -217,16 +238,17 @@ def make_app(workdir: str, workspace=None) -> Starlette:
     token = request.cookies[COOKIE]
     action = form.get("action")
     try:
-      if action in ("next", "undo"):
+      arguments = ACTIONS.get(action) if isinstance(action, str) else None
+      if arguments is None:
+        raise Refused(f"no action {str(action)[:20]!r}")
+      if arguments == 0:  # next, undo
         await call(action, who)
-      elif action in ACTIONS:
+      else:  # on the question and lease the form names, with its text where the action takes it
         try:
           q, lease = int(form.get("q", "")), int(form.get("lease", ""))
         except ValueError:
           raise Refused("the form names no question") from None
-        await call(action, who, q, lease, *([form.get("text", "")] if ACTIONS[action] else []))
-      else:
-        raise Refused(f"no action {str(action)[:20]!r}")
+        await call(action, who, q, lease, *([form.get("text", "")] if arguments == 3 else []))
     except Refused as e:
       return await label_view(who, token, str(e), e.status)
     except Closed:
@@ -276,13 +298,12 @@ def make_app(workdir: str, workspace=None) -> Starlette:
   @researcher_page
   def compare(request):
     names = request.query_params.getlist("run")
-    table, plot_path = browser.compare(names)
-    return page("compare.html", names=names, table=table, plot=plot_path is not None)
+    return page("compare.html", names=names, table=browser.compare(names), plot=bool(names))
 
   @researcher_page
   def compare_plot(request):
-    _, path = browser.compare(request.query_params.getlist("run"))
-    return FileResponse(path, media_type="image/png") if path else error(404, "no plot")
+    path = browser.compare_plot(request.query_params.getlist("run"))
+    return FileResponse(path, media_type="image/png") if path else error(404, "no plot yet")
 
   return Starlette(routes=[
       Route("/", home), Route("/signin", signin), Route("/label", label),
