@@ -46,8 +46,6 @@ class WebSettings:
 class WebOracle:
   """The web oracle: a `Workspace` the run's thread serves, behind a server in this process."""
   name = "web"
-  in_flight = 1
-  in_process = True
   jittable = False
   shows_progress = True  # the pages, and a line on the run's terminal (`label_batch`)
   needs_store = "keeps every labeller's answers in the answer store"
