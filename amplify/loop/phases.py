@@ -90,7 +90,8 @@ def label(run: Run, state: State, r: int) -> Batch:
   else:
     inputs = run.task.deployment_questions(key, n)
   policy = None if state.distiller is None else state.distiller.policy
-  # a person at the terminal is their own progress; anything else gets a line every few seconds
+  # an oracle that shows its own progress (a person's screen, the web oracle's line) gets no
+  # other; anything else a line every few seconds
   with (contextlib.nullcontext(lambda text: None) if run.amplifier.shows_progress
         else progress.heartbeat(f"round {r}, labelling")) as status:
     labels = run.amplifier.label(inputs, policy, state.competent,
