@@ -48,15 +48,15 @@ def table(rows: list[dict]) -> str:
       runs = [r for r in rows if r["preset"] == preset and r["gate"] == gate]
       if not runs:
         continue
-      mean = lambda key: sum(r[key] for r in runs) / len(runs)
-      each = lambda key: ", ".join(f"{r[key]:.3f}" for r in runs)
-      out.append([preset, "on" if gate else "off",
-                  f"{mean('final_type2_score'):.3f} ({each('final_type2_score')})",
-                  f"{mean('final_policy_accuracy'):.3f} ({each('final_policy_accuracy')})",
+      each = lambda key: (f"{common.mean_spread([r[key] for r in runs])} "
+                          f"({', '.join(f'{r[key]:.3f}' for r in runs)})")
+      out.append([preset, "on" if gate else "off", each("final_type2_score"),
+                  each("final_policy_accuracy"),
                   "; ".join(",".join(map(str, r["refused_rounds"])) or "-" for r in runs),
                   f"{max(r['largest_gap'] for r in runs):.3f}",
                   f"{sum(r['type2_calls'] for r in runs) / sum(r['h_calls'] for r in runs):.3f}"])
-  return common.markdown(["preset", "gate", "final type-2 score (seeds)", "final accuracy (seeds)",
+  return common.markdown(["preset", "gate", "final type-2 score: mean ± sd (seeds)",
+                          "final accuracy: mean ± sd (seeds)",
                           "refused rounds", "largest gap", "type-2 / type-1 H calls"], out)
 
 
