@@ -7,7 +7,7 @@ Seeds: --seeds (default 0). Machine: any; the results name it.
 
 Each preset, seed and curriculum setting (on, off) runs `amplify` in a child process for at most
 `--time_box` seconds, compiling included, then stops it as Ctrl-C does (the rounds finished are
-kept), without the baselines, into ROOT/NAME/PRESET_{on,off}_sSEED (common.py). `--size` sets the
+kept), without the baselines, into ROOT/NAME/PRESET[_nSIZE]_{on,off}_sSEED (common.py). `--size` sets the
 task's instance size (its `SIZE_FIELDS` setting) in place of the preset's. A workdir whose run
 finished or met its box is read, not run again; one killed before its box resumes with the
 seconds its finished rounds left (the time lost to the kill is not counted). Every round's
@@ -68,7 +68,10 @@ def run_boxed(run_name: str, preset: str, seed: int, variant: list[str]) -> dict
     sys.exit(f"error: {e} (here: another --root or --name)")
   box_file = os.path.join(workdir, BOX_FILE)
   left = _TIME_BOX.value - _spent(workdir)  # a run stopped by a kill resumes with what it has left
-  done = finished_summary(workdir) is not None or os.path.exists(box_file) or left <= 0
+  done = finished_summary(workdir) is not None or os.path.exists(box_file)
+  if not done and left <= 0:
+    _write_box(box_file)
+    done = True
   print(f"{run_name}, seed {seed}: {'read' if done else 'running'}: {' '.join(command)}",
         flush=True)
   if not done:
@@ -86,13 +89,17 @@ def run_boxed(run_name: str, preset: str, seed: int, variant: list[str]) -> dict
       except subprocess.TimeoutExpired:
         child.kill()  # its checkpointed rounds are kept all the same
         child.wait()
-      with open(box_file, "w") as f:
-        json.dump({"time_box_s": _TIME_BOX.value}, f)
-    if child.returncode not in (0, 130) and not os.path.exists(box_file):
+      _write_box(box_file)
+    if child.returncode != 0 and not os.path.exists(box_file):
       sys.exit(f"error: {run_name}, seed {seed} exited {child.returncode}: its log is above; "
                f"fix it and run the same command again (finished runs are read).")
   return {"name": run_name, "seed": seed, "workdir": workdir, "command": " ".join(command),
           "boxed": os.path.exists(box_file)}
+
+
+def _write_box(path: str) -> None:
+  with open(path, "w") as f:
+    json.dump({"time_box_s": _TIME_BOX.value}, f)
 
 
 def _evals(workdir: str) -> list[dict]:
@@ -116,12 +123,12 @@ def largest_learnt(by_size: dict[str, float], target: float) -> int | None:
   return max(sizes) if sizes else None
 
 
-def row(run: dict, preset: str, on: bool, target: float) -> dict:
+def row(run: dict, name: str, on: bool, target: float) -> dict:
   evals = _evals(run["workdir"])
   records = common.records(run) if evals else []
   last = evals[-1] if evals else {}
   by_size = last.get("policy_accuracy_by_size") or {}
-  return {"preset": common.label(preset), "curriculum": on, "seed": run["seed"],
+  return {"preset": name, "curriculum": on, "seed": run["seed"],
           "ceiling": None, "boxed": run["boxed"], "rounds": len(evals),
           "steps": sum(r["steps"] for r in records if r["phase"] == "distill"
                        and r["round"] < len(evals)),
@@ -170,9 +177,10 @@ def main(argv):
     for seed in common.seeds():
       for on in (True, False):
         variant = [f"--config.curriculum.on={str(on).lower()}", "--config.baselines=false"]
-        run = run_boxed(f"{common.label(preset)}_{'on' if on else 'off'}", preset, seed, variant)
+        name = common.label(preset) + ("" if _SIZE.value is None else f"_n{_SIZE.value}")
+        run = run_boxed(f"{name}_{'on' if on else 'off'}", preset, seed, variant)
         runs.append(run)
-        rows.append(row(run, preset, on, _TARGET.value))
+        rows.append(row(run, name, on, _TARGET.value))
   title = (f"Accuracy against instance size in {_TIME_BOX.value} s a run, the curriculum on and "
            f"off, seeds {','.join(map(str, common.seeds()))}")
   common.write_results(title, table(rows, _TARGET.value), runs, figure=plot(rows, _TARGET.value),
