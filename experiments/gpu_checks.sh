@@ -8,8 +8,11 @@
 # benchmark on the GPU (OUT_DIR/results/bench_amplify/); 4. z* on disk against memory on the GPU,
 # where each look-up's host round trip also crosses to the device (OUT_DIR/results/bench_zstore/,
 # about 2 minutes more). Then copy what it measured into experiments/results/.
+# Or, as its second argument, `size_curve [PRESETS [SECONDS]]`: experiments/size_curve.py alone on
+# the GPU (default: every paper-size preset, 600 s a run, 100 minutes in all; one preset at
+# 240 s fits a command's 10 minutes), its results in OUT_DIR/results/size_curve/.
 set -u
-out=${1:?usage: gpu_checks.sh OUT_DIR}
+out=${1:?usage: gpu_checks.sh OUT_DIR [size_curve [PRESETS [SECONDS]]]}
 mkdir -p "$out"
 # dependencies the device image lacks travel as wheels in .whl (carry it): tensorboardX,
 # ml_collections (and PyYAML, which it needs, where the image lacks it), made here by
@@ -20,6 +23,12 @@ if ls .whl/*.whl > /dev/null 2>&1; then
     --target /tmp/site .whl/*.whl && export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
 fi
 export PYTHONUNBUFFERED=1
+if [ "${2:-}" = size_curve ]; then
+  python3 experiments/size_curve.py ${3:+--preset=$3} --time_box="${4:-600}" --root=/tmp/size_curve \
+    --results="$out/results" > "$out/size_curve.txt" 2>&1
+  echo "exit $?" >> "$out/size_curve.txt"
+  exit 0
+fi
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
   python3 -c "import jax, flax, optax; print(jax.__version__, flax.__version__, optax.__version__, jax.devices())"
 } > "$out/device.txt" 2>&1
