@@ -7,16 +7,15 @@ Seeds: --seeds (default 0). Machine: any; the results name it.
 
 Each preset, seed and curriculum setting (on, off) runs `amplify` in a child process for at most
 `--time_box` seconds, compiling included, then stops it as Ctrl-C does (the rounds finished are
-kept), without the baselines, into ROOT/NAME/PRESET[_nSIZE]_{on,off}_sSEED (common.py). `--size` sets the
-task's instance size (its `SIZE_FIELDS` setting) in place of the preset's. A workdir whose run
-finished or met its box is read, not run again; one killed before its box resumes with the
-seconds its finished rounds left (the time lost to the kill is not counted). Every round's
+kept), without the baselines, into ROOT/NAME/PRESET[_nSIZE]_{on,off}_sSEED (common.py). `--size`
+sets the task's instance size (its `SIZE_FIELDS` setting) in place of the preset's. A workdir
+whose run finished or met its box is read, not run again; one killed before its box resumes with
+the seconds its finished rounds left (the time lost to the kill is not counted). Every round's
 evaluation scores pi on fresh D* questions at each size from `--config.curriculum.start` up to
 the full size (`policy_accuracy_by_size`); the table reads the last round finished within the
-box. Writes
-RESULTS/size_curve/NAME.{json,md,png}: per run the rounds and steps finished in the box, its
-seconds, the accuracy at the full size, the largest size where pi reaches `--target`, and the
-curriculum's size by round; the plot, accuracy against size, on and off.
+box. Writes RESULTS/size_curve/NAME.{json,md,png}: per run the rounds and steps finished in the
+box, its seconds, the accuracy at the full size, the largest size where pi reaches `--target`,
+and the curriculum's size by round; the plot, accuracy against size, on and off.
 """
 from __future__ import annotations
 
