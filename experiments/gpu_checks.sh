@@ -24,8 +24,8 @@ if ls .whl/*.whl > /dev/null 2>&1; then
 fi
 export PYTHONUNBUFFERED=1
 if [ "${2:-}" = size_curve ]; then
-  python3 experiments/size_curve.py ${3:+--preset=$3} --time_box="${4:-600}" --root=/tmp/size_curve \
-    --results="$out/results" > "$out/size_curve.txt" 2>&1
+  python3 experiments/size_curve.py ${3:+--preset=$3} --time_box="${4:-600}" \
+    --root=/tmp/size_curve --results="$out/results" > "$out/size_curve.txt" 2>&1
   echo "exit $?" >> "$out/size_curve.txt"
   exit 0
 fi

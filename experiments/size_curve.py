@@ -57,7 +57,8 @@ def _size_flags(preset: str) -> list[str]:
 def run_boxed(run_name: str, preset: str, seed: int, variant: list[str]) -> dict:
   """Runs one config in a child process for at most --time_box seconds (or reads the workdir
   where a run finished or met its box). Returns {name, seed, workdir, command, boxed}."""
-  from amplify.loop.workdir import check_workdir, finished_summary  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from amplify.loop.workdir import check_workdir, finished_summary
   argv = common.argv_for(preset, seed, _size_flags(preset), variant)
   config, workdir = common.config_for(argv), common.workdir_for(run_name, seed)
   command = ["amplify", *argv, f"--workdir={workdir}"]
