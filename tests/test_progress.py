@@ -16,3 +16,18 @@ def test_a_long_phase_prints_its_status_and_a_short_one_prints_nothing(capsys):
   with progress.heartbeat("quick", every=5):
     pass
   assert capsys.readouterr().out == ""
+
+
+def test_a_status_function_is_called_only_when_a_line_is_printed(capsys):
+  calls = []
+
+  def text():
+    calls.append(1)
+    return f"{len(calls)} answered"
+
+  with progress.heartbeat("labelling", every=0.05) as status:
+    status(text)
+    time.sleep(0.3)
+  lines = capsys.readouterr().out.splitlines()
+  assert len(lines) == len(calls) >= 2  # once a line, never in between
+  assert lines[0].startswith("labelling: 1 answered (") and lines[1].startswith("labelling: 2 ")

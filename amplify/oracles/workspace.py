@@ -121,7 +121,7 @@ class Workspace:
     """Serves operations until every question is answered, IDK or skipped; the count skipped.
     make_tools(position, on_event) -> Tools; finish(position, tools, result, seconds) and
     reopen(position) record an answer and take it back; on_event(index, kind, payload);
-    status(text) hears the counts (`amplify.views.progress`)."""
+    status(fn) is handed a function that makes the counts' text (`amplify.views.progress`)."""
     self._finish, self._reopen, self._on_event = finish, reopen, on_event
     self._make_tools = make_tools
     self.slots = [Slot(q, None) for q in questions]
@@ -131,12 +131,16 @@ class Workspace:
     self._warm(serve_asks, serve_lookups)
     with self._lock:
       self._open = True
+
+    def counts() -> str:  # made only when a progress line is printed, not at every operation
+      c = self._counts()
+      return (f"{c['answered']} answered, {c['idk']} IDK, {c['skipped']} skipped of "
+              f"{len(self.slots)}; {len(self.people)} labellers")
+
+    status(counts)
     try:
       while not self._finished():
         self._expire(time.time())
-        counts = self._counts()
-        status(f"{counts['answered']} answered, {counts['idk']} IDK, {counts['skipped']} "
-               f"skipped of {len(self.slots)}; {len(self.people)} labellers")
         try:
           first = self._ops.get(timeout=0.2)
         except queue.Empty:

@@ -6,7 +6,8 @@
 
 prints "round 3, distillation: 400/1500 steps (20 s)" every EVERY seconds, from a daemon thread,
 so a phase that waits on something else (the referee's baselines) reports too. The main thread
-only sets the status text; printing never slows the loop.
+only sets the status text, or a function that makes it when a line is printed (for text that
+costs a pass over the work); printing never slows the loop.
 """
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ EVERY = 10.0  # seconds between lines
 
 @contextlib.contextmanager
 def heartbeat(name: str, every: float = EVERY):
-  """Yields `status(text)`, which sets what the next line says after the phase's name."""
+  """Yields `status(text)`, which sets what the next line says after the phase's name (`text`
+a string, or a function that returns one, called as the line is printed)."""
   status, stop, start = [""], threading.Event(), time.time()
 
   def beat():
     while not stop.wait(every):
-      print(f"{name}: {status[0] + ' ' if status[0] else ''}({time.time() - start:.0f} s)",
-            flush=True)
+      text = status[0]() if callable(status[0]) else status[0]
+      print(f"{name}: {text + ' ' if text else ''}({time.time() - start:.0f} s)", flush=True)
 
   thread = threading.Thread(target=beat, daemon=True)
   thread.start()
