@@ -102,18 +102,20 @@ def _write_box(path: str) -> None:
     json.dump({"time_box_s": _TIME_BOX.value}, f)
 
 
-def _evals(workdir: str) -> list[dict]:
+def _records(workdir: str) -> list[dict]:
+  from amplify.views import report  # pylint: disable=g-import-not-at-top
+  exists = os.path.exists(os.path.join(workdir, "metrics.jsonl"))
+  return report.read_metrics(workdir) if exists else []
+
+
+def _evals(records: list[dict]) -> list[dict]:
   """The evaluation lines of the rounds finished within the box (a resumed run's `run_seconds`
   count the seconds of each process it ran in)."""
-  from amplify.views import report  # pylint: disable=g-import-not-at-top
-  if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
-    return []
-  return [r for r in report.read_metrics(workdir)
-          if r["phase"] == "eval" and r["run_seconds"] <= _TIME_BOX.value]
+  return [r for r in records if r["phase"] == "eval" and r["run_seconds"] <= _TIME_BOX.value]
 
 
 def _spent(workdir: str) -> float:
-  evals = _evals(workdir)
+  evals = _evals(_records(workdir))
   return evals[-1]["run_seconds"] if evals else 0.0
 
 
@@ -124,8 +126,8 @@ def largest_learnt(by_size: dict[str, float], target: float) -> int | None:
 
 
 def row(run: dict, name: str, on: bool, target: float) -> dict:
-  evals = _evals(run["workdir"])
-  records = common.records(run) if evals else []
+  records = _records(run["workdir"])
+  evals = _evals(records)
   last = evals[-1] if evals else {}
   by_size = last.get("policy_accuracy_by_size") or {}
   return {"preset": name, "curriculum": on, "seed": run["seed"],
