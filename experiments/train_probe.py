@@ -11,7 +11,10 @@ Everything after `--` is amplify's command line. `--probe`:
             warm-started (the engine: one schedule over every round's steps).
   focus     before each round's training, pi's agreement with H^A by difficulty on up to 4,096
             training rows; the rows are then drawn again, with replacement, each weighted
-            max(FLOOR, 1 - its difficulty's agreement) (the engine: every row alike).
+            max(FLOOR, 1 - its difficulty's agreement); with --focus_uniform=u, a share u
+            of the draw stays uniform over the rows. The engine's focused draw
+            (`amplify.loop.phases.focus`, `--config.train.focus`) grew from it: run this probe
+            with --config.train.focus=false, the engine's draw as it was then (every row alike).
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ from amplify import main
 
 _PROBE = flags.DEFINE_enum("probe", None, ["constant", "restart", "focus"],
                            "The piece of training replaced.")
+_UNIFORM = flags.DEFINE_float("focus_uniform", 0.0,
+                              "focus: the share of the draw that stays uniform over the rows.")
 FLOOR = 0.05  # focus: the least weight a difficulty's rows keep
 
 
@@ -73,7 +78,8 @@ def _focused_distil(run, state, r, parts):
       weights[difficulty == d] = max(FLOOR, 1 - by_difficulty[int(d)])
     print(f"focus, round {r}: pi's agreement by difficulty "
           f"{ {d: round(a, 3) for d, a in by_difficulty.items()} }", flush=True)
-    drawn = rng.choice(len(rows), len(rows), p=weights / weights.sum())
+    p = (1 - _UNIFORM.value) * weights / weights.sum() + _UNIFORM.value / len(rows)
+    drawn = rng.choice(len(rows), len(rows), p=p)
     parts = dataclasses.replace(parts, train_set=rows.take(drawn))
   return _distil(run, state, r, parts)
 
