@@ -87,9 +87,6 @@ def get_config() -> ml_collections.ConfigDict:
   # at most this share of a round's training rows are IDK labels (1: all)
   config.train.idk_share = 0.0
   config.train.warm_start = True  # pi_r starts from pi_{r-1}
-  # each round's training rows drawn by pi_{r-1}'s disagreement with H^A at their difficulty
-  # (amplify.loop.phases.focus); false: every row alike
-  config.train.focus = True
   config.train.augment = True  # train on the task's symmetries (Task.augment), in every arm alike
   # labelled examples for prosaic ML (D) and for the ceiling (D*)
   config.train.baseline_size = 65536

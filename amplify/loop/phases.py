@@ -15,8 +15,7 @@ import numpy as np
 from amplify.learn.distill import Distiller, LabelledSet, agrees, predict
 from amplify.loop import arms as arms_lib
 from amplify.loop import curriculum
-from amplify.loop.state import (DISTILL, FOCUS, LABEL, SAMPLE, WITH_D, Batch, Run, Split, State,
-                                round_key)
+from amplify.loop.state import DISTILL, LABEL, SAMPLE, WITH_D, Batch, Run, Split, State, round_key
 from amplify.types import IDK, Inputs
 from amplify.views import progress
 
@@ -25,10 +24,6 @@ MIN_ROWS_FOR_COMPETENCE = 20
 # the answered rows are the easy ones of the difficulty (a union-find root, a vertex next to its
 # target), and pi's agreement on them says nothing of the rest
 MIN_ANSWERED_SHARE = 0.5
-# the focused draw (`focus`): pi's agreement is measured on this many of the training rows, and
-# no difficulty's rows weigh less than 1/FOCUS_RANGE of the most disagreed difficulty's
-FOCUS_PROBE_ROWS = 4096
-FOCUS_RANGE = 4.0
 
 
 def _mean(values: np.ndarray, where) -> float | None:
@@ -129,42 +124,6 @@ def split(run: Run, state: State, r: int, batch: Batch) -> Split:
                batch.answered[n:], batch.answered[:n], train_set)
 
 
-def focus(rows: LabelledSet, difficulty: np.ndarray, agree, key: jax.Array,
-          probe_rows: int = FOCUS_PROBE_ROWS) -> tuple[LabelledSet, dict[int, float]]:
-  """The training rows with each difficulty's share of them set by how often pi disagrees with
-  H^A there: 1 - agreement, measured on up to `probe_rows` of them (`agree(index)`: bool per row
-  at `index`), and at least 1/FOCUS_RANGE of the largest such weight, so no difficulty pi has is
-  starved of steps. A difficulty given more rows than it has repeats all of them; one given fewer
-  keeps a random subset. As many rows as before (to rounding), in their order; where every
-  difficulty weighs alike (one difficulty, or pi agreeing everywhere), the rows as they were.
-  Returns the rows and pi's agreement by difficulty.
-
-  Why: pi learns a difficulty only once H^A's labels at it are right, which needs pi competent
-  one difficulty below; drawn alike, most steps go to what pi already agrees on
-  (experiments/results/seeds/README.md)."""
-  n = len(rows)
-  keys = jax.random.split(key, 2)
-  probe = np.asarray(jax.random.choice(keys[0], n, (min(probe_rows, n),), replace=False))
-  agreed = np.asarray(agree(probe))
-  levels, counts = np.unique(difficulty, return_counts=True)
-  by_difficulty = {}
-  for d in levels:
-    here = difficulty[probe] == d
-    # a difficulty the probe missed (rare rows) is weighed as one pi never agrees on
-    by_difficulty[int(d)] = float(agreed[here].mean()) if here.any() else 0.0
-  weight = 1.0 - np.array([by_difficulty[int(d)] for d in levels])
-  weight = np.maximum(weight, max(weight.max(), 1e-6) / FOCUS_RANGE)
-  if np.all(weight == weight[0]):
-    return rows, by_difficulty
-  wanted = np.round(n * weight * counts / (weight * counts).sum()).astype(int)
-  picks = []
-  for i, (d, m) in enumerate(zip(levels, wanted)):
-    at = np.flatnonzero(difficulty == d)
-    order = np.asarray(jax.random.permutation(jax.random.fold_in(keys[1], i), len(at)))
-    picks.append(np.resize(at, m) if m >= len(at) else at[np.sort(order[:m])])
-  return rows.take(np.sort(np.concatenate(picks))), by_difficulty
-
-
 class Distilled(NamedTuple):
   distiller: Distiller  # pi_r (pi_{r-1} itself in a round that does not distil)
   rival: Distiller | None  # a cold round's rival, pi_{r-1} (None in a warm round)
@@ -212,22 +171,15 @@ def distil(run: Run, state: State, r: int, parts: Split) -> Distilled:
         probe_difficulty, probe_answered, agree, spec.max_difficulty,
         stop_bar(c.label.competence))))
 
-  train_set, agreement = parts.train_set, None
-  if c.train.focus and state.distiller is not None:  # round 0 has no pi to measure
-    train_set, agreement = focus(
-        train_set, np.asarray(run.task.difficulty(train_set.inputs.questions)),
-        lambda index: agrees(predict(state.distiller.policy, train_set.take(index).inputs,
-                                     run.view), train_set.labels[index]),
-        jax.random.fold_in(round_key(run.key, r), FOCUS))
   before = distiller.steps_run
   with progress.heartbeat(f"round {r}, distillation") as status:
-    loss = distiller.fit(train_set, budget,
+    loss = distiller.fit(parts.train_set, budget,
                          jax.random.fold_in(round_key(run.key, r), DISTILL),
                          until=imitates_h_a, status=status)
   steps = distiller.steps_run - before
   run.metrics.write({"round": r, "phase": "distill", "steps": steps, "step_budget": budget,
                      "schedule_steps": distiller.schedule_steps,
-                     "train_rows": len(train_set), "loss": loss, "focus_agreement": agreement,
+                     "train_rows": len(parts.train_set), "loss": loss,
                      "seconds": round(time.time() - t1, 3)})
   return Distilled(distiller, rival, steps)
 
