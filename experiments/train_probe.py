@@ -11,10 +11,10 @@ Everything after `--` is amplify's command line. `--probe`:
             warm-started (the engine: one schedule over every round's steps).
   focus     before each round's training, pi's agreement with H^A by difficulty on up to 4,096
             training rows; the rows are then drawn again, with replacement, each weighted
-            max(FLOOR, 1 - its difficulty's agreement); with --focus_uniform=u, a share u
-            of the draw stays uniform over the rows. The engine's focused draw
-            (`amplify.loop.phases.focus`, `--config.train.focus`) grew from it: run this probe
-            with --config.train.focus=false, the engine's draw as it was then (every row alike).
+            max(FLOOR, 1 - its difficulty's agreement) (the engine: every row alike); with
+            --focus_uniform=u, a share u of the draw stays uniform over the rows; with
+            --focus_kept=k, a row weighs k where pi's agreement at its difficulty is at least
+            the stop bar (`amplify.loop.phases.stop_bar`, 0.975), else 1.
 """
 from __future__ import annotations
 
@@ -30,12 +30,15 @@ from flax import nnx
 
 import amplify.learn.distill as distill
 import amplify.loop.run as loop_run
+from amplify.loop import phases
 from amplify import main
 
 _PROBE = flags.DEFINE_enum("probe", None, ["constant", "restart", "focus"],
                            "The piece of training replaced.")
 _UNIFORM = flags.DEFINE_float("focus_uniform", 0.0,
                               "focus: the share of the draw that stays uniform over the rows.")
+_KEPT = flags.DEFINE_float("focus_kept", None, "focus: the weight of a row at a difficulty pi "
+                           "imitates H^A at (the stop bar), the others 1 (unset: 1 - agreement).")
 FLOOR = 0.05  # focus: the least weight a difficulty's rows keep
 
 
@@ -75,7 +78,10 @@ def _focused_distil(run, state, r, parts):
     for d in np.unique(difficulty):
       here = difficulty[sample] == d
       by_difficulty[int(d)] = float(agree[here].mean()) if here.any() else 0.0
-      weights[difficulty == d] = max(FLOOR, 1 - by_difficulty[int(d)])
+      weights[difficulty == d] = (
+          max(FLOOR, 1 - by_difficulty[int(d)]) if _KEPT.value is None else
+          _KEPT.value if by_difficulty[int(d)] >= phases.stop_bar(run.config.label.competence)
+          else 1.0)
     print(f"focus, round {r}: pi's agreement by difficulty "
           f"{ {d: round(a, 3) for d, a in by_difficulty.items()} }", flush=True)
     p = (1 - _UNIFORM.value) * weights / weights.sum() + _UNIFORM.value / len(rows)

@@ -30,7 +30,7 @@ def test_every_field_is_a_flat_name_or_a_plugin_setting():
   config = configs.get_config()
   paths = {p for p, _ in helpers.config_leaves(config) if not p.startswith(("task.", "oracle."))}
   later = {"curriculum.on", "curriculum.start", "curriculum.threshold", "train.replay_rounds",
-           "train.shard_params"}
+           "train.shard_params", "train.focus"}
   assert paths == set(configs.FLAT.values()) - {"task.name", "oracle.name"} | later
 
 

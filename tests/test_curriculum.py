@@ -77,13 +77,15 @@ def test_a_workdir_from_before_the_curriculum_reads_as_one_with_its_defaults(fin
   check_workdir(config, str(workdir))
   with pytest.raises(ValueError, match=r"differs in \['curriculum.on'\]"):
     check_workdir(config_lib.replace(config, **{"curriculum.on": True}), str(workdir))
-  # replay in rows and the answer-slot flag, as they were written then, and no shard_params:
-  # read as today's fields
-  del saved["train"]["replay_rounds"], saved["train"]["shard_params"]
+  # replay in rows and the answer-slot flag, as they were written then, and no shard_params or
+  # focus: read as today's fields (focus as off: the draw the run was started with)
+  del saved["train"]["replay_rounds"], saved["train"]["shard_params"], saved["train"]["focus"]
   saved["train"]["replay_size"] = config.train.replay_rounds * config.label.size
   saved["model"]["answer_in_value_slot"] = False
   (workdir / "config.json").write_text(json.dumps(saved))
-  check_workdir(config, str(workdir))
+  check_workdir(config_lib.replace(config, **{"train.focus": False}), str(workdir))
+  with pytest.raises(ValueError, match=r"differs in \['train.focus'\]"):
+    check_workdir(config, str(workdir))
   saved["train"]["replay_size"] += 1
   (workdir / "config.json").write_text(json.dumps(saved))
   with pytest.raises(ValueError, match="not a whole number of rounds"):

@@ -218,9 +218,11 @@ def _renamed(saved: dict, workdir: str) -> dict:
   `train.replay_size` rows as `train.replay_rounds` rounds of `label.size`; `model.
   answer_in_value_slot`, which the policy now derives (`amplify.learn.policy.value_slot_fits`),
   dropped unless it asked for the key slot where the value slot fits (no longer offered);
-  `train.shard_params`, added since, as its default (a copy of the parameters on each device)."""
+  `train.shard_params`, added since, as its default (a copy of the parameters on each device);
+  `train.focus`, added since, as off (the draw such a run was started with)."""
   train, model = saved.get("train", {}), saved.get("model", {})
   train.setdefault("shard_params", False)
+  train.setdefault("focus", False)
   if "replay_size" in train:
     rows, size = train.pop("replay_size"), saved["label"]["size"]
     if rows % size:

@@ -15,7 +15,8 @@ import numpy as np
 from amplify.learn.distill import Distiller, LabelledSet, agrees, predict
 from amplify.loop import arms as arms_lib
 from amplify.loop import curriculum
-from amplify.loop.state import DISTILL, LABEL, SAMPLE, WITH_D, Batch, Run, Split, State, round_key
+from amplify.loop.state import (DISTILL, FOCUS, LABEL, SAMPLE, WITH_D, Batch, Run, Split, State,
+                                round_key)
 from amplify.types import IDK, Inputs
 from amplify.views import progress
 
@@ -24,6 +25,10 @@ MIN_ROWS_FOR_COMPETENCE = 20
 # the answered rows are the easy ones of the difficulty (a union-find root, a vertex next to its
 # target), and pi's agreement on them says nothing of the rest
 MIN_ANSWERED_SHARE = 0.5
+# the focused draw (`focus`): pi's agreement is measured on this many of the training rows; a
+# difficulty at which pi already imitates H^A keeps this weight against the others' 1
+FOCUS_PROBE_ROWS = 4096
+FOCUS_KEPT = 0.1
 
 
 def _mean(values: np.ndarray, where) -> float | None:
@@ -124,6 +129,34 @@ def split(run: Run, state: State, r: int, batch: Batch) -> Split:
                batch.answered[n:], batch.answered[:n], train_set)
 
 
+def focus(rows: LabelledSet, difficulty: np.ndarray, agree, mastered: float, key: jax.Array,
+          probe_rows: int = FOCUS_PROBE_ROWS) -> tuple[LabelledSet, dict[int, float]]:
+  """The training rows drawn again, as many, with replacement: a row at a difficulty where pi
+  already imitates H^A (agrees on at least `mastered` of the up to `probe_rows` rows probed there;
+  `agree(index)`: bool per row at `index`) weighs FOCUS_KEPT, so pi keeps it; every other row 1.
+  Where all weigh alike (one difficulty, or pi imitating H^A at all of them or at none), the rows
+  as they were. Returns the rows and pi's agreement by difficulty.
+
+  Why: pi learns a difficulty only once H^A's labels at it are right, which needs pi competent
+  one difficulty below; drawn alike, most steps go to what pi already imitates
+  (experiments/results/focused_draw/README.md)."""
+  n = len(rows)
+  k_probe, k_draw = jax.random.split(key)
+  probe = np.asarray(jax.random.choice(k_probe, n, (min(probe_rows, n),), replace=False))
+  agreed = np.asarray(agree(probe))
+  by_difficulty, weight = {}, np.ones(n)
+  for d in np.unique(difficulty):
+    here = difficulty[probe] == d
+    # a difficulty the probe missed (rare rows) counts as one pi is still learning
+    by_difficulty[int(d)] = float(agreed[here].mean()) if here.any() else 0.0
+    if by_difficulty[int(d)] >= mastered:
+      weight[difficulty == d] = FOCUS_KEPT
+  if np.all(weight == weight[0]):
+    return rows, by_difficulty
+  drawn = np.asarray(jax.random.choice(k_draw, n, (n,), p=jnp.asarray(weight / weight.sum())))
+  return rows.take(drawn), by_difficulty
+
+
 class Distilled(NamedTuple):
   distiller: Distiller  # pi_r (pi_{r-1} itself in a round that does not distil)
   rival: Distiller | None  # a cold round's rival, pi_{r-1} (None in a warm round)
@@ -171,15 +204,22 @@ def distil(run: Run, state: State, r: int, parts: Split) -> Distilled:
         probe_difficulty, probe_answered, agree, spec.max_difficulty,
         stop_bar(c.label.competence))))
 
+  train_set, agreement = parts.train_set, None
+  if c.train.focus and state.distiller is not None:  # round 0 has no pi to measure
+    train_set, agreement = focus(
+        train_set, np.asarray(run.task.difficulty(train_set.inputs.questions)),
+        lambda index: agrees(predict(state.distiller.policy, train_set.take(index).inputs,
+                                     run.view), train_set.labels[index]),
+        stop_bar(c.label.competence), jax.random.fold_in(round_key(run.key, r), FOCUS))
   before = distiller.steps_run
   with progress.heartbeat(f"round {r}, distillation") as status:
-    loss = distiller.fit(parts.train_set, budget,
+    loss = distiller.fit(train_set, budget,
                          jax.random.fold_in(round_key(run.key, r), DISTILL),
                          until=imitates_h_a, status=status)
   steps = distiller.steps_run - before
   run.metrics.write({"round": r, "phase": "distill", "steps": steps, "step_budget": budget,
                      "schedule_steps": distiller.schedule_steps,
-                     "train_rows": len(parts.train_set), "loss": loss,
+                     "train_rows": len(train_set), "loss": loss, "focus_agreement": agreement,
                      "seconds": round(time.time() - t1, 3)})
   return Distilled(distiller, rival, steps)
 

@@ -21,7 +21,7 @@ from amplify.types import Inputs, Task
 
 # fold_in tags, one per phase, so no two phases share a key (amplify.tasks.WORLD is 3)
 EVAL, D_SAMPLE, BASELINE, ROUND = 1, 2, 10, 100
-SAMPLE, LABEL, INIT, DISTILL, WITH_D, TYPE2 = 0, 1, 2, 3, 4, 5
+SAMPLE, LABEL, INIT, DISTILL, WITH_D, TYPE2, FOCUS = 0, 1, 2, 3, 4, 5, 6
 
 
 def round_key(key: jax.Array, r: int) -> jax.Array:

@@ -1,0 +1,75 @@
+"""The focused draw (amplify.loop.phases.focus): each round's training rows drawn again, those at
+a difficulty where pi already imitates H^A a tenth as often as the rest."""
+import jax
+import numpy as np
+import pytest
+
+import helpers
+from amplify.learn.distill import LabelledSet
+from amplify.loop.phases import FOCUS_KEPT, focus
+from amplify.types import Inputs
+from amplify.views import report
+
+MASTERED = 0.975
+
+
+def _rows(difficulty):
+  """Row i: question (i, its difficulty), label 7 i, loss weight i."""
+  n = len(difficulty)
+  questions = np.stack([np.arange(n), difficulty], axis=1).astype(np.int32)
+  return LabelledSet(Inputs(np.zeros((n, 1, 2), np.int32), questions),
+                     7 * np.arange(n)[:, None], np.arange(n, dtype=np.float32))
+
+
+def _focus(difficulty, agreement, seed=0):
+  """focus() with pi agreeing on a share agreement[d] of difficulty d's rows."""
+  difficulty = np.asarray(difficulty)
+  agrees = np.zeros(len(difficulty), bool)
+  for d, share in enumerate(agreement):
+    here = np.flatnonzero(difficulty == d)
+    agrees[here[:int(round(share * len(here)))]] = True
+  return focus(_rows(difficulty), difficulty, lambda index: agrees[index], MASTERED,
+               jax.random.key(seed), probe_rows=len(difficulty))
+
+
+def test_steps_go_to_what_pi_has_not_learnt_and_what_it_has_is_kept():
+  difficulty = np.repeat([0, 1, 2, 3], 4000)
+  drawn, by_difficulty = _focus(difficulty, [1.0, 0.98, 0.9, 0.2])
+  assert by_difficulty == pytest.approx({0: 1.0, 1: 0.98, 2: 0.9, 3: 0.2})
+  index = drawn.inputs.questions[:, 0]
+  assert len(index) == len(difficulty)
+  share = np.bincount(difficulty[index], minlength=4) / len(index)
+  # weights 0.1, 0.1, 1, 1 (0.98 is past the bar, 0.9 is not)
+  expected = np.array([FOCUS_KEPT, FOCUS_KEPT, 1, 1]) / (2 + 2 * FOCUS_KEPT)
+  np.testing.assert_allclose(share, expected, atol=0.02)
+  # each row keeps its own label and loss weight
+  np.testing.assert_array_equal(drawn.labels[:, 0], 7 * index)
+  np.testing.assert_array_equal(drawn.weights, index)
+
+
+def test_where_every_difficulty_weighs_alike_the_rows_stay_as_they_were():
+  for difficulty, agreement in ((np.zeros(1000, int), [0.7]), (np.repeat([0, 1], 500), [1, 1]),
+                                (np.repeat([0, 1], 500), [0.5, 0.9])):
+    drawn, _ = _focus(difficulty, agreement)
+    np.testing.assert_array_equal(drawn.inputs.questions, _rows(difficulty).inputs.questions)
+
+
+def test_the_draw_comes_from_the_key():
+  difficulty = np.repeat([0, 1], 4000)
+  first, _ = _focus(difficulty, [1.0, 0.5])
+  again, _ = _focus(difficulty, [1.0, 0.5])
+  other, _ = _focus(difficulty, [1.0, 0.5], seed=1)
+  np.testing.assert_array_equal(first.inputs.questions, again.inputs.questions)
+  assert not np.array_equal(first.inputs.questions, other.inputs.questions)
+
+
+def test_a_run_with_it_records_pis_agreement_each_round_and_learns(finished_run):
+  """lexicon_tiny draws focused (the tiny variants built on `configs.base.tiny` do not: their
+  network forgot what the draw kept a tenth of), and still learns its sets."""
+  config, workdir, _ = finished_run(helpers.LEXICON_ROUNDS)
+  assert config.train.focus
+  distills = [r for r in report.read_metrics(str(workdir)) if r["phase"] == "distill"]
+  assert distills[0]["focus_agreement"] is None  # round 0: no pi to measure
+  assert all(set(map(int, d["focus_agreement"])) >= {1, 2} for d in distills[1:])
+  evals = helpers.evals(workdir)
+  assert evals[-1]["policy_accuracy"] > evals[0]["policy_accuracy"] + 0.3
