@@ -11,7 +11,8 @@ Everything after `--` is amplify's command line. `--probe`:
             warm-started (the engine: one schedule over every round's steps).
   focus     before each round's training, pi's agreement with H^A by difficulty on up to 4,096
             training rows; the rows are then drawn again, with replacement, each weighted
-            max(FLOOR, 1 - its difficulty's agreement) (the engine: every row alike); with
+            max(FLOOR, 1 - its difficulty's agreement) (give it --config.train.focus=false,
+            the engine's draw before this grew into `amplify.loop.phases.focus`); with
             --focus_uniform=u, a share u of the draw stays uniform over the rows; with
             --focus_kept=k, a row weighs k where pi's agreement at its difficulty is at least
             the stop bar (`amplify.loop.phases.stop_bar`, 0.975), else 1.
