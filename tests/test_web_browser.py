@@ -74,6 +74,19 @@ def wait_for_the_batch(page, seconds=120) -> None:
     page.reload()
 
 
+def visit(page, url: str) -> None:
+  """page.goto, again where the page's own refresh (label.html's, every 5 s while no question is
+  shown) started a navigation of its own and cut this one short (net::ERR_ABORTED)."""
+  from playwright.sync_api import Error as PlaywrightError  # pylint: disable=g-import-not-at-top
+  for attempt in range(3):
+    try:
+      page.goto(url)
+      return
+    except PlaywrightError as e:
+      if "ERR_ABORTED" not in str(e) or attempt == 2:
+        raise
+
+
 def answer(page, value: str) -> None:
   page.fill("#answer_text", value)
   page.click("#answer")
@@ -113,7 +126,7 @@ def label_through_the_pages(run, port, links) -> None:
     browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
     pages = {who: browser.new_context().new_page() for who in links}
     for who, page in pages.items():
-      page.goto(links[who])
+      visit(page, links[who])
       assert "signed in as" in page.content()
     ann, bob, cat = pages["ann"], pages["bob"], pages["cat"]
     for page in pages.values():
@@ -149,7 +162,7 @@ def label_through_the_pages(run, port, links) -> None:
     run.kill()  # mid-batch: three questions answered, the rest open
     run.start()
     for who, page in pages.items():
-      page.goto(f"http://127.0.0.1:{port}/label")
+      visit(page, f"http://127.0.0.1:{port}/label")
       wait_for_the_batch(page)
       assert "from the store: 3" in page.content(), who
     letters = iter("abcabcabc")
@@ -157,7 +170,7 @@ def label_through_the_pages(run, port, links) -> None:
       busy = False
       for page in pages.values():
         try:
-          page.goto(f"http://127.0.0.1:{port}/label")
+          visit(page, f"http://127.0.0.1:{port}/label")
         except PlaywrightError:  # the run ended with the last answer: its server is gone
           run.process.wait(timeout=300)
           break
