@@ -69,22 +69,31 @@ def text(page, selector) -> str:
 def wait_for_the_batch(page, seconds=120) -> None:
   """The pages are up when the run prints its address; its batch opens once pi is compiled."""
   deadline = time.time() + seconds
-  while "No questions open now" in page.content() and time.time() < deadline:
+  while "No questions open now" in settled(page, page.content) and time.time() < deadline:
     time.sleep(0.5)
-    page.reload()
+    settled(page, page.reload)
 
 
-def visit(page, url: str) -> None:
-  """page.goto, again where the page's own refresh (label.html's, every 5 s while no question is
-  shown) started a navigation of its own and cut this one short (net::ERR_ABORTED)."""
+# While no question is shown, the label page refreshes itself every 5 s (label.html): a goto, or a
+# read of the page, that meets that refresh is cut short (net::ERR_ABORTED, or "the page is
+# navigating"); after a restart that happened in CI. Such a step is taken again.
+CUT_SHORT = ("ERR_ABORTED", "is navigating", "Execution context was destroyed")
+
+
+def settled(page, step):
+  """step(), again (up to three times, the page loaded in between) where a refresh cut it short."""
   from playwright.sync_api import Error as PlaywrightError  # pylint: disable=g-import-not-at-top
   for attempt in range(3):
     try:
-      page.goto(url)
-      return
+      return step()
     except PlaywrightError as e:
-      if "ERR_ABORTED" not in str(e) or attempt == 2:
+      if attempt == 2 or not any(s in str(e) for s in CUT_SHORT):
         raise
+      page.wait_for_load_state()
+
+
+def visit(page, url: str) -> None:
+  settled(page, lambda: page.goto(url))
 
 
 def answer(page, value: str) -> None:
@@ -127,7 +136,7 @@ def label_through_the_pages(run, port, links) -> None:
     pages = {who: browser.new_context().new_page() for who in links}
     for who, page in pages.items():
       visit(page, links[who])
-      assert "signed in as" in page.content()
+      assert "signed in as" in settled(page, page.content)
     ann, bob, cat = pages["ann"], pages["bob"], pages["cat"]
     for page in pages.values():
       wait_for_the_batch(page)
@@ -164,7 +173,7 @@ def label_through_the_pages(run, port, links) -> None:
     for who, page in pages.items():
       visit(page, f"http://127.0.0.1:{port}/label")
       wait_for_the_batch(page)
-      assert "from the store: 3" in page.content(), who
+      assert "from the store: 3" in settled(page, page.content), who
     letters = iter("abcabcabc")
     while run.process.poll() is None:
       busy = False
