@@ -68,8 +68,12 @@ _distil = loop_run.distil
 
 
 def _focused_distil(run, state, r, parts):
+  if run.config.train.focus:
+    raise ValueError("--probe=focus draws in place of the engine's focused draw: add "
+                     "--config.train.focus=false after `--`.")
   if state.distiller is not None and run.plan[r].distil:
-    rows, rng = parts.train_set, np.random.default_rng(1000 + r)
+    # from the seed and the round (at seed 0 the draws the figures in results/ were made with)
+    rows, rng = parts.train_set, np.random.default_rng(1000 + r + 1000 * run.config.seed)
     difficulty = np.asarray(run.task.difficulty(rows.inputs.questions))
     sample = rng.choice(len(rows), min(4096, len(rows)), replace=False)
     probe = rows.take(sample)

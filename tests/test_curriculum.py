@@ -84,8 +84,13 @@ def test_a_workdir_from_before_the_curriculum_reads_as_one_with_its_defaults(fin
   saved["model"]["answer_in_value_slot"] = False
   (workdir / "config.json").write_text(json.dumps(saved))
   check_workdir(config_lib.replace(config, **{"train.focus": False}), str(workdir))
-  with pytest.raises(ValueError, match=r"differs in \['train.focus'\]"):
+  # the error names the flag that resumes it, and that flag does
+  with pytest.raises(ValueError, match=r"differs in \['train.focus'\]\); .*to resume \(here: "
+                                       r"--config.train.focus=False\)\.$"):
     check_workdir(config, str(workdir))
+  from amplify.configs import cli
+  assert not cli.config_from_flags(["amplify", "--preset=lexicon_tiny",
+                                    "--config.train.focus=False"]).train.focus
   saved["train"]["replay_size"] += 1
   (workdir / "config.json").write_text(json.dumps(saved))
   with pytest.raises(ValueError, match="not a whole number of rounds"):

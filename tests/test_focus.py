@@ -73,3 +73,53 @@ def test_a_run_with_it_records_pis_agreement_each_round_and_learns(finished_run)
   assert all(set(map(int, d["focus_agreement"])) >= {1, 2} for d in distills[1:])
   evals = helpers.evals(workdir)
   assert evals[-1]["policy_accuracy"] > evals[0]["policy_accuracy"] + 0.3
+
+
+def test_a_difficulty_probed_on_a_few_rows_or_none_counts_as_still_learning():
+  """Difficulty 2 has 10 rows, all agreed on (fewer than MIN_ROWS_FOR_COMPETENCE: kept at 1), and
+  a probe of 64 of 4,010 rows misses difficulty 3 (4 rows) often: its agreement then reads 0."""
+  difficulty = np.concatenate([np.repeat([0, 1], 2000), [2] * 10])
+  drawn, by_difficulty = _focus(difficulty, [1.0, 0.3, 1.0])
+  assert by_difficulty[2] == 1.0
+  share = np.bincount(difficulty[drawn.inputs.questions[:, 0]], minlength=3) / len(difficulty)
+  # weights 0.1 (2,000 rows), 1 (2,000 rows), 1 (10 rows)
+  np.testing.assert_allclose(share[2], 10 / (200 + 2010), rtol=0.5)
+  np.testing.assert_allclose(share[0], 200 / 2210, atol=0.02)
+  difficulty = np.concatenate([np.repeat([0, 1], 2003), [3] * 4])
+  rows, agrees = _rows(difficulty), np.ones(len(difficulty), bool)
+  missed = 0
+  for seed in range(8):
+    _, by_difficulty = focus(rows, difficulty, lambda index: agrees[index], MASTERED,
+                             jax.random.key(seed), probe_rows=64)
+    assert set(by_difficulty) == {0, 1, 3}
+    missed += by_difficulty[3] == 0.0
+  assert missed  # a probe that missed difficulty 3's rows reads it as unlearnt
+
+
+def test_pi_trains_on_the_rows_drawn(monkeypatch, tmp_path):
+  """distil hands Distiller.fit the focused draw's rows, not the rows before it (round 1 of a
+  tiny run; round 0 has no pi to measure and draws nothing)."""
+  from amplify import configs as config_lib
+  from amplify.learn import distill
+  from amplify.loop import phases
+  from amplify.loop import run as loop
+  fitted, drawn = [], []
+  real_fit, real_focus = distill.Distiller.fit, phases.focus
+
+  def fit(self, rows, *args, **kwargs):
+    fitted.append(np.asarray(rows.inputs.questions))
+    return real_fit(self, rows, *args, **kwargs)
+
+  def spy(rows, *args, **kwargs):
+    out = real_focus(rows, *args, **kwargs)
+    drawn.append((np.asarray(rows.inputs.questions), np.asarray(out[0].inputs.questions)))
+    return out
+  monkeypatch.setattr(distill.Distiller, "fit", fit)
+  monkeypatch.setattr(phases, "focus", spy)
+  config = config_lib.get_config("permutation_tiny", **{"train.focus": True, "rounds": 2,
+                                                         "baselines": False})
+  loop.run(config, str(tmp_path / "w"))
+  assert len(fitted) == 2 and len(drawn) == 1
+  before, after = drawn[0]
+  assert not np.array_equal(before, after)  # the draw did change the rows
+  np.testing.assert_array_equal(fitted[1], after)

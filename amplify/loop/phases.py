@@ -133,9 +133,13 @@ def focus(rows: LabelledSet, difficulty: np.ndarray, agree, mastered: float, key
           probe_rows: int = FOCUS_PROBE_ROWS) -> tuple[LabelledSet, dict[int, float]]:
   """The training rows drawn again, as many, with replacement: a row at a difficulty where pi
   already imitates H^A (agrees on at least `mastered` of the up to `probe_rows` rows probed there;
-  `agree(index)`: bool per row at `index`) weighs FOCUS_KEPT, so pi keeps it; every other row 1.
+  `agree(index)`: bool per row at `index`; at least MIN_ROWS_FOR_COMPETENCE of them) weighs
+  FOCUS_KEPT, so pi keeps it; every other row 1.
   Where all weigh alike (one difficulty, or pi imitating H^A at all of them or at none), the rows
-  as they were. Returns the rows and pi's agreement by difficulty.
+  as they were. Returns the rows and pi's agreement by difficulty. The probe reads every training
+  row (replay and capped IDK rows too), where the stop bar reads only this round's answered rows;
+  and a draw with replacement leaves some rows out: with half the rows kept at 0.1, about 16% of
+  the others (e^-1.8) are not drawn that round (BUILD_NOTES.md, known limits).
 
   Why: pi learns a difficulty only once H^A's labels at it are right, which needs pi competent
   one difficulty below; drawn alike, most steps go to what pi already imitates
@@ -147,9 +151,9 @@ def focus(rows: LabelledSet, difficulty: np.ndarray, agree, mastered: float, key
   by_difficulty, weight = {}, np.ones(n)
   for d in np.unique(difficulty):
     here = difficulty[probe] == d
-    # a difficulty the probe missed (rare rows) counts as one pi is still learning
     by_difficulty[int(d)] = float(agreed[here].mean()) if here.any() else 0.0
-    if by_difficulty[int(d)] >= mastered:
+    # a difficulty probed on too few rows to judge (rare rows) counts as one pi is still learning
+    if here.sum() >= MIN_ROWS_FOR_COMPETENCE and by_difficulty[int(d)] >= mastered:
       weight[difficulty == d] = FOCUS_KEPT
   if np.all(weight == weight[0]):
     return rows, by_difficulty
@@ -161,6 +165,7 @@ class Distilled(NamedTuple):
   distiller: Distiller  # pi_r (pi_{r-1} itself in a round that does not distil)
   rival: Distiller | None  # a cold round's rival, pi_{r-1} (None in a warm round)
   steps: int
+  rows: LabelledSet | None = None  # the rows pi_r trained on (the focused draw's, where drawn)
 
 
 def stop_bar(competence: float) -> float:
@@ -206,10 +211,11 @@ def distil(run: Run, state: State, r: int, parts: Split) -> Distilled:
 
   train_set, agreement = parts.train_set, None
   if c.train.focus and state.distiller is not None:  # round 0 has no pi to measure
+    rows = parts.train_set
     train_set, agreement = focus(
-        train_set, np.asarray(run.task.difficulty(train_set.inputs.questions)),
-        lambda index: agrees(predict(state.distiller.policy, train_set.take(index).inputs,
-                                     run.view), train_set.labels[index]),
+        rows, np.asarray(run.task.difficulty(rows.inputs.questions)),
+        lambda index: agrees(predict(state.distiller.policy, rows.take(index).inputs, run.view),
+                             rows.labels[index]),
         stop_bar(c.label.competence), jax.random.fold_in(round_key(run.key, r), FOCUS))
   before = distiller.steps_run
   with progress.heartbeat(f"round {r}, distillation") as status:
@@ -221,18 +227,18 @@ def distil(run: Run, state: State, r: int, parts: Split) -> Distilled:
                      "schedule_steps": distiller.schedule_steps,
                      "train_rows": len(train_set), "loss": loss, "focus_agreement": agreement,
                      "seconds": round(time.time() - t1, 3)})
-  return Distilled(distiller, rival, steps)
+  return Distilled(distiller, rival, steps, train_set)
 
 
 def iid_check(run: Run, state: State, r: int, parts: Split,
-              rival: Distiller | None) -> tuple[dict, State]:
+              trained: Distilled) -> tuple[dict, State]:
   """pi's agreement with H^A on the train and held-out rows H^A answered (an IDK label is no
   answer to imitate), their gap, and the difficulties pi is competent at next round; returns
   those fields and the state with them. A cold round keeps pi_{r-1} if that agrees better on the
   held-out rows (no ground truth read): one failed draw then costs a round, not every label
   after it. In such a round the agreement reported is the larger of two estimates, a bias of the
   order of their noise (1/sqrt(rows))."""
-  held, distiller = parts.heldout_answered, state.distiller
+  held, distiller, rival = parts.heldout_answered, state.distiller, trained.rival
   heldout = parts.heldout
   heldout_agrees = agrees(predict(distiller.policy, heldout.inputs, run.view), heldout.labels)
   kept_previous = False
@@ -242,7 +248,7 @@ def iid_check(run: Run, state: State, r: int, parts: Split,
       distiller, heldout_agrees, kept_previous = rival, rival_agrees, True
   seen = state.seen
   if run.plan[r].distil and not kept_previous and run.coverage is not None:
-    seen = run.coverage.mark(seen, parts.train_set.inputs.questions,
+    seen = run.coverage.mark(seen, trained.rows.inputs.questions,
                              fresh=not run.config.train.warm_start)
   train_agreement = None  # a round that trains nothing has no training rows to agree on
   if run.plan[r].distil:

@@ -56,7 +56,7 @@ def _run(config, workdir: str, checked: Checked) -> dict:
       state = dataclasses.replace(state, distiller=trained.distiller,
                                   steps_used=state.steps_used + trained.steps)
     with _phase(f"round {r}, evaluation"):
-      checks, state = iid_check(run_, state, r, parts, trained.rival)
+      checks, state = iid_check(run_, state, r, parts, trained)
       with _phase(f"round {r}, type-2 evaluation"):
         gated, state = type2_gate(run_, state, r, parts, before, checks["kept_previous_policy"])
       evaluate(run_, state, r, batch, checks | gated, referee, t0)

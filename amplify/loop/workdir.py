@@ -3,6 +3,7 @@ config's run; a finished run's summary read back instead of running again."""
 from __future__ import annotations
 
 import os
+import shlex
 
 from amplify import processes
 from amplify.configs import check_version, to_dict
@@ -39,7 +40,8 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
     if old != new:
       changed = sorted(_differences(old, new))
       raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "
-                       f"{changed}); use a new --workdir, or the same flags to resume.")
+                       f"{changed}); use a new --workdir, or the same flags to resume"
+                       f"{_resume_flags(old, changed)}.")
   saved = os.path.join(workdir, WORLD)
   if world is not None and os.path.exists(saved):
     old = read_json(saved, "the run's world").get("world_id")
@@ -48,6 +50,20 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
                        f"this referee's secret gives {world}): restore the secret file it was run "
                        "with ($AMPLIFY_SECRET_FILE), or use a new --workdir.")
   jsonio.read_summary(workdir)  # a damaged summary, or a finished run's lost metrics: refused now
+
+
+def _resume_flags(old: dict, paths: list[str]) -> str:
+  """The flags that give `old`'s values at `paths` (a run made before a field's default changed
+  resumes with them), where each is a plain value: ' (here: --config.a.b=1 ...)', or ''."""
+  flags = []
+  for path in paths:
+    value = old
+    for part in path.split("."):
+      value = value.get(part) if isinstance(value, dict) else None
+    if not isinstance(value, (bool, int, float, str)):
+      return ""
+    flags.append(shlex.quote(f"--config.{path}={value}"))
+  return f" (here: {' '.join(flags)})"
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
