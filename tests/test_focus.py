@@ -1,5 +1,5 @@
 """The focused draw (amplify.loop.phases.focus): each round's training rows drawn again, those at
-a difficulty where pi already imitates H^A a tenth as often as the rest."""
+a difficulty where pi already imitates H^A less often, the less it still disagrees there."""
 import jax
 import numpy as np
 import pytest
@@ -34,13 +34,13 @@ def _focus(difficulty, agreement, seed=0):
 
 def test_steps_go_to_what_pi_has_not_learnt_and_what_it_has_is_kept():
   difficulty = np.repeat([0, 1, 2, 3], 4000)
-  drawn, by_difficulty = _focus(difficulty, [1.0, 0.98, 0.9, 0.2])
-  assert by_difficulty == pytest.approx({0: 1.0, 1: 0.98, 2: 0.9, 3: 0.2})
+  drawn, by_difficulty = _focus(difficulty, [1.0, 0.99, 0.9, 0.2])
+  assert by_difficulty == pytest.approx({0: 1.0, 1: 0.99, 2: 0.9, 3: 0.2})
   index = drawn.inputs.questions[:, 0]
   assert len(index) == len(difficulty)
   share = np.bincount(difficulty[index], minlength=4) / len(index)
-  # weights 0.1, 0.1, 1, 1 (0.98 is past the bar, 0.9 is not)
-  expected = np.array([FOCUS_KEPT, FOCUS_KEPT, 1, 1]) / (2 + 2 * FOCUS_KEPT)
+  # weights 0.1 (none left to learn), 0.4 (0.01 of the 0.025 the bar leaves), 1 and 1 (under it)
+  expected = np.array([FOCUS_KEPT, 0.4, 1, 1]) / (2.4 + FOCUS_KEPT)
   np.testing.assert_allclose(share, expected, atol=0.02)
   # each row keeps its own label and loss weight
   np.testing.assert_array_equal(drawn.labels[:, 0], 7 * index)

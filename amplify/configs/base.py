@@ -88,7 +88,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.idk_share = 0.0
   config.train.warm_start = True  # pi_r starts from pi_{r-1}
   # each round's training rows drawn again, those at a difficulty where pi_{r-1} already
-  # imitates H^A a tenth as often as the rest (amplify.loop.phases.focus); false: every row alike
+  # imitates H^A less often, the less it disagrees there (amplify.loop.phases.focus); false: alike
   config.train.focus = True
   config.train.augment = True  # train on the task's symmetries (Task.augment), in every arm alike
   # labelled examples for prosaic ML (D) and for the ceiling (D*)

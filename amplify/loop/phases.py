@@ -26,7 +26,8 @@ MIN_ROWS_FOR_COMPETENCE = 20
 # target), and pi's agreement on them says nothing of the rest
 MIN_ANSWERED_SHARE = 0.5
 # the focused draw (`focus`): pi's agreement is measured on this many of the training rows; a
-# difficulty at which pi already imitates H^A keeps this weight against the others' 1
+# difficulty at which pi agrees with H^A on every row probed keeps this weight against the 1 of
+# those it has not learnt
 FOCUS_PROBE_ROWS = 4096
 FOCUS_KEPT = 0.1
 
@@ -131,19 +132,21 @@ def split(run: Run, state: State, r: int, batch: Batch) -> Split:
 
 def focus(rows: LabelledSet, difficulty: np.ndarray, agree, mastered: float, key: jax.Array,
           probe_rows: int = FOCUS_PROBE_ROWS) -> tuple[LabelledSet, dict[int, float]]:
-  """The training rows drawn again, as many, with replacement: a row at a difficulty where pi
-  already imitates H^A (agrees on at least `mastered` of the up to `probe_rows` rows probed there;
-  `agree(index)`: bool per row at `index`; at least MIN_ROWS_FOR_COMPETENCE of them) weighs
-  FOCUS_KEPT, so pi keeps it; every other row 1.
-  Where all weigh alike (one difficulty, or pi imitating H^A at all of them or at none), the rows
-  as they were. Returns the rows and pi's agreement by difficulty. The probe reads every training
-  row (replay and capped IDK rows too), where the stop bar reads only this round's answered rows;
-  and a draw with replacement leaves some rows out: with half the rows kept at 0.1, about 16% of
-  the others (e^-1.8) are not drawn that round (BUILD_NOTES.md, known limits).
+  """The training rows drawn again, as many, with replacement, each row weighing by pi's
+  disagreement with H^A at its difficulty: 1 up to `mastered` agreement (on the up to `probe_rows`
+  rows probed there; `agree(index)`: bool per row at `index`), then falling in proportion to the
+  disagreement left, to FOCUS_KEPT where pi agrees on (nearly) every row probed. A difficulty
+  probed on fewer than MIN_ROWS_FOR_COMPETENCE rows weighs 1.
+  Where all weigh alike (one difficulty; pi at or under `mastered` at every one, or at (nearly)
+  1), the rows as they were. Returns the rows and pi's agreement by difficulty. The probe reads
+  every training row (replay and capped IDK rows too), where the stop bar reads only this round's
+  answered rows; and a draw with replacement leaves some rows out: with half the rows kept at 0.1,
+  about 16% of the others (e^-1.8) are not drawn that round (BUILD_NOTES.md, known limits).
 
   Why: pi learns a difficulty only once H^A's labels at it are right, which needs pi competent
-  one difficulty below; drawn alike, most steps go to what pi already imitates
-  (experiments/results/focused_draw/README.md)."""
+  one difficulty below; drawn alike, most steps go to what pi already imitates. Why falling, not
+  a step to FOCUS_KEPT at `mastered`: a difficulty pi has only just passed, kept at a tenth,
+  slips, and H^A's labels above it follow (experiments/results/focused_draw/README.md)."""
   n = len(rows)
   k_probe, k_draw = jax.random.split(key)
   probe = np.asarray(jax.random.choice(k_probe, n, (min(probe_rows, n),), replace=False))
@@ -153,8 +156,11 @@ def focus(rows: LabelledSet, difficulty: np.ndarray, agree, mastered: float, key
     here = difficulty[probe] == d
     by_difficulty[int(d)] = float(agreed[here].mean()) if here.any() else 0.0
     # a difficulty probed on too few rows to judge (rare rows) counts as one pi is still learning
-    if here.sum() >= MIN_ROWS_FOR_COMPETENCE and by_difficulty[int(d)] >= mastered:
-      weight[difficulty == d] = FOCUS_KEPT
+    if here.sum() >= MIN_ROWS_FOR_COMPETENCE:
+      # past the bar, the weight falls with pi's remaining disagreement: 1 at the bar, FOCUS_KEPT
+      # from 0.1 of the bar's disagreement down
+      weight[difficulty == d] = np.clip((1 - by_difficulty[int(d)]) / (1 - mastered),
+                                        FOCUS_KEPT, 1.0)
   if np.all(weight == weight[0]):
     return rows, by_difficulty
   drawn = np.asarray(jax.random.choice(k_draw, n, (n,), p=jnp.asarray(weight / weight.sum())))
