@@ -49,9 +49,21 @@ def test_steps_go_to_what_pi_has_not_learnt_and_what_it_has_is_kept():
 
 def test_where_every_difficulty_weighs_alike_the_rows_stay_as_they_were():
   for difficulty, agreement in ((np.zeros(1000, int), [0.7]), (np.repeat([0, 1], 500), [1, 1]),
-                                (np.repeat([0, 1], 500), [0.5, 0.9])):
+                                (np.repeat([0, 1], 500), [0.5, 0.9]),
+                                (np.repeat([0, 1], 500), [0.99, 0.99]),  # both 0.4
+                                (np.repeat([0, 1], 1000), [0.9, 0.975])):  # both 1: at the bar
     drawn, _ = _focus(difficulty, agreement)
     np.testing.assert_array_equal(drawn.inputs.questions, _rows(difficulty).inputs.questions)
+
+
+def test_a_bar_of_1_keeps_only_what_pi_has_entirely():
+  difficulty = np.repeat([0, 1], 4000)
+  agrees = np.arange(len(difficulty)) < 4000 + 3960  # 1.0 at difficulty 0, 0.99 at 1
+  drawn, _ = focus(_rows(difficulty), difficulty, lambda index: agrees[index], 1.0,
+                   jax.random.key(0), probe_rows=len(difficulty))
+  share = np.bincount(difficulty[drawn.inputs.questions[:, 0]], minlength=2) / len(difficulty)
+  np.testing.assert_allclose(share, [FOCUS_KEPT / (1 + FOCUS_KEPT), 1 / (1 + FOCUS_KEPT)],
+                             atol=0.02)
 
 
 def test_the_draw_comes_from_the_key():
