@@ -21,14 +21,14 @@ def _rows(difficulty):
                      7 * np.arange(n)[:, None], np.arange(n, dtype=np.float32))
 
 
-def _focus(difficulty, agreement, seed=0):
+def _focus(difficulty, agreement, seed=0, mastered=MASTERED):
   """focus() with pi agreeing on a share agreement[d] of difficulty d's rows."""
   difficulty = np.asarray(difficulty)
   agrees = np.zeros(len(difficulty), bool)
   for d, share in enumerate(agreement):
     here = np.flatnonzero(difficulty == d)
     agrees[here[:int(round(share * len(here)))]] = True
-  return focus(_rows(difficulty), difficulty, lambda index: agrees[index], MASTERED,
+  return focus(_rows(difficulty), difficulty, lambda index: agrees[index], mastered,
                jax.random.key(seed), probe_rows=len(difficulty))
 
 
@@ -58,9 +58,7 @@ def test_where_every_difficulty_weighs_alike_the_rows_stay_as_they_were():
 
 def test_a_bar_of_1_keeps_only_what_pi_has_entirely():
   difficulty = np.repeat([0, 1], 4000)
-  agrees = np.arange(len(difficulty)) < 4000 + 3960  # 1.0 at difficulty 0, 0.99 at 1
-  drawn, _ = focus(_rows(difficulty), difficulty, lambda index: agrees[index], 1.0,
-                   jax.random.key(0), probe_rows=len(difficulty))
+  drawn, _ = _focus(difficulty, [1.0, 0.99], mastered=1.0)
   share = np.bincount(difficulty[drawn.inputs.questions[:, 0]], minlength=2) / len(difficulty)
   np.testing.assert_allclose(share, [FOCUS_KEPT / (1 + FOCUS_KEPT), 1 / (1 + FOCUS_KEPT)],
                              atol=0.02)
