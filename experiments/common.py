@@ -138,15 +138,42 @@ def workdir_for(run_name: str, seed: int) -> str:
   return os.path.join(FLAGS.root, study(), f"{run_name}_s{seed}")
 
 
-def finished(run_name: str, seed: int) -> bool:
-  """Whether ROOT/NAME/RUN_NAME_sSEED holds a finished run."""
+# A finished run's record, without its checkpoints: what a study that reads only the summary and
+# metrics.jsonl needs, small enough for git (a few KB to a few hundred)
+KEPT_FILES = ("config.json", "metrics.jsonl", "summary.json", "world.json")
+
+
+def kept_for(run_name: str, seed: int) -> str:
+  """Where `run(..., keep=True)` keeps a finished run's record: RESULTS/FOLDER/runs/NAME/
+  RUN_NAME_sSEED, beside the results (so a sweep spread over machines adds up in git)."""
+  return os.path.join(FLAGS.results, _script(), "runs", study(), f"{run_name}_s{seed}")
+
+
+def _kept_summary(config, kept: str) -> dict | None:
+  """The summary of the run kept in `kept`, if it is a finished run of `config`; else None."""
+  # pylint: disable=g-import-not-at-top (after --help)
+  from amplify.configs import check_version, to_dict
+  from amplify.files.jsonio import read_json, read_summary
+  if not os.path.exists(os.path.join(kept, "config.json")):
+    return None
+  old = check_version(read_json(os.path.join(kept, "config.json"), "a kept run's config"), kept)
+  return read_summary(kept) if old == to_dict(config) else None
+
+
+def finished(run_name: str, seed: int, keep: bool = False) -> bool:
+  """Whether ROOT/NAME/RUN_NAME_sSEED holds a finished run (or, with `keep`, its kept record
+  does: the config is checked when it is read)."""
   from amplify.loop.workdir import finished_summary  # pylint: disable=g-import-not-at-top
-  return finished_summary(workdir_for(run_name, seed)) is not None
+  return finished_summary(workdir_for(run_name, seed)) is not None or (
+      keep and os.path.exists(os.path.join(kept_for(run_name, seed), "summary.json")))
 
 
-def run(run_name: str, preset: str, seed: int, defaults=(), variant=()) -> dict:
+def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=False) -> dict:
   """Runs one config (`argv_for`) into ROOT/NAME/RUN_NAME_sSEED, or reads its summary if that
-  workdir holds a finished run of it. Returns {name, seed, workdir, command, summary}."""
+  workdir holds a finished run of it. With `keep`, a finished run's record (KEPT_FILES) is kept
+  in `kept_for`, and read from there, with no run, where the workdir holds none: a run finished
+  on another machine. Returns {name, seed, workdir, command, summary}; `workdir` is the record's
+  folder where the run was read from its record."""
   # pylint: disable=g-import-not-at-top (after --help)
   from amplify.loop import run as loop
   from amplify.loop.workdir import check_workdir, finished_summary
@@ -154,6 +181,12 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=()) -> dict:
   argv = argv_for(preset, seed, defaults, variant)
   config, workdir = config_for(argv), workdir_for(run_name, seed)
   command = shlex.join(["amplify", *argv, f"--workdir={workdir}"])
+  kept = kept_for(run_name, seed)
+  if keep and not os.path.exists(workdir) and (summary := _kept_summary(config, kept)):
+    print(f"{run_name}, seed {seed}: finished earlier, its record kept in {kept}: {command}",
+          flush=True)
+    return {"name": run_name, "seed": seed, "workdir": kept, "command": command,
+            "summary": summary}
   try:
     check_workdir(config, workdir)  # a run of another config there is refused
   except ValueError as e:
@@ -163,8 +196,20 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=()) -> dict:
         flush=True)
   if summary is None:
     summary = loop.run(config, workdir)
+  if keep:
+    _keep(workdir, kept)
   return {"name": run_name, "seed": seed, "workdir": workdir, "command": command,
           "summary": summary}
+
+
+def _keep(workdir: str, kept: str) -> None:
+  """Copies a finished run's KEPT_FILES into `kept`, each atomically."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  os.makedirs(kept, exist_ok=True)
+  for name in KEPT_FILES:
+    if os.path.exists(os.path.join(workdir, name)):
+      shutil.copyfile(os.path.join(workdir, name), os.path.join(kept, f"{name}.tmp"))
+      _replace(os.path.join(kept, f"{name}.tmp"), os.path.join(kept, name))
 
 
 def records(run_: dict) -> list[dict]:

@@ -19,7 +19,11 @@ md,png}: per preset and oracle the final accuracy, the ceiling and prosaic ML (m
 seeds), the real-H calls of the rounds up to the first within 1 point of the final accuracy,
 the ground-truth labels the ceiling could draw (its pool, at most its steps x batch), the
 distillation steps and the wall seconds; the plot, accuracy against distillation steps per
-preset, one line a seed and oracle, with the ceiling's final accuracy beside it.
+preset, one line a seed and oracle, with the ceiling's final accuracy beside it. Each finished
+run's record (config, metrics, summary, world; no checkpoints) is kept in RESULTS/reproduce_2018/
+runs/, and a run whose workdir is absent is read from there, so the seeds of a sweep finished on
+different machines add up in one table (each run's world is drawn from its machine's referee
+secret: a rerun elsewhere draws another).
 """
 from __future__ import annotations
 
@@ -127,10 +131,10 @@ def main(argv):
         variant = [*form, f"--oracle={oracle}",
                    f"--config.baselines={str(oracle == 'scripted').lower()}"]
         name = f"{common.label(preset)}_{oracle}"
-        if _FINISHED_ONLY.value and not common.finished(name, seed):
+        if _FINISHED_ONLY.value and not common.finished(name, seed, keep=True):
           print(f"{name}, seed {seed}: not finished, left out", flush=True)
           continue
-        run = common.run(name, preset, seed, variant=variant)
+        run = common.run(name, preset, seed, variant=variant, keep=True)
         summary = run["summary"]
         runs.append(run)
         rows.append({"preset": common.label(preset), "oracle": oracle, "seed": seed,
