@@ -15,8 +15,8 @@ that form (docs/usage.md says where each departs from the authors' code). Each p
 twice a seed, in ROOT/reproduce_2018/PRESET_ORACLE_sSEED (common.py): the scripted H with the
 baselines (prosaic ML trains on D, the ceiling on ground-truth D* labels, with the same network
 and steps) and the learned H' without them. Writes RESULTS/reproduce_2018/reproduce_2018.{json,
-md,png}: per preset and oracle the final accuracy, the ceiling and prosaic ML (mean ± sd over
-seeds), the real-H calls of the rounds up to the first within 1 point of the final accuracy,
+md,png}: per preset and oracle the final accuracy, the ceiling, the accuracy less the same seed's
+ceiling, and prosaic ML (mean ± sd over seeds), the real-H calls of the rounds up to the first within 1 point of the final accuracy,
 the ground-truth labels the ceiling could draw (its pool, at most its steps x batch), the
 distillation steps and the wall seconds; the plot, accuracy against distillation steps per
 preset, one line a seed and oracle, with the ceiling's final accuracy beside it. Each finished
@@ -91,9 +91,11 @@ def table(rows: list[dict]) -> str:
     by_seed = {r["seed"]: r for r in scripted}
     ratio = lambda f: [f(r, by_seed[r["seed"]]) for r in mine if r["seed"] in by_seed]
     fewer = ratio(lambda r, s: s["ceiling_labels"] and s["ceiling_labels"] / r["real_h_calls"])
+    gap = ratio(lambda r, s: None if s["ceiling"] is None else r["accuracy"] - s["ceiling"])
     wall = ratio(lambda r, s: r["wall_seconds"] / s["wall_seconds"])
     out.append([preset, oracle, common.mean_spread(values("accuracy")),
                 common.mean_spread(values("ceiling", scripted)),
+                common.mean_spread(gap),
                 common.mean_spread(values("prosaic", scripted)),
                 common.mean_spread(values("real_h_calls"), "{:.0f}"),
                 common.mean_spread(labels, "{:.0f}"),
@@ -101,7 +103,7 @@ def table(rows: list[dict]) -> str:
                 common.mean_spread(values("steps"), "{:.0f}"),
                 common.mean_spread(values("wall_seconds"), "{:.0f}"),
                 common.mean_spread(wall, "{:.2f}x")])
-  return common.markdown(["preset", "H", "accuracy", "ceiling", "prosaic ML",
+  return common.markdown(["preset", "H", "accuracy", "ceiling", "accuracy - ceiling", "prosaic ML",
                           "real-H calls to final", "ceiling's ground-truth labels",
                           "labels per real-H call", "steps", "wall s", "wall / scripted"], out)
 
