@@ -160,20 +160,14 @@ def _kept_summary(config, kept: str) -> dict | None:
   return read_summary(kept) if old == to_dict(config) else None
 
 
-def finished(run_name: str, seed: int, keep: bool = False) -> bool:
-  """Whether ROOT/NAME/RUN_NAME_sSEED holds a finished run (or, with `keep`, its kept record
-  does: the config is checked when it is read)."""
-  from amplify.loop.workdir import finished_summary  # pylint: disable=g-import-not-at-top
-  return finished_summary(workdir_for(run_name, seed)) is not None or (
-      keep and os.path.exists(os.path.join(kept_for(run_name, seed), "summary.json")))
-
-
-def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=False) -> dict:
+def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=False,
+        finished_only=False) -> dict | None:
   """Runs one config (`argv_for`) into ROOT/NAME/RUN_NAME_sSEED, or reads its summary if that
   workdir holds a finished run of it. With `keep`, a finished run's record (KEPT_FILES) is kept
   in `kept_for`, and read from there, with no run, where the workdir holds none: a run finished
   on another machine. Returns {name, seed, workdir, command, summary}; `workdir` is the record's
-  folder where the run was read from its record."""
+  folder where the run was read from its record. With `finished_only`, runs nothing: None where
+  neither holds a finished run of the config."""
   # pylint: disable=g-import-not-at-top (after --help)
   from amplify.loop import run as loop
   from amplify.loop.workdir import check_workdir, finished_summary
@@ -182,11 +176,15 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=Fal
   config, workdir = config_for(argv), workdir_for(run_name, seed)
   command = shlex.join(["amplify", *argv, f"--workdir={workdir}"])
   kept = kept_for(run_name, seed)
-  if keep and not os.path.exists(workdir) and (summary := _kept_summary(config, kept)):
+  done = os.path.isdir(workdir) and finished_summary(workdir) is not None
+  if not done and keep and (summary := _kept_summary(config, kept)):
     print(f"{run_name}, seed {seed}: finished earlier, its record kept in {kept}: {command}",
           flush=True)
     return {"name": run_name, "seed": seed, "workdir": kept, "command": command,
             "summary": summary}
+  if not done and finished_only:
+    print(f"{run_name}, seed {seed}: not finished, left out", flush=True)
+    return None
   try:
     check_workdir(config, workdir)  # a run of another config there is refused
   except ValueError as e:

@@ -133,10 +133,10 @@ def main(argv):
         variant = [*form, f"--oracle={oracle}",
                    f"--config.baselines={str(oracle == 'scripted').lower()}"]
         name = f"{common.label(preset)}_{oracle}"
-        if _FINISHED_ONLY.value and not common.finished(name, seed, keep=True):
-          print(f"{name}, seed {seed}: not finished, left out", flush=True)
+        run = common.run(name, preset, seed, variant=variant, keep=True,
+                         finished_only=_FINISHED_ONLY.value)
+        if run is None:
           continue
-        run = common.run(name, preset, seed, variant=variant, keep=True)
         summary = run["summary"]
         runs.append(run)
         rows.append({"preset": common.label(preset), "oracle": oracle, "seed": seed,
