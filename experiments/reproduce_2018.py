@@ -16,7 +16,7 @@ twice a seed, in ROOT/reproduce_2018/PRESET_ORACLE_sSEED (common.py): the script
 baselines (prosaic ML trains on D, the ceiling on ground-truth D* labels, with the same network
 and steps) and the learned H' without them. Writes RESULTS/reproduce_2018/reproduce_2018.{json,
 md,png}: per preset and oracle the final accuracy, the ceiling, the accuracy less the same seed's
-ceiling, and prosaic ML (mean ± sd over seeds), the real-H calls of the rounds up to the first within 1 point of the final accuracy,
+ceiling, and prosaic ML (mean ± sd over seeds, then each seed's), the real-H calls of the rounds up to the first within 1 point of the final accuracy,
 the ground-truth labels the ceiling could draw (its pool, at most its steps x batch), the
 distillation steps and the wall seconds; the plot, accuracy against distillation steps per
 preset, one line a seed and oracle, with the ceiling's final accuracy beside it. Each finished
@@ -108,6 +108,21 @@ def table(rows: list[dict]) -> str:
                           "labels per real-H call", "steps", "wall s", "wall / scripted"], out)
 
 
+def by_seed(rows: list[dict]) -> str:
+  """A row a run: its accuracy against the same seed's ceiling and prosaic ML."""
+  scripted = {(r["preset"], r["seed"]): r for r in rows if r["oracle"] == "scripted"}
+  out, order = [], list(dict.fromkeys((r["preset"], r["oracle"]) for r in rows))
+  for r in sorted(rows, key=lambda r: (order.index((r["preset"], r["oracle"])), r["seed"])):
+    s = scripted.get((r["preset"], r["seed"]), {})
+    ceiling, prosaic = s.get("ceiling"), s.get("prosaic")
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"
+    out.append([r["preset"], r["oracle"], r["seed"], fmt(r["accuracy"]), fmt(ceiling),
+                fmt(None if ceiling is None else r["accuracy"] - ceiling), fmt(prosaic),
+                r["steps"], f"{r['wall_seconds']:.0f}"])
+  return common.markdown(["preset", "H", "seed", "accuracy", "ceiling", "accuracy - ceiling",
+                          "prosaic ML", "steps", "wall s"], out)
+
+
 def plot(runs: list[dict], rows: list[dict]):
   def draw(ax, preset):
     for run, row in zip(runs, rows):
@@ -151,7 +166,8 @@ def main(argv):
     raise SystemExit("error: no run of these presets and seeds has finished under --root="
                      f"{common.FLAGS.root}: run the same command without --finished_only.")
   seeds = ",".join(map(str, sorted({r["seed"] for r in rows})))  # the seeds tabulated
-  common.write_results(f"The 2018 tasks in the authors' form, seeds {seeds}", table(rows), runs,
+  common.write_results(f"The 2018 tasks in the authors' form, seeds {seeds}",
+                       f"{table(rows)}\n\nBy seed:\n\n{by_seed(rows)}", runs,
                        figure=plot(runs, rows), per_seed=rows)
 
 
