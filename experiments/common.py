@@ -11,6 +11,8 @@ every run (`--config.PATH=V`, `--task.F=V`, `--oracle.F=V` and the shorthands `-
 varies and the seed. Each run goes into ROOT/NAME/RUN_sSEED (NAME: `--name`, default the study's
 name); a workdir that holds a finished run of the same config is read, not run again, so an
 interrupted study resumes, and one of another config is refused (use another --root or --name).
+A study that asks (`run(..., keep=True)`: reproduce_2018) keeps each finished run's record beside
+its results, and reads it where the workdir is absent.
 The results, RESULTS/FOLDER/NAME.{json,md,png}, are written atomically.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import sys
 
 from absl import app, flags, logging
@@ -150,14 +153,17 @@ def kept_for(run_name: str, seed: int) -> str:
 
 
 def _kept_summary(config, kept: str) -> dict | None:
-  """The summary of the run kept in `kept`, if it is a finished run of `config`; else None."""
+  """The summary of the run kept in `kept`, if it is a finished run of `config`; else None (no
+  record, another config's, or one this amplify cannot read: the run is made again)."""
   # pylint: disable=g-import-not-at-top (after --help)
-  from amplify.configs import check_version, to_dict
-  from amplify.files.jsonio import read_json, read_summary
-  if not os.path.exists(os.path.join(kept, "config.json")):
+  from amplify.files.jsonio import read_summary
+  from amplify.loop.workdir import config_differences
+  try:
+    old, changed = config_differences(config, kept)
+    return read_summary(kept) if old is not None and not changed else None
+  except ValueError as e:
+    print(f"warning: the kept record {kept} is not read: {e}", flush=True)
     return None
-  old = check_version(read_json(os.path.join(kept, "config.json"), "a kept run's config"), kept)
-  return read_summary(kept) if old == to_dict(config) else None
 
 
 def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=False,
@@ -167,7 +173,8 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=Fal
   in `kept_for`, and read from there, with no run, where the workdir holds none: a run finished
   on another machine. Returns {name, seed, workdir, command, summary}; `workdir` is the record's
   folder where the run was read from its record. With `finished_only`, runs nothing: None where
-  neither holds a finished run of the config."""
+  neither holds a finished run of the config (a workdir holding another config's run is refused,
+  as without it)."""
   # pylint: disable=g-import-not-at-top (after --help)
   from amplify.loop import run as loop
   from amplify.loop.workdir import check_workdir, finished_summary
@@ -201,13 +208,19 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=Fal
 
 
 def _keep(workdir: str, kept: str) -> None:
-  """Copies a finished run's KEPT_FILES into `kept`, each atomically."""
-  import shutil  # pylint: disable=g-import-not-at-top
+  """Copies a finished run's KEPT_FILES into `kept`, each atomically, config.json last (and
+  removed first), so that a copy cut short is never read as a record of the new config; a file
+  the run lacks is removed from the record."""
   os.makedirs(kept, exist_ok=True)
-  for name in KEPT_FILES:
+  config = os.path.join(kept, "config.json")
+  if os.path.exists(config):
+    os.remove(config)
+  for name in [*sorted(set(KEPT_FILES) - {"config.json"}), "config.json"]:
     if os.path.exists(os.path.join(workdir, name)):
       shutil.copyfile(os.path.join(workdir, name), os.path.join(kept, f"{name}.tmp"))
       _replace(os.path.join(kept, f"{name}.tmp"), os.path.join(kept, name))
+    elif os.path.exists(os.path.join(kept, name)):
+      os.remove(os.path.join(kept, name))
 
 
 def records(run_: dict) -> list[dict]:

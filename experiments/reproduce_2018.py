@@ -15,15 +15,18 @@ that form (docs/usage.md says where each departs from the authors' code). Each p
 twice a seed, in ROOT/reproduce_2018/PRESET_ORACLE_sSEED (common.py): the scripted H with the
 baselines (prosaic ML trains on D, the ceiling on ground-truth D* labels, with the same network
 and steps) and the learned H' without them. Writes RESULTS/reproduce_2018/reproduce_2018.{json,
-md,png}: per preset and oracle the final accuracy, the ceiling, the accuracy less the same seed's
-ceiling, and prosaic ML (mean ± sd over seeds, then each seed's), the real-H calls of the rounds up to the first within 1 point of the final accuracy,
-the ground-truth labels the ceiling could draw (its pool, at most its steps x batch), the
-distillation steps and the wall seconds; the plot, accuracy against distillation steps per
-preset, one line a seed and oracle, with the ceiling's final accuracy beside it. Each finished
-run's record (config, metrics, summary, world; no checkpoints) is kept in RESULTS/reproduce_2018/
-runs/, and a run whose workdir is absent is read from there, so the seeds of a sweep finished on
-different machines add up in one table (each run's world is drawn from its machine's referee
-secret: a rerun elsewhere draws another).
+md,png}: per preset and oracle (mean ± sd over seeds) the final accuracy, the ceiling, the
+accuracy less the same seed's ceiling, prosaic ML, the real-H calls of the rounds up to the
+first within 1 point of the final accuracy, the ground-truth labels the ceiling could draw (its
+pool, at most its steps x batch), the distillation steps and the wall seconds; then a row a run
+(accuracy, ceiling, their difference, prosaic ML, steps, wall seconds); the plot, accuracy
+against distillation steps per preset, one line a seed and oracle, with the ceiling's final
+accuracy beside it. Each finished run's record (config, metrics, summary, world; no checkpoints)
+is kept in RESULTS/reproduce_2018/runs/, and a run whose workdir is absent is read from there,
+so the seeds of a sweep run on different machines add up in one table. These tasks draw their
+instances from the run's seed alone (no latent world, so the referee's secret changes nothing:
+assignments' seeds 0 and 1 gave the same figures on two machines with two secrets); wall
+seconds compare only runs made side by side.
 """
 from __future__ import annotations
 
@@ -40,7 +43,8 @@ ORACLES = ("scripted", "learned")
 _ORACLES = flags.DEFINE_list("oracles", list(ORACLES), "Who acts as H: scripted (with the "
                              "baselines), learned (H', without them), or both.")
 _FINISHED_ONLY = flags.DEFINE_bool("finished_only", False, "Tabulate the runs already finished "
-                                   "under --root and run none (a long sweep's table so far).")
+                                   "under --root or kept under --results, and run none (a long "
+                                   "sweep's table so far).")
 
 
 def _task(preset: str) -> str:
@@ -164,7 +168,8 @@ def main(argv):
                      "wall_seconds": summary["wall_seconds"]})
   if not rows:
     raise SystemExit("error: no run of these presets and seeds has finished under --root="
-                     f"{common.FLAGS.root}: run the same command without --finished_only.")
+                     f"{common.FLAGS.root} or is kept under --results={common.FLAGS.results}: "
+                     "run the same command without --finished_only.")
   seeds = ",".join(map(str, sorted({r["seed"] for r in rows})))  # the seeds tabulated
   common.write_results(f"The 2018 tasks in the authors' form, seeds {seeds}",
                        f"{table(rows)}\n\nBy seed:\n\n{by_seed(rows)}", runs,

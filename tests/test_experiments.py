@@ -1,6 +1,9 @@
 """The studies' shared shape (experiments/common.py): a finished run's kept record."""
 import importlib.util
 import os
+import shutil
+import subprocess
+import sys
 
 import helpers
 from amplify import configs
@@ -22,11 +25,41 @@ def test_a_kept_record_reads_as_its_run_and_only_for_its_own_config(finished_run
   (the report reads the same lines), and refused for any other config (here another seed)."""
   common = _common()
   config, workdir, summary = finished_run(helpers.LEXICON)
-  kept = tmp_path / "kept"
-  common._keep(str(workdir), str(kept))  # pylint: disable=protected-access
+  kept = str(tmp_path / "kept")
+  common._keep(str(workdir), kept)  # pylint: disable=protected-access
   assert sorted(os.listdir(kept)) == sorted(common.KEPT_FILES)
-  assert common._kept_summary(config, str(kept)) == summary  # pylint: disable=protected-access
-  assert report.read_metrics(str(kept)) == report.read_metrics(str(workdir))
+  assert common._kept_summary(config, kept) == summary  # pylint: disable=protected-access
+  assert report.read_metrics(kept) == report.read_metrics(str(workdir))
   other = configs.replace(config, seed=config.seed + 1)
-  assert common._kept_summary(other, str(kept)) is None  # pylint: disable=protected-access
-  assert common._kept_summary(config, str(tmp_path / "none")) is None  # pylint: disable=protected-access
+  assert common._kept_summary(other, kept) is None  # pylint: disable=protected-access
+  missing = str(tmp_path / "none")
+  assert common._kept_summary(config, missing) is None  # pylint: disable=protected-access
+
+
+def test_the_table_so_far_reads_kept_records_of_its_config_and_runs_nothing(finished_run,
+                                                                            tmp_path):
+  """`reproduce_2018 --finished_only` over seeds 0-2, no workdir anywhere: seed 0's record (its
+  config the study's) is tabulated, seed 1's (another config's) and seed 2's (none) are left
+  out; nothing is run and no workdir is made."""
+  _, workdir, _ = finished_run(helpers.LEXICON)  # any finished run's lines, with baselines
+  runs = tmp_path / "results" / "reproduce_2018" / "runs" / "reproduce_2018"
+  for seed, rounds in ((0, None), (1, 5)):
+    kept = runs / f"wildcard_tiny_scripted_s{seed}"
+    shutil.copytree(workdir, kept, ignore=shutil.ignore_patterns("checkpoints", "transcripts",
+                                                                  "tensorboard"))
+    config = configs.get_config("wildcard_tiny", oracle="scripted", baselines=True, seed=seed)
+    if rounds:
+      config = configs.replace(config, rounds=rounds)
+    (kept / "config.json").write_text(configs.to_json(config))
+  done = subprocess.run(
+      [sys.executable, "experiments/reproduce_2018.py", "--preset=wildcard_tiny",
+       "--seeds=0,1,2", "--oracles=scripted", "--finished_only", f"--root={tmp_path / 'root'}",
+       f"--results={tmp_path / 'results'}"], cwd=ROOT, capture_output=True, text=True,
+      timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "wildcard_tiny_scripted, seed 0: finished earlier, its record kept in" in done.stdout
+  for seed in (1, 2):
+    assert f"wildcard_tiny_scripted, seed {seed}: not finished, left out" in done.stdout
+  assert "| wildcard_tiny | scripted | 0 |" in (
+      tmp_path / "results" / "reproduce_2018" / "reproduce_2018.md").read_text()
+  assert not (tmp_path / "root").exists()

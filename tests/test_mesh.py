@@ -1,5 +1,6 @@
-"""Data parallel on a mesh (amplify.learn.mesh): 1 and 4 devices compute the same thing (2 devices:
-the two processes of tests/test_processes.py, and the sharded table of tests/test_lexicon.py)."""
+"""Data parallel on a mesh (amplify.learn.mesh): 1 and 4 devices compute the same thing. 2 devices:
+two processes of 2 in tests/test_processes.py (a whole run against one process of 4) and the
+prior's table in tests/test_lexicon.py; no single process of 2 devices runs this comparison."""
 import json
 import os
 import subprocess

@@ -20,8 +20,9 @@ With several processes (`amplify.processes`) the mesh spans every device of ever
 what goes back to the host is made whole first (`whole`).
 
 `--xla_force_host_platform_device_count=N` (in XLA_FLAGS, before JAX starts) gives a CPU N
-devices: how the tests check that 1, 2 and 4 devices compute the same thing (tests/test_mesh.py,
-tests/test_processes.py).
+devices: how the tests check that 1, 2 and 4 devices compute the same thing (tests/test_mesh.py:
+1 and 4 in one process; tests/test_processes.py: two processes of 2 against one of 4;
+tests/test_lexicon.py: the prior's table over 2).
 """
 from __future__ import annotations
 

@@ -30,18 +30,11 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
                      "--workdir.") from None
   checkpoint.check(workdir)
   jsonio.check_workdir_layout(workdir)
-  path = os.path.join(workdir, "config.json")
-  if os.path.exists(path):
-    old = check_version(read_json(path, "the run's config"), workdir)
-    new = to_dict(config)
-    for field in serving(config):  # where the oracle is served may change between starts
-      for d in (old, new):
-        d.get("oracle", {}).pop(field, None)
-    if old != new:
-      changed = sorted(_differences(old, new))
-      raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "
-                       f"{changed}); use a new --workdir, or the same flags to resume"
-                       f"{_resume_flags(old, changed)}.")
+  old, changed = config_differences(config, workdir)
+  if changed:
+    raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "
+                     f"{changed}); use a new --workdir, or the same flags to resume"
+                     f"{_resume_flags(old, changed)}.")
   saved = os.path.join(workdir, WORLD)
   if world is not None and os.path.exists(saved):
     old = read_json(saved, "the run's world").get("world_id")
@@ -50,6 +43,21 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
                        f"this referee's secret gives {world}): restore the secret file it was run "
                        "with ($AMPLIFY_SECRET_FILE), or use a new --workdir.")
   jsonio.read_summary(workdir)  # a damaged summary, or a finished run's lost metrics: refused now
+
+
+def config_differences(config, workdir: str) -> tuple[dict | None, list[str]]:
+  """(the config.json in `workdir` as a dict, or None where there is none; the dotted paths at
+  which it differs from `config`, sorted), ignoring where the oracle is served, which may change
+  between starts. A ValueError where config.json is damaged or of an older layout."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return None, []
+  old = check_version(read_json(path, "the run's config"), workdir)
+  new = to_dict(config)
+  for field in serving(config):
+    for d in (old, new):
+      d.get("oracle", {}).pop(field, None)
+  return old, sorted(_differences(old, new))
 
 
 def _resume_flags(old: dict, paths: list[str]) -> str:
