@@ -183,20 +183,19 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=Fal
   config, workdir = config_for(argv), workdir_for(run_name, seed)
   command = shlex.join(["amplify", *argv, f"--workdir={workdir}"])
   kept = kept_for(run_name, seed)
-  done = os.path.isdir(workdir) and finished_summary(workdir) is not None
-  if not done and keep and (summary := _kept_summary(config, kept)):
-    print(f"{run_name}, seed {seed}: finished earlier, its record kept in {kept}: {command}",
-          flush=True)
-    return {"name": run_name, "seed": seed, "workdir": kept, "command": command,
-            "summary": summary}
-  if not done and finished_only:
-    print(f"{run_name}, seed {seed}: not finished, left out", flush=True)
-    return None
-  try:
-    check_workdir(config, workdir)  # a run of another config there is refused
+  try:  # a damaged workdir, or a run of another config there, is refused in one line
+    summary = finished_summary(workdir) if os.path.isdir(workdir) else None
+    if summary is None and keep and (kept_summary := _kept_summary(config, kept)):
+      print(f"{run_name}, seed {seed}: finished earlier, its record kept in {kept}: {command}",
+            flush=True)
+      return {"name": run_name, "seed": seed, "workdir": kept, "command": command,
+              "summary": kept_summary}
+    if summary is None and finished_only:
+      print(f"{run_name}, seed {seed}: not finished, left out", flush=True)
+      return None
+    check_workdir(config, workdir)
   except ValueError as e:
     sys.exit(f"error: {e} (here: another --root or --name)")
-  summary = finished_summary(workdir)
   print(f"{run_name}, seed {seed}: {'finished earlier' if summary else 'running'}: {command}",
         flush=True)
   if summary is None:

@@ -112,14 +112,14 @@ def table(rows: list[dict]) -> str:
                           "labels per real-H call", "steps", "wall s", "wall / scripted"], out)
 
 
-def by_seed(rows: list[dict]) -> str:
+def per_run(rows: list[dict]) -> str:
   """A row a run: its accuracy against the same seed's ceiling and prosaic ML."""
   scripted = {(r["preset"], r["seed"]): r for r in rows if r["oracle"] == "scripted"}
   out, order = [], list(dict.fromkeys((r["preset"], r["oracle"]) for r in rows))
+  fmt = lambda v: "-" if v is None else f"{v:.3f}"
   for r in sorted(rows, key=lambda r: (order.index((r["preset"], r["oracle"])), r["seed"])):
     s = scripted.get((r["preset"], r["seed"]), {})
     ceiling, prosaic = s.get("ceiling"), s.get("prosaic")
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"
     out.append([r["preset"], r["oracle"], r["seed"], fmt(r["accuracy"]), fmt(ceiling),
                 fmt(None if ceiling is None else r["accuracy"] - ceiling), fmt(prosaic),
                 r["steps"], f"{r['wall_seconds']:.0f}"])
@@ -172,7 +172,7 @@ def main(argv):
                      "run the same command without --finished_only.")
   seeds = ",".join(map(str, sorted({r["seed"] for r in rows})))  # the seeds tabulated
   common.write_results(f"The 2018 tasks in the authors' form, seeds {seeds}",
-                       f"{table(rows)}\n\nBy seed:\n\n{by_seed(rows)}", runs,
+                       f"{table(rows)}\n\nBy seed:\n\n{per_run(rows)}", runs,
                        figure=plot(runs, rows), per_seed=rows)
 
 
