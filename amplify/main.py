@@ -36,7 +36,6 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag=value.")
   # after flag parsing: --help stays fast
   from amplify import processes  # pylint: disable=g-import-not-at-top
-  from amplify.files.jsonio import WorkdirError  # pylint: disable=g-import-not-at-top
   from amplify.loop import run as loop  # pylint: disable=g-import-not-at-top
   from amplify.oracles.per_question import OracleError, Stopped  # pylint: disable=g-import-not-at-top
   from amplify.views import report  # pylint: disable=g-import-not-at-top
@@ -72,16 +71,8 @@ def main(argv):
             "again with the same command to resume.", file=sys.stderr, flush=True)
       sys.stdout.flush()
       os._exit(1)  # pylint: disable=protected-access  (JAX's exit would wait for the lost process)
-    if isinstance(e, OracleError):
-      print(f"error: {e}", file=sys.stderr)
-      sys.exit(2)
-    cause = str(e).rstrip(". ")
-    if isinstance(e.__cause__, WorkdirError):  # its message says the way out
-      print(f"error: {cause} (--debug shows the traceback).", file=sys.stderr)
-    else:
-      print(f"error: {cause}. The work so far is kept in {workdir}: the same command resumes it "
-            "(--debug shows the traceback).", file=sys.stderr)
-    sys.exit(1)
+    print(loop.failure_line(e, workdir), file=sys.stderr)
+    sys.exit(2 if isinstance(e, OracleError) else 1)
   if processes.writes():
     print(report.format_table(workdir))
 

@@ -199,7 +199,14 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=Fal
   print(f"{run_name}, seed {seed}: {'finished earlier' if summary else 'running'}: {command}",
         flush=True)
   if summary is None:
-    summary = loop.run(config, workdir)
+    try:  # the run's other checks before any work; then a failure is one line, as amplify's
+      checked = loop.check(config, workdir)
+    except (ValueError, OSError) as e:
+      sys.exit(f"error: {e}")
+    try:
+      summary = loop.run(config, workdir, checked)
+    except (loop.OracleError, loop.RunError) as e:
+      sys.exit(loop.failure_line(e, workdir, f"`{command} --debug`"))
   if keep:
     _keep(workdir, kept)
   return {"name": run_name, "seed": seed, "workdir": workdir, "command": command,

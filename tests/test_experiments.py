@@ -63,3 +63,26 @@ def test_the_table_so_far_reads_kept_records_of_its_config_and_runs_nothing(fini
   assert "| wildcard_tiny | scripted | 0 |" in (
       tmp_path / "results" / "reproduce_2018" / "reproduce_2018.md").read_text()
   assert not (tmp_path / "root").exists()
+
+
+def test_a_study_whose_run_fails_ends_in_the_run_s_one_line(finished_run, tmp_path):
+  """A study's run that fails after its start (here its metrics damaged, which the same command
+  cannot get past) ends the study as it ends `amplify`: one line naming the problem, the way out
+  and the command that shows the traceback, exit 1, the workdir left as it was."""
+  _, whole, _ = finished_run(helpers.LEXICON_ROUNDS)
+  workdir = helpers.copy_run(whole, tmp_path / "root" / "compiles" / "lexicon_tiny_s0")
+  (workdir / "summary.json").unlink()
+  lines = (workdir / "metrics.jsonl").read_text().splitlines(keepends=True)
+  damaged = "".join([lines[0][:10] + "\n", *lines[1:]])
+  (workdir / "metrics.jsonl").write_text(damaged)
+  done = subprocess.run(
+      [sys.executable, "experiments/compiles.py", "--preset=lexicon_tiny", "--seeds=0",
+       "--config.type2.size=0", "--baselines=false", f"--root={tmp_path / 'root'}",
+       f"--results={tmp_path / 'results'}"], cwd=ROOT, capture_output=True, text=True,
+      timeout=300)
+  assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+  last = done.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: starting the run") and "metrics.jsonl line 1 is damaged" in last
+  assert "use a new --workdir (`amplify --preset=lexicon_tiny " in last, last
+  assert last.endswith(f"--seed=0 --workdir={workdir} --debug` shows the traceback)."), last
+  assert (workdir / "metrics.jsonl").read_text() == damaged

@@ -234,12 +234,33 @@ def test_a_nan_loss_stops_distillation_with_a_clear_error_and_keeps_the_last_goo
   good = jax.tree.map(np.asarray, nnx.state(distiller.policy, nnx.Param))
   poisoned = LabelledSet(data.inputs, data.labels, np.full_like(data.weights, np.nan))
   with pytest.raises(FloatingPointError, match=r"the distillation loss became nan within steps "
-                                               r"10..20 .*the last good policy is kept"):
+                                               r"10..20 .*in a new --workdir with a lower "):
     distiller.fit(poisoned, 20, jax.random.key(3))
   after = jax.tree.map(np.asarray, nnx.state(distiller.policy, nnx.Param))
   assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(good), jax.tree.leaves(after)))
   assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(after))
   distiller.fit(data, 10, jax.random.key(4))  # and it trains on from there
+
+
+def test_a_diverged_loss_names_a_new_workdir_where_other_failures_name_the_same_command():
+  """The same command would diverge again, and a lower learning rate is another config, which
+  the workdir refuses: the line names a new workdir, not a resume."""
+  from amplify.loop import run as loop
+
+  def line(cause: Exception) -> str:
+    try:
+      with loop._phase("round 2, distillation"):  # pylint: disable=protected-access
+        raise cause
+    except loop.RunError as e:
+      return loop.failure_line(e, "W")
+
+  diverged = line(FloatingPointError("the distillation loss became nan: start again in a new "
+                                     "--workdir with a lower --config.train.learning_rate"))
+  assert diverged == ("error: round 2, distillation: FloatingPointError: the distillation loss "
+                      "became nan: start again in a new --workdir with a lower "
+                      "--config.train.learning_rate (--debug shows the traceback).")
+  assert line(OSError("disk full")).endswith(
+      "The work so far is kept in W: the same command resumes it (--debug shows the traceback).")
 
 
 # -- what an oracle holds: ask and lookup, within the budget, every call recorded ---------------

@@ -158,8 +158,9 @@ class Distiller:
         nnx.update(self.policy, params)
         raise FloatingPointError(
             f"the distillation loss became {float(loss)} within steps {self.steps_run}.."
-            f"{self.steps_run + chunk} (learning rate {self._config.learning_rate}); the last "
-            "good policy is kept: lower --config.train.learning_rate, or check the labels and weights")
+            f"{self.steps_run + chunk} (learning rate {self._config.learning_rate}): start "
+            "again in a new --workdir with a lower --config.train.learning_rate (a workdir "
+            "resumes only its own config), or check the labels and weights")
       params, self._opt_state = new_params, opt_state
       done += chunk
       self.steps_run += chunk

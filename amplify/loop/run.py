@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import time
 
+from amplify.files.jsonio import WorkdirError
 from amplify.loop.evaluate import evaluate, finish_baselines, save, start_baselines
 from amplify.loop.gate import deployed_policy, type2_gate
 from amplify.loop.phases import distil, iid_check, label, split
@@ -71,6 +72,20 @@ def _run(config, workdir: str, checked: Checked) -> dict:
 class RunError(RuntimeError):
   """A failure after the run started, as one line naming the phase and the cause (amplify.main
   prints it; the traceback is chained, shown with --debug)."""
+
+
+def failure_line(e: RunError | OracleError, workdir: str, debug: str = "--debug") -> str:
+  """The one line a run that failed after its start ends with (amplify.main, the studies): the
+  cause, then the way out. A workdir that cannot go on and a diverged loss name their own (the
+  same command would fail again); anything else leaves the finished rounds for the same command
+  to resume. `debug`: what shows the traceback."""
+  if isinstance(e, OracleError):
+    return f"error: {e}"
+  cause = str(e).rstrip(". ")
+  if isinstance(e.__cause__, (WorkdirError, FloatingPointError)):
+    return f"error: {cause} ({debug} shows the traceback)."
+  return (f"error: {cause}. The work so far is kept in {workdir}: the same command resumes it "
+          f"({debug} shows the traceback).")
 
 
 @contextlib.contextmanager
