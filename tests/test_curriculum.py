@@ -110,3 +110,31 @@ def test_competence_needs_most_of_a_difficultys_rows_answered():
   assert competent_difficulties(difficulty, answered, agrees, 1, 0.95).tolist() == [True, True]
   agrees[:10] = False
   assert competent_difficulties(difficulty, answered, agrees, 1, 0.95).tolist() == [False, True]
+
+
+def test_a_round_the_gate_refuses_leaves_the_size_where_it_was():
+  """The curriculum steps up on pi_r's agreement; the gate refusing pi_r puts back the deployed
+  policy and this round's size with it (round 0's fresh pi_0 likewise), so the next round is
+  not drawn larger for a policy never judged there."""
+  import types
+
+  from amplify.loop import gate
+  from amplify.loop.state import State
+
+  class Deployed:  # the distiller of the policy H^A used this round
+    steps_run = 0
+
+    def load_state(self, state):
+      self.loaded = state
+
+  kept = Deployed()
+  stepped = State(distiller=types.SimpleNamespace(schedule_steps=600),
+                  competent=np.ones(3, bool), size=9)
+  before = gate.Deployed(kept, "its weights", 100, np.zeros(3, bool), None, None, size=8)
+  restored = gate._restore(None, 1, stepped, before)  # pylint: disable=protected-access
+  assert restored.size == 8 and restored.distiller is kept and kept.loaded == "its weights"
+  assert kept.steps_run == 100 and not restored.competent.any()
+  run = types.SimpleNamespace(new_distiller=lambda r, steps: ("fresh pi_0", r, steps))
+  first = gate.Deployed(None, None, 0, None, None, None, size=8)
+  restored = gate._restore(run, 0, stepped, first)  # pylint: disable=protected-access
+  assert restored.size == 8 and restored.distiller == ("fresh pi_0", 0, 600)

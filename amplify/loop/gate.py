@@ -19,14 +19,16 @@ from amplify.types import IDK, Inputs
 @dataclasses.dataclass(frozen=True)
 class Deployed:
   """The policy H^A used this round, kept while pi_r trains (the gate may restore it): its
-  distiller and that distiller's state, its competence, the keys it trained on, and its answers
-  as H^A takes them on the type-2 sample (None: no policy yet, round 0)."""
+  distiller and that distiller's state, its competence, the keys it trained on, its answers
+  as H^A takes them on the type-2 sample (None: no policy yet, round 0), and this round's
+  instance size (the curriculum steps on pi_r's agreement: a refused pi_r steps nothing)."""
   distiller: Distiller | None
   state: tuple | None
   steps_run: int
   competent: np.ndarray | None
   seen: np.ndarray | None
   answers: np.ndarray | None
+  size: int | None = None
 
 
 def _type2_sample(run: Run, parts: Split) -> Inputs:
@@ -49,21 +51,22 @@ def deployed_policy(run: Run, state: State, parts: Split) -> Deployed:
                           np.asarray(run.task.difficulty(sample.questions)), state.competent)
   return Deployed(d, None if d is None else jax.tree.map(lambda a: a, d.state),
                   0 if d is None else d.steps_run, copy(state.competent), copy(state.seen),
-                  answers)
+                  answers, state.size)
 
 
 def _restore(run: Run, r: int, state: State, before: Deployed) -> State:
-  """The state with the deployed policy back (its weights, competence and seen keys); in round 0,
-  where none was deployed, a fresh pi_0 that H^A asks nothing."""
+  """The state with the deployed policy back (its weights, competence and seen keys) and the
+  round's instance size; in round 0, where none was deployed, a fresh pi_0 that H^A asks
+  nothing."""
   if before.distiller is None:
     return dataclasses.replace(
         state, distiller=run.new_distiller(r, state.distiller.schedule_steps),
         competent=np.zeros_like(state.competent),
-        seen=None if state.seen is None else np.zeros_like(state.seen))
+        seen=None if state.seen is None else np.zeros_like(state.seen), size=before.size)
   before.distiller.load_state(before.state)
   before.distiller.steps_run = before.steps_run
   return dataclasses.replace(state, distiller=before.distiller, competent=before.competent,
-                             seen=before.seen)
+                             seen=before.seen, size=before.size)
 
 
 def type2_gate(run: Run, state: State, r: int, parts: Split, before: Deployed,
@@ -106,5 +109,6 @@ def type2_gate(run: Run, state: State, r: int, parts: Split, before: Deployed,
           "type2_score_deployed": deployed, "type2_questions": n, "type2_calls": calls,
           "type2_calls_per_question": calls / n, "type2_oracle": run.type2.name,
           "type2_seconds": round(time.time() - t0, 3), "promoted": promoted, "gate": reason,
-          # what H may ask the policy it will use next round about
-          "competent_difficulties": np.flatnonzero(state.competent).tolist()}, state
+          # what H may ask the policy it will use next round about, and at what size
+          "competent_difficulties": np.flatnonzero(state.competent).tolist(),
+          **({} if state.size is None else {"next_size": state.size})}, state
