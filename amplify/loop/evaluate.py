@@ -21,10 +21,12 @@ from amplify.views import progress
 
 
 def evaluate(run: Run, state: State, r: int, batch: Batch, checks: dict, referee: Referee,
-             t0: float) -> dict:
+             t0: float, distilled: float) -> dict:
   """The referee scores H^A's labels and the deployed policy (pi_r unless the gate refused it)
   on a fresh D* sample against ground truth. `checks`: the IID check's and the type-2 gate's
-  fields. Writes and returns the round's eval line."""
+  fields. Writes and returns the round's eval line, with the round's seconds from `t0` and by
+  phase: labelling, distillation (`distilled`), the checks (the split, the IID check, type 2 and
+  the gate) and this evaluation."""
   t2 = time.time()
   ev, policy = referee, state.distiller.policy
   answers = predict(policy, run.eval_inputs, run.view)
@@ -45,11 +47,6 @@ def evaluate(run: Run, state: State, r: int, batch: Batch, checks: dict, referee
       **coverage,
       "policy_agreement_on_d": float(agrees(predict(policy, d_inputs, run.view), d_labels).mean()),
       **batch.labels.cost(),
-      "seconds": round(time.time() - t0, 3),
-      "run_seconds": round(time.time() - run.start, 3),  # the run's so far, across resumes
-      "seconds_by_phase": {"label": round(batch.seconds, 3),
-                           "distill": round(t2 - t0 - batch.seconds, 3),
-                           "eval": round(time.time() - t2, 3)},
   }
   def at_size(size: int) -> float:  # pi on fresh D* questions of instances of `size`
     rows = run.task.deployment_questions(
@@ -63,6 +60,12 @@ def evaluate(run: Run, state: State, r: int, batch: Batch, checks: dict, referee
                                                    record["policy_accuracy"]}
   if checks.get("size") is not None:  # the curriculum: pi at this round's size
     record["policy_accuracy_at_size"] = record["policy_accuracy_by_size"][str(checks["size"])]
+  record |= {"seconds": round(time.time() - t0, 3),
+             "run_seconds": round(time.time() - run.start, 3),  # the run's so far, across resumes
+             "seconds_by_phase": {"label": round(batch.seconds, 3),
+                                  "distill": round(distilled, 3),
+                                  "checks": round(t2 - t0 - batch.seconds - distilled, 3),
+                                  "eval": round(time.time() - t2, 3)}}
   run.metrics.write(record)
   unseen = record.get("unseen_entity_fraction")
   print(f"round {r}: label accuracy {record['label_accuracy']:.3f} (IDK "

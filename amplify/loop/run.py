@@ -52,15 +52,16 @@ def _run(config, workdir: str, checked: Checked) -> dict:
       batch = label(run_, state, r)
       parts = split(run_, state, r, batch)
     with _phase(f"round {r}, distillation"):
-      before = deployed_policy(run_, state, parts)
+      before, t1 = deployed_policy(run_, state, parts), time.time()
       trained = distil(run_, state, r, parts)
+      distilled = time.time() - t1
       state = dataclasses.replace(state, distiller=trained.distiller,
                                   steps_used=state.steps_used + trained.steps)
     with _phase(f"round {r}, evaluation"):
       checks, state = iid_check(run_, state, r, parts, trained)
       with _phase(f"round {r}, type-2 evaluation"):
         gated, state = type2_gate(run_, state, r, parts, before, checks["kept_previous_policy"])
-      evaluate(run_, state, r, batch, checks | gated, referee, t0)
+      evaluate(run_, state, r, batch, checks | gated, referee, t0, distilled)
     with _phase(f"round {r}, checkpoint"):
       state = save(run_, state, r, batch, parts)
   with _phase("baselines"):
