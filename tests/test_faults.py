@@ -53,11 +53,13 @@ def test_a_damaged_metrics_line_before_the_last_is_an_error_naming_it(tmp_path):
   assert path.read_text() == before  # left as it was
 
 
-@pytest.mark.parametrize("content", ["{\"task\": \"lex", "\x00\x01garbage", ""])
+@pytest.mark.parametrize("content", ["{\"task\": \"lex", "\x00\x01garbage", "", "null", "[]"])
 def test_a_damaged_config_is_an_error_naming_the_file(tmp_path, content):
+  """Not JSON, or JSON but not an object (a file overwritten by hand)."""
   (tmp_path / "config.json").write_text(content)
   config = config_lib.get_config("lexicon_tiny")
-  with pytest.raises(ValueError, match=r"config.json is damaged \(the run's config, not JSON\)"):
+  with pytest.raises(ValueError, match=r"config.json is damaged \(the run's config, not a JSON "
+                                       r"object\)"):
     check_workdir(config, str(tmp_path))
   assert (tmp_path / "config.json").read_text() == content
 

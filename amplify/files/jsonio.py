@@ -23,13 +23,26 @@ def write_json(path: str, obj) -> None:
 
 
 def read_json(path: str, what: str):
-  """The JSON object in `path`; a damaged file is a ValueError naming it and the way out."""
+  """The JSON object in `path`; a damaged file (not JSON, or JSON but not an object) is a
+  ValueError naming it and the way out."""
+  value = _load(path, what)
+  if not isinstance(value, dict):
+    raise _damaged(path, what)
+  return value
+
+
+def _load(path: str, what: str):
+  """The JSON value in `path`; not JSON is `_damaged`."""
   try:
     with open(path) as f:
       return json.load(f)
   except (json.JSONDecodeError, UnicodeDecodeError):
-    raise WorkdirError(f"{path} is damaged ({what}, not JSON): move it away, or use a new "
-                       "--workdir.") from None
+    raise _damaged(path, what) from None
+
+
+def _damaged(path: str, what: str) -> WorkdirError:
+  return WorkdirError(f"{path} is damaged ({what}, not a JSON object): move it away, or use a "
+                      "new --workdir.")
 
 
 def read_jsonl(path: str) -> list[dict]:
@@ -76,7 +89,7 @@ def read_summary(workdir: str) -> dict | None:
   path = os.path.join(workdir, "summary.json")
   if not os.path.exists(path):
     return None
-  summary = read_json(path, "the run's summary")
+  summary = _load(path, "the run's summary")  # JSON but not an object: lacks every key
   missing = ([k for k in SUMMARY_KEYS if k not in summary] if isinstance(summary, dict)
              else list(SUMMARY_KEYS))
   if missing:
