@@ -202,11 +202,14 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=Fal
     try:  # the run's other checks before any work; then a failure is one line, as amplify's
       checked = loop.check(config, workdir)
     except (ValueError, OSError) as e:
-      sys.exit(f"error: {e}")
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
     try:
       summary = loop.run(config, workdir, checked)
     except (loop.OracleError, loop.RunError) as e:
-      sys.exit(loop.failure_line(e, workdir, f"`{command} --debug`"))
+      print(loop.failure_line(e, workdir, f"adding --debug to the run's command, {command},"),
+            file=sys.stderr)
+      sys.exit(2 if isinstance(e, loop.OracleError) else 1)
   if keep:
     _keep(workdir, kept)
   return {"name": run_name, "seed": seed, "workdir": workdir, "command": command,

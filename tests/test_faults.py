@@ -2,7 +2,9 @@
 gap_recovered is null where there is no gap (issue 12, the parts built so far). A run interrupted
 or damaged, then resumed: tests/test_resume.py."""
 import json
+import multiprocessing
 import os
+import pickle
 import sys
 
 import jax
@@ -263,6 +265,19 @@ def test_a_diverged_loss_names_a_new_workdir_where_other_failures_name_the_same_
                       "--config.train.learning_rate (--debug shows the traceback).")
   assert line(OSError("disk full")).endswith(
       "The work so far is kept in W: the same command resumes it (--debug shows the traceback).")
+  # a baseline's, in the referee process, whose errors come back as their one line
+  from amplify.truth import referee
+  ours, theirs = multiprocessing.Pipe()
+  theirs.send_bytes(pickle.dumps(("error", "RuntimeError: a baseline failed: FloatingPointError: "
+                                           "the distillation loss became nan: start again in a "
+                                           "new --workdir")))
+  judge = object.__new__(referee.Referee)
+  judge._connection = ours  # pylint: disable=protected-access
+  with pytest.raises(loop.RunError) as failed:
+    with loop._phase("baselines"):  # pylint: disable=protected-access
+      judge.baseline(0)
+  assert loop.failure_line(failed.value, "W").endswith(
+      "start again in a new --workdir (--debug shows the traceback).")
 
 
 # -- what an oracle holds: ask and lookup, within the budget, every call recorded ---------------

@@ -99,7 +99,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.prior.learning_rate = 0.3
   # the size curriculum (amplify.loop.curriculum), for a task with an instance size: round 0's
   # D* at `start`, one larger after each round whose pi agrees with H^A on more than
-  # `threshold` of the held-out rows H^A answered (once it answered half), up to the full size
+  # `threshold` of the held-out rows H^A answered (once it answered half) and the gate deploys
+  # it, up to the full size
   config.curriculum = ml_collections.ConfigDict()
   config.curriculum.on = False
   config.curriculum.start = 8

@@ -1,6 +1,7 @@
 """The size curriculum (Christiano, Shlegeris and Amodei 2018): a task with an instance size
 (`amplify.types.Sized`) has its D* questions drawn small at first, and one size larger after each
-round whose policy imitates H^A at the size it trained on, up to the task's full size.
+round whose policy imitates H^A at the size it trained on and is deployed (a policy the type-2
+gate refuses steps nothing: `amplify.loop.gate`), up to the task's full size.
 
 The step-up rule is the authors', read where H^A may answer IDK: pi's answers on the round's
 held-out rows H^A answered equal its labels on more than `--config.curriculum.threshold` of them.

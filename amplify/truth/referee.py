@@ -203,7 +203,10 @@ class Referee:
                          "error is printed above")
     status, value = pickle.loads(data)
     if status == "error":
-      raise RuntimeError(f"the referee process failed: {value}")
+      # a baseline whose loss diverged keeps the error's kind: its message names the way out
+      # (amplify.loop.run.failure_line), which the same command is not
+      kind = FloatingPointError if "FloatingPointError: " in value else RuntimeError
+      raise kind(f"the referee process failed: {value}")
     return value
 
   def accuracy(self, inputs, answers) -> float:
