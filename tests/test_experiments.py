@@ -83,7 +83,7 @@ def test_a_study_whose_run_fails_ends_in_the_run_s_one_line(finished_run, tmp_pa
   assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
   last = done.stderr.strip().splitlines()[-1]
   assert last.startswith("error: starting the run") and "metrics.jsonl line 1 is damaged" in last
-  assert "use a new --workdir (adding --debug to the run's command, amplify --preset=lexicon_tiny " \
-      in last, last
+  assert ("use a new --workdir (adding --debug to the run's command, amplify "
+          "--preset=lexicon_tiny ") in last, last
   assert last.endswith(f"--seed=0 --workdir={workdir}, shows the traceback)."), last
   assert (workdir / "metrics.jsonl").read_text() == damaged
