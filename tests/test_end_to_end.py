@@ -40,9 +40,18 @@ def test_workdir_holds_config_metrics_and_summary(tiny_run):
   assert json.loads((workdir / "config.json").read_text())["seed"] == config.seed
   evals = _evals(workdir)
   assert [e["round"] for e in evals] == list(range(config.rounds))
+  distilled = {r["round"]: r["seconds"] for r in report.read_metrics(str(workdir))
+               if r["phase"] == "distill"}
   for e in evals:
     assert EVAL_KEYS <= set(e)
     assert e["iid_gap"] == pytest.approx(e["train_agreement"] - e["heldout_agreement"])
+    # the round's time by phase: distillation alone (its own line's, but for that line's
+    # write), then the split, IID check and type 2 as the checks, adding up to the round's
+    phases = e["seconds_by_phase"]
+    assert set(phases) == {"label", "distill", "checks", "eval"} and min(phases.values()) >= 0
+    assert phases["distill"] == pytest.approx(distilled[e["round"]], abs=1.0)
+    assert phases["checks"] >= (e.get("type2_seconds") or 0) - 0.01
+    assert sum(phases.values()) == pytest.approx(e["seconds"], abs=0.01)
   assert SUMMARY_KEYS <= set(summary)
   assert json.loads((workdir / "summary.json").read_text()) == summary
   baselines = {r["baseline"] for r in report.read_metrics(str(workdir)) if r["phase"] == "baseline"}
