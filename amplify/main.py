@@ -71,8 +71,9 @@ def main(argv):
             "again with the same command to resume.", file=sys.stderr, flush=True)
       sys.stdout.flush()
       os._exit(1)  # pylint: disable=protected-access  (JAX's exit would wait for the lost process)
-    print(loop.failure_line(e, workdir), file=sys.stderr)
-    sys.exit(2 if isinstance(e, OracleError) else 1)
+    line, status = loop.failure(e, workdir)
+    print(line, file=sys.stderr)
+    sys.exit(status)
   if processes.writes():
     print(report.format_table(workdir))
 

@@ -207,9 +207,9 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=Fal
     try:
       summary = loop.run(config, workdir, checked)
     except (loop.OracleError, loop.RunError) as e:
-      print(loop.failure_line(e, workdir, f"adding --debug to the run's command, {command},"),
-            file=sys.stderr)
-      sys.exit(2 if isinstance(e, loop.OracleError) else 1)
+      line, status = loop.failure(e, workdir, f"adding --debug to the run's command, {command},")
+      print(line, file=sys.stderr)
+      sys.exit(status)
   if keep:
     _keep(workdir, kept)
   return {"name": run_name, "seed": seed, "workdir": workdir, "command": command,

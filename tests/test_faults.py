@@ -256,7 +256,9 @@ def test_a_diverged_loss_names_a_new_workdir_where_other_failures_name_the_same_
       with loop._phase("round 2, distillation"):  # pylint: disable=protected-access
         raise cause
     except loop.RunError as e:
-      return loop.failure_line(e, "W")
+      line, status = loop.failure(e, "W")
+      assert status == 1
+      return line
 
   diverged = line(FloatingPointError("the distillation loss became nan: start again in a new "
                                      "--workdir with a lower --config.train.learning_rate"))
@@ -276,7 +278,7 @@ def test_a_diverged_loss_names_a_new_workdir_where_other_failures_name_the_same_
   with pytest.raises(loop.RunError) as failed:
     with loop._phase("baselines"):  # pylint: disable=protected-access
       judge.baseline(0)
-  assert loop.failure_line(failed.value, "W").endswith(
+  assert loop.failure(failed.value, "W")[0].endswith(
       "start again in a new --workdir (--debug shows the traceback).")
 
 

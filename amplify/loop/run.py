@@ -75,18 +75,19 @@ class RunError(RuntimeError):
   prints it; the traceback is chained, shown with --debug)."""
 
 
-def failure_line(e: RunError | OracleError, workdir: str, debug: str = "--debug") -> str:
-  """The one line a run that failed after its start ends with (amplify.main, the studies): the
-  cause, then the way out. A workdir that cannot go on and a diverged loss name their own (the
-  same command would fail again); anything else leaves the finished rounds for the same command
-  to resume. `debug`: what shows the traceback."""
+def failure(e: RunError | OracleError, workdir: str, debug: str = "--debug") -> tuple[str, int]:
+  """The one line and exit status a run that failed after its start ends with (amplify.main, the
+  studies): the cause, then the way out. A workdir that cannot go on and a diverged loss name
+  their own (the same command would fail again); anything else leaves the finished rounds for
+  the same command to resume. A bad oracle answer exits 2, as a bad setting does; the rest, 1.
+  `debug`: what shows the traceback."""
   if isinstance(e, OracleError):
-    return f"error: {e}"
+    return f"error: {e}", 2
   cause = str(e).rstrip(". ")
   if isinstance(e.__cause__, (WorkdirError, FloatingPointError)):
-    return f"error: {cause} ({debug} shows the traceback)."
+    return f"error: {cause} ({debug} shows the traceback).", 1
   return (f"error: {cause}. The work so far is kept in {workdir}: the same command resumes it "
-          f"({debug} shows the traceback).")
+          f"({debug} shows the traceback)."), 1
 
 
 @contextlib.contextmanager

@@ -204,7 +204,7 @@ class Referee:
     status, value = pickle.loads(data)
     if status == "error":
       # a baseline whose loss diverged keeps the error's kind: its message names the way out
-      # (amplify.loop.run.failure_line), which the same command is not
+      # (amplify.loop.run.failure), which the same command is not
       kind = FloatingPointError if "FloatingPointError: " in value else RuntimeError
       raise kind(f"the referee process failed: {value}")
     return value
