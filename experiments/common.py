@@ -256,12 +256,14 @@ def describe_machine(m: dict) -> str:
 
 
 def mean_spread(values: list, fmt: str = "{:.3f}") -> str:
-  """`mean ± standard deviation` (ddof 1; 0 for one value); `-` where a value is missing."""
+  """`mean ± standard deviation` (ddof 1); one value alone, marked `(n=1)` (no spread to show);
+  `-` where a value is missing."""
   if not values or any(v is None for v in values):
     return "-"
   values = np.asarray(values, float)
-  spread = values.std(ddof=1) if len(values) > 1 else 0.0
-  return f"{fmt.format(values.mean())} ± {fmt.format(spread)}"
+  if len(values) == 1:
+    return f"{fmt.format(values[0])} (n=1)"
+  return f"{fmt.format(values.mean())} ± {fmt.format(values.std(ddof=1))}"
 
 
 def markdown(headers: list[str], rows: list[list]) -> str:

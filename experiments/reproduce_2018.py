@@ -16,9 +16,11 @@ twice a seed, in ROOT/reproduce_2018/PRESET_ORACLE_sSEED (common.py): the script
 baselines (prosaic ML trains on D, the ceiling on ground-truth D* labels, with the same network
 and steps) and the learned H' without them. Writes RESULTS/reproduce_2018/reproduce_2018.{json,
 md,png}: per preset and oracle (mean ± sd over seeds) the final accuracy, the ceiling, the
-accuracy less the same seed's ceiling, prosaic ML, the real-H calls of the rounds up to the
-first within 1 point of the final accuracy, the ground-truth labels the ceiling could draw (its
-pool, at most its steps x batch), the distillation steps and the wall seconds; then a row a run
+accuracy less the same seed's ceiling, prosaic ML, the real H's calls (labels and type-2
+answers) of the rounds up to the first within 1 point of the final accuracy, the ground-truth
+labels the ceiling could draw (its pool, at most its steps x batch), the distillation steps and
+the wall seconds (the baselines' columns read the scripted runs of the row's own seeds, listed in
+its first column); then a row a run
 (accuracy, ceiling, their difference, prosaic ML, steps, wall seconds); the plot, accuracy
 against distillation steps per preset, one line a seed and oracle, with the ceiling's final
 accuracy beside it. Each finished run's record (config, metrics, summary, world; no checkpoints)
@@ -64,14 +66,16 @@ def curve(run: dict) -> tuple[list[int], list[float]]:
 
 def real_h_calls_to_final(run: dict) -> int:
   """The real H's answers in the rounds up to the first whose accuracy is within 1 point of
-  the run's final accuracy (a learned H' counts only the questions it left to the real H)."""
+  the run's final accuracy: its labels (a learned H' counts only the questions it left to the
+  real H) and its answers to the type-2 gate (the real H's tree, behind H' too)."""
   records = common.records(run)
   evals = [r for r in records if r["phase"] == "eval"]
   final = run["summary"]["final_policy_accuracy"]
   reached = next((e["round"] for e in evals if e["policy_accuracy"] >= final - 0.01),
                  evals[-1]["round"])
-  return sum(r.get("real_h_calls", r["oracle_calls"]) for r in records
-             if r["phase"] == "label" and r["round"] <= reached)
+  return sum(r.get("real_h_calls", r["oracle_calls"]) if r["phase"] == "label" else
+             r.get("type2_calls", 0) for r in records
+             if r["phase"] in ("label", "eval") and r["round"] <= reached)
 
 
 def ceiling_labels(run: dict) -> int | None:
@@ -87,17 +91,19 @@ def table(rows: list[dict]) -> str:
   out = []
   for preset, oracle in dict.fromkeys((r["preset"], r["oracle"]) for r in rows):
     mine = [r for r in rows if r["preset"] == preset and r["oracle"] == oracle]
-    scripted = [r for r in rows if r["preset"] == preset and r["oracle"] == "scripted"]
+    # the baselines (run beside the scripted H) of this row's own seeds
+    by_seed = {r["seed"]: r for r in rows if r["preset"] == preset and r["oracle"] == "scripted"}
+    scripted = [by_seed[r["seed"]] for r in mine if r["seed"] in by_seed]
     values = lambda key, rs=mine: [r[key] for r in rs]
     labels = values("ceiling_labels", scripted)
     # per seed, against the scripted run of the same seed: how many times fewer real-H calls
     # than the ceiling's labels, and the wall time's ratio
-    by_seed = {r["seed"]: r for r in scripted}
     ratio = lambda f: [f(r, by_seed[r["seed"]]) for r in mine if r["seed"] in by_seed]
     fewer = ratio(lambda r, s: s["ceiling_labels"] and s["ceiling_labels"] / r["real_h_calls"])
     gap = ratio(lambda r, s: None if s["ceiling"] is None else r["accuracy"] - s["ceiling"])
     wall = ratio(lambda r, s: r["wall_seconds"] / s["wall_seconds"])
-    out.append([preset, oracle, common.mean_spread(values("accuracy")),
+    out.append([preset, oracle, ",".join(str(r["seed"]) for r in mine),
+                common.mean_spread(values("accuracy")),
                 common.mean_spread(values("ceiling", scripted)),
                 common.mean_spread(gap),
                 common.mean_spread(values("prosaic", scripted)),
@@ -107,8 +113,8 @@ def table(rows: list[dict]) -> str:
                 common.mean_spread(values("steps"), "{:.0f}"),
                 common.mean_spread(values("wall_seconds"), "{:.0f}"),
                 common.mean_spread(wall, "{:.2f}x")])
-  return common.markdown(["preset", "H", "accuracy", "ceiling", "accuracy - ceiling", "prosaic ML",
-                          "real-H calls to final", "ceiling's ground-truth labels",
+  return common.markdown(["preset", "H", "seeds", "accuracy", "ceiling", "accuracy - ceiling",
+                          "prosaic ML", "real-H calls to final", "ceiling's ground-truth labels",
                           "labels per real-H call", "steps", "wall s", "wall / scripted"], out)
 
 

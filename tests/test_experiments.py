@@ -1,4 +1,5 @@
 """The studies' shared shape (experiments/common.py): a finished run's kept record."""
+import functools
 import importlib.util
 import os
 import shutil
@@ -18,6 +19,54 @@ def _common():
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+@functools.cache  # once a process: it defines its flags
+def _reproduce_2018():
+  """experiments/reproduce_2018.py as a module (it imports `common` from its own folder)."""
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  spec = importlib.util.spec_from_file_location(
+      "experiments_reproduce_2018", os.path.join(ROOT, "experiments", "reproduce_2018.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_one_value_has_no_spread_to_show():
+  common = _common()
+  assert common.mean_spread([0.5, 0.7]) == "0.600 ± 0.141"
+  assert common.mean_spread([0.997]) == "0.997 (n=1)"  # not "± 0.000", three seeds agreeing
+  assert common.mean_spread([0.5, None]) == common.mean_spread([]) == "-"
+
+
+def test_real_h_calls_count_the_type_2_gate_s_answers_too(monkeypatch):
+  """The rounds up to the first within 1 point of the final accuracy: their labels (a learned
+  H''s own answers left out) and the real H's answers to the type-2 gate."""
+  study = _reproduce_2018()
+  lines = [{"round": 0, "phase": "label", "oracle_calls": 100},
+           {"round": 0, "phase": "eval", "policy_accuracy": 0.5, "type2_calls": 7},
+           {"round": 1, "phase": "label", "oracle_calls": 100, "real_h_calls": 40},
+           {"round": 1, "phase": "eval", "policy_accuracy": 0.895, "type2_calls": 5},
+           {"round": 2, "phase": "label", "oracle_calls": 100},
+           {"round": 2, "phase": "eval", "policy_accuracy": 0.9, "type2_calls": 3}]
+  monkeypatch.setattr(study.common, "records", lambda run: lines)
+  run = {"summary": {"final_policy_accuracy": 0.9}}
+  assert study.real_h_calls_to_final(run) == 100 + 7 + 40 + 5
+
+
+def test_a_row_s_baselines_are_those_of_its_own_seeds():
+  """A learned H' at seeds 0 and 5, the scripted H at 0-2: H''s row reads seed 0's ceiling and
+  prosaic ML only, so its accuracy less its ceiling is its accuracy less that ceiling."""
+  study = _reproduce_2018()
+  row = lambda oracle, seed, accuracy, ceiling: {
+      "preset": "p", "oracle": oracle, "seed": seed, "accuracy": accuracy, "ceiling": ceiling,
+      "prosaic": ceiling and ceiling / 2, "real_h_calls": 10, "ceiling_labels": 100, "steps": 1,
+      "wall_seconds": 1.0}
+  rows = [row("scripted", 0, 0.9, 0.9), row("scripted", 1, 0.9, 1.0),
+          row("scripted", 2, 0.9, 0.8), row("learned", 0, 0.7, None), row("learned", 5, 0.5, None)]
+  learned = study.table(rows).splitlines()[-1].split(" | ")
+  assert learned[1:6] == ["learned", "0,5", "0.600 ± 0.141", "0.900 (n=1)", "-0.200 (n=1)"]
+  assert learned[6] == "0.450 (n=1)"  # seed 0's prosaic ML alone
 
 
 def test_a_kept_record_reads_as_its_run_and_only_for_its_own_config(finished_run, tmp_path):
