@@ -19,8 +19,10 @@ import pytest
 import helpers
 import oracle_fns
 from amplify import configs as config_lib
+from amplify import registry
 from amplify.loop import run as loop
 from amplify.learn.amplifier import Amplifier, Budget
+from amplify.oracles import scripted
 from amplify.oracles.make import make_oracle
 from amplify.oracles.base import QUIT, SKIP, UNDO, Question
 from amplify.oracles.interactive import Interactive, InteractiveSettings
@@ -84,6 +86,31 @@ def test_colored_digits_shows_the_image_and_reads_a_rule_key():
   assert ("red digit" in text or "green digit" in text) and len(text.splitlines()) == 9
   assert task.parse_key("3 green", q) == 7
   assert task.render_lookup(7, task.class0 + 1) == "digit 3, green: class 1"
+
+
+# -- a noisy H's slips ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("task_name", registry.names(registry.TASK_GROUP))
+def test_a_noisy_h_slips_into_answers_a_person_could_type(task_name):
+  """At error rate 1 every answer is a slip: a draw the task accepts for its question, for every
+  task (shortest path's and union find's draws, not knowing the question, were refused for it
+  half the time and more, so H's parse turned those slips into IDK)."""
+  task, _ = make_task(config_lib.get_config(f"{task_name}_tiny"))
+  questions = task.deployment_questions(jax.random.key(0), 1024).questions
+
+  @dataclasses.dataclass(frozen=True)
+  class Sure:  # an H that always answers (IDK is never replaced)
+    def answer(self, questions, tools, key):
+      return task.random_answers(key, questions.shape[0])
+
+  noisy = scripted.NoisyOracle(Sure(), task, error_rate=1.0)
+  slips = jax.jit(lambda k: noisy.answer(questions, None, k))(jax.random.key(1))
+  first = task.random_answers(jax.random.split(jax.random.key(1), 3)[2], questions.shape[0])
+  # at most the rare row whose every draw was refused (lexicon: 1 in (15/16)**129)
+  assert np.mean(task.valid_answers(questions, slips)) >= 0.995
+  # a draw the task accepts stands: uniform over the question's answers, as the first draw is
+  valid = np.asarray(task.valid_answers(questions, first))
+  assert np.array_equal(np.asarray(slips)[valid], np.asarray(first)[valid])
 
 
 # -- per-question oracles: the same labels as the script, pi's asks batched -----------------------

@@ -65,11 +65,18 @@ class _Slips:
     return self.base.log_likelihood(inputs, labels, lookup)
 
 
+REDRAWS = 128  # at most, NoisyOracle's draws again of a slip its task refuses for the question
+
+
 @dataclasses.dataclass(frozen=True)
 class NoisyOracle(_Slips):
   """Wraps another oracle; each answer it would give is replaced, with probability `error_rate`,
-  by a uniformly random well-formed answer. IDK stays IDK (a noisy human still knows when it
-  doesn't know)."""
+  by a uniformly random well-formed answer to its question. IDK stays IDK (a noisy human still
+  knows when it doesn't know). A task's `random_answers` does not see the questions, so a draw
+  its `valid_answers` refuses for the question (shortest path: a vertex for a distance; union
+  find: a depth for a label; lexicon: counts not adding up to the set's size) is drawn again, up
+  to `REDRAWS` times: a slip is a wrong answer a person could type, not one that H's parse turns
+  into IDK."""
   base: Oracle
   task: Task
   error_rate: float
@@ -81,7 +88,22 @@ class NoisyOracle(_Slips):
     answers = self.base.answer(questions, tools, k_base)
     slip = jax.random.bernoulli(k_slip, self.error_rate, (questions.shape[0],))
     slip &= jnp.all(answers != IDK, axis=1)
-    wrong = self.task.random_answers(k_wrong, questions.shape[0])
+    return jnp.where(slip[:, None], self._well_formed(questions, k_wrong), answers)
+
+  def _well_formed(self, questions: jax.Array, key: jax.Array) -> jax.Array:
+    """Rejection: the first draw (so a task whose every draw is well-formed slips as it always
+    did), then draws again where the task refuses it, until none is refused or after REDRAWS
+    more; the draw accepted is uniform over the question's answers among the task's draws."""
+    n = questions.shape[0]
+    refused = lambda wrong: ~self.task.valid_answers(questions, wrong)
+
+    def redraw(carry):
+      i, wrong = carry
+      again = self.task.random_answers(jax.random.fold_in(key, i), n)
+      return i + 1, jnp.where(refused(wrong)[:, None], again, wrong)
+    return jax.lax.while_loop(lambda c: (c[0] <= REDRAWS) & jnp.any(refused(c[1])), redraw,
+                              (1, self.task.random_answers(key, n)))[1]
+
     return jnp.where(slip[:, None], wrong, answers)
 
 

@@ -222,8 +222,17 @@ class Lexicon(LexiconText):
     return Inputs(inputs.context, self.encode(size, shuffle(entities), shuffle(backgrounds))), labels
 
   def random_answers(self, key: jax.Array, n: int) -> jax.Array:
-    return self._counts_answer(
-        jax.random.randint(key, (n, self.num_classes), 0, self.max_set_size + 1))
+    """Counts of a set of random size (1..max_set_size), uniform over the ways to share it out
+    among the classes: C - 1 bars among size + C - 1 slots, chosen uniformly. Without the
+    question one draw in max_set_size is of its set's size (the noisy H draws again)."""
+    k_size, k_bars = jax.random.split(key)
+    size = jax.random.randint(k_size, (n, 1), 1, self.max_set_size + 1)
+    slots = jnp.arange(self.max_set_size + self.num_classes - 1)
+    order = jnp.where(slots < size + self.num_classes - 1,
+                      jax.random.uniform(k_bars, (n, slots.size)), 2.0)
+    bars = jnp.sort(jnp.argsort(order, axis=1)[:, :self.num_classes - 1], axis=1)
+    edges = jnp.concatenate([jnp.full((n, 1), -1), bars, size + self.num_classes - 1], axis=1)
+    return self._counts_answer(jnp.diff(edges, axis=1) - 1)
 
   def valid_answers(self, questions: jax.Array, answers: jax.Array) -> jax.Array:
     return jnp.all(answers == IDK, axis=1) | self._read_counts(answers, questions[:, 0]
