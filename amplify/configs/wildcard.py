@@ -29,6 +29,7 @@ def _paper(config) -> None:
   # clipped at +-32: six counts of wildcards at about two rounds each, and slack. Not measured.
   _default(config)
   config.task.update(length=6, num_strings=64, prosaic_max_wildcards=1)
+  config.curriculum.on = True  # the authors' size curriculum, from 8 strings
   config.rounds, config.eval_size = 14, 8192
   config.label.size = 65536
   config.train.total_steps = 28000
