@@ -19,6 +19,7 @@ from amplify.learn.mz import Table, TableMz
 from amplify.oracles.make import make_oracle
 from amplify.oracles.tools import BatchTools
 from amplify.tasks import make_task
+from amplify.tasks.base import random_counts
 from amplify.types import IDK, Inputs
 
 
@@ -53,6 +54,19 @@ def test_a_subanswer_that_does_not_add_up_is_refused():
   large = np.asarray(task.difficulty(inputs.questions)) > 2
   assert large.any()
   assert np.all(np.asarray(answers)[large] == IDK)
+
+
+def test_random_counts_share_each_total_out_every_way_equally_often():
+  """A noisy H's slip on lexicon: totals 1..3 over 3 classes, each of a total's C(t + 2, 2) ways
+  to share it out drawn about equally often (6,667 each for t = 3 in 200,000 draws)."""
+  counts = np.asarray(random_counts(jax.random.key(0), 200_000, 3, 3))
+  assert counts.min() >= 0
+  totals = counts.sum(axis=1)
+  assert set(totals.tolist()) == {1, 2, 3}
+  for total, ways in ((1, 3), (2, 6), (3, 10)):
+    _, seen = np.unique(counts[totals == total], axis=0, return_counts=True)
+    assert len(seen) == ways
+    assert seen.min() > 0.9 * seen.mean() and seen.max() < 1.1 * seen.mean()
 
 
 def test_valid_answers_are_the_counts_a_person_could_type():

@@ -17,6 +17,18 @@ def answers_in_range(spec: Spec, answers: jax.Array) -> jax.Array:
           | jnp.all((answers >= first) & (answers < stop), axis=1))
 
 
+def random_counts(key: jax.Array, n: int, most: int, parts: int) -> jax.Array:
+  """int32[n, parts]: n totals drawn uniformly from 1..most, each shared out among the parts
+  uniformly over the ways to (parts - 1 bars among total + parts - 1 slots, chosen uniformly)."""
+  k_total, k_bars = jax.random.split(key)
+  slots = jnp.arange(most + parts - 1)
+  total = jax.random.randint(k_total, (n, 1), 1, most + 1)
+  order = jnp.where(slots < total + parts - 1, jax.random.uniform(k_bars, (n, slots.size)), 2.0)
+  bars = jnp.sort(jnp.argsort(order, axis=1)[:, :parts - 1], axis=1)
+  edges = jnp.concatenate([jnp.full((n, 1), -1), bars, total + parts - 1], axis=1)
+  return (jnp.diff(edges, axis=1) - 1).astype(jnp.int32)
+
+
 def letter_name(index: int, count: int) -> str:
   """The name a person reads for the index-th of `count` names: a, b, c, ... (x0, x1, ... where
   there are more than 26)."""

@@ -35,6 +35,7 @@ import numpy as np
 from amplify import registry
 from amplify.learn.prior import Block
 from amplify.tasks import stored
+from amplify.tasks.base import random_counts
 from amplify.tasks.lexicon_text import LexiconText
 from amplify.types import FIRST_TOKEN, IDK, LATENT, PAD, Inputs, Spec, Tools
 
@@ -222,17 +223,9 @@ class Lexicon(LexiconText):
     return Inputs(inputs.context, self.encode(size, shuffle(entities), shuffle(backgrounds))), labels
 
   def random_answers(self, key: jax.Array, n: int) -> jax.Array:
-    """Counts of a set of random size (1..max_set_size), uniform over the ways to share it out
-    among the classes: C - 1 bars among size + C - 1 slots, chosen uniformly. Without the
-    question one draw in max_set_size is of its set's size (the noisy H draws again)."""
-    k_size, k_bars = jax.random.split(key)
-    size = jax.random.randint(k_size, (n, 1), 1, self.max_set_size + 1)
-    slots = jnp.arange(self.max_set_size + self.num_classes - 1)
-    order = jnp.where(slots < size + self.num_classes - 1,
-                      jax.random.uniform(k_bars, (n, slots.size)), 2.0)
-    bars = jnp.sort(jnp.argsort(order, axis=1)[:, :self.num_classes - 1], axis=1)
-    edges = jnp.concatenate([jnp.full((n, 1), -1), bars, size + self.num_classes - 1], axis=1)
-    return self._counts_answer(jnp.diff(edges, axis=1) - 1)
+    """Counts of a set of random size (1..max_set_size): one draw in max_set_size is of the
+    question's size (the noisy H draws again)."""
+    return self._counts_answer(random_counts(key, n, self.max_set_size, self.num_classes))
 
   def valid_answers(self, questions: jax.Array, answers: jax.Array) -> jax.Array:
     return jnp.all(answers == IDK, axis=1) | self._read_counts(answers, questions[:, 0]
