@@ -204,6 +204,15 @@ def test_a_store_of_another_task_or_a_damaged_one_is_refused_untouched(tmp_path)
   sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
   with pytest.raises(StoreError, match="not an answer store"):
     AnswerStore(str(other), {"task": "lexicon"})
+  foreign = tmp_path / "foreign.db"  # another program's table named meta
+  sqlite3.connect(foreign).execute("CREATE TABLE meta (name, data)").connection.commit()
+  with pytest.raises(StoreError, match="damaged, or not an answer store"):
+    AnswerStore(str(foreign), {"task": "lexicon"})
+  damaged = tmp_path / "damaged.db"  # a page past the header scribbled over
+  damaged.write_bytes(before[:4096] + bytes(range(256)) * 16 + before[8192:])
+  with pytest.raises(StoreError, match="damaged, or not an answer store"):
+    AnswerStore(str(damaged), {"task": "lexicon", "settings": {"num_entities": 32}})
+  assert damaged.read_bytes() == before[:4096] + bytes(range(256)) * 16 + before[8192:]
 
 
 def test_replay_reproduces_a_scripted_runs_labels_exactly(tmp_path):

@@ -90,9 +90,14 @@ class AnswerStore:
                        f"{sorted(tables)}); it was left as it is: pass another path.")
     self._lock = threading.RLock()  # one connection, used by the caller and the writer thread
     self._writer, self._queue, self._failed = None, queue.Queue(), []
-    if not existed:
-      self._db.executescript(_SCHEMA)
-    meta = dict(self._db.execute("SELECT key, value FROM meta"))
+    try:
+      if not existed:
+        self._db.executescript(_SCHEMA)
+      meta = dict(self._db.execute("SELECT key, value FROM meta"))
+    except sqlite3.DatabaseError as e:  # a damaged page, or another program's table "meta"
+      self._db.close()
+      raise StoreError(f"--oracle_store={path}: damaged, or not an answer store ({e}); it was "
+                       "left as it is: restore it from a copy, or pass another path.") from None
     if not meta:
       with self._db:
         self._db.execute("BEGIN")
