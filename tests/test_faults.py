@@ -25,6 +25,7 @@ from amplify.learn.mz import TableMz
 from amplify.oracles.per_question import CallableOracle, OracleError
 from amplify.oracles.scripted import ScriptedOracle
 from amplify.tasks import make_task
+from amplify.types import IDK
 
 
 def _metrics(path, lines):
@@ -196,6 +197,32 @@ def test_a_per_question_oracle_is_checked_at_the_same_seam(answer, message):
   with pytest.raises(OracleError, match=message):
     amplifier.label(task.deployment_questions(jax.random.key(0), 8), None, None,
                     jax.random.key(1), progress={"round": 0})
+
+
+def test_a_key_or_subquestion_the_task_cannot_hold_is_refused_before_it_is_served():
+  """A look-up key past int32 would wrap to another entry (2**32 + 3 read entry 3); a float key
+  or subquestion token was truncated; a token past the vocabulary is no token. Each is a
+  ValueError or TypeError the oracle sees, and spends nothing of its budget."""
+  task, _ = make_task(config_lib.get_config("lexicon_tiny"))
+  length, seen, left = task.spec.question_len, [], []
+
+  def oracle(question, tools):
+    tries = [lambda: tools.lookup(2**32 + 3), lambda: tools.lookup(3.7),
+             lambda: tools.lookup(-1), lambda: tools.ask(np.full(length, 0.5)),
+             lambda: tools.ask(np.full(length, task.spec.vocab_size))]
+    for call in tries:
+      try:
+        call()
+        seen.append(None)
+      except (ValueError, TypeError) as e:
+        seen.append(type(e).__name__)
+    left.append((tools.asks_left(), tools.lookups_left()))
+    return [IDK] * task.spec.answer_len
+  amplifier = Amplifier(CallableOracle(oracle, 1), _class_zero_mz(task), task, Budget(4, 4))
+  amplifier.label(task.deployment_questions(jax.random.key(0), 1), None, None, jax.random.key(1),
+                  progress={"round": 0})
+  assert seen == ["ValueError", "TypeError", "ValueError", "ValueError", "ValueError"]
+  assert left == [(4, 4)]
 
 
 def test_a_failure_after_the_start_is_one_line_naming_the_phase_and_debug_shows_the_traceback(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import operator
 import time
 from typing import Callable
 
@@ -85,15 +86,22 @@ class Tools:
     budget; ValueError or TypeError where the task cannot read `arg`."""
     if kind == "ask":
       tokens = (self._task.parse_question(arg, self._question.tokens) if isinstance(arg, str)
-                else np.asarray(arg, np.int32))
+                else np.asarray(arg))
       if tokens.shape != (self._task.spec.question_len,):
         raise ValueError(f"a subquestion is {self._task.spec.question_len} tokens, not "
                          f"{tokens.shape}")
+      vocab = self._task.spec.vocab_size
+      if tokens.dtype.kind not in "iu" or np.any((tokens < 0) | (tokens >= vocab)):
+        raise ValueError(f"a subquestion's tokens are integers 0..{vocab - 1}, not {tokens}")
+      tokens = tokens.astype(np.int32)
       if self.asks_left() > 0:
         return tokens
       self._record.overruns += 1
       return Reply("IDK (no asks left)", np.full(self._task.spec.answer_len, IDK, np.int32), False)
-    key = self._task.parse_key(arg, self._question.tokens) if isinstance(arg, str) else int(arg)
+    key = (self._task.parse_key(arg, self._question.tokens) if isinstance(arg, str)
+           else operator.index(arg))  # an integer: a float is refused, not truncated
+    if not 0 <= key < 2**31:
+      raise ValueError(f"a look-up key is an integer 0..2**31 - 1, not {key}")
     if self.lookups_left() > 0:
       return key
     self._record.overruns += 1
