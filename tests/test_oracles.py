@@ -21,6 +21,7 @@ import oracle_fns
 from amplify import configs as config_lib
 from amplify import registry
 from amplify.loop import run as loop
+from amplify.learn import zstore
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.oracles import scripted
 from amplify.oracles.make import make_oracle
@@ -186,6 +187,28 @@ def test_a_second_labelling_takes_every_answer_from_the_store(tmp_path):
   other = make_policy(task.spec, config.model, jax.random.key(9))
   fresh = helpers.amplifier(config, task, mz, store).label(inputs, other, competent, jax.random.key(2))
   assert fresh.cost()["answers_reused"] == 0
+
+
+def test_another_budget_or_another_z_star_on_disk_reuses_nothing(tmp_path):
+  """The tools version holds H's budget (a person with more asks may answer otherwise) and a z*
+  on disk by the digest of its values (its object holds only a path and a shape)."""
+  config, task, mz, policy, competent = helpers.setup_task("lexicon")
+  spec, inputs = task.spec, task.deployment_questions(jax.random.key(5), 64)
+  store = AnswerStore(str(tmp_path / "s.db"), {"task": "lexicon"})
+  label = lambda mz, budget: Amplifier(make_oracle(config, task), mz, task, budget, store=store,
+                                       identity="scripted").label(inputs, policy, competent,
+                                                                  jax.random.key(2)).cost()
+  assert label(mz, Budget(4, 4))["oracle_calls"] > 0
+  assert label(mz, Budget(4, 4))["answers_reused"] == 64
+  assert label(mz, Budget(1, 1))["answers_reused"] == 0
+  values = np.asarray(mz.entries) - spec.z_first_token
+  write = lambda name, v: zstore.write(str(tmp_path / name), [(0, v)], spec.z_entries,
+                                       spec.z_values, spec.z_first_token)
+  first, same, other = write("a", values), write("b", values), write("c", (values + 1) % 4)
+  assert first.digest == same.digest != other.digest
+  assert label(first, Budget(4, 4))["oracle_calls"] > 0
+  assert label(same, Budget(4, 4))["answers_reused"] == 64  # another path, the same z*
+  assert label(other, Budget(4, 4))["answers_reused"] == 0
 
 
 def test_a_store_of_another_task_or_a_damaged_one_is_refused_untouched(tmp_path):

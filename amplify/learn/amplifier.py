@@ -196,7 +196,11 @@ class Amplifier:
     spec, store = self._task.spec, self._store
     graphdef, params, competent = tools
     n = inputs.questions.shape[0]
-    version = tools_version(params, competent, type(self._mz).__name__, self._mz)
+    # what H sees through its tools: pi, its competence, Mz (a z* on disk by its digest), and
+    # the budget (a person with more asks may answer otherwise)
+    version = tools_version(params, competent, type(self._mz).__name__, self._mz,
+                            getattr(self._mz, "digest", ""), self._budget.max_asks,
+                            self._budget.max_lookups)
     keys = question_keys(np.asarray(inputs.context), np.asarray(inputs.questions))
     source = self._oracle.source if isinstance(self._oracle, ReplayOracle) else self._identity
     found = store.answers(keys, source, version) if store is not None else {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
 
 import jax
@@ -56,6 +57,7 @@ class DiskMz:
   z_entries: int
   z_values: int
   z_first_token: int
+  digest: str = ""  # of the values written: the answer store's tools version reads it
 
   def lookup(self, keys: jax.Array, context: jax.Array) -> jax.Array:
     del context  # a latent world's z* is the same for every example
@@ -82,7 +84,8 @@ class DiskMz:
 
 
 jax.tree_util.register_dataclass(
-    DiskMz, data_fields=[], meta_fields=["path", "z_entries", "z_values", "z_first_token"])
+    DiskMz, data_fields=[],
+    meta_fields=["path", "z_entries", "z_values", "z_first_token", "digest"])
 
 
 def write(path: str, blocks, z_entries: int, z_values: int, z_first_token: int) -> DiskMz:
@@ -90,9 +93,10 @@ def write(path: str, blocks, z_entries: int, z_values: int, z_first_token: int) 
   covering 0..z_entries - 1) to a new chunked array at `path` (one there already is replaced);
   returns the DiskMz that reads it."""
   dtype = np.uint8 if z_values <= 256 else np.int32
-  store = create(path, z_entries, CHUNK, dtype)
+  store, digest = create(path, z_entries, CHUNK, dtype), hashlib.blake2b(digest_size=8)
   for start, values in blocks:
-    values = np.asarray(values)
-    store[start:start + len(values)].write(values.astype(dtype)).result()
+    values = np.asarray(values).astype(dtype)
+    digest.update(np.asarray([start], np.int64).tobytes() + values.tobytes())
+    store[start:start + len(values)].write(values).result()
   _store.cache_clear()  # a reader opened before holds the old chunks
-  return DiskMz(os.path.abspath(path), z_entries, z_values, z_first_token)
+  return DiskMz(os.path.abspath(path), z_entries, z_values, z_first_token, digest.hexdigest())
