@@ -88,8 +88,14 @@ class Batch:
     self.task, self.oracle = task, WebOracle(WebSettings(lease_s=lease_s))
     self.questions, self.events, self.asked = questions_of(task, n), [], []
     answer_len = task.spec.answer_len
+    # pi's calls wait while `gate` is cleared (each sets `serving` first): a test holds the
+    # run's thread in one wave while the next wave's operations queue up
+    self.gate, self.serving = threading.Event(), threading.Event()
+    self.gate.set()
 
     def serve_asks(rows, q):
+      self.serving.set()
+      self.gate.wait(30)
       self.asked.append(len(rows))
       return np.full((len(rows), answer_len), IDK, np.int32)
 
@@ -176,7 +182,7 @@ def test_a_lapsed_lease_goes_to_the_next_labeller_and_the_first_answer_is_kept(t
   assert task.render_answer(out.answers[int(stale["q"])]) == "b"
 
 
-def test_a_skipped_question_is_left_for_the_next_run(task, tmp_path):
+def test_a_skipped_question_is_counted_apart_from_the_answers(task, tmp_path):
   batch = Batch(task, 2)
   app = make_app(str(tmp_path / "w"), batch.oracle.workspace)
   ann = Labeller(app, tmp_path / "w", "ann")
@@ -246,6 +252,30 @@ def test_asks_that_come_together_go_to_pi_in_one_call(task, tmp_path):
   for i, v in enumerate(views):
     ws.submit("idk", f"p{i}", v["question"]["position"], v["question"]["lease"]).result(10)
   batch.done()
+
+
+def test_an_answer_sent_with_its_question_s_ask_waits_for_the_ask(task, tmp_path):
+  """An ask and an answer to one question in one wave: the answer is refused (409) while the ask
+  waits for pi, so the answer kept is given after it, its transcript holding the ask (it was
+  kept without it, and the ask recorded on the answered question after)."""
+  batch = Batch(task, 2)
+  ws = batch.oracle.workspace
+  a, b = (ws.submit("next", who).result(10)["question"] for who in ("ann", "bob"))
+  batch.gate.clear()
+  batch.serving.clear()
+  busy = ws.submit("ask", "bob", b["position"], b["lease"], "sigma^1(a)")
+  assert batch.serving.wait(10)  # the run's thread is in bob's wave; ann's ops queue up
+  ask = ws.submit("ask", "ann", a["position"], a["lease"], "sigma^1(a)")
+  answer = ws.submit("answer", "ann", a["position"], a["lease"], "a")
+  batch.gate.set()
+  assert busy.result(10).text and ask.result(10).text
+  with pytest.raises(Refused) as refused:
+    answer.result(10)
+  assert refused.value.status == 409
+  ws.submit("answer", "ann", a["position"], a["lease"], "a").result(10)
+  ws.submit("idk", "bob", b["position"], b["lease"]).result(10)
+  out = batch.done()
+  assert out.answered.sum() == 1 and len(out.transcripts[a["position"]].asks) == 1
 
 
 def test_asks_sent_at_once_never_pass_the_budget(task, tmp_path):

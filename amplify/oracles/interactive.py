@@ -8,7 +8,7 @@ with a short id (a1, l1, ...). Commands, one letter or a word:
   l / lookup KEY        read one entry of z* through Mz (e.g. `l c`, `l e17`, `l 3 red`)
   = / answer ANSWER     answer the question (parsed by the task, e.g. `= e`, `= c0=1 c2=1`)
   x / idk               I don't know
-  s / skip              skip the rest of this batch (asked again on the next run)
+  s / skip              skip the rest of this batch (IDK this round; not stored)
   u / undo              reopen the previous question
   n / note TEXT         a note kept with this question's transcript
   ? / help              this list

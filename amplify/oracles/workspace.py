@@ -11,8 +11,8 @@ A question is leased to one labeller at a time; a lease not acted on within `lea
 lapses and the question goes back to the queue (its budget and what was asked so far stay with
 the question). An answer to a question keeps the first one: a second, or one from a lapsed lease
 the question has since moved on from, is refused with the reason. Skip leaves a question
-unanswered in this batch (asked again on the next run); undo reopens the labeller's previous
-answer while the batch is open.
+unanswered in this batch (IDK in this round's labels, not stored: a later run over the same store
+that draws it asks it again); undo reopens the labeller's previous answer while the batch is open.
 """
 from __future__ import annotations
 
@@ -198,10 +198,14 @@ class Workspace:
           future.set_result(self._overview())
           continue
         person = self.people.setdefault(who, Person())
+        # an op on a question (all but status, next, undo) while its ask or look-up of this wave
+        # waits for pi or Mz: the answer would be kept without that step, or the step land on
+        # the question reopened
+        if len(args) >= 2 and any(self._at(args[0]) is other
+                                  for other, *_ in waiting["ask"] + waiting["lookup"]):
+          raise Refused("this question's last step is still being answered; wait for it", 409)
         if op in ("ask", "lookup"):
           slot = self._held(who, *args[:2])
-          if any(slot is other for other, *_ in waiting["ask"] + waiting["lookup"]):
-            raise Refused("this question's last step is still being answered; wait for it", 409)
           payload = slot.tools.begin(op, check_text(args[2], "subquestion" if op == "ask"
                                                     else "key"))
           if isinstance(payload, Reply):  # past the budget: IDK, no call
@@ -228,11 +232,14 @@ class Workspace:
     slot.until = time.time() + self.lease_s  # acting on a lease keeps it
     return reply
 
+  def _at(self, position) -> Slot | None:
+    ok = isinstance(position, int) and 0 <= position < len(self.slots)
+    return self.slots[position] if ok else None
+
   def _held(self, who: str, position, lease) -> Slot:
     """The slot `who` holds under lease number `lease`, or the reason it is not theirs."""
-    if not isinstance(position, int) or not 0 <= position < len(self.slots):
+    if (slot := self._at(position)) is None:
       raise Refused("no such question in this batch", 404)
-    slot = self.slots[position]
     if slot.state in ("answered", "idk", "skipped"):
       by = "you" if slot.answered_by == who else "another labeller"
       raise Refused(f"this question was already {slot.state} (by {by}); the first answer is "
