@@ -133,6 +133,8 @@ def test_a_cold_round_whose_fresh_network_failed_keeps_the_previous_policy(tmp_p
   evals = _evals(workdir)
   assert evals[0]["competent_difficulties"]  # pi_0 had learnt something worth keeping
   assert [e["kept_previous_policy"] for e in evals[:2]] == [False, True]
+  # pi_0 never trained on round 1's rows: no train agreement, no IID gap, for that round
+  assert evals[1]["train_agreement"] is evals[1]["iid_gap"] is None
   assert evals[1]["policy_accuracy"] == evals[0]["policy_accuracy"]
   assert evals[1]["policy_accuracy_by_difficulty"] == evals[0]["policy_accuracy_by_difficulty"]
   assert "round(s) 1 kept the previous" in report.format_table(str(workdir))

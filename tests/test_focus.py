@@ -29,7 +29,7 @@ def _focus(difficulty, agreement, seed=0, mastered=MASTERED):
     here = np.flatnonzero(difficulty == d)
     agrees[here[:int(round(share * len(here)))]] = True
   return focus(_rows(difficulty), difficulty, lambda index: agrees[index], mastered,
-               jax.random.key(seed), probe_rows=len(difficulty))
+               jax.random.key(seed), probe_rows=len(difficulty))[:2]
 
 
 def test_steps_go_to_what_pi_has_not_learnt_and_what_it_has_is_kept():
@@ -100,22 +100,23 @@ def test_a_difficulty_probed_on_a_few_rows_or_none_counts_as_still_learning():
   rows, agrees = _rows(difficulty), np.ones(len(difficulty), bool)
   missed = 0
   for seed in range(8):
-    _, by_difficulty = focus(rows, difficulty, lambda index: agrees[index], MASTERED,
-                             jax.random.key(seed), probe_rows=64)
+    _, by_difficulty, _ = focus(rows, difficulty, lambda index: agrees[index], MASTERED,
+                                jax.random.key(seed), probe_rows=64)
     assert set(by_difficulty) == {0, 1, 3}
     missed += by_difficulty[3] == 0.0
   assert missed  # a probe that missed difficulty 3's rows reads it as unlearnt
 
 
-def test_pi_trains_on_the_rows_drawn(monkeypatch, tmp_path):
+def test_pi_trains_on_the_rows_drawn_and_its_train_agreement_reads_them(monkeypatch, tmp_path):
   """distil hands Distiller.fit the focused draw's rows, not the rows before it (round 1 of a
-  tiny run; round 0 has no pi to measure and draws nothing)."""
+  tiny run; round 0 has no pi to measure and draws nothing); the IID check's train agreement is
+  on the round's answered rows the draw took, not on those it left out (held-out rows for pi)."""
   from amplify import configs as config_lib
   from amplify.learn import distill
   from amplify.loop import phases
   from amplify.loop import run as loop
-  fitted, drawn = [], []
-  real_fit, real_focus = distill.Distiller.fit, phases.focus
+  fitted, drawn, means, checked = [], [], [], []
+  real_fit, real_focus, real_mean = distill.Distiller.fit, phases.focus, phases._mean
 
   def fit(self, rows, *args, **kwargs):
     fitted.append(np.asarray(rows.inputs.questions))
@@ -125,8 +126,18 @@ def test_pi_trains_on_the_rows_drawn(monkeypatch, tmp_path):
     out = real_focus(rows, *args, **kwargs)
     drawn.append((np.asarray(rows.inputs.questions), np.asarray(out[0].inputs.questions)))
     return out
+
+  def check(run, state, r, parts, trained):
+    means.clear()
+    out = real_check(run, state, r, parts, trained)
+    checked.append((parts, [m for m in means if len(m) == len(parts.train_answered)], out[0]))
+    return out
+  real_check = loop.iid_check
   monkeypatch.setattr(distill.Distiller, "fit", fit)
   monkeypatch.setattr(phases, "focus", spy)
+  monkeypatch.setattr(phases, "_mean", lambda values, where: means.append(np.asarray(where))
+                      or real_mean(values, where))
+  monkeypatch.setattr(loop, "iid_check", check)
   config = config_lib.get_config("permutation_tiny", **{"train.focus": True, "rounds": 2,
                                                          "baselines": False})
   loop.run(config, str(tmp_path / "w"))
@@ -134,3 +145,11 @@ def test_pi_trains_on_the_rows_drawn(monkeypatch, tmp_path):
   before, after = drawn[0]
   assert not np.array_equal(before, after)  # the draw did change the rows
   np.testing.assert_array_equal(fitted[1], after)
+  # round 0 (no draw): every answered training row; round 1: only those among the rows drawn
+  (parts0, [mask0], _), (parts1, [mask1], record1) = checked
+  np.testing.assert_array_equal(mask0, parts0.train_answered)
+  taken = {q.tobytes() for q in after}
+  in_draw = np.asarray([q.tobytes() in taken for q in np.asarray(parts1.train.inputs.questions)])
+  assert not np.any(mask1 & ~(parts1.train_answered & in_draw))
+  assert 0 < mask1.sum() < parts1.train_answered.sum()  # the draw left answered rows out
+  assert record1["train_agreement"] is not None
