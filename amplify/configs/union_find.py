@@ -9,9 +9,8 @@ Variants: "" (12 variables, 4 labels, bounds up to 3: classes of 4 are no deeper
 "paper" (64 variables, 8 labels, bounds up to 7: the size of Christiano et al. 2018, whose
 classes of 8 are no deeper; the authors' size curriculum on). A config sets the task's size and
 budgets; the policy's depth is about the longest chain of hops it must follow (the bound K, plus
-one). Round r's labels reach bound r + 1 at the soonest; on the CPU pi
-took 2-3 rounds to pass each bound, so a run needs about 3K rounds (the paper variant's 12 for
-K = 7 are not measured).
+one). Round r's labels reach bound r + 1 at the soonest; on the CPU pi took 2-3 rounds to pass
+each bound, so a run needs about 3K rounds (the paper variant's 12 for K = 7 are not measured).
 """
 from __future__ import annotations
 

@@ -104,9 +104,6 @@ class NoisyOracle(_Slips):
     return jax.lax.while_loop(lambda c: (c[0] <= REDRAWS) & jnp.any(refused(c[1])), redraw,
                               (1, self.task.random_answers(key, n)))[1]
 
-    return jnp.where(slip[:, None], wrong, answers)
-
-
 
 @dataclasses.dataclass(frozen=True)
 class SloppySettings:
