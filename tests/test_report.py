@@ -135,6 +135,8 @@ def test_table_shows_type2_columns_and_na_for_older_rounds(workdir):
   assert "the gate refused pi_r in round(s) 2" in table
   assert f"round 2: {GATE}" in table
   assert "promotions 2/3  largest gap 1-2 +0.300 (round 1)" in table
+  # of the rounds decided: a round that trains nothing (imitate_on_d's round 1) decides nothing
+  assert report._promotions({"promotions": 1, "refused_rounds": [], "rounds": 2}) == "1/1"
 
 
 def test_plots_are_written_and_read_back(workdir, tmp_path):

@@ -117,8 +117,11 @@ def _largest_gap(summary: dict) -> str:
 
 
 def _promotions(summary: dict) -> str:
+  """Promotions of the rounds the gate decided (a round that trains nothing decides nothing)."""
   promotions = summary.get("promotions")
-  return "n/a" if promotions is None else f"{promotions}/{summary['rounds']}"
+  if promotions is None:
+    return "n/a"
+  return f"{promotions}/{promotions + len(summary.get('refused_rounds') or [])}"
 
 
 def _refused(evals: list[dict]) -> str:
