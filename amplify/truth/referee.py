@@ -7,7 +7,8 @@ never opened by the run's process), keeps the truth and sends the task back. So 
 where H, H^A, the prior fit and distillation run, never holds the truth, nor what rebuilds it: an
 oracle that walks the stack, the garbage collector or the referrers of the task finds no truth,
 and one that reads the run's config and calls the task's factory with the seed builds another
-world. What the run's process sends is predictions (questions and answers, a fitted z*); what
+world. (The boundary is the process, not the user: code of the same user can open the secret
+file, or pickle code into a request; BUILD_NOTES.md, known limits.) What the run's process sends is predictions (questions and answers, a fitted z*); what
 comes back is scores, and the baselines' metric lines. (`Referee(task, truth, rounds)` hands over
 a task and truth built in the caller's process instead: for a test or an experiment that acts as
 the evaluator.)
