@@ -95,7 +95,7 @@ def test_colored_digits_shows_the_image_and_reads_a_rule_key():
 def test_a_noisy_h_slips_into_answers_a_person_could_type(task_name):
   """At error rate 1 every answer is a slip: a draw the task accepts for its question, for every
   task (shortest path's and union find's draws, not knowing the question, were refused for it
-  half the time and more, so H's parse turned those slips into IDK)."""
+  half the time and more, lexicon's nearly always, so H's parse turned those slips into IDK)."""
   task, _ = make_task(config_lib.get_config(f"{task_name}_tiny"))
   questions = task.deployment_questions(jax.random.key(0), 1024).questions
 
@@ -107,7 +107,7 @@ def test_a_noisy_h_slips_into_answers_a_person_could_type(task_name):
   noisy = scripted.NoisyOracle(Sure(), task, error_rate=1.0)
   slips = jax.jit(lambda k: noisy.answer(questions, None, k))(jax.random.key(1))
   first = task.random_answers(jax.random.split(jax.random.key(1), 3)[2], questions.shape[0])
-  # at most the rare row whose every draw was refused (lexicon: 1 in (15/16)**129)
+  # at most the rare row whose every draw was refused (one draw in m fits: (1 - 1/m)**129)
   assert np.mean(task.valid_answers(questions, slips)) >= 0.995
   # a draw the task accepts stands: uniform over the question's answers, as the first draw is
   valid = np.asarray(task.valid_answers(questions, first))
@@ -204,7 +204,8 @@ def test_another_budget_or_another_z_star_on_disk_reuses_nothing(tmp_path):
   values = np.asarray(mz.entries) - spec.z_first_token
   write = lambda name, v: zstore.write(str(tmp_path / name), [(0, v)], spec.z_entries,
                                        spec.z_values, spec.z_first_token)
-  first, same, other = write("a", values), write("b", values), write("c", (values + 1) % 4)
+  first, same, other = (write("a", values), write("b", values),
+                        write("c", (values + 1) % spec.z_values))
   assert first.digest == same.digest != other.digest
   assert label(first, Budget(4, 4))["oracle_calls"] > 0
   assert label(same, Budget(4, 4))["answers_reused"] == 64  # another path, the same z*
