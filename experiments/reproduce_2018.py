@@ -19,11 +19,10 @@ md,png}: per preset and oracle (mean ± sd over seeds) the final accuracy, the c
 accuracy less the same seed's ceiling, prosaic ML, the real H's calls (labels and type-2
 answers) of the rounds up to the first within 1 point of the final accuracy, the ground-truth
 labels the ceiling could draw (its pool, at most its steps x batch), the distillation steps and
-the wall seconds (the baselines' columns read the scripted runs of the row's own seeds, listed in
-its first column); then a row a run
-(accuracy, ceiling, their difference, prosaic ML, steps, wall seconds); the plot, accuracy
-against distillation steps per preset, one line a seed and oracle, with the ceiling's final
-accuracy beside it. Each finished run's record (config, metrics, summary, world; no checkpoints)
+the wall seconds (the baselines' columns read the scripted runs of the row's own seeds, listed
+in its seeds column); then a row a run (accuracy, ceiling, their difference, prosaic ML, steps,
+wall seconds); the plot, accuracy against distillation steps per preset, one line a seed and
+oracle, with the ceiling's final accuracy beside it. Each finished run's record (config, metrics, summary, world; no checkpoints)
 is kept in RESULTS/reproduce_2018/runs/, and a run whose workdir is absent is read from there,
 so the seeds of a sweep run on different machines add up in one table. These tasks draw their
 instances from the run's seed alone (no latent world, so the referee's secret changes nothing:
