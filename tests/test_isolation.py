@@ -274,6 +274,31 @@ def test_the_referee_answers_no_more_requests_than_a_run_makes(tmp_path):
     loop.run(config, str(tmp_path), checked)
 
 
+class _Opens:
+  """Unpickled, opens (creates) a file: code a crafted request would run in the referee."""
+
+  def __init__(self, path):
+    self.path = path
+
+  def __reduce__(self):
+    return open, (self.path, "w")
+
+
+def test_a_crafted_request_runs_no_code_in_the_referee(tmp_path):
+  """A request holding anything but what a run sends (here a pickle that calls `open`) is refused
+  before it is read, and spends nothing: the referee still answers the run's own requests."""
+  config = config_lib.get_config("permutation_tiny", rounds=1, baselines=False, type2_size=0)
+  checked = loop.check(config, str(tmp_path / "w"))
+  task, referee = checked.task, checked.referee
+  marker = tmp_path / "written-by-the-referee"
+  with pytest.raises(RuntimeError, match=r"UnpicklingError: a request holding io.open, which no run sends"):
+    referee.accuracy(_Opens(str(marker)), None)
+  assert not marker.exists()
+  inputs = task.evaluation_questions(jax.random.key(0), 4)
+  assert 0 <= referee.accuracy(inputs, task.random_answers(jax.random.key(1), 4)) <= 1
+  referee.close()
+
+
 @pytest.mark.parametrize("task_name", TASKS)
 def test_the_run_world_is_the_referee_and_the_run_config_rebuilds_another(task_name, tmp_path):
   """The run's task comes from the referee process, in the world of the seed and the secret: an

@@ -8,7 +8,7 @@ where H, H^A, the prior fit and distillation run, never holds the truth, nor wha
 oracle that walks the stack, the garbage collector or the referrers of the task finds no truth,
 and one that reads the run's config and calls the task's factory with the seed builds another
 world. (The boundary is the process, not the user: code of the same user can open the secret
-file, or pickle code into a request; BUILD_NOTES.md, known limits.) What the run's process sends is predictions (questions and answers, a fitted z*); what
+file; BUILD_NOTES.md, known limits.) What the run's process sends is predictions (questions and answers, a fitted z*); what
 comes back is scores, and the baselines' metric lines. (`Referee(task, truth, rounds)` hands over
 a task and truth built in the caller's process instead: for a test or an experiment that acts as
 the evaluator.)
@@ -43,6 +43,29 @@ _METHODS = ("accuracy", "accuracy_by_difficulty", "z_accuracy", "start_baselines
 
 def _write(connection, obj) -> None:
   connection.send_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+# What a request may hold (`Referee._ask`: predictions, a fitted z*, the baselines' inputs and
+# config): the classes and array builders it is pickled with, and no other. A request is read with
+# these alone, so a crafted one cannot run code in the process that holds the truth.
+_REQUEST_GLOBALS = frozenset({
+    ("amplify.types", "Inputs"), ("amplify.learn.mz", "MzView"), ("amplify.learn.mz", "TableMz"),
+    ("amplify.learn.mz", "ExactIndex"), ("amplify.learn.zstore", "DiskMz"),
+    ("jax._src.array", "_reconstruct_array"), ("numpy", "dtype"), ("numpy", "ndarray"),
+    *((f"numpy.{core}.{module}", name) for core in ("core", "_core") for module, name in (
+        ("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))),
+    *(("ml_collections.config_dict.config_dict", name)
+      for name in ("ConfigDict", "FrozenConfigDict", "FieldReference")),
+    *(("builtins", name) for name in ("tuple", "list", "dict", "set", "frozenset", "int", "float",
+                                      "bool", "str", "bytes", "complex", "slice")),
+    ("collections", "OrderedDict")})
+
+
+class _RequestUnpickler(pickle.Unpickler):
+  def find_class(self, module: str, name: str):
+    if (module, name) not in _REQUEST_GLOBALS:
+      raise pickle.UnpicklingError(f"a request holding {module}.{name}, which no run sends")
+    return super().find_class(module, name)
 
 
 def _read_bytes(connection) -> bytes | None:
@@ -373,7 +396,7 @@ def serve(connection) -> None:
   evaluator, training = Evaluator(task, truth), None
   while (data := _read_bytes(connection)) is not None:
     try:
-      method, args = pickle.loads(data)
+      method, args = _RequestUnpickler(io.BytesIO(data)).load()
       if method not in _METHODS:
         raise ValueError(f"unknown request {method!r}")
       if left[method] <= 0:
