@@ -25,8 +25,8 @@ from amplify.learn.mz import MzView, Table
 from amplify.learn.policy import reads_mz
 from amplify.oracles.make import human_model, make_oracle
 from amplify.tasks import make_task
+from amplify.truth.baselines import Training
 from amplify.truth.evaluator import Evaluator
-from amplify.truth.referee import _Baselines  # pylint: disable=protected-access (what it times)
 import common
 
 _STEPS = flags.DEFINE_integer("steps", 300, "Steps of each baseline (0: the preset's budget).")
@@ -56,7 +56,7 @@ def bench(preset: str, seed: int) -> dict:
   def train(groups) -> tuple[float, list[dict]]:
     start, lines = time.perf_counter(), []
     for group in groups:
-      baselines = _Baselines(task, truth, evaluator, group, eval_inputs, d_sample, config, view)
+      baselines = Training(task, truth, evaluator, group, eval_inputs, d_sample, config, view)
       lines += [baselines.record(i) for i in range(len(group))]
     return time.perf_counter() - start, lines
 

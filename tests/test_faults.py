@@ -400,13 +400,13 @@ def test_a_checkpoint_whose_round_has_no_metrics_line_is_a_clear_error(tmp_path,
 
 
 def test_a_baseline_that_fails_is_one_line_and_the_others_still_finish(monkeypatch):
-  from amplify.truth import baselines, referee  # pylint: disable=g-import-not-at-top
+  from amplify.truth import baselines  # pylint: disable=g-import-not-at-top
   def boom(*args, **kwargs):
     raise ValueError("out of memory\nmore detail")
   monkeypatch.setitem(baselines.EXTRA, "boom", boom)
   monkeypatch.setitem(baselines.EXTRA, "fine", lambda *args, **kwargs: {"baseline": "fine"})
   key = jax.random.key_data(jax.random.key(0))
-  training = referee._Baselines(None, None, None, [("boom", key), ("fine", key)], None, None,
+  training = baselines.Training(None, None, None, [("boom", key), ("fine", key)], None, None,
                                 None, None)
   assert training.record(1) == {"baseline": "fine"}
   with pytest.raises(RuntimeError, match=r"^a baseline failed: ValueError: out of memory$"):

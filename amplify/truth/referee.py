@@ -46,19 +46,17 @@ def _write(connection, obj) -> None:
 
 
 # What a request may hold (`Referee._ask`: predictions, a fitted z*, the baselines' inputs and
-# config): the classes and array builders it is pickled with, and no other. A request is read with
-# these alone, so a crafted one cannot run code in the process that holds the truth.
-_REQUEST_GLOBALS = frozenset({
-    ("amplify.types", "Inputs"), ("amplify.learn.mz", "MzView"), ("amplify.learn.mz", "TableMz"),
-    ("amplify.learn.mz", "ExactIndex"), ("amplify.learn.zstore", "DiskMz"),
-    ("jax._src.array", "_reconstruct_array"), ("numpy", "dtype"), ("numpy", "ndarray"),
-    *((f"numpy.{core}.{module}", name) for core in ("core", "_core") for module, name in (
-        ("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))),
-    *(("ml_collections.config_dict.config_dict", name)
-      for name in ("ConfigDict", "FrozenConfigDict", "FieldReference")),
-    *(("builtins", name) for name in ("tuple", "list", "dict", "set", "frozenset", "int", "float",
-                                      "bool", "str", "bytes", "complex", "slice")),
-    ("collections", "OrderedDict")})
+# config), and no other global: a crafted request runs no code in the process holding the truth.
+_REQUEST_GLOBALS = frozenset(tuple(name.rsplit(".", 1)) for name in """
+    amplify.types.Inputs amplify.learn.mz.MzView amplify.learn.mz.TableMz
+    amplify.learn.mz.ExactIndex amplify.learn.zstore.DiskMz jax._src.array._reconstruct_array
+    numpy.dtype numpy.ndarray numpy.core.multiarray._reconstruct numpy.core.multiarray.scalar
+    numpy._core.multiarray._reconstruct numpy._core.multiarray.scalar numpy._core.numeric._frombuffer
+    numpy.core.numeric._frombuffer ml_collections.config_dict.config_dict.ConfigDict
+    ml_collections.config_dict.config_dict.FrozenConfigDict collections.OrderedDict
+    ml_collections.config_dict.config_dict.FieldReference builtins.tuple builtins.list builtins.dict
+    builtins.set builtins.frozenset builtins.int builtins.float builtins.bool builtins.str
+    builtins.bytes builtins.complex builtins.slice""".split())
 
 
 class _RequestUnpickler(pickle.Unpickler):
@@ -275,44 +273,6 @@ def _error(e: Exception) -> str:
   return f"{type(e).__name__}: {first_line}"
 
 
-class _Baselines:
-  """The named baselines, each trained in a thread of its own in the referee process, beside
-  one another and the run's rounds (they read nothing the rounds produce but z*, fitted before
-  round 0). One training leaves part of the cores idle, so side by side they end sooner than one
-  after the other (1.2x on lexicon, 1.26x on wildcard, 2 CPU cores: experiments/results/
-  bench_baselines), with the same results."""
-
-  def __init__(self, task, truth, evaluator, named_keys, eval_inputs, d_sample, config, view):
-    import threading
-    self.records, self.errors = [None] * len(named_keys), [None] * len(named_keys)
-    self.finished = [threading.Event() for _ in named_keys]
-    for i, named_key in enumerate(named_keys):
-      threading.Thread(target=self._train, args=(i, task, truth, evaluator, named_key,
-                                                 eval_inputs, d_sample, config, view),
-                       daemon=True).start()
-
-  def _train(self, i, task, truth, evaluator, named_key, eval_inputs, d_sample, config, view):
-    import jax
-    from amplify.truth import baselines  # the networks' code loads only for a run with baselines
-    named = {"prosaic": baselines.prosaic_ml, "ceiling": baselines.supervised_ceiling,
-             **baselines.EXTRA}
-    name, key_data = named_key
-    try:
-      self.records[i] = named[name](task, truth, evaluator, eval_inputs, d_sample,
-                                    jax.random.wrap_key_data(key_data), config, view=view)
-    except Exception as e:  # handed to the run with its request for this baseline's result
-      self.errors[i] = _error(e)
-    finally:
-      self.finished[i].set()
-
-  def record(self, i: int) -> dict:
-    """The metrics line of the i-th baseline started, once it has finished."""
-    self.finished[i].wait()
-    if self.records[i] is None:
-      raise RuntimeError(f"a baseline failed: {self.errors[i]}")
-    return self.records[i]
-
-
 def _build(plugin: bytes | str, settings, seed: int, name: str):
   """The task and its truth, in a world from the seed and this user's secret. plugin: pickled,
   or why it could not be (then it is found here by name)."""
@@ -404,7 +364,8 @@ def serve(connection) -> None:
                               "run has asked the referee (an oracle reaching for the truth?)")
       left[method] -= 1
       if method == "start_baselines":
-        training = _Baselines(task, truth, evaluator, *args)
+        from amplify.truth import baselines  # the networks load only for a run with baselines
+        training = baselines.Training(task, truth, evaluator, *args)
         value = None
       elif method == "baseline":
         value = training.record(*args)
