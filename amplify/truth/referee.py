@@ -8,8 +8,9 @@ where H, H^A, the prior fit and distillation run, never holds the truth, nor wha
 oracle that walks the stack, the garbage collector or the referrers of the task finds no truth,
 and one that reads the run's config and calls the task's factory with the seed builds another
 world. (The boundary is the process, not the user: code of the same user can open the secret
-file; BUILD_NOTES.md, known limits.) What the run's process sends is predictions (questions and answers, a fitted z*); what
-comes back is scores, and the baselines' metric lines. (`Referee(task, truth, rounds)` hands over
+file; BUILD_NOTES.md, known limits.) What the run's process sends is predictions (questions and
+answers, a fitted z*), read with an allowlist of the classes a run sends; what comes back is
+scores, and the baselines' metric lines. (`Referee(task, truth, rounds)` hands over
 a task and truth built in the caller's process instead: for a test or an experiment that acts as
 the evaluator.)
 
