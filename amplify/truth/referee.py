@@ -52,8 +52,9 @@ _REQUEST_GLOBALS = frozenset(tuple(name.rsplit(".", 1)) for name in """
     amplify.types.Inputs amplify.learn.mz.MzView amplify.learn.mz.TableMz
     amplify.learn.mz.ExactIndex amplify.learn.zstore.DiskMz jax._src.array._reconstruct_array
     numpy.dtype numpy.ndarray numpy.core.multiarray._reconstruct numpy.core.multiarray.scalar
-    numpy._core.multiarray._reconstruct numpy._core.multiarray.scalar numpy._core.numeric._frombuffer
-    numpy.core.numeric._frombuffer ml_collections.config_dict.config_dict.ConfigDict
+    numpy._core.multiarray._reconstruct numpy._core.multiarray.scalar
+    numpy._core.numeric._frombuffer numpy.core.numeric._frombuffer
+    ml_collections.config_dict.config_dict.ConfigDict
     ml_collections.config_dict.config_dict.FrozenConfigDict collections.OrderedDict
     ml_collections.config_dict.config_dict.FieldReference builtins.tuple builtins.list builtins.dict
     builtins.set builtins.frozenset builtins.int builtins.float builtins.bool builtins.str
