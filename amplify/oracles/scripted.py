@@ -97,12 +97,14 @@ class NoisyOracle(_Slips):
     n = questions.shape[0]
     refused = lambda wrong: ~self.task.valid_answers(questions, wrong)
 
-    def redraw(carry):
-      i, wrong = carry
-      again = self.task.random_answers(jax.random.fold_in(key, i), n)
-      return i + 1, jnp.where(refused(wrong)[:, None], again, wrong)
-    return jax.lax.while_loop(lambda c: (c[0] <= REDRAWS) & jnp.any(refused(c[1])), redraw,
-                              (1, self.task.random_answers(key, n)))[1]
+    def redraw(carry):  # (draws so far, the answers, which of them the task refuses)
+      i, wrong, no = carry
+      wrong = jnp.where(no[:, None], self.task.random_answers(jax.random.fold_in(key, i), n),
+                        wrong)
+      return i + 1, wrong, refused(wrong)
+    first = self.task.random_answers(key, n)
+    return jax.lax.while_loop(lambda c: (c[0] <= REDRAWS) & jnp.any(c[2]), redraw,
+                              (1, first, refused(first)))[1]
 
 
 @dataclasses.dataclass(frozen=True)
