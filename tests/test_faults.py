@@ -49,7 +49,8 @@ def test_a_last_metrics_line_cut_short_is_dropped_with_a_warning(tmp_path, capsy
 
 def test_a_damaged_metrics_line_before_the_last_is_an_error_naming_it(tmp_path):
   path = tmp_path / "metrics.jsonl"
-  _metrics(path, ['{"round": 0}\n', "garbage\n", '{"round": 1}\n'])
+  _metrics(path, ['{"round": 0, "phase": "eval"}\n', "garbage\n",
+                  '{"round": 1, "phase": "eval"}\n'])
   before = path.read_text()
   with pytest.raises(ValueError, match=r"metrics.jsonl line 2 is damaged"):
     MetricWriter(str(path), keep=lambda rec: True)

@@ -290,6 +290,43 @@ def test_a_metrics_line_that_lacks_keys_is_one_line(tmp_path):
   _one_line(_report_cli(f"--workdir={tmp_path}"), "does not read as a run's lines (KeyError:")
 
 
+@pytest.mark.parametrize("line", ["{}", "[1, 2]"])
+def test_a_metrics_line_that_is_no_record_is_one_line_alone_and_side_by_side(workdir, tmp_path,
+                                                                            line):
+  """JSON, but not a run's line (no round, no phase): the same one line for the table, the
+  side-by-side table and the plots."""
+  run = _copy(workdir, tmp_path)
+  lines = (run / "metrics.jsonl").read_text().splitlines()
+  (run / "metrics.jsonl").write_text("\n".join(lines[:2] + [line] + lines[2:]) + "\n")
+  for args in ([f"--workdir={run}"], [f"--workdir={workdir},{run}"],
+               [f"--workdir={workdir},{run}", "--plots", f"--out={tmp_path}"]):
+    _one_line(_report_cli(*args), "metrics.jsonl line 3 is damaged (not a record with a round "
+              "and a phase)", "use a new --workdir")
+
+
+def test_the_side_by_side_table_reads_a_damaged_run_s_line_as_one_line(workdir, tmp_path):
+  run = _copy(workdir, tmp_path)
+  lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+  del [r for r in lines if r["phase"] == "eval"][-1]["policy_accuracy"]
+  (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+  (run / "summary.json").unlink()  # unfinished: the row reads the last eval line
+  _one_line(_report_cli(f"--workdir={workdir},{run}"), "does not read as a run's lines (KeyError:")
+
+
+def test_a_gap_a_round_lacks_is_drawn_as_n_a_not_as_no_gap():
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  evals = [_eval_line(r, None) | {"iid_gap": [0.0, None, 0.02][r]} for r in range(3)]
+  fig = Figure()
+  plots.iid_gap(fig, plots.RunMetrics("run", evals, [], {}))
+  bottom = fig.axes[1]
+  assert [t.get_text() for t in bottom.texts] == ["n/a"] and bottom.texts[0].get_position()[0] == 1
+  evals = [_eval_line(r, {"type1_score": 0.5, "type2_score": 0.5, "type1_type2_gap": 0.0})
+           for r in range(2)] + [_eval_line(2, None)]
+  fig = Figure()
+  plots.type1_type2(fig, plots.RunMetrics("run", evals, [], {}))
+  assert [t.get_text() for t in fig.axes[1].texts] == ["n/a"]  # no "no gap" note: round 2 lacks it
+
+
 def test_transcripts_that_are_a_file_or_damaged_are_one_line(workdir, tmp_path):
   run = _copy(workdir, tmp_path)
   (run / "transcripts" / "round_1.npz").write_bytes(b"PK\x03\x04 cut short")  # zipfile's error

@@ -5,6 +5,8 @@ served by Starlette's test client (the real server is in tests/test_web_run.py).
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 import time
 
@@ -82,11 +84,12 @@ def questions_of(task, n: int, max_asks=2, max_lookups=2) -> list[Question]:
 
 
 class Batch:
-  """A batch labelled in a thread by the web oracle, its events recorded as the store gets them."""
+  """A batch labelled in a thread by the web oracle, its events recorded as the store gets them
+  (`batches` > 1: that many batches of n in turn, through the one oracle, as a run's rounds)."""
 
-  def __init__(self, task, n: int, lease_s=60.0):
-    self.task, self.oracle = task, WebOracle(WebSettings(lease_s=lease_s))
-    self.questions, self.events, self.asked = questions_of(task, n), [], []
+  def __init__(self, task, n: int, lease_s=60.0, batches=1):
+    self.task, self.oracle, self.n = task, WebOracle(WebSettings(lease_s=lease_s)), n
+    self.questions, self.events, self.asked = questions_of(task, n * batches), [], []
     answer_len = task.spec.answer_len
     # pi's calls wait while `gate` is cleared (each sets `serving` first): a test holds the
     # run's thread in one wave while the next wave's operations queue up
@@ -107,9 +110,10 @@ class Batch:
       time.sleep(0.01)
 
   def _run(self, serve_asks):
-    self.out = label_per_question(self.oracle, self.task, self.questions, serve_asks,
-                                  lambda rows, keys: np.asarray(keys) % 4,
-                                  lambda *event: self.events.append(event))
+    for start in range(0, len(self.questions), self.n):
+      self.out = label_per_question(self.oracle, self.task, self.questions[start:start + self.n],
+                                    serve_asks, lambda rows, keys: np.asarray(keys) % 4,
+                                    lambda *event: self.events.append(event))
 
   def kinds(self, kind):
     return [e for e in self.events if e[1] == kind]
@@ -182,6 +186,16 @@ def test_a_lapsed_lease_goes_to_the_next_labeller_and_the_first_answer_is_kept(t
   assert task.render_answer(out.answers[int(stale["q"])]) == "b"
 
 
+def test_an_answer_on_a_lapsed_lease_nobody_took_counts_the_time_since_it_was_taken(task):
+  batch = Batch(task, 1, lease_s=0.3)
+  ws = batch.oracle.workspace
+  v = ws.submit("next", "ann").result(10)["question"]
+  time.sleep(0.8)  # lapsed; nobody took it
+  ws.submit("answer", "ann", v["position"], v["lease"], "a").result(10)
+  batch.done()
+  assert batch.kinds("answer")[0][2]["seconds"] >= 0.7
+
+
 def test_a_skipped_question_is_counted_apart_from_the_answers(task, tmp_path):
   batch = Batch(task, 2)
   app = make_app(str(tmp_path / "w"), batch.oracle.workspace)
@@ -237,6 +251,28 @@ def test_every_refusal_changes_nothing(task, tmp_path):
     while held(person.html):
       person.post("answer", "a")
   assert batch.done().answered.sum() == 3
+
+
+def test_a_form_from_an_earlier_batch_is_refused_where_its_question_stood(task):
+  """Positions restart at 0 in every batch: ann's page from round 0's batch, sent in round 1's
+  where she holds position 0 again (a second tab), is refused, not stored as her answer to the
+  question standing there now."""
+  batch = Batch(task, 1, batches=2)
+  ws = batch.oracle.workspace
+  stale = ws.submit("next", "ann").result(10)["question"]
+  ws.submit("answer", "ann", stale["position"], stale["lease"], "a").result(10)
+  deadline = time.time() + 30
+  while not (ws.is_open and ws.slots[0].question is batch.questions[1]):
+    assert time.time() < deadline
+    time.sleep(0.01)
+  now = ws.submit("next", "ann").result(10)["question"]
+  assert now["position"] == stale["position"] and now["text"] != stale["text"]
+  with pytest.raises(Refused, match="from an older page") as refused:
+    ws.submit("answer", "ann", stale["position"], stale["lease"], "b").result(10)
+  assert refused.value.status == 409 and len(batch.kinds("answer")) == 1
+  ws.submit("answer", "ann", now["position"], now["lease"], "c").result(10)
+  batch.done()
+  assert [task.render_answer(e[2]["answer"]) for e in batch.kinds("answer")] == ["a", "c"]
 
 
 def test_asks_that_come_together_go_to_pi_in_one_call(task, tmp_path):
@@ -312,6 +348,8 @@ def test_the_run_browser_opens_only_the_runs_it_lists(tmp_path):
                "/compare.png?run=secret"):
     assert boss.client.get(path).status_code == 404, path
   assert boss.client.get("/compare", params={"run": ["a", "../secret"]}).status_code == 404
+  r = boss.client.get("/compare")  # the button, no run ticked
+  assert r.status_code == 400 and "tick at least one run" in r.text
   r = boss.client.get("/runs/a/tree", params={"round": "0", "row": "0"})
   assert r.status_code == 400  # no transcripts: said, not a traceback
   r = boss.client.get("/label")
@@ -406,3 +444,9 @@ def test_a_port_in_use_is_one_line_naming_the_flag(task, tmp_path):
     oracle = WebOracle(WebSettings(port=busy.getsockname()[1]))
     with pytest.raises(OracleError, match="pass another --oracle.port"):
       oracle.begin(task, {"workdir": str(tmp_path)})
+    served = subprocess.run([sys.executable, "-m", "amplify.views.web.cli", "serve",
+                             f"--workdir={tmp_path}", f"--port={busy.getsockname()[1]}"],
+                            capture_output=True, text=True, timeout=120)
+  assert served.returncode == 2 and served.stderr.count("\n") == 1
+  assert served.stderr.startswith("error: cannot serve on --host=127.0.0.1 --port=")
+  assert "pass another --host or --port" in served.stderr

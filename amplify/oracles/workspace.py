@@ -17,7 +17,9 @@ that draws it asks it again); undo reopens the labeller's previous answer while 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import queue
+import secrets
 import threading
 import time
 from concurrent.futures import Future
@@ -52,7 +54,7 @@ class Slot:
   tools: object  # its `amplify.oracles.per_question.Tools`: budget, transcript
   state: str = "open"  # open, leased, answered, idk, skipped
   holder: str | None = None
-  lease: int = 0  # the lease's number: a form from an older lease is stale
+  lease: int = 0  # the lease's number (0: never leased): a form from another lease is stale
   until: float = 0.0
   since: float = 0.0  # when the current holder got it
   held_by: set = dataclasses.field(default_factory=set)
@@ -99,6 +101,10 @@ class Workspace:
     self.people: dict[str, Person] = {}
     self.progress: dict = {}  # round, rounds, reused: what the pages show of the run
     self.examples: dict = {}  # what a person types for each tool (`amplify.types.Text`)
+    # lease numbers, unique across this workspace's batches and (from a random start) across
+    # processes: a form from an earlier batch, or from before a restart, names a position that
+    # may now hold another question, and its lease refuses it
+    self._leases = itertools.count(secrets.randbits(40) + 1)
 
   # -- a page's side ----------------------------------------------------------------------------
   def submit(self, op: str, who: str, *args) -> Future:
@@ -248,8 +254,13 @@ class Workspace:
       raise Refused("this question is not leased to you", 403)
     if slot.holder != who or slot.lease != lease:
       if slot.state == "open" and slot.lease == lease:  # lapsed, and nobody took it since
+        since = slot.since
         self._lease(who, position)
+        slot.since = since  # their time on it counts from when they took it
         return slot
+      if slot.holder == who:
+        raise Refused("this form is from an older page (an earlier lease, or an earlier batch "
+                      "whose question stood here): reload the page", 409)
       raise Refused("your lease on this question ran out and it went to another labeller; "
                     "take the next question", 409)
     return slot
@@ -260,7 +271,7 @@ class Workspace:
       self._release(person.current)
     now = time.time()
     if slot.holder != who:
-      slot.lease += 1
+      slot.lease = next(self._leases)
       slot.since = now
     slot.state, slot.holder, slot.until = "leased", who, now + self.lease_s
     slot.held_by.add(who)

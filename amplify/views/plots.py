@@ -121,11 +121,14 @@ def iid_gap(fig: Figure, run: RunMetrics) -> None:
 
 
 def _gap_bars(ax, rounds: list[int], gap: np.ndarray, color, ylabel: str) -> None:
-  """A gap per round as bars about 0, the axis symmetric (at least +-0.01)."""
+  """A gap per round as bars about 0, the axis symmetric (at least +-0.01); a round without one
+  (its eval line has none: no held-out check, or no type-2 sample) says n/a, not a bar of 0."""
   ax.bar(rounds, np.nan_to_num(gap), color=color)
   ax.axhline(0, color="black", linewidth=0.8)
   extent = max(0.01, np.nanmax(np.abs(gap), initial=0) * 1.2)
   ax.set_ylim(-extent, extent)
+  for r in np.asarray(rounds)[np.isnan(gap)]:
+    ax.text(r, extent / 2, "n/a", ha="center", va="center", color="0.4", fontsize=8)
   ax.set_ylabel(ylabel)
   ax.grid(alpha=0.3, axis="y")
   _rounds_axis(ax, rounds)
@@ -161,7 +164,7 @@ def type1_type2(fig: Figure, run: RunMetrics) -> None:
   top.set_title("pi_r's net score on the type-2 sample")
   gap = _series(run.evals, "type1_type2_gap")
   _gap_bars(bottom, rounds, gap, "C2", "gap\n(type 1 - type 2)")
-  if np.all(gap[np.isfinite(gap)] == 0):
+  if np.all(gap == 0):
     bottom.text(0.5, 0.75, "no gap: type 1 = type 2 in every round", ha="center",
                 transform=bottom.transAxes)
   fig.suptitle(f"{run.title}: type 1 against type 2")

@@ -93,7 +93,7 @@ def _span(values: list[int]) -> str:
 
 def _table(rows: list[list[str]], headers: list[str], left: int = 0) -> str:
   """Columns right-aligned, but for the first `left` (names) left-aligned."""
-  widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+  widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
   line = lambda cells: "  ".join(c.ljust(w) if i < left else c.rjust(w)
                                  for i, (c, w) in enumerate(zip(cells, widths)))
   return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
@@ -137,9 +137,15 @@ def _refused(evals: list[dict]) -> str:
 
 def format_table(workdir: str) -> str:
   records = read_metrics(workdir)
+  return _read(workdir, lambda: _format_table(workdir, records))
+
+
+def _read(workdir: str, make):
+  """make(), whose KeyError or TypeError (a metrics line amplify did not write) is a ValueError
+  naming the workdir's metrics.jsonl."""
   try:
-    return _format_table(workdir, records)
-  except (KeyError, TypeError) as e:  # a line amplify did not write
+    return make()
+  except (KeyError, TypeError) as e:
     raise ValueError(f"{os.path.join(workdir, 'metrics.jsonl')} does not read as a run's lines "
                      f"({type(e).__name__}: {e}; damaged, or not written by a run): use a new "
                      "--workdir to run it again.") from None
@@ -205,6 +211,10 @@ def comparison_row(workdir: str) -> list[str]:
   last round's policy accuracy and n/a for what only the summary holds."""
   evals = [r for r in read_metrics(workdir) if r["phase"] == "eval"]
   s = read_summary(workdir)
+  return _read(workdir, lambda: _comparison_cells(workdir, evals, s))
+
+
+def _comparison_cells(workdir: str, evals: list[dict], s: dict | None) -> list[str]:
   if s is None:
     path = os.path.join(workdir, "config.json")
     config = read_json(path, "the run's config") if os.path.exists(path) else {}

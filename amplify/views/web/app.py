@@ -123,6 +123,8 @@ class Browser:
   def compare(self, names: list[str]) -> str:
     """The runs' side-by-side table."""
     from amplify.views import report  # pylint: disable=g-import-not-at-top
+    if not names:
+      raise Refused("no run ticked: tick at least one run to compare")
     paths = [self.path(n) for n in names]
     try:
       return report.format_comparison(paths)

@@ -21,7 +21,7 @@ _ROLE = flags.DEFINE_enum("role", "labeller", access.ROLES, "invite: labeller (a
                           "researcher (progress and the run browser).")
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "Where the pages are served (or, for invite, "
                             "the address in the link).")
-_PORT = flags.DEFINE_integer("port", 8765, "The pages' port.")
+_PORT = flags.DEFINE_integer("port", 8765, "The pages' port.", lower_bound=0, upper_bound=65535)
 
 
 def main(argv):
@@ -40,7 +40,11 @@ def main(argv):
     if not os.path.isdir(_WORKDIR.value):
       raise ValueError(f"--workdir={_WORKDIR.value}: no such folder; point it at a run's "
                        "workdir (its parent's other runs are listed beside it).")
-    running = start(_WORKDIR.value, None, _HOST.value, _PORT.value)
+    try:
+      running = start(_WORKDIR.value, None, _HOST.value, _PORT.value)
+    except OSError as e:
+      raise OSError(f"cannot serve on --host={_HOST.value} --port={_PORT.value} "
+                    f"({e.strerror or e}): pass another --host or --port") from None
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
