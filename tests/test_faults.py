@@ -68,6 +68,33 @@ def test_a_damaged_config_is_an_error_naming_the_file(tmp_path, content):
   assert (tmp_path / "config.json").read_text() == content
 
 
+@pytest.mark.parametrize("damage", ["train", "model", "replay"])
+def test_a_config_whose_blocks_are_not_a_config_s_is_one_line(tmp_path, damage):
+  """JSON objects, but a block of another shape: an error naming the file, not a traceback."""
+  config = config_lib.get_config("lexicon_tiny")
+  saved = config_lib.to_dict(config)
+  if damage == "replay":  # an older layout's field whose rounds need label.size
+    saved["train"]["replay_size"] = 4
+    del saved["label"]
+  else:
+    saved[damage] = {"train": 5, "model": [1]}[damage]
+  files.write_json(str(tmp_path / "config.json"), saved)
+  with pytest.raises(ValueError, match=r"its config.json is damaged \(its blocks are not a "):
+    check_workdir(config, str(tmp_path))
+
+
+def test_a_run_s_files_without_its_config_are_refused_not_resumed_under_another(tmp_path):
+  config = config_lib.get_config("lexicon_tiny")
+  (tmp_path / "metrics.jsonl").write_text('{"round": 0, "phase": "eval"}\n')
+  os.makedirs(tmp_path / "checkpoints" / "round_0")
+  with pytest.raises(ValueError, match=r"holds a run's metrics.jsonl, checkpoints but no "
+                                       r"config.json"):
+    check_workdir(config, str(tmp_path))
+  os.remove(tmp_path / "metrics.jsonl")
+  os.rmdir(tmp_path / "checkpoints" / "round_0")
+  check_workdir(config, str(tmp_path))  # an empty folder holds nothing of a run
+
+
 def test_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
   path = str(tmp_path / "summary.json")
   files.write_json(path, {"a": 1})

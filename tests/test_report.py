@@ -175,6 +175,11 @@ def test_runs_side_by_side(workdir, tmp_path):
   assert rows[0].split()[1:] == ["ltp", "0.900", "0.350", "0.970", "0.887", "2/3", "+0.300",
                                  "(round", "1)", "6144", "61"]
   assert "0.900 (unfinished)" in rows[1] and "n/a" in rows[1]
+  started = tmp_path / "started"  # config.json, no metrics line yet (a sweep's next run)
+  started.mkdir()
+  (started / "config.json").write_text("{}")
+  row = report.format_comparison([str(workdir), str(started)]).splitlines()[-1].split()
+  assert row == [str(started), "n/a", "n/a"] + ["n/a"] * (len(report.COMPARISON) - 3)
   path = plots.comparison_plot([(str(workdir), report.read_metrics(str(workdir))),
                                 (str(unfinished), report.read_metrics(str(unfinished)))],
                                str(tmp_path))
@@ -218,6 +223,7 @@ def test_an_episodic_tree_has_one_level(tmp_path):
 
 ERRORS = [  # (arguments, the one line expected on stderr); {w}: the hand-made run, {empty}: none
     (["--workdir={w}/nonesuch"], "does not exist"),
+    (["--workdir={w}/summary.json"], "is a file, not a folder"),
     (["--workdir={empty}", "--tree=0:0"], "no transcripts in"),
     (["--workdir={w}", "--tree=zero"], "--tree='zero': write ROUND:ROW"),
     (["--workdir={w}", "--tree=7:0"], "no transcripts of round 7"),

@@ -209,7 +209,12 @@ def check_version(saved: dict, workdir: str) -> dict:
   if version != CONFIG_VERSION:
     raise ValueError(f"workdir {workdir} was made by another amplify (config_version {version}, "
                      f"this one reads {CONFIG_VERSION}): use a new --workdir")
-  saved = _renamed(json.loads(json.dumps(saved)), workdir)
+  try:
+    saved = _renamed(json.loads(json.dumps(saved)), workdir)
+  except (AttributeError, TypeError, KeyError, ZeroDivisionError):  # a block not of its shape
+    raise ValueError(f"workdir {workdir}: its config.json is damaged (its blocks are not a "
+                     "config's): put back the config.json it was run with, or use a new "
+                     "--workdir") from None
   return {**{name: default() for name, default in _ADDED.items() if name not in saved}, **saved}
 
 

@@ -51,6 +51,13 @@ def config_differences(config, workdir: str) -> tuple[dict | None, list[str]]:
   between starts. A ValueError where config.json is damaged or of an older layout."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
+    # config.json is written first: a run's later files without it cannot say which run they are
+    later = [name for name in ("metrics.jsonl", "summary.json", "checkpoints", "transcripts")
+             if _holds(os.path.join(workdir, name))]
+    if later:
+      raise jsonio.WorkdirError(f"workdir {workdir!r} holds a run's {', '.join(later)} but no "
+                                "config.json, which says whose they are: put back the config.json "
+                                "it was run with, or use a new --workdir.")
     return None, []
   old = check_version(read_json(path, "the run's config"), workdir)
   new = to_dict(config)
@@ -58,6 +65,11 @@ def config_differences(config, workdir: str) -> tuple[dict | None, list[str]]:
     for d in (old, new):
       d.get("oracle", {}).pop(field, None)
   return old, sorted(_differences(old, new))
+
+
+def _holds(path: str) -> bool:
+  """A file, or a folder with something in it."""
+  return os.path.isfile(path) or (os.path.isdir(path) and bool(os.listdir(path)))
 
 
 def _resume_flags(old: dict, paths: list[str]) -> str:

@@ -47,12 +47,16 @@ COMPARISON = ["workdir", "arm", "final", "prosaic", "ceiling", "gap recovered", 
               "largest gap 1-2", "H calls", "wall s"]
 
 
+class NotStarted(FileNotFoundError):
+  """A run's workdir (config.json) whose run has written no metrics line yet."""
+
+
 def read_metrics(workdir: str) -> list[dict]:
   """metrics.jsonl's lines. Where the workdir cannot be read, an OSError or ValueError whose advice
   is what the run itself would say of the same workdir."""
   if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"workdir {workdir!r} does not exist: point --workdir at a run's "
-                            "directory.")
+    raise FileNotFoundError(f"workdir {workdir!r} " + ("is a file, not a folder" if os.path.exists(
+        workdir) else "does not exist") + ": point --workdir at a run's directory.")
   jsonio.check_workdir_layout(workdir)
   jsonio.read_summary(workdir)  # a finished run's summary without metrics.jsonl: lines lost
   path = os.path.join(workdir, "metrics.jsonl")
@@ -61,8 +65,8 @@ def read_metrics(workdir: str) -> list[dict]:
       raise ValueError(f"workdir {workdir}: it holds checkpoints but no metrics.jsonl: the rounds'"
                        " lines are lost; use a new --workdir to run it again.")
     if os.path.exists(os.path.join(workdir, "config.json")):
-      raise FileNotFoundError(f"workdir {workdir}: its run has written no metrics line yet; the "
-                              "command that started it (its flags are in config.json) resumes it.")
+      raise NotStarted(f"workdir {workdir}: its run has written no metrics line yet; the "
+                       "command that started it (its flags are in config.json) resumes it.")
     raise FileNotFoundError(f"no metrics.jsonl in {workdir!r}: run `python -m amplify.main "
                             f"--workdir={workdir}` first, or point --workdir at a run.")
   return read_jsonl(path)
@@ -208,8 +212,12 @@ def _format_table(workdir: str, records: list[dict]) -> str:
 
 def comparison_row(workdir: str) -> list[str]:
   """One run's cells of the side-by-side table. An unfinished run (no summary.json) shows its
-  last round's policy accuracy and n/a for what only the summary holds."""
-  evals = [r for r in read_metrics(workdir) if r["phase"] == "eval"]
+  last round's policy accuracy (if it has one) and n/a for what only the summary holds."""
+  try:
+    records = read_metrics(workdir)
+  except NotStarted:  # a sweep's run not started yet
+    records = []
+  evals = [r for r in records if r["phase"] == "eval"]
   s = read_summary(workdir)
   return _read(workdir, lambda: _comparison_cells(workdir, evals, s))
 
