@@ -33,7 +33,9 @@ _DEBUG = flags.DEFINE_bool("debug", False, "Show the traceback of a failure (wit
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag=value.")
+    print(f"error: unexpected arguments {argv[1:]}: every setting is one --flag=value (e.g. "
+          "--baselines=false).", file=sys.stderr)
+    sys.exit(2)
   # after flag parsing: --help stays fast
   from amplify import processes  # pylint: disable=g-import-not-at-top
   from amplify.loop import run as loop  # pylint: disable=g-import-not-at-top
@@ -44,16 +46,16 @@ def main(argv):
   config = config_cli.config_from_flags()
   workdir = _WORKDIR.value or os.path.join(
       "workdirs", config.task.name if config.arm == "ltp" else f"{config.task.name}_{config.arm}")
-  try:  # every bad setting is reported before any work starts
-    processes.start(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-    if not processes.writes():  # process 0 prints the run's progress; the others, their errors
-      sys.stdout.flush()
-      os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    checked = loop.check(config, workdir)
-  except (ValueError, OSError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
   try:
+    try:  # every bad setting is reported before any work starts
+      processes.start(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+      if not processes.writes():  # process 0 prints the run's progress; the others, their errors
+        sys.stdout.flush()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+      checked = loop.check(config, workdir)
+    except (ValueError, OSError) as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
     loop.run(config, workdir, checked)
   except (Stopped, KeyboardInterrupt):
     kept = (f"every answer given is in {config.oracle_store}" if config.oracle_store else

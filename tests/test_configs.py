@@ -109,6 +109,9 @@ def test_task_and_oracle_switch_their_settings():
                                                       "k_bits": 4, "prosaic_max_k": 4,
                                                       "form": "amplify"})
   assert mixed.oracle.to_dict() == {"name": "noisy", "noise_rate": 0.1}
+  # the prior's settings are the task's (lexicon_tiny's 100 steps would be refused: latent only)
+  assert configs.get_config("lexicon_tiny").prior.steps != mixed.prior.steps
+  assert mixed.prior.to_dict() == configs.get_config("permutation").prior.to_dict()
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -119,7 +122,9 @@ def test_task_and_oracle_switch_their_settings():
     ({"seed": "a"}, r"--seed='a': the field's type is int, not str"),
     ({"total_steps": 2}, r"--config.train.total_steps=2 < --rounds=5"),
     ({"width": 30}, r"--config.model.width=30 is not divisible by --config.model.heads=4"),
-    ({"heldout_fraction": 0.0}, r"--config.label.heldout_fraction=0.0 of --config.label.size"),
+    ({"heldout_fraction": 0.0}, r"--config.label.heldout_fraction=0.0: the share of each "),
+    ({"heldout_fraction": 1e-5}, r"--config.label.heldout_fraction=1e-05 of "
+                                 r"--config.label.size=16384 leaves 0 held-out rows"),
     ({"policy": "x"}, r"--config.model.policy='x': choose one of"),
     ({"curriculum.start": 1}, r"--config.curriculum.start=1: an instance needs at least 2"),
     ({"curriculum.threshold": 1.5}, r"--config.curriculum.threshold=1.5: a rate or a share"),
@@ -189,6 +194,14 @@ def test_plugin_ships_its_config(toy, monkeypatch, as_module):
   assert (config.rounds, configs.settings(config.task)) == (2, ToySettings(7))
   assert load.task_config("toy", "big").task.size == 70
   assert cli.config_from_flags(["prog", "--task=toy", "--task.scale=2"]).task.scale == 2.0
+
+
+def test_a_plugin_s_setting_named_name_is_refused():
+  @dataclasses.dataclass(frozen=True)
+  class Named:
+    name: str = "alice"
+  with pytest.raises(ValueError, match=r"plug-in 'mine': its settings have a field 'name'"):
+    base.block("mine", Named)
 
 
 def test_settings_refuses_a_field_the_plugin_has_not():
@@ -271,6 +284,26 @@ def test_cli_reads_a_users_config_file(tmp_path):
                   "  return config\n")
   assert _parse(f"--config={path}").rounds == 1
   assert _parse(f"--config={path}:big", "--config.label.size=64").label.size == 64
+
+
+@pytest.mark.parametrize("body, message", [
+    ("def get_config(:\n", r"mine.py failed \(SyntaxError: "),
+    ("def get_config():\n  return 1 / 0\n", r"mine.py failed \(ZeroDivisionError: division by "),
+    ("from amplify.configs import lexicon\ndef get_config():\n  config = lexicon.get_config()\n"
+     "  config.train.total_step = 3\n  return config\n",
+     r"get_config\(\) sets \['train.total_step'\], which amplify has not \(misspelt\?\)"),
+    ("import ml_collections\ndef get_config():\n"
+     "  return ml_collections.ConfigDict({'task': {'name': 'lexicon'}})\n",
+     r"get_config\(\) lacks \['arm', "),
+])
+def test_a_config_file_that_fails_or_misspells_a_field_is_one_line(tmp_path, body, message):
+  path = tmp_path / "mine.py"
+  path.write_text(body)
+  with pytest.raises(ValueError, match=message):
+    _parse(f"--config={path}")
+  (tmp_path / "notes.md").write_text("# not a config\n")
+  with pytest.raises(ValueError, match=r"notes.md: not a Python file: "):
+    _parse(f"--config={tmp_path / 'notes.md'}")
 
 
 @pytest.mark.parametrize("args,message", [

@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from absl import app, flags
+from absl import flags
 
 import helpers
-from amplify import main as amplify_main
 from amplify.configs import cli
 from amplify.loop import run as loop
 
@@ -26,6 +25,14 @@ BAD_FLAGS = [
     (["--rounds=three"], "--rounds"),
     (["--rounds=0"], "--rounds=0: must be a positive integer"),
     (["--config.label.heldout_fraction=1.5"], "--config.label.heldout_fraction=1.5"),
+    (["--config.label.heldout_fraction=nan"], "choose one strictly between 0 and 1"),
+    (["--seed=4294967296"], "--seed=4294967296: must be >= 0 and below 2**32"),
+    (["--config.eval_size=3000000000"], "--config.eval_size=3000000000: must be a positive "
+                                        "integer, at most 2147483647"),
+    (["--config.train.weight_decay=nan"], "--config.train.weight_decay=nan: must be >= 0 and "
+                                          "finite"),
+    (["--config.train.learning_rate=inf"], "--config.train.learning_rate=inf: must be > 0 and "
+                                           "finite"),
     (["--config.model.width=30", "--config.model.heads=4"], "not divisible by --config.model.heads"),
     (["--preset=huge"], "--preset"),
     (["--task.label_noise=1.5"], "--task.label_noise=1.5: a probability"),
@@ -53,20 +60,19 @@ BAD_FLAGS = [
                                                            "setting; its settings are none"),
     (["--task=permutation", "--config.prior.steps=5"], "--config.prior.steps is read only by latent-world"),
     (["--task=permutation", "--config.model.depth=3"], "--config.model.depth>=4"),
-    (["stray"], "unexpected arguments"),
 ]
 
 
 def _refusal(args, workdir) -> str:
   """What `amplify ARGS` says before any work, found the way the command finds it: parsing the
-  flags (amplify.configs.cli), refusing stray arguments (amplify.main), then the run's check of
-  every setting (amplify.loop.run.check, which starts and closes the referee)."""
+  flags (amplify.configs.cli), then the run's check of every setting (amplify.loop.run.check,
+  which starts and closes the referee)."""
   fv = flags.FlagValues()
   flags.DEFINE_string("workdir", None, "", flag_values=fv)
   try:
-    rest = cli.parse(["amplify", *args, f"--workdir={workdir}"], fv)
-    amplify_main.main(rest) if len(rest) > 1 else loop.check(fv.config, str(workdir)).close()
-  except (ValueError, OSError, flags.Error, app.UsageError) as e:
+    cli.parse(["amplify", *args, f"--workdir={workdir}"], fv)
+    loop.check(fv.config, str(workdir)).close()
+  except (ValueError, OSError, flags.Error) as e:
     return str(e).splitlines()[0]  # the line the command prints
   pytest.fail(f"{args} was accepted")
 
@@ -78,11 +84,14 @@ def test_bad_flags_fail_with_a_clear_message(args, message, tmp_path):
 
 
 def test_a_bad_flag_exits_2_with_one_line_before_any_work(tmp_path):
-  """The command's side of the refusals above: a flag the parser refuses, and a setting the run's
-  check refuses (a damaged answer store, which is left as it was)."""
+  """The command's side of the refusals above: a flag the parser refuses, a stray argument (a
+  flag's value after a space), and a setting the run's check refuses (a damaged answer store,
+  which is left as it was)."""
   store = tmp_path / "answers.db"
   store.write_bytes(b"half a database" * 50)
   for args, message in [(["--rounds=0"], "--rounds=0: must be a positive integer"),
+                        (["--baselines", "false"], "unexpected arguments ['false']: every "
+                                                   "setting is one --flag=value"),
                         ([f"--oracle_store={store}"], f"--oracle_store={store}: not an answer "
                                                       "store")]:
     result = _main("--preset=lexicon_tiny", *args, f"--workdir={tmp_path / 'w'}")
@@ -91,6 +100,20 @@ def test_a_bad_flag_exits_2_with_one_line_before_any_work(tmp_path):
     assert message in result.stderr
     assert not (tmp_path / "w" / "metrics.jsonl").exists()
   assert store.read_bytes() == b"half a database" * 50
+
+
+def test_ctrl_c_while_the_settings_are_checked_is_one_line_and_no_traceback(tmp_path):
+  """Ctrl-C before any work (here raised by the check, which starts the referee): what Ctrl-C
+  says later, exit 0, no traceback."""
+  code = ("import sys; from amplify.loop import run\n"
+          "def check(*args): raise KeyboardInterrupt\n"
+          "run.check = check\n"
+          f"sys.argv = ['amplify', '--preset=lexicon_tiny', '--workdir={tmp_path / 'w'}']\n"
+          "from amplify import main; main.cli()")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+  assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+  assert result.stdout.startswith("stopped: ") and "run the same command to go on" in result.stdout
 
 
 def test_main_runs_and_prints_the_table_and_the_same_command_again_exits_0(tmp_path,

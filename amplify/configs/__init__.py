@@ -78,9 +78,11 @@ def start(preset: str | None = None, task: str | None = None, oracle: str | None
 
 
 def _switch(config, task: str | None, oracle: str | None):
-  """`config` with another task's or oracle's settings (their defaults) where one is named."""
+  """`config` with another task's or oracle's settings (their defaults) where one is named; a
+  task's prior settings (read by latent-world tasks alone) come with it."""
   if task is not None and task != config.task.name:
-    config.task = load.task_config(task).task
+    new = load.task_config(task)
+    config.task, config.prior = new.task, new.prior
   if oracle is not None and oracle != config.oracle.name:
     config.oracle = load.oracle_block(oracle)
   return config
@@ -116,18 +118,10 @@ def _preset(name: str) -> tuple[str, str]:
                    "TASK_VARIANT for a task whose config has that variant.")
 
 
-def _paths(config, prefix: str = "") -> list[str]:
-  out = []
-  for key, value in config.items():
-    isdict = isinstance(value, ml_collections.ConfigDict)
-    out += _paths(value, f"{prefix}{key}.") if isdict else [f"{prefix}{key}"]
-  return out
-
-
 def describe(config) -> str:
   """Every field's path, compactly: `arm, seed, ..., label.{size, heldout_fraction, ...}`."""
   groups: dict[str, list[str]] = {}
-  for path in _paths(config):
+  for path in base.paths(config):
     head, _, leaf = path.rpartition(".")
     groups.setdefault(head, []).append(leaf)
   return ", ".join(", ".join(leaves) if not head else f"{head}.{{{', '.join(leaves)}}}"
@@ -139,7 +133,7 @@ def resolve(config, name: str) -> str:
   own name where only one field has it (`total_steps`, `num_entities`)."""
   if name in FLAT:
     return FLAT[name]
-  paths = _paths(config)
+  paths = base.paths(config)
   if name in paths:
     return name
   matches = [p for p in paths if p.rpartition(".")[2] == name]

@@ -11,6 +11,7 @@ are the fields of the settings dataclass their plug-in declares (`amplify.regist
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 import ml_collections
@@ -33,7 +34,19 @@ def block(name: str, settings) -> ml_collections.ConfigDict:
   if isinstance(settings, type):
     settings = settings()
   fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+  if "name" in fields:  # --task.name / --oracle.name pick the plug-in
+    raise ValueError(f"plug-in {name!r}: its settings have a field 'name', which is the block's "
+                     "own (the plug-in's name): rename the field.")
   return ml_collections.ConfigDict({"name": name, **fields})
+
+
+def paths(config, prefix: str = "") -> list[str]:
+  """Every field's dotted path, in the config's order."""
+  out = []
+  for key, value in config.items():
+    isdict = isinstance(value, ml_collections.ConfigDict)
+    out += paths(value, f"{prefix}{key}.") if isdict else [f"{prefix}{key}"]
+  return out
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -165,6 +178,9 @@ def _value(config, path: str):
   return config
 
 
+MAX_INT = 2**31 - 1  # sizes and budgets: JAX's int32 indices, XLA's shapes
+
+
 def validate(config):
   """`config` if its fields make a run; else a ValueError naming the flag to change. The task's
   and the oracle's settings are checked by their dataclasses (`amplify.configs.settings`)."""
@@ -173,13 +189,20 @@ def validate(config):
               "model.heads", "train.total_steps", "train.batch_size", "train.steps_per_call",
               "train.baseline_size"]
   for path in positive:
-    if get(path) < 1:
-      raise ValueError(f"{flag(path)}={get(path)}: must be a positive integer.")
-  for path in ["label.max_asks", "label.max_lookups", "train.warmup_steps", "seed",
+    if not 1 <= get(path) <= MAX_INT:
+      raise ValueError(f"{flag(path)}={get(path)}: must be a positive integer, at most {MAX_INT}.")
+  for path in ["label.max_asks", "label.max_lookups", "train.warmup_steps",
                "train.replay_rounds", "type2.size"]:
-    if get(path) < 0:
-      raise ValueError(f"{flag(path)}={get(path)}: must be >= 0.")
-  rows, label = heldout_rows(config), config.label
+    if not 0 <= get(path) <= MAX_INT:
+      raise ValueError(f"{flag(path)}={get(path)}: must be >= 0, at most {MAX_INT}.")
+  if not 0 <= config.seed < 2**32:  # JAX's keys read a seed modulo 2**32
+    raise ValueError(f"--seed={config.seed}: must be >= 0 and below 2**32.")
+  label = config.label
+  if not 0 < label.heldout_fraction < 1:
+    raise ValueError(f"--config.label.heldout_fraction={label.heldout_fraction}: the share of "
+                     "each round's labels kept out of training; choose one strictly between 0 "
+                     "and 1.")
+  rows = heldout_rows(config)
   if not 1 <= rows <= label.size - 1:
     raise ValueError(f"--config.label.heldout_fraction={label.heldout_fraction} of "
                      f"--config.label.size={label.size} leaves {rows} held-out rows: both the "
@@ -194,8 +217,11 @@ def validate(config):
   if not config.type2.tolerance >= 0:
     raise ValueError(f"--config.type2.tolerance={config.type2.tolerance}: must be >= 0.")
   for path in ["prior.learning_rate", "train.learning_rate"]:
-    if not get(path) > 0:
-      raise ValueError(f"{flag(path)}={get(path)}: must be > 0.")
+    if not 0 < get(path) < math.inf:
+      raise ValueError(f"{flag(path)}={get(path)}: must be > 0 and finite.")
+  if not 0 <= config.train.weight_decay < math.inf:
+    raise ValueError(f"--config.train.weight_decay={config.train.weight_decay}: must be >= 0 "
+                     "and finite.")
   model = config.model
   if model.width % model.heads:
     raise ValueError(f"--config.model.width={model.width} is not divisible by "

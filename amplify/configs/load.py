@@ -25,17 +25,25 @@ _HERE = pathlib.Path(__file__).parent
 def from_file(spec: str) -> ml_collections.ConfigDict:
   """`path.py` or `path.py:variant`, config_flags' syntax: the file's `get_config(variant)`."""
   path, has_variant, variant = spec.partition(":")
-  if not os.path.isfile(path):
-    raise ValueError(f"--config={spec}: no such file {path!r}; name a config file, e.g. "
+  if not os.path.isfile(path) or not path.endswith(".py"):
+    what = "no such file" if not os.path.isfile(path) else "not a Python file:"
+    raise ValueError(f"--config={spec}: {what} {path!r}; name a config file, e.g. "
                      f"--config=amplify/configs/lexicon.py:tiny (the built-in ones: "
                      f"{sorted(p.name for p in _task_files())}).")
   module_spec = importlib.util.spec_from_file_location(
       f"amplify_config_{pathlib.Path(path).stem}", path)
   module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  if not callable(getattr(module, "get_config", None)):
-    raise ValueError(f"--config={spec}: {path} defines no get_config().")
-  return _checked(module.get_config(variant) if has_variant else module.get_config(), spec)
+  try:
+    module_spec.loader.exec_module(module)
+    if not callable(getattr(module, "get_config", None)):
+      raise ValueError(f"--config={spec}: {path} defines no get_config().")
+    config = module.get_config(variant) if has_variant else module.get_config()
+  except ValueError:
+    raise
+  except Exception as e:  # noqa: BLE001 (the user's file: its failure, in one line)
+    raise ValueError(f"--config={spec}: {path} failed ({type(e).__name__}: {e}); fix the file.") \
+        from None
+  return _checked(config, spec)
 
 
 def _task_files() -> list[pathlib.Path]:
@@ -73,9 +81,18 @@ def task_config(name: str, variant: str = "") -> ml_collections.ConfigDict:
 
 
 def _checked(config, source: str) -> ml_collections.ConfigDict:
+  """`config` if it has the engine's fields, no more and no fewer (a misspelt field would be
+  kept and never read); its task's and oracle's settings are checked by their dataclasses."""
   if not isinstance(config, ml_collections.ConfigDict) or "task" not in config:
     raise ValueError(f"{source}: get_config() returned {type(config).__name__}, not a "
                      "ConfigDict built on amplify.configs.base.get_config().")
+  engine = lambda c: {p for p in base.paths(c) if not p.startswith(("task.", "oracle."))}
+  extra, missing = engine(config) - engine(base.get_config()), engine(base.get_config()) - engine(
+      config)
+  if extra or missing:
+    raise ValueError(f"{source}: get_config() " + (f"sets {sorted(extra)}, which amplify has "
+                     "not (misspelt?)" if extra else f"lacks {sorted(missing)}") + "; build it on "
+                     "amplify.configs.base.get_config() and set only the fields it has.")
   return config
 
 

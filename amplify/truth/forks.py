@@ -51,7 +51,10 @@ class _Server:
   def _start(cls, preload) -> None:
     ours, theirs = socket.socketpair()
     code = f"from amplify.truth.forks import serve; serve({theirs.fileno()}, {list(preload)!r})"
-    cls.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()])
+    # a process group of its own: a Ctrl-C at the terminal reaches this process alone (the
+    # server's SIGINT is ignored only once its interpreter has started)
+    cls.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()],
+                                   process_group=0)
     theirs.close()
     cls.socket, cls.owner = ours, os.getpid()
 
