@@ -17,18 +17,34 @@ print("referee started", flush=True)
 """
 
 
-def _group(pgid: int) -> list[int]:
-  """The live processes of a process group (read from /proc)."""
-  members = []
+def _descendants(root: int) -> list[int]:
+  """`root` and its live descendants (read from /proc; the server runs in a process group of its
+  own, so the tree is followed by parent)."""
+  parents = {}
   for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
       with open(f"/proc/{pid}/stat") as f:
-        state, _, group = f.read().rsplit(")", 1)[1].split()[:3]
+        state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
     except OSError:  # it ended while we looked
       continue
-    if int(group) == pgid and state != "Z":
-      members.append(int(pid))
-  return members
+    if state != "Z":
+      parents[int(pid)] = int(ppid)
+  tree = [root] if root in parents else []
+  for pid in tree:
+    tree += [child for child, parent in parents.items() if parent == pid]
+  return tree
+
+
+def _alive(pids: list[int]) -> list[int]:
+  out = []
+  for pid in pids:
+    try:
+      with open(f"/proc/{pid}/stat") as f:
+        if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+          out.append(pid)
+    except OSError:
+      pass
+  return out
 
 
 def _script(tmp_path, rest: str):
@@ -50,13 +66,13 @@ def test_a_run_killed_leaves_no_referee_or_server_behind(tmp_path):
   try:
     while process.stdout.readline().strip() != "referee started":
       assert process.poll() is None, "the script ended before its referee started"
-    group = os.getpgid(process.pid)
-    assert len(_group(group)) == 3  # the script, the server, the referee
+    tree = _descendants(process.pid)
+    assert len(tree) == 3  # the script, the server, the referee
     process.send_signal(signal.SIGKILL)  # the script alone: the others see their sockets close
     process.wait()
     deadline = time.time() + 30
     while time.time() < deadline:
-      if not _group(group):
+      if not _alive(tree):
         break
       time.sleep(0.1)
     else:
