@@ -60,6 +60,20 @@ def _damaged_checkpoints(config, workdir, out):
   assert "prior: z* accuracy" in text
 
 
+def _newest_line_cut_short(config, workdir, out):
+  """The newest round's eval line cut short after its checkpoint was written (a power cut, a
+  line lost): the line is dropped as the warning says, the checkpoint that has no line is moved
+  aside, and that round is run again (it was refused, the line already gone from the file)."""
+  text = (workdir / "metrics.jsonl").read_text()
+  (workdir / "metrics.jsonl").write_text(text[:len(text) - len(text.splitlines()[-1]) // 2 - 1])
+  yield
+  newest = workdir / "checkpoints" / f"round_{config.rounds - 1}"
+  printed = out()
+  assert f"warning: checkpoint {newest} is damaged (metrics.jsonl lacks its round's lines)" in printed
+  assert f"resuming after round {config.rounds - 2}" in printed
+  assert (newest.parent / f"{newest.name}.damaged-0").is_dir()
+
+
 def _killed_inside(where):
   def interrupt(config, workdir, out):
     """SIGKILL to the run and its referee half-way through a metrics line, or 10 ms into round
@@ -97,6 +111,7 @@ CASES = {  # name: (the finished run, how it is interrupted)
     # than all rounds, so a forgotten `seen` would change the unseen fraction and accuracy
     "sparse lexicon, last round lost": (helpers.SPARSE, _last_round_lost),
     "checkpoints damaged": (helpers.LEXICON_ROUNDS, _damaged_checkpoints),
+    "the newest line cut short": (helpers.LEXICON_ROUNDS, _newest_line_cut_short),
     "killed inside a metrics write": (helpers.LEXICON_ROUNDS, _killed_inside("metrics")),
     "killed inside a checkpoint save": (helpers.LEXICON_ROUNDS, _killed_inside("checkpoint")),
     "ceiling lost": (helpers.LEXICON, _ceiling_lost),
@@ -123,6 +138,22 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_summary(case, finished_
     assert helpers.same_summary(resumed, whole)
     for again, first in zip(helpers.evals(workdir), helpers.evals(original), strict=True):
       assert {k: again.get(k) for k in SAME} == {k: first.get(k) for k in SAME}
+
+
+def test_what_metrics_jsonl_recorded_bounds_the_round_resumed_from_and_the_prior_kept(tmp_path):
+  lines = [{"round": None, "phase": "prior"}] + [{"round": r, "phase": phase} for r in range(3)
+                                                  for phase in ("label", "distill", "eval")]
+  write = lambda records, cut="": (tmp_path / "metrics.jsonl").write_text(
+      "".join(json.dumps(r) + "\n" for r in records) + cut)
+  write(lines)
+  assert setup._recorded(str(tmp_path), 2) == (2, True)
+  assert setup._recorded(str(tmp_path), 1) == (1, True)
+  write(lines[:-1], '{"round": 2, "pha')  # round 2's eval line cut short
+  assert setup._recorded(str(tmp_path), 2) == (1, True)
+  write([], '{"round": null, "pha')  # the prior's line cut short: z* is fitted again
+  assert setup._recorded(str(tmp_path), -1) == (-1, False)
+  (tmp_path / "metrics.jsonl").unlink()  # no lines at all: the checkpoint's round (refused later)
+  assert setup._recorded(str(tmp_path), 2) == (2, True)
 
 
 def test_the_kept_rounds_time_is_the_last_kept_lines_or_the_rounds_sum():

@@ -118,6 +118,16 @@ def _move_aside(path: str, error: Exception, fallback: str) -> None:
         f"{path}.damaged-{n}, {fallback}", flush=True)
 
 
+def set_aside_after(workdir: str, r: int, why: str) -> None:
+  """Moves the checkpoints of the rounds after r aside (`_move_aside`, `why` their damage): the
+  run goes on from round r's."""
+  with _manager(workdir) as manager:
+    later = [step for step in manager.all_steps() if step > r]
+  for step in sorted(later, reverse=True):
+    _move_aside(os.path.join(_directory(workdir), f"round_{step}"), ValueError(why),
+                "running that round again")
+
+
 def latest_readable_round(workdir: str) -> int | None:
   """The last round whose checkpoint reads back whole, or None. A damaged newer one (an empty
   folder, a file cut short or overwritten) is moved aside with a warning: the run falls back to

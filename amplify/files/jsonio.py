@@ -45,10 +45,11 @@ def _damaged(path: str, what: str) -> WorkdirError:
                       "new --workdir.")
 
 
-def read_jsonl(path: str) -> list[dict]:
+def read_jsonl(path: str, warn: bool = True) -> list[dict]:
   """The records of metrics.jsonl, each a JSON object with its "round" and "phase". A last line
-  cut short (what a kill in mid-write leaves) is dropped with a warning; a damaged line before
-  the last, or a line of JSON that is not such a record, is a WorkdirError naming it."""
+  cut short (what a kill in mid-write leaves) is dropped (with a warning, if `warn`); a damaged
+  line before the last, or a line of JSON that is not such a record, is a WorkdirError naming
+  it."""
   with open(path, errors="replace") as f:
     lines = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
   records = []
@@ -59,8 +60,9 @@ def read_jsonl(path: str) -> list[dict]:
       if i != lines[-1][0]:
         raise WorkdirError(f"{path} line {i} is damaged (not JSON): the run's record cannot be "
                            "read back; use a new --workdir.") from None
-      print(f"warning: {path}: dropped its last line, cut short (a run killed while writing it); "
-            "a resumed run recomputes what it recorded", flush=True)
+      if warn:
+        print(f"warning: {path}: dropped its last line, cut short (a run killed while writing it); "
+              "a resumed run recomputes what it recorded", flush=True)
       continue
     if not (isinstance(record, dict) and "round" in record and "phase" in record):
       raise WorkdirError(f"{path} line {i} is damaged (not a record with a round and a phase): "

@@ -15,7 +15,7 @@ from flax import nnx
 from amplify import processes
 from amplify.configs import base, heldout_rows, settings, to_dict, validate
 from amplify.files import checkpoint
-from amplify.files.jsonio import WorkdirError, write_json
+from amplify.files.jsonio import WorkdirError, read_jsonl, write_json
 from amplify.files.metrics import MetricWriter
 from amplify.files.store import AnswerStore
 from amplify.learn import prior
@@ -177,11 +177,16 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
       write_json(os.path.join(workdir, WORLD), {"world_id": referee.world_id})
   last = checkpoint.latest_readable_round(workdir)
   done = -1 if last is None else min(last, len(plan) - 1)
+  recorded, prior_line = processes.shared(_recorded, workdir, done)
+  if recorded < done:  # a kill cut the newest round's line short: that round runs again
+    if processes.writes():
+      checkpoint.set_aside_after(workdir, recorded, "metrics.jsonl lacks its round's lines")
+    done = recorded
   print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}"
         + (f" (pi {arm.policy}, whatever --config.model.policy says)" if arm.policy else "") + "; "
         f"{f'resuming after round {done}' if done >= 0 else 'starting afresh'}", flush=True)
   prior_values = (checkpoint.restore_prior(workdir, (task.spec.z_entries,))
-                  if task.spec.regime != EPISODIC else None)
+                  if task.spec.regime != EPISODIC and prior_line else None)
   metrics = MetricWriter(os.path.join(workdir, "metrics.jsonl"),
                          keep=lambda rec: (rec["phase"] == "baseline"
                                            or (rec["phase"] == "prior" and prior_values is not None)
@@ -207,6 +212,19 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
             task.training_data(jax.random.fold_in(key, D_SAMPLE), config.eval_size),
             z_accuracy, start, type2, key_coverage(task))
   return run, done
+
+
+def _recorded(workdir: str, done: int) -> tuple[int, bool]:
+  """(the last round up to `done` whose distill and eval lines metrics.jsonl holds, or -1; whether
+  it holds the prior's line). Without metrics.jsonl: (done, True), which `resume` refuses where a
+  checkpoint needs lines."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return done, True
+  old = read_jsonl(path, warn=False)  # MetricWriter warns of a line cut short
+  rounds = [{rec["round"] for rec in old if rec["phase"] == phase} for phase in ("distill", "eval")]
+  return (max((r for r in rounds[0] & rounds[1] if r <= done), default=-1),
+          any(rec["phase"] == "prior" for rec in old))
 
 
 def kept_seconds(kept: list[dict], done: int) -> float:
