@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import types
 
 import hypothesis
 import hypothesis.strategies as st
@@ -237,6 +238,48 @@ def test_a_store_of_another_task_or_a_damaged_one_is_refused_untouched(tmp_path)
   with pytest.raises(StoreError, match="damaged, or not an answer store"):
     AnswerStore(str(damaged), {"task": "lexicon", "settings": {"num_entities": 32}})
   assert damaged.read_bytes() == before[:4096] + bytes(range(256)) * 16 + before[8192:]
+
+
+def test_a_store_damaged_during_a_run_is_one_line_that_does_not_say_resume(tmp_path):
+  """SQLite's error at a read or a write, as a damaged file or its disk gives it mid-run: a
+  StoreError naming the store, which the run's last line does not tell to resume."""
+  path = tmp_path / "s.db"
+  store = AnswerStore(str(path), {"task": "lexicon"})
+
+  class Damaged:  # the connection to a file whose pages are scribbled over
+    def execute(self, *args):
+      raise sqlite3.DatabaseError("database disk image is malformed")
+    __enter__ = lambda self: self
+    __exit__ = lambda self, *exc: False
+
+  store._db = Damaged()
+  message = (rf"--oracle_store={path} cannot be read or written \(database disk image is "
+             r"malformed\): restore it from a copy, or pass another path")
+  for call in (lambda: store.answers([b"k"], "scripted", "v"), store.events,
+               lambda: store.event(b"k", "web", "v", "skip")):
+    with pytest.raises(StoreError, match=message):
+      call()
+  with pytest.raises(loop.RunError) as failed:
+    with loop._phase("round 0, labelling"):
+      store.answers([b"k"], "scripted", "v")
+  line, status = loop.failure(failed.value, str(tmp_path))
+  assert status == 1 and "restore it from a copy" in line and "resumes it" not in line
+
+
+def test_a_run_s_end_commits_the_answers_the_store_was_handed(tmp_path, monkeypatch):
+  """`Checked.close` (what `run` does at its end, a Ctrl-C's too; amplify.main then exits by
+  os._exit, which runs no atexit) waits for the background writer: a slow commit is not lost."""
+  from amplify.loop import setup  # pylint: disable=g-import-not-at-top
+  path = tmp_path / "s.db"
+  store = AnswerStore(str(path), {"task": "lexicon"})
+  insert = AnswerStore._insert
+  monkeypatch.setattr(AnswerStore, "_insert", lambda self, *a: time.sleep(0.5) or insert(self, *a))
+  store.put_batch([(b"k", np.zeros(2, np.int32), b"t")], "scripted", "v", 0.1)
+  closed = []
+  setup.Checked(None, types.SimpleNamespace(close=lambda: closed.append(1)), None, store,
+                None).close()
+  assert closed == [1]
+  assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM answers").fetchone() == (1,)
 
 
 def test_replay_reproduces_a_scripted_runs_labels_exactly(tmp_path):

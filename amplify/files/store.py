@@ -14,6 +14,7 @@ of another task, or a file that is not such a store, is refused and left as it i
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import os
@@ -24,6 +25,8 @@ import time
 
 import jax
 import numpy as np
+
+from amplify.files.jsonio import WorkdirError
 
 FORMAT = 1
 
@@ -39,8 +42,9 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
-class StoreError(ValueError):
-  """A store that can't be used: another task's, or not a store at all."""
+class StoreError(WorkdirError):
+  """A store that can't be used: another task's, not a store at all, or damaged (the same
+  command would fail again: the message names the way out)."""
 
 
 def question_keys(context: np.ndarray, questions: np.ndarray) -> list[bytes]:
@@ -122,13 +126,27 @@ class AnswerStore:
     if self._writer is not None:
       self._queue.join()
       if self._failed:
-        raise StoreError(f"--oracle_store={self.path}: writing answers failed: {self._failed[0]}")
+        raise StoreError(f"--oracle_store={self.path}: writing answers failed: {self._failed[0]}; "
+                         "restore the store from a copy, or pass another path.")
+
+  @contextlib.contextmanager
+  def _sql(self):
+    """SQLite's failure as a StoreError naming the store (a damaged file, its disk)."""
+    try:
+      yield
+    except sqlite3.DatabaseError as e:
+      raise StoreError(f"--oracle_store={self.path} cannot be read or written ({e}): restore it "
+                       "from a copy, or pass another path.") from e
 
   # -- reading ---------------------------------------------------------------------------------
   def answers(self, keys: list[bytes], oracle: str, version: str) -> dict[bytes, tuple]:
     """{key: (answer int32[La], transcript record)} for the keys the store answers (records:
     `amplify.oracles.tools.encode_rows`)."""
     self.flush()
+    with self._sql():
+      return self._answers(keys, oracle, version)
+
+  def _answers(self, keys: list[bytes], oracle: str, version: str) -> dict[bytes, tuple]:
     found = {}
     if self._db.execute("SELECT 1 FROM answers WHERE oracle=? AND version=? LIMIT 1",
                         (oracle, version)).fetchone() is None:
@@ -144,7 +162,9 @@ class AnswerStore:
 
   def events(self) -> list[tuple]:
     self.flush()
-    return list(self._db.execute("SELECT kind, oracle, version, payload FROM events ORDER BY id"))
+    with self._sql():
+      return list(self._db.execute("SELECT kind, oracle, version, payload FROM events ORDER BY "
+                                   "id"))
 
   # -- writing ---------------------------------------------------------------------------------
   def put_batch(self, rows: list[tuple[bytes, np.ndarray, bytes]], oracle: str,
@@ -172,7 +192,7 @@ class AnswerStore:
 
   def _insert(self, rows, oracle: str, version: str, seconds: float) -> None:
     now = time.time()
-    with self._db:
+    with self._sql(), self._db:
       self._db.execute("BEGIN")
       self._db.executemany(
           "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -185,7 +205,7 @@ class AnswerStore:
     """One event of a per-question oracle, committed before this returns. kinds "answer" and
     "idk" (with `answer`) also store the answer; "undo" removes it (the event stays)."""
     now = time.time()
-    with self._lock, self._db:
+    with self._lock, self._sql(), self._db:
       self._db.execute("BEGIN")
       self._db.execute("INSERT INTO events (question, oracle, version, kind, payload, created) "
                        "VALUES (?, ?, ?, ?, ?, ?)",

@@ -36,8 +36,8 @@ from amplify.types import EPISODIC, LATENT, Task
 class Checked(NamedTuple):
   """What `check` builds: the task, the referee (the process that holds its ground truth, scores
   predictions and runs the named baselines), H, the answer store (None without --oracle_store)
-  and type 2's judge (None with --config.type2.size=0). `close()` ends the referee; `run` does that
-  itself."""
+  and type 2's judge (None with --config.type2.size=0). `close()` commits what the store was
+  handed and ends the referee; `run` does that itself (a Ctrl-C too)."""
   task: Task
   referee: Referee
   oracle: object
@@ -45,7 +45,11 @@ class Checked(NamedTuple):
   type2_oracle: object | None
 
   def close(self) -> None:
-    self.referee.close()
+    try:
+      if self.store is not None:
+        self.store.flush()  # a batch oracle's answers are written in the background
+    finally:
+      self.referee.close()
 
 
 def _task_and_referee(config) -> tuple[Task, Referee]:
