@@ -69,7 +69,8 @@ def _newest_line_cut_short(config, workdir, out):
   yield
   newest = workdir / "checkpoints" / f"round_{config.rounds - 1}"
   printed = out()
-  assert f"warning: checkpoint {newest} is damaged (metrics.jsonl lacks its round's lines)" in printed
+  assert (f"warning: checkpoint {newest} is damaged (metrics.jsonl lacks its round's lines)"
+          in printed)
   assert f"resuming after round {config.rounds - 2}" in printed
   assert (newest.parent / f"{newest.name}.damaged-0").is_dir()
 
