@@ -5,6 +5,8 @@ import json
 import multiprocessing
 import os
 import pickle
+import shutil
+import subprocess
 import sys
 
 import jax
@@ -118,6 +120,24 @@ def test_gap_recovered_is_null_with_a_reason_when_the_ceiling_is_not_above_prosa
     assert out["gap_recovered"] is None and "does not exceed prosaic ML" in \
         out["gap_recovered_reason"]
   assert gap_recovered(0.9, None, None)["gap_recovered"] is None
+
+
+def test_a_workdir_another_live_run_holds_is_refused_and_free_once_it_ends(tmp_path):
+  config = config_lib.get_config("lexicon_tiny")
+  other = subprocess.Popen(
+      [sys.executable, "-c", "import sys, time; from amplify.loop import workdir; "
+       f"workdir.hold({str(tmp_path)!r}); print('held', flush=True); time.sleep(300)"],
+      stdout=subprocess.PIPE, text=True)
+  try:
+    assert other.stdout.readline() == "held\n"
+    with pytest.raises(ValueError, match=rf"is in use by a run \(pid {other.pid}\): wait for it "
+                                         r"to end, or use another --workdir"):
+      check_workdir(config, str(tmp_path))
+  finally:
+    other.kill()
+    other.wait()
+  check_workdir(config, str(tmp_path))  # a killed run's lock goes with it
+  check_workdir(config, str(tmp_path))  # and this process's own is taken once
 
 
 def test_a_workdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
@@ -411,6 +431,17 @@ def test_a_per_question_oracle_holds_no_way_past_its_budget():
   assert seen["known"] <= 2  # only the look-ups within the budget read Mz
   assert labels.cost()["lookups"] == 2 and labels.cost()["asks"] == 2
   assert int(np.asarray(labels.transcript.overruns)[0]) == 8
+
+
+def test_a_finished_run_whose_checkpoints_were_deleted_is_not_run_again(tmp_path, finished_run):
+  """Checkpoints deleted to free the disk: summary.json and every round's eval line say the run
+  finished; it is returned as it is (it was run again from the start, its files overwritten)."""
+  config, whole, summary = finished_run(helpers.LEXICON_ROUNDS)
+  workdir = helpers.copy_run(whole, tmp_path / "run")
+  shutil.rmtree(workdir / "checkpoints")
+  before = {name: (workdir / name).read_bytes() for name in ("metrics.jsonl", "summary.json")}
+  assert loop.run(config, str(workdir)) == summary
+  assert {name: (workdir / name).read_bytes() for name in before} == before
 
 
 def test_checkpoints_without_metrics_jsonl_are_a_clear_error(tmp_path, finished_run):

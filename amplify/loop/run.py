@@ -20,7 +20,7 @@ from amplify.loop.gate import deployed_policy, type2_gate
 from amplify.loop.phases import distil, iid_check, label, split
 from amplify.loop.setup import Checked, begin, check, resume
 from amplify.loop.summary import summarise
-from amplify.loop.workdir import finished_summary
+from amplify.loop.workdir import finished_summary, release
 from amplify.oracles.per_question import OracleError, Stopped
 
 
@@ -32,7 +32,10 @@ def run(config, workdir: str, checked: Checked | None = None) -> dict:
   try:
     return _run(config, workdir, checked)
   finally:
-    checked.close()
+    try:
+      checked.close()
+    finally:
+      release(workdir)
 
 
 def _run(config, workdir: str, checked: Checked) -> dict:

@@ -2,6 +2,7 @@
 config's run; a finished run's summary read back instead of running again."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shlex
 
@@ -13,6 +14,8 @@ from amplify.files.jsonio import read_json
 from amplify.oracles.make import serving
 
 WORLD = "world.json"  # the referee's fingerprint of the world the run was drawn in
+LOCK = ".lock"  # held by the run writing the workdir (`hold`)
+_HELD: dict[str, object] = {}  # this process's workdirs: real path -> its open lock file
 
 
 def check_workdir(config, workdir: str, world: str | None = None) -> None:
@@ -28,6 +31,7 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
   except OSError as e:
     raise ValueError(f"workdir {workdir!r} cannot be written ({e.strerror}): choose a writable "
                      "--workdir.") from None
+  hold(workdir)
   checkpoint.check(workdir)
   jsonio.check_workdir_layout(workdir)
   old, changed = config_differences(config, workdir)
@@ -43,6 +47,36 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
                        f"this referee's secret gives {world}): restore the secret file it was run "
                        "with ($AMPLIFY_SECRET_FILE), or use a new --workdir.")
   jsonio.read_summary(workdir)  # a damaged summary, or a finished run's lost metrics: refused now
+
+
+def hold(workdir: str) -> None:
+  """Takes `workdir` for this process: an exclusive lock on workdir/.lock, kept until `release`
+  or the process ends (a kill frees it too). A workdir another live run holds is refused: two
+  runs in one workdir would interleave their metrics lines and checkpoints."""
+  key = os.path.realpath(workdir)
+  if key in _HELD:
+    return
+  f = open(os.path.join(workdir, LOCK), "a+")  # pylint: disable=consider-using-with
+  try:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    f.seek(0)
+    holder = f.read().strip() or "another process"
+    f.close()
+    raise ValueError(f"workdir {workdir!r} is in use by a run ({holder}): wait for it to end, "
+                     "or use another --workdir.") from None
+  f.seek(0)
+  f.truncate()
+  f.write(f"pid {os.getpid()}\n")
+  f.flush()
+  _HELD[key] = f
+
+
+def release(workdir: str) -> None:
+  """Lets `workdir` go (`hold`)."""
+  f = _HELD.pop(os.path.realpath(workdir), None)
+  if f is not None:
+    f.close()
 
 
 def config_differences(config, workdir: str) -> tuple[dict | None, list[str]]:
@@ -99,9 +133,20 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 def finished_summary(workdir: str) -> dict | None:
-  """The summary of a finished run in `workdir` (its last round checkpointed and its summary
-  written), or None. Every process of a run calls it; process 0 reads the summary."""
+  """The summary of a finished run in `workdir` (its summary written, and its last round
+  checkpointed or, its checkpoints deleted to free the disk, every round's eval line in
+  metrics.jsonl), or None. Every process of a run calls it; process 0 reads the files."""
   summary = processes.shared(jsonio.read_summary, workdir)
-  if summary is None or (last := checkpoint.latest_round(workdir)) is None:
+  if summary is None:
     return None
-  return summary if last == summary["rounds"] - 1 else None
+  if checkpoint.latest_round(workdir) == summary["rounds"] - 1:
+    return summary
+  evals = processes.shared(_eval_rounds, workdir)
+  return summary if set(range(summary["rounds"])) <= evals else None
+
+
+def _eval_rounds(workdir: str) -> set[int]:
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return set()
+  return {rec["round"] for rec in jsonio.read_jsonl(path, warn=False) if rec["phase"] == "eval"}
