@@ -185,6 +185,17 @@ def test_plugin_without_config_is_base_and_its_settings(toy):
     load.task_config("toy", "big")
 
 
+def test_a_plugin_named_as_a_configs_module_starts_from_the_defaults():
+  """A plug-in task "base" (or "load", "cli") is no built-in task: amplify.configs' own modules
+  are not its config."""
+  registry.register_task("base", None, ToySettings)
+  try:
+    assert configs.get_config(task="base").task.to_dict() == {"name": "base", "size": 7,
+                                                             "scale": 1.0}
+  finally:
+    registry._REGISTERED[registry.TASK_GROUP].pop("base")
+
+
 @pytest.mark.parametrize("as_module", [False, True])
 def test_plugin_ships_its_config(toy, monkeypatch, as_module):
   if as_module:

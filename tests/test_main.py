@@ -60,6 +60,11 @@ BAD_FLAGS = [
                                                            "setting; its settings are none"),
     (["--task=permutation", "--config.prior.steps=5"], "--config.prior.steps is read only by latent-world"),
     (["--task=permutation", "--config.model.depth=3"], "--config.model.depth>=4"),
+    (["--config.curriculum.on=true"], "--config.curriculum.on is read only by tasks with an "
+                                      "instance size; --task=lexicon has none"),
+    (["--task=permutation", "--config.curriculum.threshold=0.9"], "--config.curriculum.threshold "
+                                                                  "is read only with the "
+                                                                  "curriculum on"),
 ]
 
 

@@ -54,7 +54,7 @@ def task_config(name: str, variant: str = "") -> ml_collections.ConfigDict:
   """The config `--task=name` starts from (`variant` of it: a preset's `NAME_VARIANT`)."""
   plugin = registry.task_plugin(name)
   source = getattr(plugin, "config", None)
-  if source is None and (_HERE / f"{name}.py").is_file():
+  if source is None and name in {p.stem for p in _task_files()}:
     source = f"amplify.configs.{name}"
   if source is None:
     if variant:

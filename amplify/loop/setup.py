@@ -90,6 +90,12 @@ def _check(config, workdir: str, task: Task, world: str | None):
       if config.type2[field] != default.type2[field]:
         raise ValueError(f"{base.flag('type2.' + field)} is read only with type 2; "
                          "--config.type2.size=0 turns it off: drop the flag.")
+  if config.curriculum.on and not hasattr(task, "full_size"):
+    raise ValueError(f"--config.curriculum.on is read only by tasks with an instance size; "
+                     f"--task={task.name} has none: drop the flag.")
+  if not config.curriculum.on and config.curriculum.threshold != default.curriculum.threshold:
+    raise ValueError("--config.curriculum.threshold is read only with the curriculum on "
+                     "(--config.curriculum.on=true): drop the flag, or turn it on.")
   if config.model.policy != default.model.policy and not task.spec.names_mz_keys:
     raise ValueError(f"--config.model.policy is read only by tasks whose questions name Mz keys; "
                      f"--task={task.name} would ignore it: drop the flag.")
