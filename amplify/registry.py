@@ -12,8 +12,8 @@ way. A tree run without being installed (`PYTHONPATH=.`) reads them from that py
 This module imports nothing of amplify's, so no plug-in module imports back into a cycle.
 
 `settings` is a dataclass of the plug-in's own settings, set from the command line as
-`--task.FIELD=VALUE` / `--oracle.FIELD=VALUE` (`amplify.main` defines those flags for the task
-and oracle named). Factories:
+`--task.FIELD=VALUE` / `--oracle.FIELD=VALUE` (`amplify.configs.cli` defines those flags for
+the task and oracle named). Factories:
 
 - task: `make(settings, key) -> (Task, GroundTruth)`; key is the world's RNG key.
 - oracle: `make(task, settings, human) -> Oracle | QuestionOracle`, where `human` is the task's

@@ -201,8 +201,8 @@ def check_version(saved: dict, workdir: str) -> dict:
     raise ValueError(f"workdir {workdir} was made by an older amplify (flat config): use a new "
                      "--workdir")
   if version != CONFIG_VERSION:
-    raise ValueError(f"workdir {workdir} was made by another amplify (config_version {version}, "
-                     f"this one reads {CONFIG_VERSION}): use a new --workdir")
+    raise ValueError(f"workdir {workdir} was made by another amplify (config_version "
+                     f"{version!r}, this one reads {CONFIG_VERSION!r}): use a new --workdir")
   try:
     saved = _renamed(json.loads(json.dumps(saved)), workdir)
   except (AttributeError, TypeError, KeyError, ZeroDivisionError):  # a block not of its shape

@@ -140,8 +140,9 @@ def variant(config, variants: dict, name: str, file: str):
 
 
 def tiny(config) -> None:
-  """A task's `tiny` variant beyond its own sizes: seconds on a CPU, for tests (every task's tiny
-  run shares these shapes, so the suite compiles fewer programs)."""
+  """A task's `tiny` variant beyond its own sizes: seconds on a CPU, for tests (the 2018 tasks'
+  tiny runs share these shapes, so the suite compiles fewer programs; lexicon's and colored
+  digits' set their own)."""
   config.rounds, config.eval_size = 3, 512
   config.label.size = 2048
   config.model.update(width=32, depth=2, heads=2)
