@@ -67,9 +67,11 @@ class RunMetrics:
 
 
 def accuracy_by_difficulty(fig: Figure, run: RunMetrics) -> None:
-  """Two heat maps, rounds x difficulty: pi_r's accuracy on fresh D* questions and H^A's label
-  accuracy, on one colour scale; a grey cell is a difficulty with no question that round."""
-  keys = [("policy_accuracy_by_difficulty", "pi_r's accuracy on fresh D* questions"),
+  """Two heat maps, rounds x difficulty: the deployed policy's (pi_r unless the gate refused it)
+  accuracy on fresh D* questions and H^A's label accuracy, on one colour scale; a grey cell is a
+  difficulty with no question that round."""
+  keys = [("policy_accuracy_by_difficulty", "the deployed policy's accuracy on fresh D* "
+                                            "questions"),
           ("label_accuracy_by_difficulty", "H^A's label accuracy (the round's labels)")]
   difficulties = sorted({d for r in run.evals for key, _ in keys for d in (r.get(key) or {})},
                         key=int)
@@ -265,7 +267,7 @@ def comparison_plot(runs: list[tuple[str, list[dict]]], out_dir: str) -> str:
     ax.plot([r["round"] for r in evals], _series(evals, "policy_accuracy"), "o-",
             label=workdir + final)
   ax.set_ylim(-0.02, 1.02)
-  ax.set_ylabel("pi_r's exact accuracy on D*")
+  ax.set_ylabel("the deployed policy's exact accuracy on D*")
   ax.grid(alpha=0.3)
   ax.legend(title="workdir (final accuracy)", fontsize=8, loc="center left",
             bbox_to_anchor=(1.01, 0.5))
