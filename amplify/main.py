@@ -38,7 +38,6 @@ def main(argv):
     sys.exit(2)
   # after flag parsing: --help stays fast
   from amplify import processes  # pylint: disable=g-import-not-at-top
-  from amplify.files.store import StoreError  # pylint: disable=g-import-not-at-top
   from amplify.loop import run as loop  # pylint: disable=g-import-not-at-top
   from amplify.oracles.per_question import OracleError, Stopped  # pylint: disable=g-import-not-at-top
   from amplify.views import report  # pylint: disable=g-import-not-at-top
@@ -77,11 +76,12 @@ def main(argv):
     line, status = loop.failure(e, workdir)
     print(line, file=sys.stderr)
     sys.exit(status)
-  except StoreError as e:  # the answers handed to the store could not be committed at the end
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
   if processes.writes():
-    print(report.format_table(workdir))
+    try:
+      print(report.format_table(workdir))
+    except (ValueError, OSError) as e:  # a finished run's lines damaged since
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
 
 
 def cli() -> None:

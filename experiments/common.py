@@ -158,6 +158,8 @@ def _kept_summary(config, kept: str) -> dict | None:
   # pylint: disable=g-import-not-at-top (after --help)
   from amplify.files.jsonio import read_summary
   from amplify.loop.workdir import config_differences
+  if not os.path.exists(os.path.join(kept, "config.json")):  # none, or a copy cut short
+    return None
   try:
     old, changed = config_differences(config, kept)
     return read_summary(kept) if old is not None and not changed else None

@@ -21,6 +21,7 @@ from amplify.views import report
 from amplify.loop import run as loop
 from amplify.files.metrics import MetricWriter
 from amplify.loop.summary import gap_recovered
+from amplify.loop import workdir as workdir_lib
 from amplify.loop.workdir import check_workdir
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import TableMz
@@ -132,12 +133,18 @@ def test_a_workdir_another_live_run_holds_is_refused_and_free_once_it_ends(tmp_p
     assert other.stdout.readline() == "held\n"
     with pytest.raises(ValueError, match=rf"is in use by a run \(pid {other.pid}\): wait for it "
                                          r"to end, or use another --workdir"):
-      check_workdir(config, str(tmp_path))
+      loop.check(config, str(tmp_path))  # its last check: the referee is closed again
   finally:
     other.kill()
     other.wait()
-  check_workdir(config, str(tmp_path))  # a killed run's lock goes with it
-  check_workdir(config, str(tmp_path))  # and this process's own is taken once
+  loop.check(config, str(tmp_path)).close()  # a killed run's lock goes with it
+  workdir_lib.hold(str(tmp_path))  # and this process's own is taken once
+  workdir_lib.release(str(tmp_path))
+  check_workdir(config, str(tmp_path))  # the workdir's check alone takes nothing (a study checks
+  child = subprocess.run(  # the workdir, then runs `amplify` on it in a child process)
+      [sys.executable, "-c", f"from amplify.loop import workdir; workdir.hold({str(tmp_path)!r})"],
+      capture_output=True, text=True, timeout=120)
+  assert child.returncode == 0, child.stderr
 
 
 def test_a_workdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
@@ -442,6 +449,19 @@ def test_a_finished_run_whose_checkpoints_were_deleted_is_not_run_again(tmp_path
   before = {name: (workdir / name).read_bytes() for name in ("metrics.jsonl", "summary.json")}
   assert loop.run(config, str(workdir)) == summary
   assert {name: (workdir / name).read_bytes() for name in before} == before
+
+
+def test_a_finished_run_whose_last_line_was_cut_short_writes_it_again(tmp_path, finished_run,
+                                                                       capsys):
+  """summary.json and every checkpoint, but the last round's eval line cut short: not finished,
+  as the warning says; that round runs again and the run ends as it did."""
+  config, whole, summary = finished_run(helpers.LEXICON_ROUNDS)
+  workdir = helpers.copy_run(whole, tmp_path / "run")
+  text = (workdir / "metrics.jsonl").read_text()
+  (workdir / "metrics.jsonl").write_text(text[:-40])
+  assert helpers.same_summary(loop.run(config, str(workdir)), summary)
+  assert "nothing to do" not in capsys.readouterr().out
+  assert [r["round"] for r in helpers.evals(workdir)] == list(range(config.rounds))
 
 
 def test_checkpoints_without_metrics_jsonl_are_a_clear_error(tmp_path, finished_run):

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import signal
+import re
 import sqlite3
 import subprocess
 import sys
@@ -280,6 +281,29 @@ def test_a_run_s_end_commits_the_answers_the_store_was_handed(tmp_path, monkeypa
                 None).close()
   assert closed == [1]
   assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM answers").fetchone() == (1,)
+
+
+def test_a_store_that_fails_to_commit_is_told_once_and_never_hides_the_run_s_error(
+    tmp_path, monkeypatch, capsys):
+  from amplify.loop import setup  # pylint: disable=g-import-not-at-top
+  store = AnswerStore(str(tmp_path / "s.db"), {"task": "lexicon"})
+
+  def full(self, *args):
+    raise sqlite3.OperationalError("database or disk is full")
+  monkeypatch.setattr(AnswerStore, "_insert", full)
+  referee = types.SimpleNamespace(close=lambda: None)
+  for failed in (True, False):
+    store.put_batch([(b"k", np.zeros(2, np.int32), b"t")], "scripted", "v", 0.1)
+    checked = setup.Checked(None, referee, None, store, None)
+    message = (r"writing answers failed \(database or disk is full\): restore the store from a "
+               r"copy, or pass another path")
+    if failed:  # after the run's own failure: a warning, the run's error is the one raised
+      checked.close(failed=True)
+      assert re.search(message, capsys.readouterr().err)
+    else:
+      with pytest.raises(StoreError, match=message):
+        checked.close()
+    store.flush()  # told once: the process's exit (atexit) finds nothing left to tell
 
 
 def test_replay_reproduces_a_scripted_runs_labels_exactly(tmp_path):

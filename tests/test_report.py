@@ -180,6 +180,8 @@ def test_runs_side_by_side(workdir, tmp_path):
   (started / "config.json").write_text("{}")
   row = report.format_comparison([str(workdir), str(started)]).splitlines()[-1].split()
   assert row == [str(started), "n/a", "n/a"] + ["n/a"] * (len(report.COMPARISON) - 3)
+  plotted = _report_cli(f"--workdir={workdir},{started}", "--plots", f"--out={tmp_path}")
+  assert plotted.returncode == 0 and "comparison.png" in plotted.stdout, plotted.stderr
   path = plots.comparison_plot([(str(workdir), report.read_metrics(str(workdir))),
                                 (str(unfinished), report.read_metrics(str(unfinished)))],
                                str(tmp_path))

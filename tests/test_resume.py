@@ -154,7 +154,7 @@ def test_what_metrics_jsonl_recorded_bounds_the_round_resumed_from_and_the_prior
   write([], '{"round": null, "pha')  # the prior's line cut short: z* is fitted again
   assert setup._recorded(str(tmp_path), -1) == (-1, False)
   (tmp_path / "metrics.jsonl").unlink()  # no lines at all: the checkpoint's round (refused later)
-  assert setup._recorded(str(tmp_path), 2) == (2, True)
+  assert setup._recorded(str(tmp_path), 2) == (2, False)
 
 
 def test_the_kept_rounds_time_is_the_last_kept_lines_or_the_rounds_sum():

@@ -125,9 +125,11 @@ class AnswerStore:
     """Waits until every batch handed to `put_batch` is committed."""
     if self._writer is not None:
       self._queue.join()
-      if self._failed:
-        raise StoreError(f"--oracle_store={self.path}: writing answers failed: {self._failed[0]}; "
-                         "restore the store from a copy, or pass another path.")
+      if self._failed:  # told once (the atexit flush finds none left)
+        error = self._failed[0]
+        self._failed.clear()
+        raise StoreError(f"--oracle_store={self.path}: writing answers failed ({error}): restore "
+                         "the store from a copy, or pass another path.")
 
   @contextlib.contextmanager
   def _sql(self):
@@ -192,7 +194,7 @@ class AnswerStore:
 
   def _insert(self, rows, oracle: str, version: str, seconds: float) -> None:
     now = time.time()
-    with self._sql(), self._db:
+    with self._db:  # its failure is told by `flush`, in the caller's thread
       self._db.execute("BEGIN")
       self._db.executemany(
           "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -112,12 +112,13 @@ class Amplifier:
     self._store, self._identity = store, identity
     self._where = ""  # "oracle NAME in round R ", for errors
     self._per_question = is_per_question(oracle)
+    self._jittable = getattr(oracle, "jittable", False)  # Oracle's; a plug-in may leave it out
     self._ask = jax.jit(functools.partial(_policy_answers, spec, task.difficulty),
                         static_argnums=0)
     self._lookup = jax.jit(_lookup)
     if not self._per_question and not isinstance(oracle, ReplayOracle):
       fn = functools.partial(_amplified_answers, oracle, spec, budget, task.difficulty)
-      self._label = (jax.jit(fn, static_argnums=0) if oracle.jittable else
+      self._label = (jax.jit(fn, static_argnums=0) if self._jittable else
                      functools.partial(fn, ask=self._ask, lookup=self._lookup))
 
   @property
@@ -230,7 +231,7 @@ class Amplifier:
       t0 = time.time()
       # a compiled oracle labels the batch's shape (its rows asked first, row 0 repeated after
       # them): no new program per count of missing rows
-      pad = n - len(missing) if self._oracle.jittable else 0
+      pad = n - len(missing) if self._jittable else 0
       rows = np.concatenate([missing, np.zeros(pad, np.int64)])
       new_answers, fresh = self._batch(jax.tree.map(lambda a: a[rows], inputs), tools, key,
                                        status)

@@ -30,12 +30,19 @@ def run(config, workdir: str, checked: Checked | None = None) -> dict:
   workdir is returned as it is."""
   checked = checked or check(config, workdir)
   try:
-    return _run(config, workdir, checked)
-  finally:
+    summary = _run(config, workdir, checked)
+  except BaseException:  # a failure or a Ctrl-C: what the store was handed is committed still
     try:
-      checked.close()
+      checked.close(failed=True)
     finally:
       release(workdir)
+    raise
+  try:
+    with _phase("committing the answer store"):
+      checked.close()
+  finally:
+    release(workdir)
+  return summary
 
 
 def _run(config, workdir: str, checked: Checked) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from typing import NamedTuple
 
@@ -17,7 +18,7 @@ from amplify.configs import base, heldout_rows, settings, to_dict, validate
 from amplify.files import checkpoint
 from amplify.files.jsonio import WorkdirError, read_jsonl, write_json
 from amplify.files.metrics import MetricWriter
-from amplify.files.store import AnswerStore
+from amplify.files.store import AnswerStore, StoreError
 from amplify.learn import prior
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import EmptyMz, ExactIndex, MzView, RawRowsMz, Table
@@ -26,7 +27,7 @@ from amplify.learn.type2 import Type2
 from amplify.loop import arms as arms_lib
 from amplify.loop import curriculum
 from amplify.loop.state import D_SAMPLE, EVAL, Run, State
-from amplify.loop.workdir import WORLD, check_workdir
+from amplify.loop.workdir import WORLD, check_workdir, hold
 from amplify.oracles.make import human_model, identity, make_oracle, make_type2_oracle
 from amplify.tasks.base import key_coverage
 from amplify.truth.referee import Referee
@@ -44,10 +45,17 @@ class Checked(NamedTuple):
   store: AnswerStore | None
   type2_oracle: object | None
 
-  def close(self) -> None:
+  def close(self, failed: bool = False) -> None:
+    """`failed`: closed after the run failed, whose error is the one to tell: the store's own
+    failure to commit is then a warning."""
     try:
       if self.store is not None:
-        self.store.flush()  # a batch oracle's answers are written in the background
+        try:
+          self.store.flush()  # a batch oracle's answers are written in the background
+        except StoreError as e:
+          if not failed:
+            raise
+          print(f"warning: {e}", file=sys.stderr, flush=True)
     finally:
       self.referee.close()
 
@@ -67,6 +75,8 @@ def check(config, workdir: str) -> Checked:
   task, referee = _task_and_referee(config)
   try:
     oracle, store, type2_oracle = _check(config, workdir, task, referee.world_id)
+    if processes.writes():
+      hold(workdir)  # last: a check that fails leaves the workdir free
   except BaseException:
     referee.close()
     raise
@@ -189,8 +199,7 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
   done = -1 if last is None else min(last, len(plan) - 1)
   recorded, prior_line = processes.shared(_recorded, workdir, done)
   if recorded < done:  # a kill cut the newest round's line short: that round runs again
-    if processes.writes():
-      checkpoint.set_aside_after(workdir, recorded, "metrics.jsonl lacks its round's lines")
+    checkpoint.set_aside_after(workdir, recorded, "metrics.jsonl lacks its round's lines")
     done = recorded
   print(f"jax {jax.__version__} on {jax.devices()}; arm {arm.name}"
         + (f" (pi {arm.policy}, whatever --config.model.policy says)" if arm.policy else "") + "; "
@@ -226,11 +235,11 @@ def begin(config, workdir: str, checked: Checked) -> tuple[Run, int]:
 
 def _recorded(workdir: str, done: int) -> tuple[int, bool]:
   """(the last round up to `done` whose distill and eval lines metrics.jsonl holds, or -1; whether
-  it holds the prior's line). Without metrics.jsonl: (done, True), which `resume` refuses where a
-  checkpoint needs lines."""
+  it holds the prior's line). Without metrics.jsonl: (done, False), which `resume` refuses where a
+  round's checkpoint needs its lines."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
-    return done, True
+    return done, False
   old = read_jsonl(path, warn=False)  # MetricWriter warns of a line cut short
   rounds = [{rec["round"] for rec in old if rec["phase"] == phase} for phase in ("distill", "eval")]
   return (max((r for r in rounds[0] & rounds[1] if r <= done), default=-1),

@@ -31,7 +31,6 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
   except OSError as e:
     raise ValueError(f"workdir {workdir!r} cannot be written ({e.strerror}): choose a writable "
                      "--workdir.") from None
-  hold(workdir)
   checkpoint.check(workdir)
   jsonio.check_workdir_layout(workdir)
   old, changed = config_differences(config, workdir)
@@ -50,9 +49,10 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
 
 
 def hold(workdir: str) -> None:
-  """Takes `workdir` for this process: an exclusive lock on workdir/.lock, kept until `release`
-  or the process ends (a kill frees it too). A workdir another live run holds is refused: two
-  runs in one workdir would interleave their metrics lines and checkpoints."""
+  """Takes `workdir` for this process (the run's check, on process 0): an exclusive lock on
+  workdir/.lock, kept until `release` or the process ends (a kill frees it too). A workdir
+  another live run holds is refused: two runs in one workdir would interleave their metrics
+  lines and checkpoints."""
   key = os.path.realpath(workdir)
   if key in _HELD:
     return
@@ -133,20 +133,23 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 def finished_summary(workdir: str) -> dict | None:
-  """The summary of a finished run in `workdir` (its summary written, and its last round
-  checkpointed or, its checkpoints deleted to free the disk, every round's eval line in
-  metrics.jsonl), or None. Every process of a run calls it; process 0 reads the files."""
+  """The summary of a finished run in `workdir`: its summary written and metrics.jsonl holding
+  every round's eval line and each baseline's the summary names, checkpoints or not (deleted to
+  free the disk); else None (a line cut short: the run goes on and writes it again). Every
+  process of a run calls it; process 0 reads the files."""
   summary = processes.shared(jsonio.read_summary, workdir)
   if summary is None:
     return None
-  if checkpoint.latest_round(workdir) == summary["rounds"] - 1:
-    return summary
-  evals = processes.shared(_eval_rounds, workdir)
-  return summary if set(range(summary["rounds"])) <= evals else None
+  needed = {("eval", r) for r in range(summary["rounds"])} | {
+      ("baseline", name) for name in ("prosaic", "ceiling")
+      if summary.get(f"{name}_accuracy") is not None}
+  return summary if needed <= processes.shared(_lines, workdir) else None
 
 
-def _eval_rounds(workdir: str) -> set[int]:
+def _lines(workdir: str) -> set[tuple]:
+  """(phase, round or baseline) of each line in metrics.jsonl."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return set()
-  return {rec["round"] for rec in jsonio.read_jsonl(path, warn=False) if rec["phase"] == "eval"}
+  return {(rec["phase"], rec.get("baseline", rec["round"]))
+          for rec in jsonio.read_jsonl(path, warn=False)}

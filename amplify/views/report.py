@@ -72,6 +72,14 @@ def read_metrics(workdir: str) -> list[dict]:
   return read_jsonl(path)
 
 
+def metrics_so_far(workdir: str) -> list[dict]:
+  """`read_metrics`, with none for a run not started yet (a sweep's next run, side by side)."""
+  try:
+    return read_metrics(workdir)
+  except NotStarted:
+    return []
+
+
 def _checkpointed(workdir: str) -> bool:
   """A round's checkpoint in the workdir (`amplify.files.checkpoint`, read without JAX)."""
   directory = os.path.join(workdir, "checkpoints")
@@ -213,11 +221,7 @@ def _format_table(workdir: str, records: list[dict]) -> str:
 def comparison_row(workdir: str) -> list[str]:
   """One run's cells of the side-by-side table. An unfinished run (no summary.json) shows its
   last round's policy accuracy (if it has one) and n/a for what only the summary holds."""
-  try:
-    records = read_metrics(workdir)
-  except NotStarted:  # a sweep's run not started yet
-    records = []
-  evals = [r for r in records if r["phase"] == "eval"]
+  evals = [r for r in metrics_so_far(workdir) if r["phase"] == "eval"]
   s = read_summary(workdir)
   return _read(workdir, lambda: _comparison_cells(workdir, evals, s))
 
@@ -265,7 +269,7 @@ def _report(workdirs: list[str], write_plots: bool, out: str | None, tree: str |
       written = plots.run_plots(workdirs[0], read_metrics(workdirs[0]),
                                 out or os.path.join(workdirs[0], "plots"))
     else:
-      written = [plots.comparison_plot([(w, read_metrics(w)) for w in workdirs], out or ".")]
+      written = [plots.comparison_plot([(w, metrics_so_far(w)) for w in workdirs], out or ".")]
     print("\nplots: " + " ".join(written))
 
 
