@@ -174,6 +174,22 @@ def test_a_batch_oracle_not_compiled_whole_asks_a_compiled_pi(monkeypatch):
   np.testing.assert_array_equal(first.answers, compiled.answers)
 
 
+def test_a_batch_plugin_oracle_that_says_nothing_of_jit_runs_op_by_op():
+  """docs/plugins.md's batch-first oracle, `answer` alone: H^A runs outside jit, the same labels."""
+  config, task, mz, policy, competent = helpers.setup_task("lexicon")
+  scripted = make_oracle(config, task)
+
+  class Mine:
+    def answer(self, questions, tools, key):
+      return scripted.answer(questions, tools, key)
+
+  inputs = task.deployment_questions(jax.random.key(5), 64)
+  got = Amplifier(Mine(), mz, task, Budget(4, 4)).label(inputs, policy, competent,
+                                                         jax.random.key(2))
+  want = helpers.amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
+  np.testing.assert_array_equal(np.asarray(got.answers), np.asarray(want.answers))
+
+
 # -- the answer store -----------------------------------------------------------------------------
 
 def test_a_second_labelling_takes_every_answer_from_the_store(tmp_path):
