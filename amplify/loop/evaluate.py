@@ -91,9 +91,13 @@ def save(run: Run, state: State, r: int, batch: Batch, parts: Split) -> State:
   if processes.writes():
     transcript = jax.tree.map(np.asarray, dataclasses.asdict(batch.labels.transcript))
     os.makedirs(os.path.join(run.workdir, "transcripts"), exist_ok=True)
-    np.savez_compressed(os.path.join(run.workdir, "transcripts", f"round_{r}.npz"),
-                        questions=np.asarray(batch.inputs.questions),
-                        answers=np.asarray(batch.labels.answers), **transcript)
+    path = os.path.join(run.workdir, "transcripts", f"round_{r}.npz")
+    with open(f"{path}.tmp", "wb") as f:  # whole or not at all, as every workdir file
+      np.savez_compressed(f, questions=np.asarray(batch.inputs.questions),
+                          answers=np.asarray(batch.labels.answers), **transcript)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(f"{path}.tmp", path)
   checkpoint.save(run.workdir, r, state.distiller, replay, state.competent, state.seen)
   return dataclasses.replace(state, replay=replay)
 
