@@ -54,6 +54,8 @@ def main(argv):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
       checked = loop.check(config, workdir)
     except (ValueError, OSError) as e:
+      if _DEBUG.value:
+        raise
       print(f"error: {e}", file=sys.stderr)
       sys.exit(2)
     loop.run(config, workdir, checked)

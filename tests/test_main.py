@@ -105,6 +105,10 @@ def test_a_bad_flag_exits_2_with_one_line_before_any_work(tmp_path):
     assert message in result.stderr
     assert not (tmp_path / "w" / "metrics.jsonl").exists()
   assert store.read_bytes() == b"half a database" * 50
+  debug = _main("--preset=lexicon_tiny", f"--oracle_store={store}", "--debug",
+                f"--workdir={tmp_path / 'w'}")  # --debug shows a refusal's traceback too
+  assert debug.returncode == 1 and "Traceback" in debug.stderr
+  assert "not an answer store" in debug.stderr
 
 
 def test_ctrl_c_while_the_settings_are_checked_is_one_line_and_no_traceback(tmp_path):

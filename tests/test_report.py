@@ -226,6 +226,7 @@ def test_an_episodic_tree_has_one_level(tmp_path):
 ERRORS = [  # (arguments, the one line expected on stderr); {w}: the hand-made run, {empty}: none
     (["--workdir={w}/nonesuch"], "does not exist"),
     (["--workdir={w}/summary.json"], "is a file, not a folder"),
+    (["--workdir={w}", "stray"], "unexpected arguments ['stray']"),
     (["--workdir={empty}", "--tree=0:0"], "no transcripts in"),
     (["--workdir={w}", "--tree=zero"], "--tree='zero': write ROUND:ROW"),
     (["--workdir={w}", "--tree=7:0"], "no transcripts of round 7"),

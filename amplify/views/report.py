@@ -274,8 +274,11 @@ def _report(workdirs: list[str], write_plots: bool, out: str | None, tree: str |
 
 
 def main(argv):
-  del argv
   f = flags.FLAGS
+  if len(argv) > 1:
+    print(f"error: unexpected arguments {argv[1:]}: every setting is one --flag=value (e.g. "
+          "--workdir=DIR).", file=sys.stderr)
+    sys.exit(2)
   if not f["verbosity"].present:  # JAX's start-up INFO logs (--tree) are noise here
     logging.set_verbosity(logging.WARNING)
   try:
