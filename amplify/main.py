@@ -14,6 +14,7 @@ import sys
 
 from absl import app, flags, logging
 
+from amplify import processes
 from amplify.configs import cli as config_cli
 
 config_cli.define_flags()
@@ -37,7 +38,6 @@ def main(argv):
           "--baselines=false).", file=sys.stderr)
     sys.exit(2)
   # after flag parsing: --help stays fast
-  from amplify import processes  # pylint: disable=g-import-not-at-top
   from amplify.loop import run as loop  # pylint: disable=g-import-not-at-top
   from amplify.oracles.per_question import OracleError, Stopped  # pylint: disable=g-import-not-at-top
   from amplify.views import report  # pylint: disable=g-import-not-at-top
@@ -57,7 +57,7 @@ def main(argv):
       if _DEBUG.value:
         raise
       print(f"error: {e}", file=sys.stderr)
-      sys.exit(2)
+      _exit(2)
     loop.run(config, workdir, checked)
   except (Stopped, KeyboardInterrupt):
     kept = (f"every answer given is in {config.oracle_store}" if config.oracle_store else
@@ -77,13 +77,24 @@ def main(argv):
       os._exit(1)  # pylint: disable=protected-access  (JAX's exit would wait for the lost process)
     line, status = loop.failure(e, workdir)
     print(line, file=sys.stderr)
-    sys.exit(status)
+    _exit(status)
   if processes.writes():
     try:
       print(report.format_table(workdir))
     except (ValueError, OSError) as e:  # a finished run's lines damaged since
       print(f"error: {e}", file=sys.stderr)
-      sys.exit(2)
+      _exit(2)
+
+
+def _exit(status: int) -> None:
+  """Ends the command with `status`; in a run of several processes by os._exit: JAX's exit waits
+  at a barrier for every process, which another, waiting for this one at its next collective,
+  never reaches (both aborted after 300 s). It then says that this process has stopped."""
+  sys.stdout.flush()
+  sys.stderr.flush()
+  if processes.several():
+    os._exit(status)  # pylint: disable=protected-access
+  sys.exit(status)
 
 
 def cli() -> None:

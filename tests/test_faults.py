@@ -464,6 +464,22 @@ def test_a_finished_run_whose_last_line_was_cut_short_writes_it_again(tmp_path, 
   assert [r["round"] for r in helpers.evals(workdir)] == list(range(config.rounds))
 
 
+def test_a_lost_process_s_error_moves_no_checkpoint_aside(tmp_path, monkeypatch):
+  """On several processes, a peer killed during a checkpoint's read is no damage: each good
+  checkpoint was moved aside, round after round, and the restart began afresh."""
+  from amplify import processes  # pylint: disable=g-import-not-at-top
+  from amplify.files import checkpoint  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(processes, "several", lambda: True)
+  folder = tmp_path / "round_1"
+  folder.mkdir()
+  lost = RuntimeError("UNKNOWN: Gloo AllGather failed: Connection closed by peer")
+  with pytest.raises(RuntimeError, match="Connection closed by peer"):
+    checkpoint._move_aside(str(folder), lost, "resuming from the round before it")
+  assert sorted(os.listdir(tmp_path)) == ["round_1"]
+  checkpoint._move_aside(str(folder), ValueError("cut short"), "resuming from the round before it")
+  assert sorted(os.listdir(tmp_path)) == ["round_1.damaged-0"]  # damage is moved aside
+
+
 def test_checkpoints_without_metrics_jsonl_are_a_clear_error(tmp_path, finished_run):
   """Every line lost (a round's lines alone lost: that round runs again, tests/test_resume.py)."""
   config, whole, _ = finished_run(helpers.LEXICON_ROUNDS)

@@ -114,6 +114,21 @@ def test_a_host_side_oracle_is_refused_on_several_processes(tmp_path):
   assert not (tmp_path / "w" / "metrics.jsonl").exists()
 
 
+def test_a_workdir_in_use_is_refused_by_every_process(tmp_path):
+  """Process 0 alone takes the workdir's lock; its refusal reaches process 1 too (which waited
+  for process 0 at its next collective until JAX's shutdown barrier aborted both, 300 s on)."""
+  from amplify.loop import workdir  # pylint: disable=g-import-not-at-top
+  os.makedirs(tmp_path / "w")
+  workdir.hold(str(tmp_path / "w"))  # another run's, as far as the pair can tell
+  try:
+    for code, out, err in [_finish(p, 120) for p in _pair(tmp_path / "w")]:
+      assert code == 2, err[-3000:]
+      assert err.strip().splitlines()[-1].startswith(
+          f"error: workdir '{tmp_path / 'w'}' is in use by a run (pid {os.getpid()})")
+  finally:
+    workdir.release(str(tmp_path / "w"))
+
+
 def test_z_star_on_disk_reads_the_same_on_two_processes(tmp_path):
   """Process 0 writes z* to disk; both read it inside H^A's, pi's and type 2's programs, which
   span 4 devices of 2 processes: each equal to the table in memory to the bit."""

@@ -108,7 +108,10 @@ def latest_round(workdir: str) -> int | None:
 def _move_aside(path: str, error: Exception, fallback: str) -> None:
   """Renames a damaged checkpoint PATH.damaged-N (kept for a look, never read again), with a
   warning naming what the run does instead. (Every process of a run finds the damage; process 0
-  moves it.)"""
+  moves it.) An error that says another process has gone is no damage: raised again, the
+  checkpoint left where it is."""
+  if processes.lost_peer(error):
+    raise error
   first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
   parent, name = os.path.split(path)
   n = sum(other.startswith(f"{name}.damaged") for other in os.listdir(parent))

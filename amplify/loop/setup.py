@@ -75,8 +75,7 @@ def check(config, workdir: str) -> Checked:
   task, referee = _task_and_referee(config)
   try:
     oracle, store, type2_oracle = _check(config, workdir, task, referee.world_id)
-    if processes.writes():
-      hold(workdir)  # last: a check that fails leaves the workdir free
+    processes.shared(hold, workdir)  # last: a check that fails leaves the workdir free
   except BaseException:
     referee.close()
     raise
