@@ -89,7 +89,8 @@ def main(argv):
 def _exit(status: int) -> None:
   """Ends the command with `status`; in a run of several processes by os._exit: JAX's exit waits
   at a barrier for every process, which another, waiting for this one at its next collective,
-  never reaches (both aborted after 300 s). It then says that this process has stopped."""
+  never reaches (both aborted after 300 s); by os._exit, the others say at that collective that
+  this process has stopped."""
   sys.stdout.flush()
   sys.stderr.flush()
   if processes.several():

@@ -34,8 +34,9 @@ def deployed_type2_score(record: dict) -> float:
 
 def _type2_summary(evals: list[dict], h_calls: int) -> dict:
   """The rounds whose pi_r was deployed, those the gate refused, the largest type-1 - type-2 gap
-  (signed: where type 1 overstates type 2 the most; a run without type 2: none), the final deployed policy's type-2 score, and type 2's H calls,
-  also as a share of labelling's (`h_calls`)."""
+  (signed: where type 1 overstates type 2 the most; a run without type 2: none), the final
+  deployed policy's type-2 score, and type 2's H calls, also as a share of labelling's
+  (`h_calls`)."""
   gated = [rec for rec in evals if "type2_score" in rec]
   if not gated:
     return {"promotions": None, "refused_rounds": [], "largest_type1_type2_gap": None,
