@@ -72,9 +72,8 @@ def main(argv):
       raise
     if lost := processes.lost_peer(e):
       print(f"error: {lost}. The rounds checkpointed in {workdir} are kept: start every process "
-            "again with the same command to resume.", file=sys.stderr, flush=True)
-      sys.stdout.flush()
-      os._exit(1)  # pylint: disable=protected-access  (JAX's exit would wait for the lost process)
+            "again with the same command to resume.", file=sys.stderr)
+      _exit(1)  # several processes: by os._exit (JAX's exit would wait for the lost process)
     line, status = loop.failure(e, workdir)
     print(line, file=sys.stderr)
     _exit(status)

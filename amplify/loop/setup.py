@@ -16,7 +16,7 @@ from flax import nnx
 from amplify import processes
 from amplify.configs import base, heldout_rows, settings, to_dict, validate
 from amplify.files import checkpoint
-from amplify.files.jsonio import WorkdirError, read_jsonl, write_json
+from amplify.files.jsonio import WorkdirError, write_json
 from amplify.files.metrics import MetricWriter
 from amplify.files.store import AnswerStore, StoreError
 from amplify.learn import prior
@@ -27,7 +27,7 @@ from amplify.learn.type2 import Type2
 from amplify.loop import arms as arms_lib
 from amplify.loop import curriculum
 from amplify.loop.state import D_SAMPLE, EVAL, Run, State
-from amplify.loop.workdir import WORLD, check_workdir, hold
+from amplify.loop.workdir import WORLD, check_workdir, hold, recorded_lines
 from amplify.oracles.make import human_model, identity, make_oracle, make_type2_oracle
 from amplify.tasks.base import key_coverage
 from amplify.truth.referee import Referee
@@ -236,13 +236,11 @@ def _recorded(workdir: str, done: int) -> tuple[int, bool]:
   """(the last round up to `done` whose distill and eval lines metrics.jsonl holds, or -1; whether
   it holds the prior's line). Without metrics.jsonl: (done, False), which `resume` refuses where a
   round's checkpoint needs its lines."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
+  if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
     return done, False
-  old = read_jsonl(path, warn=False)  # MetricWriter warns of a line cut short
-  rounds = [{rec["round"] for rec in old if rec["phase"] == phase} for phase in ("distill", "eval")]
-  return (max((r for r in rounds[0] & rounds[1] if r <= done), default=-1),
-          any(rec["phase"] == "prior" for rec in old))
+  lines = recorded_lines(workdir)
+  rounds = [{r for kind, r in lines if kind == phase} for phase in ("distill", "eval")]
+  return max((r for r in rounds[0] & rounds[1] if r <= done), default=-1), ("prior", None) in lines
 
 
 def kept_seconds(kept: list[dict], done: int) -> float:

@@ -143,11 +143,12 @@ def finished_summary(workdir: str) -> dict | None:
   needed = {("eval", r) for r in range(summary["rounds"])} | {
       ("baseline", name) for name in ("prosaic", "ceiling")
       if summary.get(f"{name}_accuracy") is not None}
-  return summary if needed <= processes.shared(_lines, workdir) else None
+  return summary if needed <= processes.shared(recorded_lines, workdir) else None
 
 
-def _lines(workdir: str) -> set[tuple]:
-  """(phase, round or baseline) of each line in metrics.jsonl."""
+def recorded_lines(workdir: str) -> set[tuple]:
+  """(phase, round or baseline) of each line in metrics.jsonl (none where there is none); a last
+  line cut short is not one (MetricWriter warns of it)."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return set()
