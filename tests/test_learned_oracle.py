@@ -7,7 +7,9 @@ from flax import nnx
 
 import helpers
 from amplify import configs as config_lib
+from amplify.learn.amplifier import Amplifier, Budget
 from amplify.oracles import learned
+from amplify.oracles.make import make_oracle
 from amplify.oracles.tools import BatchTools
 from amplify.tasks.permutation import PermutationTruth
 from amplify.types import IDK, Inputs
@@ -82,8 +84,9 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
   assert np.all(confidence_s <= confidence + 1e-6) and confidence.mean() > 0.9
   assert np.all(confidence_s < learned.THRESHOLDS[0])  # below every threshold H' is trusted at
 
-  # an answer of H''s that the task would not accept from a person goes to the real H: with a
-  # task that accepts none, the real H answers every row, as the scripted H did
+  # an answer of H''s that the task would not accept from a person goes to the real H, with the
+  # whole budget H''s steps on it spent: with a task that accepts none, and H^A's budget just what
+  # H needs, the real H answers every row as the scripted H did, past no budget
   class Refusing:
     def __getattr__(self, name):
       return getattr(task, name)
@@ -92,8 +95,11 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
       return jnp.zeros(questions.shape[0], bool)
 
   h_prime.task = Refusing()
-  labels = learner.label(inputs, policy, competent, jax.random.key(3))
+  budget = Budget(*task.budget_needed)
+  labels = Amplifier(h_prime, mz, task, budget).label(inputs, policy, competent, jax.random.key(3))
+  exact = Amplifier(make_oracle(config, task), mz, task, budget).label(inputs, policy, competent,
+                                                                       jax.random.key(3))
   counts = labels.cost()
   assert counts["learned_calls"] == 0 and counts["real_h_calls"] == 2048
-  assert counts["learned_malformed"] > 1024
-  np.testing.assert_array_equal(labels.answers, scripted.answers)
+  assert counts["learned_malformed"] > 1024 and counts["budget_overruns"] == 0
+  np.testing.assert_array_equal(labels.answers, exact.answers)

@@ -77,8 +77,27 @@ def _amplified_answers(oracle: Oracle, spec: Spec, budget: Budget, difficulty, g
   tools = BatchTools(ask_fn, lambda keys: lookup(mz, keys, inputs.context),
                      inputs.questions.shape[0], max_asks=budget.max_asks,
                      max_lookups=budget.max_lookups)
-  answers = oracle.answer(inputs.questions, tools.handle(), key)
+  answers = oracle.answer(inputs.questions,
+                         tools.handle(getattr(oracle, "hands_back", False)), key)
   return whole((answers, tools.transcript(inputs.questions, spec.answer_len)))
+
+
+@functools.cache
+def _compiled(fn, static: int):
+  return jax.jit(fn, static_argnums=tuple(range(static)))
+
+
+def bind(fn, static: int, *args):
+  """fn compiled, its first `static` arguments static, with `args` (the first of them) bound. They
+  are bound by value where they hash: another run in this process with equal ones (the same task
+  object, an equal oracle and budget) finds the programs the first traced in JAX's caches, not
+  tracing and lowering them again (a second tiny lexicon run: 3.7 s of its 7.5 s of CPU). Ones that
+  do not hash get programs of their own."""
+  try:
+    hash(args)
+  except TypeError:
+    return jax.jit(functools.partial(fn, *args), static_argnums=tuple(range(static - len(args))))
+  return functools.partial(_compiled(fn, static), *args)
 
 
 CHUNK = 4096  # questions H^A labels per compiled call
@@ -113,13 +132,13 @@ class Amplifier:
     self._where = ""  # "oracle NAME in round R ", for errors
     self._per_question = is_per_question(oracle)
     self._jittable = getattr(oracle, "jittable", False)  # Oracle's; a plug-in may leave it out
-    self._ask = jax.jit(functools.partial(_policy_answers, spec, task.difficulty),
-                        static_argnums=0)
+    self._ask = bind(_policy_answers, 3, spec, task.difficulty)  # graphdef static too
     self._lookup = jax.jit(_lookup)
     if not self._per_question and not isinstance(oracle, ReplayOracle):
-      fn = functools.partial(_amplified_answers, oracle, spec, budget, task.difficulty)
-      self._label = (jax.jit(fn, static_argnums=0) if self._jittable else
-                     functools.partial(fn, ask=self._ask, lookup=self._lookup))
+      static = (oracle, spec, budget, task.difficulty)
+      self._label = (bind(_amplified_answers, 5, *static) if self._jittable else
+                     functools.partial(_amplified_answers, *static, ask=self._ask,
+                                       lookup=self._lookup))
 
   @property
   def shows_progress(self) -> bool:

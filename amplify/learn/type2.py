@@ -26,12 +26,12 @@ keys it was trained on, and the eval line says why.
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from amplify.learn.amplifier import bind
 from amplify.learn.mesh import split_rows, whole
 from amplify.oracles.tools import handle
 from amplify.types import IDK, Inputs
@@ -86,8 +86,7 @@ class Type2:
   def __init__(self, oracle, task, mz):
     self.name = getattr(oracle, "name", type(oracle).__name__)
     self._mz = mz
-    self._answers = jax.jit(functools.partial(tree_answers, oracle, tree_depth(task),
-                                              task.spec.answer_len))
+    self._answers = bind(tree_answers, 3, oracle, tree_depth(task), task.spec.answer_len)
 
   def answers(self, inputs: Inputs, key: jax.Array) -> tuple[np.ndarray, int]:
     """The tree's answers to `inputs` and the H calls it spent."""

@@ -93,6 +93,7 @@ class LearnedOracle:
   name = "learned"
   jittable = False
   whole_batch = True  # one batch per round: H' is fitted once per slice, not once per chunk
+  hands_back = True  # tools.restart: a row H' gave up on gets the real H's whole budget
 
   def __init__(self, task, settings: LearnedSettings, human):
     self.task, self.settings, self.human = task, settings, human
@@ -332,6 +333,7 @@ class LearnedOracle:
       unsure &= rest
       if (malformed | unsure).any():
         rest &= ~(malformed | unsure)
+        tools.restart(jnp.asarray(malformed | unsure))  # the real H's own budget for them
         ask_real(malformed | unsure, 98)
     # the next batch starts a difficulty H' is trusted at from the floor (the H' fitted here is
     # checked there again), and any other from half the share it reached here

@@ -77,10 +77,19 @@ class BatchTools:
     self._lookup_log.append((keys, values, where))
     return values
 
-  def handle(self) -> object:
-    """What the oracle is handed: `ask` and `lookup`, nothing else."""
-    return handle(ask=lambda subquestions, where: self.ask(subquestions, where),
-                  lookup=lambda keys, where: self.lookup(keys, where))
+  def restart(self, where: jax.Array) -> None:
+    """A fresh budget for the rows `where`; their reads so far stay in the transcript."""
+    self._asks_used = jnp.where(where, 0, self._asks_used)
+    self._lookups_used = jnp.where(where, 0, self._lookups_used)
+
+  def handle(self, restart: bool = False) -> object:
+    """What the oracle is handed: `ask` and `lookup`, nothing else; and `restart` for an oracle
+    that hands the rows it gave up on to another H (`hands_back`: the learned H')."""
+    tools = {"ask": lambda subquestions, where: self.ask(subquestions, where),
+             "lookup": lambda keys, where: self.lookup(keys, where)}
+    if restart:
+      tools["restart"] = lambda where: self.restart(where)
+    return handle(**tools)
 
   def transcript(self, questions: jax.Array, answer_len: int) -> Transcript:
     batch = questions.shape[0]

@@ -23,6 +23,7 @@ or was killed) and ignores Ctrl-C (the run decides what a Ctrl-C means).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -130,6 +131,21 @@ def _create_secret(path: str) -> None:
                      "$AMPLIFY_SECRET_FILE to a path you can write.") from None
 
 
+# The tasks unpickled here, by their bytes, while anything holds them: a run sent the bytes an
+# earlier run got (the same task, seed and secret) gets its object, so the programs jitted with
+# the task static (hashed by identity: it holds arrays) are found in JAX's caches, not traced again.
+_TASKS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _same_task(data: bytes):
+  task = _TASKS.get(key := hashlib.sha256(data).digest())
+  if task is None:
+    task = pickle.loads(data)
+    with contextlib.suppress(TypeError):  # a task with __slots__ takes no weak reference
+      _TASKS[key] = task
+  return task
+
+
 class Referee:
   """The run's handle on the referee process: the Evaluator's methods (`accuracy`,
   `accuracy_by_difficulty`, `z_accuracy`), `start_baselines` / `baseline`, and `close`. It holds
@@ -178,7 +194,7 @@ class Referee:
       return referee._reply(f"building task {name!r} in the referee")
     try:
       task, referee.world_id = processes.shared(built)
-      task = pickle.loads(task)
+      task = _same_task(task)
       if referee._connection is not None:
         _write(referee._connection, rounds(task) if callable(rounds) else rounds)
     except BaseException:
