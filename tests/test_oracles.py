@@ -3,6 +3,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import pickle
 import signal
 import re
 import sqlite3
@@ -460,3 +461,19 @@ def test_a_person_answers_at_the_terminal_and_nothing_accepted_is_lost(tmp_path)
   child.expect(pexpect.EOF, timeout=300)
   child.close()
   assert child.exitstatus == 0
+
+
+def test_another_run_of_the_same_world_and_oracle_traces_h_a_no_more():
+  """The referee's task bytes, unpickled once per process, give one task object; H^A's program,
+  bound to an equal oracle, task and budget, is found in JAX's cache by a second Amplifier."""
+  from amplify.learn import amplifier
+  from amplify.truth import referee
+  config, task, mz, policy, competent = helpers.setup_task("permutation")
+  inputs = task.deployment_questions(jax.random.key(1), 64)
+  first = helpers.amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
+  programs = amplifier._compiled(amplifier._amplified_answers, 5)._cache_size()
+  again = helpers.amplifier(config, task, mz).label(inputs, policy, competent, jax.random.key(2))
+  assert amplifier._compiled(amplifier._amplified_answers, 5)._cache_size() == programs > 0
+  np.testing.assert_array_equal(first.answers, again.answers)
+  data = pickle.dumps(task)
+  assert referee._same_task(data) is referee._same_task(data) is not task
