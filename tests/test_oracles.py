@@ -477,3 +477,20 @@ def test_another_run_of_the_same_world_and_oracle_traces_h_a_no_more():
   np.testing.assert_array_equal(first.answers, again.answers)
   data = pickle.dumps(task)
   assert referee._same_task(data) is referee._same_task(data) is not task
+
+
+def test_an_answer_store_that_fails_mid_question_stops_the_run_not_the_person_s_input(
+    tmp_path, monkeypatch):
+  """A look-up whose record the store cannot write ends the labelling with the store's error;
+  the person is not told "not accepted" and left to go on spending the budget."""
+  config, task, mz, _, _ = helpers.setup_task("lexicon")
+  store = AnswerStore(str(tmp_path / "s.db"), {"task": "lexicon"})
+  full = StoreError("--oracle_store=s.db cannot be read or written (disk full)")
+  monkeypatch.setattr(AnswerStore, "event", lambda self, *a, **k: (_ for _ in ()).throw(full))
+  keys = helpers.Keys(["l e0", "l e0", "= 1 0 0 0"], width=120)
+  person = Interactive(InteractiveSettings(who="ann"), console=keys.console)
+  amplifier = Amplifier(person, mz, task, Budget(4, 4), store=store, identity="interactive")
+  with pytest.raises(StoreError, match="disk full"):
+    amplifier.label(task.deployment_questions(jax.random.key(0), 2), None, None,
+                    jax.random.key(1), progress={"round": 0, "rounds": 1})
+  assert "not accepted" not in keys.console.file.getvalue() and len(keys.lines) == 2

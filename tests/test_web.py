@@ -19,6 +19,7 @@ pytest.importorskip("starlette", reason="the web pages' dependencies are not ins
 from starlette.testclient import TestClient  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from amplify import configs as config_lib
+from amplify.files.store import StoreError
 from amplify.oracles.per_question import label_per_question
 from amplify.oracles.question import Question
 from amplify.oracles.web import WebOracle, WebSettings
@@ -205,6 +206,27 @@ def test_a_skipped_question_is_counted_apart_from_the_answers(task, tmp_path):
   assert ann.post("answer", "a").status_code == 200
   out = batch.done()
   assert out.skipped == 1 and out.answered.sum() == 1 and len(batch.kinds("skip")) == 1
+
+
+def test_an_answer_the_store_fails_to_keep_stops_the_run_and_is_no_refused_form(task, tmp_path):
+  """A store that cannot be written is the run's failure, not the labeller's input: the run's
+  thread ends with it (the run's one line), and the page is not told "not accepted"."""
+  batch = Batch(task, 2)
+
+  class Full(list):
+    def append(self, event):
+      if event[1] in ("answer", "idk"):
+        raise StoreError("--oracle_store=s.db cannot be read or written (disk full)")
+      super().append(event)
+
+  batch.events = Full()
+  app = make_app(str(tmp_path / "w"), batch.oracle.workspace)
+  ann = Labeller(app, tmp_path / "w", "ann")
+  ann.post("next")
+  with pytest.raises(StoreError):  # the test client raises what the server would answer 500 to
+    ann.post("answer", "a")
+  batch.thread.join(timeout=30)
+  assert not batch.thread.is_alive() and not hasattr(batch, "out")
 
 
 def test_every_refusal_changes_nothing(task, tmp_path):

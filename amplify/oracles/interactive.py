@@ -29,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from amplify import registry
+from amplify.files.jsonio import WorkdirError
 from amplify.oracles.base import QUIT, SKIP, UNDO, Question
 
 COMMANDS = {"a": "ask", "l": "lookup", "=": "answer", "x": "idk", "s": "skip", "u": "undo",
@@ -149,6 +150,8 @@ class Interactive:
           message = escape(HELP)
         elif command == "quit":
           return QUIT
+      except WorkdirError:  # the answer store failed: the run's error, not the person's input
+        raise
       except ValueError as e:
         message = f"[red]not accepted:[/red] {escape(str(e))}"
 

@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from amplify import registry
+from amplify.files.jsonio import WorkdirError
 from amplify.oracles import channel
 from amplify.oracles.base import answer_problem
 from amplify.oracles.question import (QUIT, SKIP, UNDO, OracleError, Question, Reply,  # noqa: F401
@@ -198,7 +199,7 @@ def label_per_question(oracle, task, questions: list[Question], serve_asks: Call
 def _call(oracle, question: Question, tools: Tools, where: str):
   try:
     return oracle.answer_one(question, tools.handle())
-  except (Stopped, OracleError, KeyboardInterrupt):
+  except (Stopped, OracleError, KeyboardInterrupt, WorkdirError):  # the last: the store's
     raise
   except Exception as e:
     raise OracleError(f"{where}raised {type(e).__name__}: {e} on question {question.index} "

@@ -27,6 +27,7 @@ from typing import Callable
 
 import numpy as np
 
+from amplify.files.jsonio import WorkdirError
 from amplify.oracles.question import Question, Reply
 
 MAX_TEXT = 500  # characters in anything a labeller types
@@ -220,6 +221,9 @@ class Workspace:
             waiting[op].append((slot, args[2], payload, future))
           continue
         future.set_result(getattr(self, "_" + op)(who, person, *args))
+      except WorkdirError as e:  # the answer store failed: the run's failure, as below
+        future.set_exception(e)
+        raise
       except (ValueError, TypeError, OverflowError) as e:  # Refused, or the task's parser
         future.set_exception(e if isinstance(e, Refused) else Refused(f"not accepted: {e}"))
       except Exception as e:  # noqa: BLE001 (the run's failure: the page says so, the run stops)
