@@ -243,14 +243,15 @@ def test_a_store_of_another_task_or_a_damaged_one_is_refused_untouched(tmp_path)
   with pytest.raises(StoreError, match="not an answer store"):
     AnswerStore(str(garbage), {"task": "lexicon"})
   assert garbage.read_bytes() == b"not a database" * 100
-  other = tmp_path / "other.db"
-  sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
-  with pytest.raises(StoreError, match="not an answer store"):
-    AnswerStore(str(other), {"task": "lexicon"})
-  foreign = tmp_path / "foreign.db"  # another program's table named meta
-  sqlite3.connect(foreign).execute("CREATE TABLE meta (name, data)").connection.commit()
-  with pytest.raises(StoreError, match="damaged, or not an answer store"):
-    AnswerStore(str(foreign), {"task": "lexicon"})
+  for i, tables in enumerate(("t (x)", "meta (name, data)", "meta (key, value)")):  # others'
+    other = tmp_path / f"other{i}.db"
+    sqlite3.connect(other).execute(f"CREATE TABLE {tables}").connection.commit()
+    written = other.read_bytes()
+    with pytest.raises(StoreError, match="an SQLite file but not an answer store"):
+      AnswerStore(str(other), {"task": "lexicon"})
+    assert other.read_bytes() == written  # not even switched to SQLite's write-ahead log
+  with pytest.raises(StoreError, match=r"the folder .*nowhere does not exist: create it"):
+    AnswerStore(str(tmp_path / "nowhere" / "s.db"), {"task": "lexicon"})
   damaged = tmp_path / "damaged.db"  # a page past the header scribbled over
   damaged.write_bytes(before[:4096] + bytes(range(256)) * 16 + before[8192:])
   with pytest.raises(StoreError, match="damaged, or not an answer store"):

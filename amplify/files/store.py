@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, question BLOB, oracle TEXT NOT NULL, version TEXT,
   kind TEXT NOT NULL, payload TEXT, created REAL NOT NULL);
 """
+_TABLES = {"meta", "answers", "events"}
 
 
 class StoreError(WorkdirError):
@@ -78,17 +79,23 @@ class AnswerStore:
     self.path = path
     identity = json.dumps(task_identity, sort_keys=True)
     existed = os.path.exists(path) and os.path.getsize(path) > 0
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+      raise StoreError(f"--oracle_store={path}: the folder {folder} does not exist: create it, or "
+                       "pass another path.")
     try:
       self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-      self._db.execute("PRAGMA journal_mode=WAL")
-      # WAL + NORMAL: a committed event survives the process being killed (kill -9, a crash);
-      # FULL would also survive a power cut, at an fsync per event.
-      self._db.execute("PRAGMA synchronous=NORMAL")
+      # the tables first: another program's SQLite file is refused before anything is written
       tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+      if not existed or tables >= _TABLES:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a committed event survives the process being killed (kill -9, a crash);
+        # FULL would also survive a power cut, at an fsync per event.
+        self._db.execute("PRAGMA synchronous=NORMAL")
     except sqlite3.DatabaseError as e:
       raise StoreError(f"--oracle_store={path}: not an answer store ({e}); it was left as it "
                        "is: pass another path.") from None
-    if existed and "meta" not in tables:
+    if existed and not tables >= _TABLES:
       self._db.close()
       raise StoreError(f"--oracle_store={path}: an SQLite file but not an answer store (tables "
                        f"{sorted(tables)}); it was left as it is: pass another path.")
