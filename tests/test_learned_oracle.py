@@ -3,6 +3,7 @@ scripted H."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 import helpers
@@ -103,3 +104,10 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
   assert counts["learned_calls"] == 0 and counts["real_h_calls"] == 2048
   assert counts["learned_malformed"] > 1024 and counts["budget_overruns"] == 0
   np.testing.assert_array_equal(labels.answers, exact.answers)
+
+
+@pytest.mark.parametrize("field, value", [("min_fraction", 0), ("agreement", 1.5), ("steps", 0),
+                                          ("width", 30), ("width", 0)])
+def test_settings_h_prime_cannot_learn_with_are_refused_naming_the_flag(field, value):
+  with pytest.raises(ValueError, match=rf"^--oracle\.{field}={value}: "):
+    learned.LearnedSettings(**{field: value})

@@ -79,6 +79,10 @@ class LearnedSettings:
       raise ValueError(f"--oracle.min_fraction={self.min_fraction}: a share in (0, 1].")
     if not 0 <= self.agreement <= 1:
       raise ValueError(f"--oracle.agreement={self.agreement}: a rate in [0, 1].")
+    if self.steps < 1:
+      raise ValueError(f"--oracle.steps={self.steps}: H' needs at least 1 training step a fit.")
+    if self.width < 4 or self.width % 4:
+      raise ValueError(f"--oracle.width={self.width}: a positive multiple of 4 (H''s 4 heads).")
 
 
 def _answered(agrees: np.ndarray, confidence: np.ndarray) -> np.ndarray:
