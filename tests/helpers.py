@@ -120,7 +120,7 @@ def read_json(path) -> dict:
 
 class Keys:
   """A console whose input is a list of lines, then end of input: a person at the interactive
-  oracle's screen, typing `lines`."""
+  oracle's screen, typing `lines` (an exception among them: what reading that line raises)."""
 
   def __init__(self, lines, width: int):
     from rich.console import Console  # pylint: disable=g-import-not-at-top
@@ -132,7 +132,10 @@ class Keys:
   def _next(self):
     if not self.lines:
       raise EOFError
-    return self.lines.pop(0)
+    line = self.lines.pop(0)
+    if isinstance(line, Exception):  # what reading the line raised
+      raise line
+    return line
 
   def headers(self) -> list[str]:
     """The screen's question headers so far."""

@@ -391,7 +391,9 @@ def test_a_run_killed_mid_labelling_loses_no_answer_and_asks_none_twice(tmp_path
     st.text(max_size=12),
     st.sampled_from(["a", "l", "=", "x", "u", "n", "?", "ask", "lookup", "answer", "note",
                      "help", "=a", "= b", "l c", "a sigma^2(a)", "a sigma^9(a)", "= zz",
-                     "l 7", "a", "n hi", "idk"])), max_size=30))
+                     "l 7", "a", "n hi", "idk"]),
+    st.just(UnicodeDecodeError("utf-8", b"\xe9", 0, 1, "invalid continuation byte"))),
+    max_size=30))
 def test_random_keystrokes_never_crash_the_interactive_oracle(lines):
   task, _ = make_task(config_lib.get_config("permutation_tiny"))
   keys = helpers.Keys(lines, width=100)

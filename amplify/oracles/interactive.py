@@ -75,15 +75,15 @@ class Interactive:
     # rounds from 0, as metrics.jsonl numbers them
     where = (f"round {p['round']} of {p['rounds']}  " if "round" in p else "")
     return (f"{where}question {self._order[question.index]} of {p.get('questions', '?')}  "
-            f"answered {answered}  IDK {idk}  skipped 0  "
-            f"(from the store: {p.get('reused', 0)})  [{self.settings.who}]")
+            f"answered {answered}  IDK {idk}  (from the store: {p.get('reused', 0)})")
 
   def _draw(self, question: Question, tools, history: list, message: str) -> None:
     c = self.console
     c.clear()
     c.rule(Text(self._header(question)))
     c.print(Panel(Text(question.text), title="question", title_align="left"))
-    c.print(f"budget left: {tools.asks_left()} asks, {tools.lookups_left()} look-ups")
+    c.print(f"budget left: {tools.asks_left()} asks, {tools.lookups_left()} look-ups  "
+            + escape(f"[{self.settings.who}]"))
     if history:
       table = Table(show_header=False, box=None, padding=(0, 1))
       for row in history:
@@ -110,6 +110,9 @@ class Interactive:
       except (EOFError, KeyboardInterrupt):
         self.console.print("\nstopping: every answer given so far is saved.")
         return QUIT
+      except UnicodeDecodeError:  # a byte the terminal's encoding cannot read
+        message = "[red]that line is not text this terminal can read[/red]; type it again"
+        continue
       word, _, rest = line.partition(" ")
       command = ALIASES.get(word.lower()) if word else None
       if line[:1] == "=" and word != "=":  # "=e": the answer glued to its command
