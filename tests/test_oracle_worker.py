@@ -193,6 +193,25 @@ def test_the_screen_recounts_answered_after_an_undo(permutation):
   assert shown == [("1", "0"), ("2", "1"), ("1", "0"), ("2", "1")]
 
 
+def test_an_undo_keeps_what_each_question_spent_and_one_with_nothing_to_undo_says_so(permutation):
+  """`u` before any answer of this session reopens nothing and restores no budget; a question
+  left by an undo and one reopened by it keep the look-ups spent on them."""
+  from amplify.oracles.per_question import Stopped
+  task = permutation[0]
+  keys, amplifier = _person(task, None, ["l a", "u", "= a", "l b", "u", "= b", "= c", "q"])
+  with pytest.raises(Stopped):
+    amplifier.label(task.deployment_questions(jax.random.key(0), 4), None, None,
+                    jax.random.key(1), progress={"round": 0, "rounds": 1})
+  screen = keys.console.file.getvalue()
+  assert "nothing to undo: no question answered in this session" in screen
+  budgets = [line.split("  [")[0] for line in screen.splitlines()
+             if line.startswith("budget left")]
+  assert [b.split(", ")[1] for b in budgets] == [
+      "2 look-ups", "1 look-ups", "1 look-ups",  # question 1; `u`: nothing to undo
+      "2 look-ups", "1 look-ups",  # question 2, then `u` reopens question 1
+      "1 look-ups", "1 look-ups", "2 look-ups"]  # 1 and 2 as they were left; question 3
+
+
 def test_a_lambda_runs_in_threads_of_this_process_with_its_asks_batched_as_in_a_worker(
     permutation):
   task, policy, competent = permutation

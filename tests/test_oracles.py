@@ -497,3 +497,19 @@ def test_an_answer_store_that_fails_mid_question_stops_the_run_not_the_person_s_
     amplifier.label(task.deployment_questions(jax.random.key(0), 2), None, None,
                     jax.random.key(1), progress={"round": 0, "rounds": 1})
   assert "not accepted" not in keys.console.file.getvalue() and len(keys.lines) == 2
+
+
+def test_a_step_the_task_cannot_render_is_the_oracle_s_error_and_reaches_neither_pi_nor_mz():
+  """A subquestion whose tokens are in the vocabulary but not a question, and a key past the
+  task's, are refused to the oracle (a ValueError it may catch) before pi or Mz serve them: they
+  had failed after, as the run's error, with a line telling the user to resume."""
+  task, _ = make_task(config_lib.get_config("permutation_tiny"))
+  q = np.asarray(task.deployment_questions(jax.random.key(0), 1).questions[0])
+  served = []
+  tools = Tools(task, Question(task.render_question(q), q, 1, 0, 2, 2),
+                lambda *step: served.append(step), lambda *event: None)
+  with pytest.raises(ValueError, match=r"^the task cannot read the look-up key 2147483647 "):
+    tools.lookup(2**31 - 1)
+  with pytest.raises(ValueError, match=r"^the task cannot read the subquestion "):
+    tools.ask(np.full_like(q, q[0]))  # element tokens where the power's bits go
+  assert not served and (tools.asks_left(), tools.lookups_left()) == (2, 2)

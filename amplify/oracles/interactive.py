@@ -144,7 +144,9 @@ class Interactive:
         elif command == "skip":
           return SKIP
         elif command == "undo":
-          return UNDO
+          if self._outcome:  # a question answered in this session (the store's are not)
+            return UNDO
+          message = "nothing to undo: no question answered in this session"
         elif command == "note":
           tools.note(rest)
           history.append((f"n{sum(h[0][0] == 'n' for h in history) + 1}", "note", rest))

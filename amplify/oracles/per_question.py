@@ -95,6 +95,7 @@ class Tools:
       if tokens.dtype.kind not in "iu" or np.any((tokens < 0) | (tokens >= vocab)):
         raise ValueError(f"a subquestion's tokens are integers 0..{vocab - 1}, not {tokens}")
       tokens = tokens.astype(np.int32)
+      _shown("subquestion", tokens, self._task.render_question, tokens)
       if self.asks_left() > 0:
         return tokens
       self._record.overruns += 1
@@ -103,6 +104,7 @@ class Tools:
            else operator.index(arg))  # an integer: a float is refused, not truncated
     if not 0 <= key < 2**31:
       raise ValueError(f"a look-up key is an integer 0..2**31 - 1, not {key}")
+    _shown("look-up key", key, self._task.render_lookup, key, IDK)
     if self.lookups_left() > 0:
       return key
     self._record.overruns += 1
@@ -122,6 +124,16 @@ class Tools:
     text = self._task.render_lookup(payload, value)
     self._on_event(self._question.index, "lookup", {"key": payload, "value": value, "text": text})
     return Reply(text, np.asarray([value], np.int32), value != IDK)
+
+
+def _shown(what: str, value, render: Callable, *args) -> None:
+  """A ValueError, for the oracle, where the task cannot render a step it is to record (a
+  subquestion whose tokens are in the vocabulary but not a question, a key past the task's)."""
+  try:
+    render(*args)
+  except Exception as e:  # noqa: BLE001 (the task's own rendering: any error is the step's)
+    raise ValueError(f"the task cannot read the {what} {np.asarray(value).tolist()} "
+                     f"({type(e).__name__}: {e})") from None
 
 
 @dataclasses.dataclass
@@ -213,9 +225,10 @@ def _run_inline(oracle, task, questions, out, finish, reopen, serve_asks, serve_
                                       if kind == "ask" else
                                       serve_lookups([row], np.asarray([payload]))[0])
   done: list[int] = []  # positions answered this run, in order (what UNDO walks back)
-  i = 0
+  tools_at: dict[int, Tools] = {}  # a question's tools, kept when it is left and reopened: the
+  i = 0  # asks and look-ups spent on it stay spent and in its transcript (as on the web pages)
   while i < len(questions):
-    tools = Tools(task, questions[i], serve, on_event)
+    tools = tools_at.get(i) or tools_at.setdefault(i, Tools(task, questions[i], serve, on_event))
     t0 = time.time()
     result = _call(oracle, questions[i], tools, where)
     if isinstance(result, str) and result == QUIT:
