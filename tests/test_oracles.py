@@ -60,11 +60,13 @@ def test_questions_and_answers_render_and_parse_back(seed):
       text = task.render_question(q)
       assert str(int(q[0])) not in text.split()  # shown as names, never token ids
       assert np.array_equal(task.parse_answer(task.render_answer(a), q), a)
-      if name == "lexicon":  # a subquestion typed as the set's own entities is the set again
+      assert np.array_equal(task.parse_question(text, q), q)
+      if name == "lexicon":  # typed as the set's own entities, it is the set again
         entities = " ".join(w.split("[")[0] for w in text.split(": ")[1].split())
         assert np.array_equal(task.parse_question(entities, q), q)
-      else:
-        assert np.array_equal(task.parse_question(text, q), q)
+        first = text.split(": ")[1].split()[0]
+        with pytest.raises(ValueError, match=r" in this set, not "):
+          task.parse_question(first.replace("[b", "[b9"), q)
 
 
 @pytest.mark.parametrize("task_name, text, message", [

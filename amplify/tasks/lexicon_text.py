@@ -59,10 +59,12 @@ class LexiconText:
     return int(word[len(prefix):])
 
   def parse_question(self, text: str, parent: np.ndarray) -> np.ndarray:
-    """Entities of the parent's set, "e17 e5": the question about those, backgrounds as there."""
+    """Entities of the parent's set, "e17 e5": the question about those, backgrounds as there
+    (the rendered form, "count by class: e17[b2] e5[b0]", reads the same)."""
     entities, backgrounds = self._question_entities(parent)
-    picked = [self._index(w, "e", self.num_entities, "an entity", "entities")
-              for w in text.replace(",", " ").split()]
+    text = text.strip().removeprefix("count by class:")
+    named = [w.partition("[") for w in text.replace(",", " ").split()]
+    picked = [self._index(w, "e", self.num_entities, "an entity", "entities") for w, _, _ in named]
     if not picked or len(set(picked)) != len(picked):
       raise ValueError(f"{text!r}: name one or more distinct entities of this set, e.g. "
                        f"{' '.join(f'e{e}' for e in entities[:2])}.")
@@ -71,6 +73,9 @@ class LexiconText:
       raise ValueError(f"{' '.join(missing)} not in this set; ask about entities of "
                        f"{' '.join(f'e{e}' for e in entities)}.")
     background = dict(zip(entities, backgrounds))
+    for e, (_, bracket, typed) in zip(picked, named):
+      if bracket and typed != f"b{background[e]}]":
+        raise ValueError(f"e{e} is e{e}[b{background[e]}] in this set, not e{e}[{typed}")
     q = np.zeros(self.spec.question_len, np.int32)  # PAD after the picked pairs
     q[0] = self.count0 + len(picked)
     q[2:2 + 2 * len(picked):2] = [self.entity0 + e for e in picked]
