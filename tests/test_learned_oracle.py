@@ -30,6 +30,7 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
   agree = np.all(np.asarray(labels.answers) == np.asarray(scripted.answers), axis=1)
   assert agree.mean() >= 0.95  # H' never saw these questions' answers
   assert counts["learned_fits"] >= 1 and counts["learned_fit_steps"] >= 60
+  assert counts["learned_agreement_fresh"] is None  # no H' carried in to the first batch
 
   # the next batch: where the H' in hand, checked on the new held-out rows, settles every
   # difficulty, it answers without fitting again, still as the real H would
@@ -37,6 +38,9 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
   again = learner.label(more, policy, competent, jax.random.key(4))
   expected = helpers.amplifier(config, task, mz).label(more, policy, competent, jax.random.key(4))
   assert again.cost()["learned_fit_steps"] == 0 and again.cost()["real_h_calls"] <= 2048 // 4
+  # the H' carried in, on the new batch's held-out rows where it is as sure as it was trusted
+  assert again.cost()["learned_agreement_fresh_rows"] >= 20
+  assert again.cost()["learned_agreement_fresh"] >= 0.95
   agree = np.all(np.asarray(again.answers) == np.asarray(expected.answers), axis=1)
   assert agree.mean() >= 0.95
 

@@ -38,7 +38,10 @@ starts from `--oracle.min_fraction` again, any other from half the share it reac
 
 Counts per batch (metrics): `real_h_calls`, `learned_calls`, `learned_agreement` (the lowest
 held-out agreement, on the rows as confident as the threshold, over the difficulties H' is
-trusted at), `learned_unsure`, `learned_malformed`, `learned_fits` (and `learned_fit_steps`,
+trusted at: the bar it passed, so at least `--oracle.agreement`, not a measurement of it),
+`learned_agreement_fresh` (the H' carried in from the last batch, on this batch's first held-out
+rows where it is as confident as it was trusted from: questions it was neither fitted nor
+checked on; None in the first batch; `learned_agreement_fresh_rows` of them), `learned_unsure`, `learned_malformed`, `learned_fits` (and `learned_fit_steps`,
 the training steps of each member they took),
 `learned_threshold_by_difficulty` (the confidence H' answers from, where it is trusted),
 `real_fraction` (the real H's share of the batch) and `real_fraction_by_difficulty`. H' never
@@ -85,6 +88,14 @@ class LearnedSettings:
       raise ValueError(f"--oracle.width={self.width}: a positive multiple of 4 (H''s 4 heads).")
 
 
+def _thresholds(difficulty: np.ndarray, threshold: dict) -> np.ndarray:
+  """float[B]: each row's threshold, from its difficulty's (inf where H' is not trusted)."""
+  out = np.full(len(difficulty), np.inf)
+  for d, tau in threshold.items():
+    out[difficulty == d] = tau
+  return out
+
+
 def _answered(agrees: np.ndarray, confidence: np.ndarray) -> np.ndarray:
   """bool[B]: the rows H' answers as the real H did, sure enough to at its lowest threshold
   (counting the rows whose confidence crosses a higher one too kept every fit going: lexicon's
@@ -106,6 +117,7 @@ class LearnedOracle:
     self.graphdef = self.params = self.rest = self.opt_state = None
     self.data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     self.share: dict[int, float] = {}  # per difficulty, the share a batch starts from
+    self.trusted: dict[int, float] = {}  # the last batch's thresholds, where H' was trusted
     self.last_counts: dict = {}
 
   def _check(self, questions, logs, heldout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -258,6 +270,7 @@ class LearnedOracle:
       return h, recorder.log
 
     pending, logs = set(rows_at), []
+    audited = (None, 0)  # the H' carried in: its agreement on this batch's first held-out rows
     buy, fits, fit_steps = True, 0, 0
     # the H' in hand on every held-out row so far: whether it agrees with the real H, how surely
     agrees, confidence = np.zeros(n, bool), np.zeros(n)
@@ -279,6 +292,9 @@ class LearnedOracle:
           fresh = heldout & new
           agrees[fresh], confidence[fresh] = (a[fresh] for a in self._check(
               questions, [(h, log, new)], fresh))
+          if attempt == 0:  # the H' carried in, on questions it was neither fitted nor checked on
+            audit = fresh & (confidence >= _thresholds(difficulty, self.trusted))
+            audited = (float(agrees[audit].mean()) if audit.any() else None, int(audit.sum()))
       pending_before = pending
       # the H' in hand on every held-out row: the bar a fit must beat, and where it is settled
       # already (a batch whose difficulties all are needs no fit)
@@ -324,10 +340,8 @@ class LearnedOracle:
       ask_real(untrusted, 99)
     malformed, unsure = np.zeros(n, bool), np.zeros(n, bool)
     if rest.any():
-      row_threshold = np.zeros(n)
-      for d in trusted:
-        row_threshold[difficulty == d] = threshold[d]
-      imitated, unsure = self._imitate(questions, tools, jnp.asarray(rest), row_threshold)
+      imitated, unsure = self._imitate(questions, tools, jnp.asarray(rest),
+                                       _thresholds(difficulty, {d: threshold[d] for d in trusted}))
       answers[rest] = np.asarray(imitated)[rest]
       # a row H' stopped on, unsure of its next step, and an answer H' gave that the task would
       # not accept from a person (lexicon: counts that do not add up to the set's size, as when
@@ -344,9 +358,12 @@ class LearnedOracle:
     self.share = {d: self.settings.min_fraction if d in trusted
                   else max(self.settings.min_fraction, taken[d] / len(rows_at[d]) / 2)
                   for d in rows_at}
+    self.trusted = {d: threshold[d] for d in trusted}
     self.last_counts = {"real_h_calls": int(real.sum()), "learned_calls": int(rest.sum()),
                         "learned_agreement": (min(checked[d] for d in trusted) if trusted
                                               else None),
+                        "learned_agreement_fresh": audited[0],
+                        "learned_agreement_fresh_rows": audited[1],
                         "real_fraction": round(float(real.mean()), 4),
                         "learned_malformed": int(malformed.sum()),
                         "learned_unsure": int(unsure.sum()), "learned_fits": fits,
