@@ -14,7 +14,7 @@ from amplify.files.store import AnswerStore
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import ExactIndex
 from amplify.oracles.interactive import Interactive, InteractiveSettings
-from amplify.oracles.per_question import CallableOracle, CallableSettings, OracleError
+from amplify.oracles.per_question import QUIT, CallableOracle, CallableSettings, OracleError
 from amplify.types import Inputs
 
 import helpers
@@ -225,3 +225,13 @@ def test_a_lambda_runs_in_threads_of_this_process_with_its_asks_batched_as_in_a_
             for o in (here, named)]
   np.testing.assert_array_equal(labels[0].answers, labels[1].answers)
   assert labels[0].cost() == labels[1].cost() and labels[0].cost()["asks"] > 0
+
+
+def test_a_function_of_this_process_answering_one_at_a_time_is_no_person(permutation):
+  """A lambda with in_flight 1 runs in this process but behind the channel, as any callable: it
+  may not quit the run (a person's `<quit>`, taken from it, had ended the run as stopped)."""
+  task = permutation[0]
+  quits = CallableOracle(lambda question, tools: QUIT, 1)
+  with pytest.raises(OracleError, match="only a person's oracle may skip, undo or quit"):
+    Amplifier(quits, ExactIndex(), task, Budget(2, 2)).label(
+        task.deployment_questions(jax.random.key(0), 4), None, None, jax.random.key(1))

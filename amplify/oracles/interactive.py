@@ -49,6 +49,7 @@ class Interactive:
   name = "interactive"
   in_flight = 1
   in_process = True
+  person = True  # answered in this thread, a question at a time: may skip, undo and quit
   jittable = False
   shows_progress = True  # its screen's header
   needs_store = "keeps a person's every answer in the answer store"

@@ -1,6 +1,6 @@
 """Per-question oracles: H as plain Python answering one rendered question at a time.
 
-`label_per_question` runs such an oracle over a batch. A person (`in_process`, in_flight 1)
+`label_per_question` runs such an oracle over a batch. A person (`person = True`: the terminal)
 answers in the calling thread, question by question, each ask served at once; a person alone
 may skip, undo or quit. Every other per-question oracle runs behind a channel
 (`amplify.oracles.channel`): a user's oracle in a worker process of its own that holds nothing
@@ -198,7 +198,7 @@ def label_per_question(oracle, task, questions: list[Question], serve_asks: Call
     out.skipped = oracle.label_batch(
         questions, lambda i, events: Tools(task, questions[i], None, events), serve_asks,
         serve_lookups, finish, reopen, on_event)
-  elif in_process and getattr(oracle, "in_flight", 1) <= 1:
+  elif getattr(oracle, "person", False):  # the terminal's: one question at a time, here
     _run_inline(oracle, task, questions, out, finish, reopen, serve_asks, serve_lookups,
                 on_event, where)
   else:
