@@ -8,9 +8,9 @@ run of each preset without the baselines, in ROOT/oracles/PRESET_VARIANT_sSEED (
 `noisy:P` is `--oracle=noisy --oracle.noise_rate=P` (`noisy:0` gives the scripted H's labels
 exactly: no slip is drawn), any other name `--oracle=NAME` (`learned`, `scripted`). Writes
 RESULTS/oracles/oracles.{json,md}: per preset and variant, the final policy accuracy, the
-questions the real H answered (`real_h_calls`: all of them for a scripted or noisy H, the share
-the run kept for the real H under `learned`), their ratio to `noisy:0`'s and the wall seconds,
-each the mean over seeds.
+the real H's answers (`real_h_calls`: labelling's questions, all of them for a scripted or noisy
+H, the share the run kept for the real H under `learned`, and the type-2 gate's, which the real H
+gives in every run), their ratio to `noisy:0`'s and the wall seconds, each the mean over seeds.
 """
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ def oracle_flags(variant: str) -> list[str]:
 
 
 def real_h_calls(run: dict) -> int:
-  labels = [r for r in common.records(run) if r["phase"] == "label"]
-  return sum(r.get("real_h_calls", r["oracle_calls"]) for r in labels)
+  records = common.records(run)
+  return (sum(r.get("real_h_calls", r["oracle_calls"]) for r in records if r["phase"] == "label")
+          + sum(r.get("type2_calls", 0) for r in records if r["phase"] == "eval"))
 
 
 def table(rows: list[dict]) -> str:

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from matplotlib import image
 
+import helpers
+
 from amplify import configs as config_lib
 from amplify.views import plots
 from amplify.views import report
@@ -378,3 +380,25 @@ def test_read_summary_is_the_run_and_report_view_of_a_finished_workdir(tmp_path)
   (tmp_path / "summary.json").write_text("{not json")
   with pytest.raises(ValueError, match=r"summary.json is damaged .*: move it away"):
     jsonio.read_summary(str(tmp_path))
+
+
+def test_a_learned_h_run_shows_its_real_h_calls_beside_all_of_h_a_s(workdir, tmp_path):
+  """Beside H', H calls counts H''s answers too: the table adds the real H's, the summary line
+  gives type 2's share of them, and the side-by-side row both."""
+  learned = helpers.copy_run(workdir, tmp_path / "learned")
+  lines = helpers.lines(learned)
+  for line in lines:
+    if line["phase"] in ("label", "eval"):
+      line["real_h_calls"] = 200 + line["round"]
+  (learned / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+  summary = json.loads((learned / "summary.json").read_text())
+  summary |= {"real_h_calls": 603, "type2_share_of_h_calls": 1340 / 603}
+  (learned / "summary.json").write_text(json.dumps(summary))
+  table = report.format_table(str(learned))
+  header = next(line for line in table.splitlines() if line.startswith("round"))
+  assert "H calls  real H  asks" in header
+  assert [line.split()[-4] for line in table.splitlines()
+          if line.split() and line[:5].strip().isdigit()] == ["200", "201", "202"]
+  assert "type-2 H calls 222.2% of labelling's real-H calls" in table
+  assert "6144 (603 real)" in report.format_comparison([str(learned)])
+  assert "real H" not in report.format_table(str(workdir))  # the scripted run: H is all real

@@ -61,6 +61,8 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
   accuracy = lambda name: finished[name]["accuracy"] if name in finished else None
   prosaic, ceiling = accuracy("prosaic"), accuracy("ceiling")
   deployment = [rec for rec, p in zip(labels, run.plan) if p.questions == arms_lib.DEPLOYMENT]
+  real_h = (sum(rec.get("real_h_calls", rec["oracle_calls"]) for rec in labels)
+            if any("real_h_calls" in rec for rec in labels) else None)
   summary = {
       "arm": run.arm.name,
       "policy": "reads_mz" if run.reads_mz else "memorises" if run.task.spec.names_mz_keys
@@ -75,11 +77,13 @@ def summarise(run: Run, finished: dict[str, dict]) -> dict:
       "unseen_entity_fraction": final.get("unseen_entity_fraction"),
       "policy_accuracy_unseen": final.get("policy_accuracy_unseen"),
       **{k: sum(rec[k] for rec in labels) for k in ("oracle_calls", "asks", "lookups")},
+      "real_h_calls": real_h,  # the real H's share of them, beside a learned H' (None: all)
       "lookups_per_deployment_question": (  # per question H answered (none: all reused)
           sum(rec["lookups"] for rec in deployment) / asked
           if (asked := sum(rec["oracle_calls"] for rec in deployment)) else None),
       "distillation_steps": sum(rec["steps"] for rec in records if rec["phase"] == "distill"),
-      **_type2_summary(evals, sum(rec["oracle_calls"] for rec in labels)),
+      **_type2_summary(evals, sum(rec["oracle_calls"] for rec in labels) if real_h is None
+                       else real_h),
       "rounds": len(run.plan),
       "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
       "wall_seconds": round(time.time() - run.start, 2),

@@ -176,6 +176,9 @@ def _format_table(workdir: str, records: list[dict]) -> str:
       at = [key for _, key, _ in COLUMNS].index("policy_accuracy") + 1
       columns = [COLUMNS[0], ("size", "size", "{:d}"), *COLUMNS[1:at],
                  ("acc at size", "policy_accuracy_at_size", "{:.3f}"), *COLUMNS[at:]]
+    if any(r.get("real_h_calls") is not None for r in evals):  # H' answered the others
+      at = [key for _, key, _ in columns].index("oracle_calls") + 1
+      columns = [*columns[:at], ("real H", "real_h_calls", "{:d}"), *columns[at:]]
     out.append(_table([[_cell(r.get(key), fmt) for _, key, fmt in columns] for r in evals],
                       [h for h, _, _ in columns]))
     kept = [str(r["round"]) for r in evals if r.get("kept_previous_policy")]
@@ -211,6 +214,7 @@ def _format_table(workdir: str, records: list[dict]) -> str:
                + (f"  promotions {_promotions(s)}  largest gap 1-2 {_largest_gap(s)}"
                   if s.get("promotions") is not None else "")
                + (f"  type-2 H calls {s['type2_share_of_h_calls']:.1%} of labelling's"
+                  + (" real-H calls" if s.get("real_h_calls") is not None else "")
                   if s.get("type2_share_of_h_calls") is not None else "")
                + f"  seed {s['seed']}  wall {s['wall_seconds']:.0f}s"
                + (f"  peak memory {s['peak_memory_mb'] / 1024:.1f} GiB"
@@ -235,7 +239,9 @@ def _comparison_cells(workdir: str, evals: list[dict], s: dict | None) -> list[s
   return [workdir, s.get("arm", "ltp"), _fraction(s["final_policy_accuracy"]),
           _fraction(s["prosaic_accuracy"]), _fraction(s["ceiling_accuracy"]),
           _fraction(s["gap_recovered"]), _promotions(s), _largest_gap(s),
-          _cell(s.get("oracle_calls"), "{:d}"), f"{s['wall_seconds']:.0f}"]
+          _cell(s.get("oracle_calls"), "{:d}") + (f" ({s['real_h_calls']} real)"
+                                                   if s.get("real_h_calls") is not None else ""),
+          f"{s['wall_seconds']:.0f}"]
 
 
 def format_comparison(workdirs: list[str]) -> str:
