@@ -115,3 +115,20 @@ def test_learned_h_answers_most_questions_as_the_real_h_would():
 def test_settings_h_prime_cannot_learn_with_are_refused_naming_the_flag(field, value):
   with pytest.raises(ValueError, match=rf"^--oracle\.{field}={value}: "):
     learned.LearnedSettings(**{field: value})
+
+
+def test_a_row_h_prime_steps_through_without_answering_goes_to_the_real_h(monkeypatch):
+  """A row on which H' takes as many steps as H ever may, none of them its answer, is handed to
+  the real H (unsure), not labelled IDK by H'."""
+  config, task, _, _, _ = helpers.setup_task("permutation")
+  h_prime = learned.LearnedOracle(task, learned.LearnedSettings(), make_oracle(config, task))
+  n, width = 8, h_prime.layout.payload
+  monkeypatch.setattr(learned, "_act", lambda graphdef, widths, params, rest, state: (
+      jnp.full(state.shape[0], learned.ASK), jnp.zeros((state.shape[0], width), jnp.int32),
+      jnp.ones(state.shape[0])))  # always sure, always another ask
+  tools = BatchTools(lambda q: jnp.full((q.shape[0], task.spec.answer_len), IDK, jnp.int32),
+                     lambda keys: jnp.full(keys.shape, IDK, jnp.int32), n, max_asks=99,
+                     max_lookups=99)
+  questions = task.deployment_questions(jax.random.key(5), n).questions
+  answers, unsure = h_prime._imitate(questions, tools.handle(), jnp.ones(n, bool), np.zeros(n))
+  assert unsure.all() and np.all(np.asarray(answers) == IDK)

@@ -118,11 +118,16 @@ def test_an_oracle_cannot_reach_its_budget_from_the_worker(permutation, log):
   cost = labels.cost()
   assert cost["lookups"] == 2 * n and cost["budget_overruns"] == 4 * n
 
-  # the control: the same function in this process (a lambda runs where it was made)
+  # the control: the same function holding the tools a person at this terminal holds (inline)
   task, policy, competent = permutation
-  inline = CallableOracle(lambda q, tools: oracle_fns.resets_its_budget(q, tools), 1)
-  assert inline.in_process
-  Amplifier(inline, ExactIndex(), task, budget).label(
+
+  class Inline:
+    name, in_flight, in_process, person = "inline", 1, True, True
+
+    def answer_one(self, question, tools):
+      return oracle_fns.resets_its_budget(question, tools)
+
+  Amplifier(Inline(), ExactIndex(), task, budget).label(
       task.deployment_questions(jax.random.key(5), 2), policy, competent, jax.random.key(2))
   control = log()[n:]
   assert all(r["found"]["closure"] and r["found"]["gc"] and r["found"]["referents"]

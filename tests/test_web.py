@@ -208,6 +208,7 @@ def test_a_skipped_question_is_counted_apart_from_the_answers(task, tmp_path):
   assert out.skipped == 1 and out.answered.sum() == 1 and len(batch.kinds("skip")) == 1
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the run's
 def test_an_answer_the_store_fails_to_keep_stops_the_run_and_is_no_refused_form(task, tmp_path):
   """A store that cannot be written is the run's failure, not the labeller's input: the run's
   thread ends with it (the run's one line), and the page is not told "not accepted"."""

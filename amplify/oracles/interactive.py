@@ -1,8 +1,8 @@
 """A person at the terminal in H's place (`--oracle=interactive`).
 
-Each question is shown with a header (round, progress, answered / IDK / skipped), the task's
-rendering of the question, the budget left and every ask and look-up made for it so far, each
-with a short id (a1, l1, ...). Commands, one letter or a word:
+Each question is shown with a header (round, progress, answered / IDK, answers from the store),
+the task's rendering of the question, the budget left and every ask and look-up made for it so
+far, each with a short id (a1, l1, ...). Commands, one letter or a word:
 
   a / ask SUBQUESTION   ask pi now (e.g. `a sigma^6(c)`, `a e17 e5`)
   l / lookup KEY        read one entry of z* through Mz (e.g. `l c`, `l e17`, `l 3 red`)

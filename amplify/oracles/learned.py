@@ -205,7 +205,8 @@ class LearnedOracle:
                threshold: np.ndarray) -> tuple[jax.Array, np.ndarray]:
     """H' answers `rows` (bool[B]) through `tools`: one step per iteration, as array code. A row
     stops, unanswered, before a step H' is less confident in than the row's `threshold`
-    float[B]; returns the answers (IDK where none) and bool[B], the rows stopped so."""
+    float[B], or when it has taken as many steps as H ever may; returns the answers (IDK where
+    none) and bool[B], the rows stopped so."""
     n, k, spec = questions.shape[0], self.layout.steps_max, self.task.spec
     q = np.asarray(questions)
     kinds = np.full((n, k), -1, np.int32)
@@ -233,6 +234,7 @@ class LearnedOracle:
       kind[doubt] = -1
       done = active & ((kind == ANSWER) | (t == k))
       answers[done & (kind == ANSWER)] = payload[done & (kind == ANSWER), :spec.answer_len]
+      unsure |= done & (kind != ANSWER)  # out of steps, unanswered: the real H's, not an IDK
       active &= ~done
       ask, look = active & (kind == ASK), active & (kind == LOOKUP)
       if t == k or not active.any():
