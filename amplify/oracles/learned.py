@@ -41,9 +41,9 @@ held-out agreement, on the rows as confident as the threshold, over the difficul
 trusted at: the bar it passed, so at least `--oracle.agreement`, not a measurement of it),
 `learned_agreement_fresh` (the H' carried in from the last batch, on this batch's first held-out
 rows where it is as confident as it was trusted from: questions it was neither fitted nor
-checked on; None in the first batch; `learned_agreement_fresh_rows` of them), `learned_unsure`, `learned_malformed`, `learned_fits` (and `learned_fit_steps`,
-the training steps of each member they took),
-`learned_threshold_by_difficulty` (the confidence H' answers from, where it is trusted),
+checked on; None in the first batch; `learned_agreement_fresh_rows` of them), `learned_unsure`,
+`learned_malformed`, `learned_fits` (and `learned_fit_steps`, the training steps of each member
+they took), `learned_threshold_by_difficulty` (the confidence H' answers from, where it is trusted),
 `real_fraction` (the real H's share of the batch) and `real_fraction_by_difficulty`. H' never
 sees ground truth: it learns only from H's own transcripts. Built in and trusted, it runs in
 this process. The network itself: `amplify.oracles.imitator`."""
