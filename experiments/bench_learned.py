@@ -11,8 +11,8 @@ fresh H' (fitted from scratch, `--fit_steps` steps a fit, the same on both sides
 untimed warm-up on another fresh H' that compiles both sides' programs. The policy is untrained
 and H may ask it at every difficulty, so every question's decomposition reaches pi. Both must
 give the same labels on at least 99% of rows (the two sides' sums may round apart, tipping a row
-whose confidence sits at a threshold); the script prints both times and their ratio, and writes them to
-RESULTS/bench_learned/bench_learned.{json,md}.
+whose confidence sits at a threshold); the script prints both times and their ratio, and writes
+them to RESULTS/bench_learned/bench_learned.{json,md}.
 """
 from __future__ import annotations
 
