@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amplify.files.store import AnswerStore
+from amplify.files.store import AnswerStore, StoreError
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import ExactIndex
 from amplify.oracles.interactive import Interactive, InteractiveSettings
@@ -198,9 +198,9 @@ def test_the_screen_recounts_answered_after_an_undo(permutation):
   assert shown == [("1", "0"), ("2", "1"), ("1", "0"), ("2", "1")]
 
 
-def test_an_undo_keeps_what_each_question_spent_and_one_with_nothing_to_undo_says_so(permutation):
+def test_an_undo_with_nothing_to_undo_says_so_and_restores_no_budget(permutation):
   """`u` before any answer of this session reopens nothing and restores no budget; a question
-  left by an undo and one reopened by it keep the look-ups spent on them."""
+  an undo reopens starts afresh, its history and budget both (as on the web pages)."""
   from amplify.oracles.per_question import Stopped
   task = permutation[0]
   keys, amplifier = _person(task, None, ["l a", "u", "= a", "l b", "u", "= b", "= c", "q"])
@@ -214,7 +214,7 @@ def test_an_undo_keeps_what_each_question_spent_and_one_with_nothing_to_undo_say
   assert [b.split(", ")[1] for b in budgets] == [
       "2 look-ups", "1 look-ups", "1 look-ups",  # question 1; `u`: nothing to undo
       "2 look-ups", "1 look-ups",  # question 2, then `u` reopens question 1
-      "1 look-ups", "1 look-ups", "2 look-ups"]  # 1 and 2 as they were left; question 3
+      "2 look-ups", "2 look-ups", "2 look-ups"]  # 1 and 2 afresh; question 3
 
 
 def test_a_lambda_runs_in_threads_of_this_process_with_its_asks_batched_as_in_a_worker(
@@ -240,3 +240,27 @@ def test_a_function_of_this_process_answering_one_at_a_time_is_no_person(permuta
   with pytest.raises(OracleError, match="only a person's oracle may skip, undo or quit"):
     Amplifier(quits, ExactIndex(), task, Budget(2, 2)).label(
         task.deployment_questions(jax.random.key(0), 4), None, None, jax.random.key(1))
+
+
+def test_a_store_that_fails_on_a_callable_s_note_stops_the_run_not_the_oracle(
+    permutation, tmp_path, monkeypatch):
+  """The store's failure behind a user's oracle's tool is the run's one line, not an error handed
+  to the oracle (which could catch it and go on, the note lost)."""
+  store = AnswerStore(str(tmp_path / "s.db"), {"task": "permutation"})
+  full = StoreError("--oracle_store=s.db cannot be read or written (disk full)")
+  monkeypatch.setattr(AnswerStore, "event", lambda self, key, oracle, version, kind, *a, **k:
+                      (_ for _ in ()).throw(full) if kind == "note" else None)
+  seen = []
+
+  def notes(question, tools):
+    try:
+      tools.note("hello")
+    except Exception as e:  # noqa: BLE001 (what the oracle is handed, if anything)
+      seen.append(e)
+
+  task = permutation[0]
+  with pytest.raises(StoreError, match="disk full"):
+    Amplifier(CallableOracle(notes, 1), ExactIndex(), task, Budget(2, 2), store=store,
+              identity="notes").label(task.deployment_questions(jax.random.key(0), 3), None,
+                                      None, jax.random.key(1))
+  assert not seen

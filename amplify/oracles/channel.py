@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+from amplify.files.jsonio import WorkdirError
 from amplify.oracles import worker as worker_lib
 from amplify.oracles.question import QUIT, SKIP, UNDO, OracleError, Reply
 
@@ -208,6 +209,8 @@ def _serve(oracle, worker, questions, make_tools, finish, serve_asks, serve_look
         else:
           value = getattr(o.tools, name)(str(arg))
         worker.send("reply", slot, True, _wired(value))
+      except WorkdirError:  # the answer store failed: the run's error, not the oracle's input
+        raise
       except (ValueError, TypeError, OverflowError) as e:  # what the task cannot read
         worker.send("reply", slot, False, (type(e).__name__, str(e)))
       o.since = time.time()

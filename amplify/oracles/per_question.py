@@ -225,10 +225,9 @@ def _run_inline(oracle, task, questions, out, finish, reopen, serve_asks, serve_
                                       if kind == "ask" else
                                       serve_lookups([row], np.asarray([payload]))[0])
   done: list[int] = []  # positions answered this run, in order (what UNDO walks back)
-  tools_at: dict[int, Tools] = {}  # a question's tools, kept when it is left and reopened: the
-  i = 0  # asks and look-ups spent on it stay spent and in its transcript (as on the web pages)
-  while i < len(questions):
-    tools = tools_at.get(i) or tools_at.setdefault(i, Tools(task, questions[i], serve, on_event))
+  i = 0
+  while i < len(questions):  # a reopened question starts afresh, as on the web pages
+    tools = Tools(task, questions[i], serve, on_event)
     t0 = time.time()
     result = _call(oracle, questions[i], tools, where)
     if isinstance(result, str) and result == QUIT:
