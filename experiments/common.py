@@ -240,6 +240,15 @@ def records(run_: dict) -> list[dict]:
   return report.read_metrics(run_["workdir"])
 
 
+def real_h_calls(records: list[dict], upto: int | None = None) -> int:
+  """The real H's answers in a run's rounds (up to round `upto`): its labels (a learned H' counts
+  only the questions it left to the real H) and its answers to the type-2 gate (the real H's
+  tree, behind H' too)."""
+  return sum(r.get("real_h_calls", r["oracle_calls"]) if r["phase"] == "label" else
+             r.get("type2_calls", 0) for r in records
+             if r["phase"] in ("label", "eval") and (upto is None or r["round"] <= upto))
+
+
 def command_line() -> str:
   return shlex.join(["python", f"experiments/{_script()}.py", *(_ARGV or sys.argv)[1:]])
 

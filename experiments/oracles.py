@@ -8,7 +8,7 @@ run of each preset without the baselines, in ROOT/oracles/PRESET_VARIANT_sSEED (
 `noisy:P` is `--oracle=noisy --oracle.noise_rate=P` (`noisy:0` gives the scripted H's labels
 exactly: no slip is drawn), any other name `--oracle=NAME` (`learned`, `scripted`). Writes
 RESULTS/oracles/oracles.{json,md}: per preset and variant, the final policy accuracy, the
-the real H's answers (`real_h_calls`: labelling's questions, all of them for a scripted or noisy
+real H's answers (`real_h_calls`: labelling's questions, all of them for a scripted or noisy
 H, the share the run kept for the real H under `learned`, and the type-2 gate's, which the real H
 gives in every run), their ratio to `noisy:0`'s and the wall seconds, each the mean over seeds.
 """
@@ -26,12 +26,6 @@ _VARIANTS = flags.DEFINE_list("variants", ["noisy:0", "noisy:0.01", "noisy:0.05"
 def oracle_flags(variant: str) -> list[str]:
   name, _, p = variant.partition(":")
   return ["--oracle=noisy", f"--oracle.noise_rate={p}"] if name == "noisy" else [f"--oracle={name}"]
-
-
-def real_h_calls(run: dict) -> int:
-  records = common.records(run)
-  return (sum(r.get("real_h_calls", r["oracle_calls"]) for r in records if r["phase"] == "label")
-          + sum(r.get("type2_calls", 0) for r in records if r["phase"] == "eval"))
 
 
 def table(rows: list[dict]) -> str:
@@ -59,7 +53,7 @@ def main(argv):
         runs.append(run)
         rows.append({"preset": common.label(preset), "variant": variant, "seed": seed,
                      "final_policy_accuracy": run["summary"]["final_policy_accuracy"],
-                     "real_h_calls": real_h_calls(run),
+                     "real_h_calls": common.real_h_calls(common.records(run)),
                      "wall_seconds": run["summary"]["wall_seconds"]})
   seeds = ",".join(map(str, common.seeds()))
   common.write_results(f"Final accuracy and real-H calls per oracle, seeds {seeds} (means)",

@@ -64,17 +64,14 @@ def curve(run: dict) -> tuple[list[int], list[float]]:
 
 
 def real_h_calls_to_final(run: dict) -> int:
-  """The real H's answers in the rounds up to the first whose accuracy is within 1 point of
-  the run's final accuracy: its labels (a learned H' counts only the questions it left to the
-  real H) and its answers to the type-2 gate (the real H's tree, behind H' too)."""
+  """The real H's answers (`common.real_h_calls`) in the rounds up to the first whose accuracy
+  is within 1 point of the run's final accuracy."""
   records = common.records(run)
   evals = [r for r in records if r["phase"] == "eval"]
   final = run["summary"]["final_policy_accuracy"]
   reached = next((e["round"] for e in evals if e["policy_accuracy"] >= final - 0.01),
                  evals[-1]["round"])
-  return sum(r.get("real_h_calls", r["oracle_calls"]) if r["phase"] == "label" else
-             r.get("type2_calls", 0) for r in records
-             if r["phase"] in ("label", "eval") and r["round"] <= reached)
+  return common.real_h_calls(records, reached)
 
 
 def ceiling_labels(run: dict) -> int | None:

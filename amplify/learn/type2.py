@@ -26,7 +26,6 @@ keys it was trained on, and the eval line says why.
 """
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -336,6 +336,7 @@ class LearnedOracle:
       if buy:
         for d in pending:
           share[d] = min(1.0, 2 * share[d])
+    self.trusted = {d: threshold[d] for d in trusted}  # also the next batch's check (audited)
     rest = ~real & np.isin(difficulty, list(trusted))
     untrusted = ~real & ~rest
     if untrusted.any():
@@ -343,7 +344,7 @@ class LearnedOracle:
     malformed, unsure = np.zeros(n, bool), np.zeros(n, bool)
     if rest.any():
       imitated, unsure = self._imitate(questions, tools, jnp.asarray(rest),
-                                       _thresholds(difficulty, {d: threshold[d] for d in trusted}))
+                                       _thresholds(difficulty, self.trusted))
       answers[rest] = np.asarray(imitated)[rest]
       # a row H' stopped on, unsure of its next step, and an answer H' gave that the task would
       # not accept from a person (lexicon: counts that do not add up to the set's size, as when
@@ -360,7 +361,6 @@ class LearnedOracle:
     self.share = {d: self.settings.min_fraction if d in trusted
                   else max(self.settings.min_fraction, taken[d] / len(rows_at[d]) / 2)
                   for d in rows_at}
-    self.trusted = {d: threshold[d] for d in trusted}
     self.last_counts = {"real_h_calls": int(real.sum()), "learned_calls": int(rest.sum()),
                         "learned_agreement": (min(checked[d] for d in trusted) if trusted
                                               else None),
