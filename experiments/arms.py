@@ -17,6 +17,8 @@ table (train env = agreement on D, test env = accuracy on D*, in %).
 """
 from __future__ import annotations
 
+import sys
+
 from absl import flags
 import numpy as np
 
@@ -29,7 +31,7 @@ _RAW_D_LOOKUPS = flags.DEFINE_integer("raw_d_lookups", 16, "The look-up budget o
 
 # the table's columns after the row name: (figure, header, format of its mean and spread)
 FIGURES = [("accuracy", "accuracy on D*", "{:.3f}"), ("agreement_on_d", "agreement on D", "{:.3f}"),
-           ("z_accuracy", "z* accuracy", "{:.4f}"), ("oracle_calls", "H calls", "{:.0f}"),
+           ("z_accuracy", "z* accuracy", "{:.4f}"), ("oracle_calls", "labelling H calls", "{:.0f}"),
            ("asks", "asks", "{:.0f}"), ("lookups", "look-ups", "{:.0f}"),
            ("lookups_per_deployment_question", "look-ups / D* question", "{:.3f}"),
            ("distillation_steps", "distillation steps", "{:.0f}"), ("seconds", "seconds", "{:.0f}")]
@@ -51,6 +53,9 @@ def rows_for(preset: str) -> list[tuple[str, str, list[str]]]:
       n = _RAW_D_LOOKUPS.value
       rows.insert(at, ("raw_d_lookups", f"raw_d, {n} look-ups",
                        ["--config.arm=raw_d", f"--config.label.max_lookups={n}", NO_BASELINES]))
+  if _ARMS.value is not None and (missing := set(_ARMS.value) - {key for key, _, _ in rows}):
+    sys.exit(f"error: --arms={','.join(sorted(missing))}: not a row of {common.label(preset)}; "
+             f"its rows: {', '.join(key for key, _, _ in rows)}")
   return [row for row in rows if _ARMS.value is None or row[0] in _ARMS.value]
 
 

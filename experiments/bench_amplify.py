@@ -11,7 +11,7 @@ per subquestion (batch of 1, jitted once, compiled before timing). The batched A
 the whole batch in one compiled program. Both must give the same labels; the script prints both
 times (best of --repeats, each after a warm-up) and their ratio, and writes them to
 RESULTS/bench_amplify/bench_amplify.{json,md}. The policy's size is the preset's, or run flags'
-(`--config.model.width=16 --config.model.depth=1`).
+(`--config.model.width=16 --config.model.depth=4`).
 """
 from __future__ import annotations
 
@@ -25,14 +25,14 @@ import numpy as np
 
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import ExactIndex
-from amplify.learn.policy import make_policy
 from amplify.oracles.make import make_oracle
 from amplify.tasks import make_task
 from amplify.types import IDK
 import common
 
-_BATCH = flags.DEFINE_integer("batch", 1024, "D* questions labelled.")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions of each side (best is reported).")
+_BATCH = flags.DEFINE_integer("batch", 1024, "D* questions labelled.", lower_bound=1)
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions of each side (best is reported).",
+                                lower_bound=1)
 _MIN_AGREEMENT = 0.99
 
 
@@ -97,7 +97,7 @@ def bench(preset: str, seed: int) -> dict:
                         Budget(config.label.max_asks, config.label.max_lookups))
   # H may ask pi at every difficulty, so both sides do the whole decomposition.
   competent = np.ones(task.spec.max_difficulty + 1, bool)
-  policy = make_policy(task.spec, config.model, jax.random.key(seed))
+  policy = common.make_policy(task.spec, config.model, jax.random.key(seed))
   graphdef, params = nnx.split(policy, nnx.Param)
   policy_one = jax.jit(lambda c, q: jnp.argmax(nnx.merge(graphdef, params)(c, q), -1)[0, 0])
   inputs = task.deployment_questions(jax.random.key(seed + 1), _BATCH.value)

@@ -25,13 +25,13 @@ import numpy as np
 
 from amplify.learn import amplifier as amplifier_lib
 from amplify.learn.mz import ExactIndex
-from amplify.learn.policy import make_policy
 from amplify.oracles.make import make_oracle
 from amplify.tasks import make_task
 import common
 
-_BATCH = flags.DEFINE_integer("batch", 4096, "D* questions labelled.")
-_FIT_STEPS = flags.DEFINE_integer("fit_steps", 50, "Training steps of each fit of H'.")
+_BATCH = flags.DEFINE_integer("batch", 4096, "D* questions labelled.", lower_bound=1)
+_FIT_STEPS = flags.DEFINE_integer("fit_steps", 50, "Training steps of each fit of H'.",
+                                 lower_bound=1)
 
 
 def bench(preset: str, seed: int) -> dict:
@@ -40,7 +40,7 @@ def bench(preset: str, seed: int) -> dict:
   task, _ = make_task(config)  # the seed's world: only the questions' shape matters here
   budget = amplifier_lib.Budget(config.label.max_asks, config.label.max_lookups)
   competent = np.ones(task.spec.max_difficulty + 1, bool)
-  policy = make_policy(task.spec, config.model, jax.random.key(seed))
+  policy = common.make_policy(task.spec, config.model, jax.random.key(seed))
   inputs = task.deployment_questions(jax.random.key(seed + 1), _BATCH.value)
   key = jax.random.key(seed + 2)
 

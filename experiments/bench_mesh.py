@@ -31,8 +31,8 @@ from absl import flags
 import common
 
 _DEVICES = flags.DEFINE_list("devices", ["1", "2", "4"], "Device counts, each in its own process.")
-_BATCH = flags.DEFINE_integer("batch", 4096, "D* questions labelled.")
-_STEPS = flags.DEFINE_integer("steps", 200, "Distillation steps timed.")
+_BATCH = flags.DEFINE_integer("batch", 4096, "D* questions labelled.", lower_bound=1)
+_STEPS = flags.DEFINE_integer("steps", 200, "Distillation steps timed.", lower_bound=1)
 _PROCESSES = flags.DEFINE_list("processes", ["1"], "Process counts: each device count (a multiple "
                                "of it) split over this many processes on localhost.")
 _CHILD = flags.DEFINE_integer("child", 0, "(internal) measure in this process, with N devices.")
@@ -51,7 +51,7 @@ def measure(preset: str, seed: int) -> dict:
   from amplify.learn import distill
   from amplify.learn.amplifier import Amplifier, Budget
   from amplify.learn.mz import ExactIndex, MzView, TableMz
-  from amplify.learn.policy import make_policy, reads_mz
+  from amplify.learn.policy import reads_mz
   from amplify.oracles.make import make_oracle
   from amplify.tasks import make_task
   config = common.config_for(common.argv_for(preset, seed))
@@ -61,7 +61,7 @@ def measure(preset: str, seed: int) -> dict:
   mz = (TableMz(jax.numpy.full(spec.z_entries, spec.z_first_token), spec.z_values,
                 spec.z_first_token) if spec.z_entries else ExactIndex())
   view = MzView.of(mz, spec) if reads_mz(spec, config.model.policy) else None
-  policy = make_policy(spec, config.model, jax.random.key(seed))
+  policy = common.make_policy(spec, config.model, jax.random.key(seed))
   amplifier = Amplifier(make_oracle(config, task), mz, task,
                         Budget(config.label.max_asks, config.label.max_lookups), view=view)
   competent = np.ones(spec.max_difficulty + 1, bool)
@@ -102,8 +102,9 @@ def child_run(preset: str, seed: int, devices: int, count: int) -> dict:
   env = dict(os.environ)
   env["XLA_FLAGS"] = (f"{env.get('XLA_FLAGS', '')} "
                       f"--xla_force_host_platform_device_count={devices // count}").strip()
-  argv = [sys.executable, __file__, f"--child={devices}", f"--preset={preset}", f"--seeds={seed}",
-          f"--batch={_BATCH.value}", f"--steps={_STEPS.value}"]
+  argv = [sys.executable, __file__, f"--child={devices}", common.preset_flag(preset),
+          f"--seeds={seed}", f"--batch={_BATCH.value}", f"--steps={_STEPS.value}",
+          *common.run_flags()]  # the run flags given, as each child's config
   with socket.socket() as s:
     s.bind(("localhost", 0))
     port = s.getsockname()[1]

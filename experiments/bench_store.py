@@ -26,12 +26,12 @@ from amplify.files.store import AnswerStore
 from amplify.learn import prior
 from amplify.learn.amplifier import Amplifier, Budget
 from amplify.learn.mz import ExactIndex, MzView, Table
-from amplify.learn.policy import make_policy, reads_mz
+from amplify.learn.policy import reads_mz
 from amplify.oracles.make import human_model, make_oracle
 from amplify.tasks import make_task
 import common
 
-_REPEATS = flags.DEFINE_integer("repeats", 7, "Timed repeats of each side.")
+_REPEATS = flags.DEFINE_integer("repeats", 7, "Timed repeats of each side.", lower_bound=1)
 
 
 def bench(preset: str, seed: int) -> dict:
@@ -42,8 +42,8 @@ def bench(preset: str, seed: int) -> dict:
       human_model(oracle, task), Table(task.spec), prior.blocks(task), steps=50,
       learning_rate=0.3)[0]
   view = MzView.of(mz, task.spec) if reads_mz(task.spec, config.model.policy) else None
-  policy = make_policy(task.spec, config.model, jax.random.key(seed + 1),
-                       reads_mz=view is not None)
+  policy = common.make_policy(task.spec, config.model, jax.random.key(seed + 1),
+                              reads_mz=view is not None)
   competent = np.ones(task.spec.max_difficulty + 1, bool)
   inputs = task.deployment_questions(jax.random.key(seed + 2), config.label.size)
   budget = Budget(config.label.max_asks, config.label.max_lookups)

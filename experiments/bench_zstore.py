@@ -21,9 +21,9 @@ from absl import flags
 import common
 
 _ENTITIES = flags.DEFINE_list("entities", ["10000", "1000000"], "Entity counts (z*'s entries).")
-_BATCH = flags.DEFINE_integer("batch", 4096, "D* questions labelled.")
-_STEPS = flags.DEFINE_integer("steps", 50, "Distillation steps timed.")
-_REPEATS = flags.DEFINE_integer("repeats", 2, "Timings of each, alternated.")
+_BATCH = flags.DEFINE_integer("batch", 4096, "D* questions labelled.", lower_bound=1)
+_STEPS = flags.DEFINE_integer("steps", 50, "Distillation steps timed.", lower_bound=1)
+_REPEATS = flags.DEFINE_integer("repeats", 2, "Timings of each, alternated.", lower_bound=1)
 
 
 def measure(preset: str, seed: int, entities: int, folder: str) -> dict:
@@ -33,7 +33,6 @@ def measure(preset: str, seed: int, entities: int, folder: str) -> dict:
   from amplify.learn import distill, zstore
   from amplify.learn.amplifier import Amplifier, Budget
   from amplify.learn.mz import MzView, TableMz
-  from amplify.learn.policy import make_policy
   from amplify.oracles.make import make_oracle
   from amplify.tasks import make_task
   config = common.config_for(common.argv_for(preset, seed, defaults=[
@@ -51,7 +50,7 @@ def measure(preset: str, seed: int, entities: int, folder: str) -> dict:
   work = {}
   for kind, mz in kinds.items():
     view = MzView.of(mz, spec)
-    policy = make_policy(spec, config.model, jax.random.key(seed), reads_mz=True)
+    policy = common.make_policy(spec, config.model, jax.random.key(seed), reads_mz=True)
     amplifier = Amplifier(make_oracle(config, task), mz, task,
                           Budget(config.label.max_asks, config.label.max_lookups), view=view)
     label = lambda a=amplifier, p=policy: jax.block_until_ready(

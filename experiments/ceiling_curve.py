@@ -6,10 +6,11 @@ Seeds: --seeds (the figures: 0). Machine: the project's 2-core CPU
 (results/ceiling_curve/README.md).
 
 For each preset and seed (a task whose policy reads no Mz: the script fits no z*): the seed's
-world (no secret: this script is its own evaluator), the preset's policy network trained as the
-ceiling is (`amplify.truth.baselines`, the same keys): `baseline_size`
-ground-truth D* rows, `train.total_steps` steps on the preset's schedule, its augmentation;
-every --every steps, its accuracy on `eval_size` fresh D* questions, overall and by difficulty.
+world (no secret: this script is its own evaluator), the preset's policy network trained as a
+run's ceiling is (`amplify.truth.baselines`, the same keys): `baseline_size` ground-truth D* rows,
+`train.total_steps` steps on the preset's schedule, its augmentation; every --every steps, its
+accuracy on the run's `eval_size` D* questions, overall and by difficulty. A task whose instances
+come from the seed alone (the 2018 tasks) ends where a run's ceiling does.
 Writes RESULTS/ceiling_curve/ceiling_curve.{json,md}.
 """
 from __future__ import annotations
@@ -20,14 +21,16 @@ from absl import flags
 
 import common
 
-_EVERY = flags.DEFINE_integer("every", 1000, "Score the policy every this many steps.")
+_EVERY = flags.DEFINE_integer("every", 1000, "Score the policy every this many steps.",
+                              lower_bound=1)
 
 
 def curve(preset: str, seed: int) -> dict:
   # pylint: disable=g-import-not-at-top (after --help)
   import jax
   from amplify.learn.distill import Distiller, LabelledSet, predict
-  from amplify.learn.policy import make_policy, reads_mz
+  from amplify.learn.policy import reads_mz
+  from amplify.loop.state import BASELINE, EVAL
   from amplify.tasks import make_task
   from amplify.truth.evaluator import Evaluator
   config = common.config_for(common.argv_for(preset, seed))
@@ -36,11 +39,12 @@ def curve(preset: str, seed: int) -> dict:
     raise SystemExit(f"error: --preset={preset}: its ceiling reads Mz (a fitted z*), which this "
                      "script does not fit; use a task whose policy reads no Mz, or "
                      "--config.model.policy=memorises.")
-  evaluator, key = Evaluator(task, truth), jax.random.key(seed)
+  evaluator, run_key = Evaluator(task, truth), jax.random.key(seed)
+  key = jax.random.fold_in(run_key, BASELINE + 1)  # the ceiling's, as a run's (prosaic ML's + 1)
   inputs = task.deployment_questions(jax.random.fold_in(key, 2), config.train.baseline_size)
   data = LabelledSet.of(inputs, truth.answers(inputs))
-  eval_inputs = task.evaluation_questions(jax.random.fold_in(key, 3), config.eval_size)
-  policy = make_policy(task.spec, config.model, jax.random.fold_in(key, 0), reads_mz=False)
+  eval_inputs = task.evaluation_questions(jax.random.fold_in(run_key, EVAL), config.eval_size)
+  policy = common.make_policy(task.spec, config.model, jax.random.fold_in(key, 0), reads_mz=False)
   steps = config.train.total_steps
   distiller = Distiller(policy, config.train, steps,
                         augment=task.augment if config.train.augment else None)

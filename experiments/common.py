@@ -123,8 +123,12 @@ def study() -> str:
 def argv_for(preset: str, seed: int, defaults=(), variant=()) -> list[str]:
   """amplify's flags for one run: the preset, the study's `defaults`, the run flags given, what
   the study varies (`variant`; give it as --config.PATH=V so that it wins), the seed."""
-  start = f"--config={preset}" if ".py" in preset else f"--preset={preset}"
-  return [start, *defaults, *run_flags(), *variant, f"--seed={seed}"]
+  return [preset_flag(preset), *defaults, *run_flags(), *variant, f"--seed={seed}"]
+
+
+def preset_flag(preset: str) -> str:
+  """The flag that starts from `preset`: a config file's --config, else --preset."""
+  return f"--config={preset}" if ".py" in preset else f"--preset={preset}"
 
 
 def config_for(argv: list[str]):
@@ -134,6 +138,17 @@ def config_for(argv: list[str]):
     return cli.config_from_flags(["amplify", *argv], flags.FlagValues())
   except (ValueError, flags.Error) as e:
     print(f"error: {shlex.join(argv)}: {str(e).splitlines()[0]}", file=sys.stderr)
+    sys.exit(2)
+
+
+def make_policy(spec, model, key, **kwargs):
+  """amplify's policy (`amplify.learn.policy.make_policy`) for a study that builds one itself; a
+  model setting the task refuses is one line (exit 2), as from amplify."""
+  from amplify.learn import policy  # pylint: disable=g-import-not-at-top (after --help)
+  try:
+    return policy.make_policy(spec, model, key, **kwargs)
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 
 
@@ -150,6 +165,20 @@ def kept_for(run_name: str, seed: int) -> str:
   """Where `run(..., keep=True)` keeps a finished run's record: RESULTS/FOLDER/runs/NAME/
   RUN_NAME_sSEED, beside the results (so a sweep spread over machines adds up in git)."""
   return os.path.join(FLAGS.results, _script(), "runs", study(), f"{run_name}_s{seed}")
+
+
+def finished(config, workdir: str) -> dict | None:
+  """The summary of `workdir`'s run where it is a finished run of `config`; None where the
+  workdir holds no finished run yet (it is created). A damaged workdir, or one holding a run of
+  another config, is refused in one line (exit 1), so a study never reads another config's run
+  as this one's."""
+  # pylint: disable-next=g-import-not-at-top (after --help)
+  from amplify.loop.workdir import check_workdir, finished_summary
+  try:
+    check_workdir(config, workdir)
+    return finished_summary(workdir)
+  except ValueError as e:
+    sys.exit(f"error: {e} (here: another --root or --name)")
 
 
 def _kept_summary(config, kept: str) -> dict | None:
@@ -177,30 +206,25 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=Fal
   folder where the run was read from its record. With `finished_only`, runs nothing: None where
   neither holds a finished run of the config (a workdir holding another config's run is refused,
   as without it)."""
-  # pylint: disable=g-import-not-at-top (after --help)
-  from amplify.loop import run as loop
-  from amplify.loop.workdir import check_workdir, finished_summary
+  from amplify.loop import run as loop  # pylint: disable=g-import-not-at-top (after --help)
   logging.set_verbosity(logging.WARNING)  # the runs print their progress
   argv = argv_for(preset, seed, defaults, variant)
   config, workdir = config_for(argv), workdir_for(run_name, seed)
   command = shlex.join(["amplify", *argv, f"--workdir={workdir}"])
   kept = kept_for(run_name, seed)
-  try:  # a damaged workdir, or a run of another config there, is refused in one line
-    summary = finished_summary(workdir) if os.path.isdir(workdir) else None
-    if summary is None and keep and (kept_summary := _kept_summary(config, kept)):
-      print(f"{run_name}, seed {seed}: finished earlier, its record kept in {kept}: {command}",
-            flush=True)
-      return {"name": run_name, "seed": seed, "workdir": kept, "command": command,
-              "summary": kept_summary}
-    if summary is None and finished_only:
-      print(f"{run_name}, seed {seed}: not finished, left out", flush=True)
-      return None
-    check_workdir(config, workdir)
-  except ValueError as e:
-    sys.exit(f"error: {e} (here: another --root or --name)")
+  summary = finished(config, workdir) if os.path.isdir(workdir) else None
+  if summary is None and keep and (kept_summary := _kept_summary(config, kept)):
+    print(f"{run_name}, seed {seed}: finished earlier, its record kept in {kept}: {command}",
+          flush=True)
+    return {"name": run_name, "seed": seed, "workdir": kept, "command": command,
+            "summary": kept_summary}
+  if summary is None and finished_only:
+    print(f"{run_name}, seed {seed}: not finished, left out", flush=True)
+    return None
   print(f"{run_name}, seed {seed}: {'finished earlier' if summary else 'running'}: {command}",
         flush=True)
   if summary is None:
+    finished(config, workdir)  # creates it, or says in one line why it cannot
     try:  # the run's other checks before any work; then a failure is one line, as amplify's
       checked = loop.check(config, workdir)
     except (ValueError, OSError) as e:

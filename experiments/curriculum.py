@@ -3,22 +3,25 @@ with `--config.curriculum.on` true and false.
 
   python experiments/curriculum.py --seeds=0
   python experiments/curriculum.py --seeds=0 --task.form=2018  # the authors' question form
-  python experiments/curriculum.py --preset=permutation_tiny --task.num_elements=6 --config.curriculum.start=4  # a try
+  python experiments/curriculum.py --preset=permutation_tiny --task.num_elements=6 \
+    --config.curriculum.start=4  # a try
 Seeds: --seeds (default 0). Machine: any; the results name it.
 
 Default: the permutation preset at twice its size (16 elements, k < 16), where amplification
-without a curriculum stalled below prosaic ML (issue 23). Each seed runs twice, in
-ROOT/curriculum/PRESET_{on,off}_sSEED (common.py): the curriculum on, with the baselines (the
-ceiling and prosaic ML do not depend on it), and off, without them. Writes
+without a curriculum stalled below prosaic ML (issue 23); another `--preset` runs at its own
+size. Each seed runs twice, in ROOT/curriculum/PRESET_{on,off}_sSEED (common.py): the curriculum on,
+with the baselines (the ceiling and prosaic ML do not depend on it), and off, without them. Writes
 RESULTS/curriculum/curriculum.{json,md,png}: per run the final accuracy at the full size, the
-ceiling and prosaic ML, each round's size and accuracy, the distillation steps and the wall
-seconds; the plot, accuracy after each round, on and off, the ceiling beside them.
+ceiling and prosaic ML, each round's size and accuracy, the distillation steps and the wall seconds;
+the plot, accuracy after each round, on and off, the ceiling beside them.
 """
 from __future__ import annotations
 
 import common
 
-DEFAULTS = ["--task.num_elements=16"]  # the study's size; a --task.num_elements given wins
+# the default preset's size, twice its own; a --task.num_elements given wins. Another preset
+# runs at its own size (set it with its --task.FIELD).
+DEFAULTS = {"permutation": ["--task.num_elements=16"]}
 
 
 def _row(run: dict, preset: str, on: bool) -> dict:
@@ -71,7 +74,7 @@ def main(argv):
         variant = [f"--config.curriculum.on={str(on).lower()}",
                    f"--config.baselines={str(on).lower()}"]
         run = common.run(f"{common.label(preset)}_{'on' if on else 'off'}", preset, seed,
-                         defaults=DEFAULTS, variant=variant)
+                         defaults=DEFAULTS.get(preset, []), variant=variant)
         runs.append(run)
         rows.append(_row(run, preset, on))
   seeds = ",".join(map(str, common.seeds()))

@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import re
+import sys
 
 from absl import app, flags
 
@@ -27,9 +28,16 @@ def _jsons(folder: str) -> list[dict]:
   """The results jsons common.py wrote (they name a machine); older ones are left out."""
   out = []
   for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
-    with open(path) as f:
-      record = json.load(f)
+    try:
+      with open(path) as f:
+        record = json.load(f)
+    except (OSError, ValueError) as e:
+      sys.exit(f"error: {path} cannot be read ({e}): restore it from git, or write it again by "
+               "its study's command")
     if isinstance(record, dict) and "machine" in record:
+      if not isinstance(record.get("command"), str):
+        sys.exit(f"error: {path} names a machine but no command: write it again by its study's "
+                 "command")
       out.append(record)
   return out
 

@@ -18,7 +18,6 @@ compared, not run again). Writes RESULTS/kill9/kill9.{json,md}: per trial where 
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -29,7 +28,7 @@ from absl import flags
 
 import common
 
-_TRIALS = flags.DEFINE_integer("trials", 20, "Kills at random times, per seed.")
+_TRIALS = flags.DEFINE_integer("trials", 20, "Kills at random times, per seed.", lower_bound=0)
 _TARGETED = flags.DEFINE_bool("targeted", True, "Also kill inside each kind of write.")
 
 # A small run with every phase: prior, three rounds, every baseline. About half a minute on CPU.
@@ -41,12 +40,11 @@ VOLATILE = ("wall_seconds", "peak_memory_mb")
 KILLED_INSIDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "killed_inside.py")
 
 
-def summary(workdir: str) -> dict | None:
-  path = os.path.join(workdir, "summary.json")
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return {k: v for k, v in json.load(f).items() if k not in VOLATILE}
+def summary(config, workdir: str) -> dict | None:
+  """The finished run's summary in `workdir` less its VOLATILE fields; a run of another config
+  there is refused in one line (common.finished)."""
+  done = common.finished(config, workdir)
+  return None if done is None else {k: v for k, v in done.items() if k not in VOLATILE}
 
 
 def amplify(argv: list[str], workdir: str) -> subprocess.CompletedProcess:
@@ -55,8 +53,8 @@ def amplify(argv: list[str], workdir: str) -> subprocess.CompletedProcess:
 
 
 def kill_at(workdir: str, seconds: float, argv: list[str]) -> str:
-  """Starts `amplify ARGV` into `workdir`, SIGKILLs its process group after `seconds`; returns the last line it
-  printed (where the kill landed), or "finished" if it ended first."""
+  """Starts `amplify ARGV` into `workdir`, SIGKILLs its process group after `seconds`; returns
+  the last line it printed (where the kill landed), or "finished" if it ended first."""
   os.makedirs(os.path.dirname(workdir), exist_ok=True)
   out_path = f"{workdir}.out"
   with open(out_path, "w") as out:
@@ -74,8 +72,8 @@ def kill_at(workdir: str, seconds: float, argv: list[str]) -> str:
 
 
 def kill_inside(workdir: str, where: str, argv: list[str]) -> str:
-  """Runs `amplify ARGV` into `workdir`, the write `where` (metrics, checkpoint, summary) killing its
-  own process group midway."""
+  """Runs `amplify ARGV` into `workdir`, the write `where` (metrics, checkpoint, summary) killing
+  its own process group midway."""
   os.makedirs(workdir, exist_ok=True)
   process = subprocess.run([sys.executable, KILLED_INSIDE, where, *argv, f"--workdir={workdir}"],
                            capture_output=True, text=True, start_new_session=True)
@@ -86,14 +84,14 @@ def kill_inside(workdir: str, where: str, argv: list[str]) -> str:
 
 def trials(preset: str, seed: int) -> list[dict]:
   argv = common.argv_for(preset, seed, defaults=DEFAULTS)
-  common.config_for(argv)  # a bad flag: one line, before any run
+  config = common.config_for(argv)  # a bad flag: one line, before any run
   reference_dir = common.workdir_for(f"{common.label(preset)}_reference", seed)
-  if summary(reference_dir) is None:
+  if summary(config, reference_dir) is None:
     result = amplify(argv, reference_dir)
     if result.returncode:
       sys.exit(f"error: the reference run failed:\n{result.stderr[-3000:]}")
-  reference = summary(reference_dir)
-  duration = json.load(open(os.path.join(reference_dir, "summary.json")))["wall_seconds"]
+  reference = summary(config, reference_dir)
+  duration = common.finished(config, reference_dir)["wall_seconds"]
   print(f"{common.label(preset)}, seed {seed}: reference {duration:.1f}s, final "
         f"{reference['final_policy_accuracy']:.4f}", flush=True)
   rng = random.Random(seed)
@@ -103,15 +101,15 @@ def trials(preset: str, seed: int) -> list[dict]:
   out = []
   for i, (kind, point) in enumerate(points):
     workdir = common.workdir_for(f"{common.label(preset)}_trial{i}", seed)
-    if summary(workdir) is not None:
+    if os.path.exists(workdir) and summary(config, workdir) is not None:
       landed = "(finished earlier)"
-    elif os.path.exists(workdir):
+    elif os.path.exists(workdir) and os.listdir(workdir):
       landed = "(killed by an earlier invocation)"
     else:
       landed = (kill_at(workdir, point, argv) if kind == "random" else
                 kill_inside(workdir, point, argv))
     again = amplify(argv, workdir)
-    same = again.returncode == 0 and summary(workdir) == reference
+    same = again.returncode == 0 and summary(config, workdir) == reference
     out.append({"preset": common.label(preset), "seed": seed, "trial": i, "kind": kind,
                 "at_seconds": round(point, 1) if kind == "random" else None, "landed": landed,
                 "same_summary": same, "error": None if same else again.stderr[-300:],

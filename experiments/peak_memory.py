@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import time
 from absl import app, flags
 
 _OUT = flags.DEFINE_string("out", None, "Where the peaks are written (JSON).", required=True)
-_EVERY = flags.DEFINE_float("every", 0.5, "Seconds between samples.")
+_EVERY = flags.DEFINE_float("every", 0.5, "Seconds between samples.", lower_bound=0.01)
 
 def _children(pid: int) -> list[int]:
   try:
@@ -58,7 +59,11 @@ def main(argv) -> int:
   if not command:
     raise app.UsageError("give the command to run after --")
   start = time.time()
-  process = subprocess.Popen(command)
+  try:
+    process = subprocess.Popen(command)
+  except OSError as e:
+    sys.exit(f"error: {shlex.join(command)}: {e.strerror}: give a command this shell can run "
+             "after --")
   peak, peak_at, each = 0, 0.0, {}
   while process.poll() is None:
     sizes = {pid: _pss_kb(pid) for pid in _tree(process.pid)}

@@ -8,8 +8,10 @@ script is its own evaluator, no run's), fits z* with the config's `prior.steps` 
 steps, and scores it against the world. The study's settings, which run flags override:
 `--task.num_entities=1000000 --task.observations=16 --task.max_set_size=2` (the set size only
 shapes D*'s questions, which are not drawn). Writes RESULTS/prior_scale/prior_scale.{json,md}: the
-fit's time, z* accuracy, Mz's size, both objective terms, the devices, the table's shards and the
-process's peak memory (its maximum resident set, the world and the scoring included). With
+fit's time, z* accuracy, Mz's size, both objective terms, the devices, the devices the table is
+spread over and the process's peak memory (its maximum resident set, the world and the scoring
+included; with several presets or seeds, a row's peak is the process's so far, so run one a
+process to compare them). With
 XLA_FLAGS=--xla_force_host_platform_device_count=2 the table is sharded across two host devices.
 """
 from __future__ import annotations
@@ -42,7 +44,8 @@ def fit(config) -> dict:
                             chunk_rows=_CHUNK_ROWS.value or prior.CHUNK_ROWS)
   return {"num_entities": config.task.num_entities,
           "chunk_rows": _CHUNK_ROWS.value or prior.CHUNK_ROWS, "devices": len(jax.devices()),
-          "shards": len(Table(task.spec).init(len(jax.devices())).sharding.device_set),
+          # the devices a table's rows are spread over (Table.init's sharding: all of them)
+          "shards": len(Table(task.spec).init(task.spec.z_entries).sharding.device_set),
           "world_and_d_seconds": round(world_seconds, 2),
           "z_accuracy": Evaluator(task, truth).z_accuracy(mz), **report,
           "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}

@@ -8,10 +8,11 @@ with --parallel=16 (each process takes at most --mem_fraction of its memory), or
 Each `--variant` (repeatable) is a string of run flags added to the preset's ("" is the preset
 itself; write the flags as --config.PATH=V so that they win); every run is amplification alone
 (`--config.baselines=false`, which run flags override). Each run is an `amplify` subprocess into
-ROOT/seeds/PRESET_vI_sSEED, its output in that workdir's .log beside it; a finished run is read,
-not run again. Writes RESULTS/seeds/seeds.{json,md}: per variant the final accuracy over seeds,
-and per run the final accuracy, the distillation steps, the baselines if trained, the policy's
-accuracy per round and the largest difficulty it was competent at (what H^A may ask it next).
+ROOT/seeds/PRESET_vI_sSEED, its output in that workdir's .log beside it; a finished run of the same
+flags is read, not run again, and one of other flags refused. Writes RESULTS/seeds/seeds.{json,md}:
+per variant the final accuracy over seeds, and per run the final accuracy, the distillation steps,
+the baselines if trained, the policy's accuracy per round and the largest difficulty it was
+competent at (what H^A may ask it next). A failed run is a row of the table and a non-zero exit.
 """
 from __future__ import annotations
 
@@ -27,17 +28,16 @@ import common
 
 _VARIANT = flags.DEFINE_multi_string("variant", [""], "A string of run flags added to the "
                                      "preset's; repeat for more variants.")
-_PARALLEL = flags.DEFINE_integer("parallel", 1, "Runs at once.")
+_PARALLEL = flags.DEFINE_integer("parallel", 1, "Runs at once.", lower_bound=1)
 _MEM_FRACTION = flags.DEFINE_float("mem_fraction", 0.05, "The share of a GPU's memory each run "
                                    "may take (XLA_PYTHON_CLIENT_MEM_FRACTION).")
 DEFAULTS = ["--config.baselines=false"]
 
 
 def launch(job: dict) -> dict:
-  """Runs one job's `amplify` command unless its workdir holds a finished run; returns the job
-  with its exit status."""
-  from amplify.loop.workdir import finished_summary  # pylint: disable=g-import-not-at-top
-  if os.path.isdir(job["workdir"]) and finished_summary(job["workdir"]) is not None:
+  """Runs one job's `amplify` command unless its workdir holds a finished run of its config;
+  returns the job with its exit status."""
+  if job["finished"]:
     return {**job, "returncode": 0}
   env = {**os.environ, "PYTHONUNBUFFERED": "1", "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
          "XLA_PYTHON_CLIENT_MEM_FRACTION": str(_MEM_FRACTION.value)}
@@ -72,10 +72,11 @@ def main(argv):
     for v, variant in enumerate(_VARIANT.value):
       for seed in common.seeds():
         argv = common.argv_for(preset, seed, defaults=DEFAULTS, variant=shlex.split(variant))
-        common.config_for(argv)  # a bad flag: one line, before any run
+        config = common.config_for(argv)  # a bad flag: one line, before any run
         workdir = common.workdir_for(f"{common.label(preset)}_v{v}", seed)
         jobs.append({"variant": f"{common.label(preset)} {variant or '(the preset)'}",
                      "seed": seed, "argv": argv, "workdir": workdir,
+                     "finished": common.finished(config, workdir) is not None,
                      "command": shlex.join(["amplify", *argv, f"--workdir={workdir}"])})
   print(f"{len(jobs)} runs, {_PARALLEL.value} at once", flush=True)
   with futures.ThreadPoolExecutor(_PARALLEL.value) as pool:
@@ -95,6 +96,11 @@ def main(argv):
            "\n\n" + common.markdown(["variant", "seed", "final", "steps", "baselines",
                                      "accuracy per round", "competent up to, per round"], detail))
   common.write_results("Seeds x variants", table, rows)
+  failed = [r["command"] for r in rows if r["returncode"]]
+  if failed:
+    sys.exit(f"error: {len(failed)} of {len(rows)} runs failed (each one's output is in its "
+             f"workdir's .log), first: {failed[0]}; fix it and run the same command again "
+             "(finished runs are read)")
 
 
 if __name__ == "__main__":

@@ -38,9 +38,10 @@ SIZE_FIELDS = {"permutation": "num_elements", "assignments": "num_variables",
 BOX_FILE = "time_box.json"  # written beside a run the study stopped at its box
 
 _TIME_BOX = flags.DEFINE_integer("time_box", 600, "Seconds each run may take, compiling "
-                                 "included; then it is stopped and its finished rounds read.")
+                                 "included; then it is stopped and its finished rounds read.",
+                                 lower_bound=1)
 _SIZE = flags.DEFINE_integer("size", None, "The task's instance size in place of the preset's "
-                             "(elements, variables, strings or vertices).")
+                             "(elements, variables, strings or vertices).", lower_bound=1)
 _TARGET = flags.DEFINE_float("target", 0.9, "The accuracy a size counts as learnt at.")
 
 
@@ -57,18 +58,15 @@ def _size_flags(preset: str) -> list[str]:
 def run_boxed(run_name: str, preset: str, seed: int, variant: list[str]) -> dict:
   """Runs one config in a child process for at most --time_box seconds (or reads the workdir
   where a run finished or met its box). Returns {name, seed, workdir, command, boxed}."""
-  # pylint: disable-next=g-import-not-at-top
-  from amplify.loop.workdir import check_workdir, finished_summary
   argv = common.argv_for(preset, seed, _size_flags(preset), variant)
   config, workdir = common.config_for(argv), common.workdir_for(run_name, seed)
   command = ["amplify", *argv, f"--workdir={workdir}"]
-  try:
-    check_workdir(config, workdir)  # a run of another config there is refused
-  except ValueError as e:
-    sys.exit(f"error: {e} (here: another --root or --name)")
+  finished = common.finished(config, workdir) is not None  # another config's run: refused
   box_file = os.path.join(workdir, BOX_FILE)
+  if os.path.exists(box_file) and _box(box_file) < _TIME_BOX.value:
+    os.remove(box_file)  # stopped at a smaller box: it goes on to this one
   left = _TIME_BOX.value - _spent(workdir)  # a run stopped by a kill resumes with what it has left
-  done = finished_summary(workdir) is not None or os.path.exists(box_file)
+  done = finished or os.path.exists(box_file)
   if not done and left <= 0:
     _write_box(box_file)
     done = True
@@ -100,6 +98,19 @@ def run_boxed(run_name: str, preset: str, seed: int, variant: list[str]) -> dict
 def _write_box(path: str) -> None:
   with open(path, "w") as f:
     json.dump({"time_box_s": _TIME_BOX.value}, f)
+
+
+def _box(path: str) -> float:
+  """The box a run was stopped at (its rounds finished within a box as large are read as they
+  are, within --time_box; one stopped at a smaller box goes on)."""
+  from amplify.files.jsonio import read_json  # pylint: disable=g-import-not-at-top
+  try:
+    box = read_json(path, "the time box a run was stopped at").get("time_box_s")
+  except ValueError as e:
+    sys.exit(f"error: {e}")
+  if not isinstance(box, (int, float)):
+    sys.exit(f"error: {path} names no time box: remove it, and the run goes on to --time_box")
+  return box
 
 
 def _records(workdir: str) -> list[dict]:

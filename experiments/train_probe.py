@@ -1,7 +1,8 @@
 """A run of `amplify` with one piece of distillation's training replaced: a candidate engine
 change measured before it is adopted (experiments/results/ceiling_curve/).
 
-  python experiments/train_probe.py --probe=focus -- --preset=assignments --workdir=W
+  python experiments/train_probe.py --probe=focus -- --preset=assignments \
+    --config.train.focus=false --workdir=W
 Seeds: amplify's own (`--seed`, default 0). Machine: any; the workdir's metrics name nothing of
 it, so say it beside the figure.
 
@@ -41,6 +42,8 @@ _UNIFORM = flags.DEFINE_float("focus_uniform", 0.0,
 _KEPT = flags.DEFINE_float("focus_kept", None, "focus: the weight of a row at a difficulty pi "
                            "imitates H^A at (the stop bar), the others 1 (unset: 1 - agreement).")
 FLOOR = 0.05  # focus: the least weight a difficulty's rows keep
+_NOT_TWICE = ("--probe=focus draws in place of the engine's focused draw: add "
+              "--config.train.focus=false after `--`.")
 
 
 @functools.lru_cache(maxsize=None)
@@ -69,8 +72,7 @@ _distil = loop_run.distil
 
 def _focused_distil(run, state, r, parts):
   if run.config.train.focus:
-    raise ValueError("--probe=focus draws in place of the engine's focused draw: add "
-                     "--config.train.focus=false after `--`.")
+    raise ValueError(_NOT_TWICE)
   if state.distiller is not None and run.plan[r].distil:
     # from the seed and the round (at seed 0 the draws the figures in results/ were made with)
     rows, rng = parts.train_set, np.random.default_rng(1000 + r + 1000 * run.config.seed)
@@ -98,7 +100,7 @@ def _focused_distil(run, state, r, parts):
 def cli() -> None:
   if "--" not in sys.argv:
     sys.exit("error: amplify's flags go after `--` (python experiments/train_probe.py "
-             "--probe=focus -- --preset=assignments --workdir=W).")
+             "--probe=constant -- --preset=assignments --workdir=W).")
   cut = sys.argv.index("--")
   flags.FLAGS(sys.argv[:cut])
   if _PROBE.value is None:
@@ -108,9 +110,21 @@ def cli() -> None:
   elif _PROBE.value == "restart":
     distill.Distiller.fit = _restarted_fit
   else:
+    loop_run.check = _focus_off(loop_run.check)
     loop_run.distil = _focused_distil
   sys.argv = [sys.argv[0], *sys.argv[cut + 1:]]
   main.cli()
+
+
+def _focus_off(check):
+  """amplify's checks before any work (`check`), and --probe=focus's: the engine's focused draw
+  is off."""
+  @functools.wraps(check)
+  def checked(config, workdir):
+    if config.train.focus:
+      raise ValueError(_NOT_TWICE)
+    return check(config, workdir)
+  return checked
 
 
 if __name__ == "__main__":

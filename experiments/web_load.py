@@ -2,8 +2,8 @@
 pages on localhost.
 
   python experiments/web_load.py --labellers=50 --questions=1000 --kills=10
-Seeds: the run's --seed (0) and the kill times' (--kill_seed, 0). Machine: the project's 2-core
-CPU; the labellers (an asyncio loop of HTTP clients, httpx) share the cores with the run.
+Seeds: the run's (--seeds, one; 0) and the kill times' (--kill_seed, 0). Machine: the project's
+2-core CPU; the labellers (an asyncio loop of HTTP clients, httpx) share the cores with the run.
 
 Load: a permutation_tiny run of two rounds with `--oracle=web`; `--labellers` clients sign in and
 loop: next question, ask pi a subquestion (`sigma^1(x)`, x the question's element), answer. Every
@@ -43,14 +43,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from amplify.views.web import access  # noqa: E402  pylint: disable=g-import-not-at-top
 import common  # noqa: E402  pylint: disable=g-import-not-at-top
 
-_LABELLERS = flags.DEFINE_integer("labellers", 50, "Simulated labellers at once.")
-_QUESTIONS = flags.DEFINE_integer("questions", 1000, "Questions per round.")
-_KILLS = flags.DEFINE_integer("kills", 10, "Times the killed run is killed and started again.")
+_LABELLERS = flags.DEFINE_integer("labellers", 50, "Simulated labellers at once.", lower_bound=1)
+_QUESTIONS = flags.DEFINE_integer("questions", 1000, "Questions per round.", lower_bound=1)
+_KILLS = flags.DEFINE_integer("kills", 10, "Times the killed run is killed and started again.",
+                             lower_bound=0)
 _KILL_SEED = flags.DEFINE_integer("kill_seed", 0, "The kill times' seed.")
-_RUN_SEED = flags.DEFINE_integer("seed", 0, "The run's seed.")
 _THINK_S = flags.DEFINE_float("think_s", 1.0, "A labeller's mean pause before each action, s "
                               "(exponential; a person takes far longer); the load is also run "
-                              "without pauses, for the throughput.")
+                              "without pauses, for the throughput.", lower_bound=0.0)
 
 QUESTION = re.compile(r'id="question">([^<]*)<')
 FIELD = re.compile(r'name="(q|lease)" value="(\d+)"')
@@ -69,7 +69,7 @@ class Run:
     self.db, self.workdir = os.path.join(folder, "answers.db"), os.path.join(folder, "w")
     self.command = [sys.executable, "-m", "amplify.main", "--preset=permutation_tiny",
                     f"--config.label.size={_QUESTIONS.value}", f"--rounds={rounds}",
-                    "--nobaselines", f"--seed={_RUN_SEED.value}", "--oracle=web",
+                    "--nobaselines", f"--seed={common.seeds()[0]}", "--oracle=web",
                     f"--oracle.port={self.port}", f"--oracle_store={self.db}",
                     f"--workdir={self.workdir}"]
     self.starts, self.process = 0, None
@@ -205,6 +205,11 @@ def kills(folder: str) -> dict:
 
 def study(argv) -> None:
   del argv
+  ignored = [f"--{name}" for name in ("preset", "config") if flags.FLAGS[name].present]
+  if ignored or common.run_flags() or len(common.seeds()) != 1:
+    sys.exit(f"error: {' '.join(ignored + common.run_flags()) or '--seeds'}: this study runs "
+             "permutation_tiny with the web oracle, one seed (--seeds=N); its own flags set "
+             "the rest (--labellers, --questions, --kills; see --help)")
   logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
   folder = tempfile.mkdtemp(prefix="web_load_")
   paced = load(os.path.join(folder, "paced"), _THINK_S.value)

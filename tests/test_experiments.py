@@ -1,12 +1,14 @@
 """The studies' shared shape (experiments/common.py): a finished run's kept record."""
 import functools
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
 
 import helpers
+import pytest
 from amplify import configs
 from amplify.views import report
 
@@ -136,3 +138,24 @@ def test_a_study_whose_run_fails_ends_in_the_run_s_one_line(finished_run, tmp_pa
           "--preset=lexicon_tiny ") in last, last
   assert last.endswith(f"--seed=0 --workdir={workdir}, shows the traceback)."), last
   assert (workdir / "metrics.jsonl").read_text() == damaged
+
+
+@pytest.mark.parametrize("script, folder, flags", [
+    ("seeds.py", "seeds/lexicon_tiny_v0_s0", ["--variant=--config.train.total_steps=40"]),
+    ("kill9.py", "kill9/lexicon_tiny_reference_s0", ["--trials=0", "--notargeted"])])
+def test_a_study_refuses_a_finished_run_of_other_flags_and_runs_nothing(finished_run, tmp_path,
+                                                                        script, folder, flags):
+  """A study that launches `amplify` itself (seeds, kill9) reads a finished run in its workdir
+  only where it is a run of the study's flags: another config's, here a finished run of other
+  settings, is refused in one line (exit 1), not read as this one's, and left as it was."""
+  _, whole, summary = finished_run(helpers.LEXICON)
+  workdir = helpers.copy_run(whole, tmp_path / "root" / folder)
+  done = subprocess.run(
+      [sys.executable, f"experiments/{script}", "--preset=lexicon_tiny", "--seeds=0", *flags,
+       f"--root={tmp_path / 'root'}", f"--results={tmp_path / 'results'}"], cwd=ROOT,
+      capture_output=True, text=True, timeout=300)
+  assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+  last = done.stderr.strip().splitlines()[-1]
+  assert last.startswith(f"error: workdir '{workdir}' holds a run with a different config"), last
+  assert not (tmp_path / "results").exists()
+  assert json.loads((workdir / "summary.json").read_text()) == summary
