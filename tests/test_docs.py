@@ -1,8 +1,9 @@
-"""Every command shown in README.md and docs/*.md runs with today's flags: an `amplify` command's
-flags parse into a valid config (the CLI's own parser, no run), an `amplify-report` command's
-flags are the report's, an `amplify-web` command's are its own, an experiment's flags are those
-its script defines or run flags, and an example's script (which registers its task, then is
-`amplify`) parses as `amplify` does."""
+"""Every command shown in README.md, docs/*.md and the results' READMEs runs with today's flags:
+an `amplify` command's flags parse into a valid config (the CLI's own parser, no run), an
+`amplify-report` command's flags are the report's, an `amplify-web` command's are its own, an
+experiment's flags are those its script defines or run flags (parsed into each named preset's
+config, and train_probe's wrapped command as amplify's), and an example's script (which
+registers its task, then is `amplify`) parses as `amplify` does."""
 from __future__ import annotations
 
 import ast
@@ -91,6 +92,28 @@ def test_the_docs_show_commands():
   assert {"amplify", "amplify-report"} <= programs, programs
 
 
+def _parse_amplify(args: list[str]) -> None:
+  """`amplify ARGS` parsed as amplify.main parses them; raises on any unknown flag or bad
+  value."""
+  fv = flags.FlagValues()
+  for name, define in _main_flags():  # amplify.main's own flags, of their kinds
+    getattr(flags, define)(name, None, "", flag_values=fv)
+  cli.parse(["amplify", *args], fv)
+
+
+_RUN_FLAGS = re.compile(
+    r"^--(no)?(config\.|(task|oracle)[.=]|(oracle_store|arm|rounds|seed)=|(baselines|gate)(=|$))")
+
+
+def _run_commands(args: list[str]) -> list[list[str]]:
+  """The runs an experiment's command makes where it names its presets: for each preset (and
+  each seeds.py `--variant`), the preset with the command's run flags, as `amplify` flags."""
+  presets = [p for a in args if a.startswith("--preset=") for p in a[9:].split(",")]
+  variants = [shlex.split(a[10:]) for a in args if a.startswith("--variant=")] or [[]]
+  run = [a for a in args if _RUN_FLAGS.match(a)]
+  return [[f"--preset={p}", *run, *v] for p in presets for v in variants]
+
+
 @pytest.mark.parametrize("where,command", COMMANDS)
 def test_a_documented_command_parses(where, command, monkeypatch):
   program, args = _argv(command)
@@ -102,12 +125,9 @@ def test_a_documented_command_parses(where, command, monkeypatch):
   if program == "amplify":
     if where == "docs/plugins.md":  # its example plug-ins are the reader's, not installed here
       args = [a for a in args if not a.startswith(("--task=", "--oracle="))]
-    fv = flags.FlagValues()
-    for name, define in _main_flags():  # amplify.main's own flags, of their kinds
-      getattr(flags, define)(name, None, "", flag_values=fv)
     if "--helpfull" in args or "--help" in args:
       return
-    cli.parse(["amplify", *args], fv)  # raises on any unknown flag or bad value
+    _parse_amplify(args)
   elif program == "amplify-report":
     names = {re.sub(r"^--(no)?", "", a).split("=", 1)[0] for a in args}
     assert names <= {"workdir", "plots", "out", "tree"}, f"{where}: {command}"
@@ -119,9 +139,14 @@ def test_a_documented_command_parses(where, command, monkeypatch):
     script = ROOT / program
     assert script.exists(), f"{where}: {command}: no such script"
     defined = _defined_flags(script)
-    for arg in args[:args.index("--")] if "--" in args else args:  # after --: a wrapped command
+    own = args[:args.index("--")] if "--" in args else args  # after --: a wrapped command
+    for arg in own:
       if not arg.startswith("--"):
         continue
       name = re.sub(r"^--(no)?", "", arg).split("=", 1)[0]
       assert name in defined or name.split(".")[0] in ("config", "task", "oracle"), (
           f"{where}: {command}: {script.name} defines no --{name}")
+    for argv in _run_commands(own):  # each preset's run, with the run flags (and variants)
+      cli.parse(["amplify", *argv], flags.FlagValues())
+    if script.name == "train_probe.py":  # after --: amplify's command line
+      _parse_amplify(args[args.index("--") + 1:])
