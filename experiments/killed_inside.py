@@ -3,15 +3,16 @@ there. Used by experiments/kill9.py and tests/helpers.py; not a study of its own
 
   python experiments/killed_inside.py WHERE [amplify flags]   # WHERE: metrics, checkpoint, summary
 
-metrics: half-way through the third metrics line; checkpoint: 10 ms into round 1's checkpoint
-save; summary: the summary's temporary file written, not yet renamed. The run then goes on as
-`amplify` does until the kill lands.
+metrics: half-way through the third metrics line; checkpoint: inside round 1's checkpoint save,
+its files part written and not committed; summary: the summary's temporary file written, not yet
+renamed. The run then goes on as `amplify` does until the kill lands.
 """
 import json
 import os
 import signal
 import sys
-import threading
+
+import orbax.checkpoint as ocp
 
 from amplify import main
 from amplify.files import checkpoint
@@ -41,14 +42,24 @@ def in_metrics() -> None:
 
 
 def in_checkpoint() -> None:
-  """10 ms into round 1's checkpoint save."""
-  save = checkpoint.save
+  """Inside round 1's checkpoint save: as Orbax writes its `layout` item, the step not yet
+  committed (whatever the machine's speed)."""
+  save, armed = checkpoint.save, [False]
 
   def dying_save(workdir, r, *args, **kwargs):
-    if r == 1:
-      threading.Timer(0.01, die).start()
+    armed[0] = r == 1
     save(workdir, r, *args, **kwargs)
 
+  def dying(write):
+    def written(*args, **kwargs):
+      if armed[0]:
+        die()
+      return write(*args, **kwargs)
+    return written
+
+  for name in ("save", "async_save"):  # the one Orbax's version calls
+    if hasattr(ocp.JsonCheckpointHandler, name):
+      setattr(ocp.JsonCheckpointHandler, name, dying(getattr(ocp.JsonCheckpointHandler, name)))
   checkpoint.save = dying_save
 
 

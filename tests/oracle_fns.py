@@ -48,10 +48,18 @@ def permutation_by_text(question, tools):
   return y.text
 
 
-def slow_permutation_by_text(question, tools):
-  """permutation_by_text at a person's pace (a few ms a question): time to kill a run mid-batch."""
+_ANSWERED = [0]
+
+
+def held_permutation_by_text(question, tools):
+  """permutation_by_text that, once it has answered $ORACLE_HOLD_AFTER questions in this process,
+  answers no more (it waits, as a person gone for lunch): a run stopped mid-batch at that point,
+  however fast the machine, for a test to kill."""
+  import os
   import time
-  time.sleep(0.003)
+  if _ANSWERED[0] >= int(os.environ.get("ORACLE_HOLD_AFTER", "-1")) >= 0:
+    time.sleep(3600)
+  _ANSWERED[0] += 1
   return permutation_by_text(question, tools)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import importlib
 import pathlib
 import re
 import runpy
@@ -79,12 +80,39 @@ def _defined_flags(script: pathlib.Path) -> set[str]:
   return names
 
 
+def _flags_of(module: str) -> dict[str, tuple[str, list | None]]:
+  """The flags an amplify module (a path under the project) defines: name -> (its DEFINE_
+  function, an enum's values, evaluated where the module names them)."""
+  tree = ast.parse((ROOT / module).read_text())
+  imported = {a.asname or a.name: f"{node.module}.{a.name}" for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module for a in node.names}
+  out = {}
+  for node in ast.walk(tree):
+    if (isinstance(node, ast.Call) and getattr(node.func, "attr", "").startswith("DEFINE_")
+        and node.args and isinstance(node.args[0], ast.Constant)):
+      values = None
+      if node.func.attr == "DEFINE_enum":
+        expr = ast.unparse(node.args[2])
+        scope = {name: importlib.import_module(path) for name, path in imported.items()
+                 if expr.startswith(f"{name}.")}
+        values = list(eval(expr, scope))  # pylint: disable=eval-used (the module's own source)
+      out[node.args[0].value] = (node.func.attr, values)
+  return out
+
+
 def _main_flags() -> list[tuple[str, str]]:
   """(name, DEFINE_ function) of each flag amplify/main.py defines beside the config's."""
-  return [(node.args[0].value, node.func.attr)
-          for node in ast.walk(ast.parse((ROOT / "amplify" / "main.py").read_text()))
-          if isinstance(node, ast.Call) and getattr(node.func, "attr", "").startswith("DEFINE_")
-          and node.args and isinstance(node.args[0], ast.Constant)]
+  return [(name, define) for name, (define, _) in _flags_of("amplify/main.py").items()]
+
+
+def _check_flags(args: list[str], module: str, where: str, command: str) -> None:
+  """Each --flag[=value] of `args` one that `module` defines (an enum's value one of its)."""
+  defined = _flags_of(module)
+  for arg in args:
+    name, _, value = re.sub(r"^--(no)?", "", arg).partition("=")
+    assert name in defined, f"{where}: {command}: {module} defines no --{name}"
+    values = defined[name][1]
+    assert values is None or value in values, f"{where}: {command}: --{name}={value}"
 
 
 def test_the_docs_show_commands():
@@ -129,12 +157,10 @@ def test_a_documented_command_parses(where, command, monkeypatch):
       return
     _parse_amplify(args)
   elif program == "amplify-report":
-    names = {re.sub(r"^--(no)?", "", a).split("=", 1)[0] for a in args}
-    assert names <= {"workdir", "plots", "out", "tree"}, f"{where}: {command}"
+    _check_flags(args, "amplify/views/report.py", where, command)
   elif program == "amplify-web":
     assert args[:1] in ([], ["invite"], ["serve"]), f"{where}: {command}"  # [] names it
-    names = {re.sub(r"^--", "", a).split("=", 1)[0] for a in args[1:]}
-    assert names <= {"workdir", "who", "role", "host", "port"}, f"{where}: {command}"
+    _check_flags(args[1:], "amplify/views/web/cli.py", where, command)
   else:
     script = ROOT / program
     assert script.exists(), f"{where}: {command}: no such script"

@@ -49,7 +49,7 @@ def test_workdir_holds_config_metrics_and_summary(tiny_run):
     # write), then the split, IID check and type 2 as the checks, adding up to the round's
     phases = e["seconds_by_phase"]
     assert set(phases) == {"label", "distill", "checks", "eval"} and min(phases.values()) >= 0
-    assert phases["distill"] == pytest.approx(distilled[e["round"]], abs=1.0)
+    assert distilled[e["round"]] - 0.01 <= phases["distill"] <= e["seconds"]  # no wall-time bound
     assert phases["checks"] >= (e.get("type2_seconds") or 0) - 0.01
     assert sum(phases.values()) == pytest.approx(e["seconds"], abs=0.01)
   assert SUMMARY_KEYS <= set(summary)
@@ -182,3 +182,31 @@ def test_a_saved_transcript_renders_as_hs_decomposition(tiny_run):
   asks = [line for line in lines[2:] if line.lstrip("│├└─ ").startswith("ask: ")]
   assert [a.lstrip("│├└─ ").split(" -> ")[0] for a in asks[:2]] == [
       "ask: count by class: " + " ".join(words[:2]), "ask: count by class: " + " ".join(words[2:])]
+
+
+def test_the_held_out_rows_are_never_trained_on():
+  """`split`: the first heldout_fraction of a round's rows are held out, and neither its train
+  part nor what pi trains on (answered rows, replay, capped IDK rows) holds any of them, so the
+  IID check's held-out agreement is measured on rows pi never saw. Row i's label is i."""
+  from types import SimpleNamespace  # pylint: disable=g-import-not-at-top
+  from amplify.learn.distill import LabelledSet  # pylint: disable=g-import-not-at-top
+  from amplify.loop.phases import split  # pylint: disable=g-import-not-at-top
+  from amplify.loop.state import Batch  # pylint: disable=g-import-not-at-top
+  rows = 40
+  ids = np.arange(rows)
+  answers = np.where(ids % 3 == 0, IDK, ids)[:, None]  # every third row IDK, held out or not
+  batch = Batch({"id": ids}, SimpleNamespace(answers=answers), answers[:, 0] != IDK, 0.0)
+  run = SimpleNamespace(plan=[RoundPlan()], config=SimpleNamespace(
+      label=SimpleNamespace(heldout_fraction=0.25), train=SimpleNamespace(idk_share=0.2)))
+  replay = LabelledSet.of({"id": np.arange(100, 104)}, np.arange(100, 104)[:, None])
+  parts = split(run, SimpleNamespace(replay=replay), 0, batch)
+  assert parts.n_heldout == 10
+  assert parts.heldout.inputs["id"].tolist() == list(range(10))
+  assert parts.heldout_answered.tolist() == (answers[:10, 0] != IDK).tolist()
+  assert parts.train.inputs["id"].tolist() == list(range(10, 40))
+  trained = set(parts.train_set.inputs["id"].tolist())
+  assert not trained & set(range(10))
+  answered_train = {i for i in range(10, 40) if i % 3}
+  assert answered_train | set(range(100, 104)) <= trained <= set(range(10, 40)) | set(range(100, 104))
+  assert (parts.train_set.labels[:, 0] == parts.train_set.inputs["id"]).sum() == len(
+      answered_train) + 4  # each answered row with its own label; IDK rows with IDK

@@ -239,6 +239,8 @@ def test_each_bad_oracle_output_is_one_clear_error_naming_oracle_round_and_row(c
   text = str(raised.value)
   assert "\n" not in text and text.startswith("oracle 'bad' in round 2 ")
   assert text.endswith("fix the oracle; everything before this batch is saved")
+  from amplify.loop import run as loop  # pylint: disable=g-import-not-at-top
+  assert loop.failure(raised.value, "W") == (f"error: {text}", 2)  # exit 2, as a bad setting
 
 
 @pytest.mark.parametrize("answer, message", [([999, 4, 4, 4], r"token 999 in its answer to "

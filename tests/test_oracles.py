@@ -355,12 +355,14 @@ def test_replay_of_an_empty_store_is_idk_and_counted(tmp_path):
 
 
 def test_a_run_killed_mid_labelling_loses_no_answer_and_asks_none_twice(tmp_path):
+  """Killed (SIGKILL) while its oracle holds after 150 answers of round 0's 512, then run again
+  by the same command: every answer given is kept, reused, and no question asked twice."""
   db = tmp_path / "s.db"
   command = [*RUN, "--preset=permutation_tiny", "--oracle=callable",
-             "--oracle.fn=oracle_fns:slow_permutation_by_text", "--oracle.in_flight=1",
+             "--oracle.fn=oracle_fns:held_permutation_by_text", "--oracle.in_flight=1",
              "--config.label.size=512", f"--oracle_store={db}", f"--workdir={tmp_path / 'w'}"]
-  process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+  process = subprocess.Popen(command, env={**ENV, "ORACLE_HOLD_AFTER": "150"},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   def answered():
     try:  # the store's file exists a moment before its tables do
       return sqlite3.connect(db).execute(
@@ -373,7 +375,7 @@ def test_a_run_killed_mid_labelling_loses_no_answer_and_asks_none_twice(tmp_path
   process.send_signal(signal.SIGKILL)
   process.wait()
   answered_before = set(sqlite3.connect(db).execute("SELECT question, answer FROM answers"))
-  assert 150 <= len(answered_before) < 512
+  assert len(answered_before) == 150
   again = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=600)
   assert again.returncode == 0, again.stderr
   after = set(sqlite3.connect(db).execute("SELECT question, answer FROM answers"))

@@ -108,7 +108,8 @@ def test_a_secret_that_cannot_be_made_is_one_line(tmp_path, monkeypatch):
 
 
 class Leaky:
-  """A task that keeps its truth: the pickle to the run's process would carry it."""
+  """A task that keeps its truth (or only the true world): the pickle to the run's process would
+  carry it."""
 
   def __init__(self, truth):
     self.truth = truth
@@ -119,6 +120,11 @@ def make_leaky(settings, key):
   return Leaky(truth), truth
 
 
+def make_world_leaky(settings, key):
+  task, truth = registry.task_plugin("lexicon").make(settings, key)
+  return Leaky(truth.world), truth
+
+
 def _lexicon_as(name: str):
   """lexicon_tiny's config, its task renamed (a plug-in with lexicon's settings)."""
   config = config_lib.get_config("lexicon_tiny")
@@ -126,10 +132,12 @@ def _lexicon_as(name: str):
   return config
 
 
-def test_a_task_that_keeps_its_truth_is_refused():
-  registry.register_task("leaky", make_leaky, registry.task_plugin("lexicon").settings)
-  config = _lexicon_as("leaky")
-  with pytest.raises(ValueError, match=r"task 'leaky': its ground truth is reachable from the "
+@pytest.mark.parametrize("name, make", [("leaky", make_leaky),
+                                        ("world_leaky", make_world_leaky)])
+def test_a_task_that_keeps_its_truth_or_the_true_world_is_refused(name, make):
+  registry.register_task(name, make, registry.task_plugin("lexicon").settings)
+  config = _lexicon_as(name)
+  with pytest.raises(ValueError, match=rf"task '{name}': its ground truth is reachable from the "
                                        r"task, which the run's process receives"):
     Referee.start(config, 1)
 

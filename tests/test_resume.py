@@ -77,12 +77,17 @@ def _newest_line_cut_short(config, workdir, out):
 
 def _killed_inside(where):
   def interrupt(config, workdir, out):
-    """SIGKILL to the run and its referee half-way through a metrics line, or 10 ms into round
-    1's checkpoint save (the run from the start, in a process of its own)."""
+    """SIGKILL to the run and its referee half-way through a metrics line, or inside round 1's
+    checkpoint save, its step written in part and not committed (the run from the start, in a
+    process of its own)."""
     shutil.rmtree(workdir)
     helpers.kill_inside(workdir, where, ["--preset=lexicon_tiny", "--config.type2.size=0",
                                          "--baselines=false"])
     assert not (workdir / "summary.json").exists()  # killed before the end
+    if where == "checkpoint":  # round 0's step committed, round 1's begun and not
+      steps = sorted(p.name for p in (workdir / "checkpoints").iterdir())
+      assert "round_0" in steps and "round_1" not in steps, steps
+      assert any(name.startswith("round_1") for name in steps), steps
     yield
   return interrupt
 

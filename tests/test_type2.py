@@ -67,6 +67,9 @@ def test_net_score_counts_right_wrong_and_idk():
   # right, wrong, IDK, and an answer the reference cannot judge
   assert net_score(np.array([[2], [5], [IDK], [7]]), reference) == pytest.approx((1 - 1) / 4)
   assert net_score(np.full((4, 1), IDK), reference) == 0.0
+  assert net_score(np.array([[2], [3], [IDK], [7]]), reference) == pytest.approx(2 / 4)
+  assert net_score(np.full((4, 1), 6), reference) == pytest.approx(-3 / 4)
+  assert net_score(np.array([[2, 6]]), np.array([[2, 5]])) == -1.0  # every token must agree
 
 
 def _evals(workdir):

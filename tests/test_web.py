@@ -349,6 +349,10 @@ def test_asks_sent_at_once_never_pass_the_budget(task, tmp_path):
     except Refused as e:  # a step of this question is still being answered
       assert e.status == 409
   assert len(batch.kinds("ask")) <= 2 and replies  # never more asks than the budget
+  for _ in range(3):  # then one at a time: the budget alone refuses those past it
+    replies.append(ws.submit("ask", "p", v["position"], v["lease"], "sigma^2(a)").result(10).text)
+  assert len(batch.kinds("ask")) == 2  # exactly the budget, however the asks came
+  assert len(replies) - replies.count("IDK (no asks left)") == 2, replies
   with pytest.raises(Refused):
     ws.submit("_finished", "p").result(10)  # only the pages' operations run
   ws.submit("idk", "p", v["position"], v["lease"]).result(10)
