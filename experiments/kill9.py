@@ -101,8 +101,8 @@ def trials(preset: str, seed: int) -> list[dict]:
   out = []
   for i, (kind, point) in enumerate(points):
     workdir = common.workdir_for(f"{common.label(preset)}_trial{i}", seed)
-    if os.path.exists(workdir) and summary(config, workdir) is not None:
-      landed = "(finished earlier)"
+    if os.path.exists(os.path.join(workdir, "summary.json")) and summary(config, workdir):
+      landed = "(finished earlier)"  # a killed one is checked by the run that resumes it
     elif os.path.exists(workdir) and os.listdir(workdir):
       landed = "(killed by an earlier invocation)"
     else:
