@@ -159,6 +159,9 @@ def test_a_workdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
     readonly.chmod(0o500)
     with pytest.raises(ValueError, match="cannot be written"):
       check_workdir(config, str(readonly))
+  elif os.path.isdir("/sys/kernel"):  # but not into sysfs (Linux): a denied write, as root
+    with pytest.raises(ValueError, match=r"cannot be written \(Operation not permitted\)"):
+      check_workdir(config, "/sys/amplify_workdir")
 
 
 def test_a_workdir_whose_checkpoints_is_a_file_fails_at_once_and_leaves_no_thread(tmp_path):
