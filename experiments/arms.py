@@ -53,9 +53,10 @@ def rows_for(preset: str) -> list[tuple[str, str, list[str]]]:
       n = _RAW_D_LOOKUPS.value
       rows.insert(at, ("raw_d_lookups", f"raw_d, {n} look-ups",
                        ["--config.arm=raw_d", f"--config.label.max_lookups={n}", NO_BASELINES]))
-  if _ARMS.value is not None and (missing := set(_ARMS.value) - {key for key, _, _ in rows}):
-    sys.exit(f"error: --arms={','.join(sorted(missing))}: not a row of {common.label(preset)}; "
-             f"its rows: {', '.join(key for key, _, _ in rows)}")
+  return rows
+
+
+def _chosen(rows: list) -> list:
   return [row for row in rows if _ARMS.value is None or row[0] in _ARMS.value]
 
 
@@ -151,7 +152,7 @@ def plot(results: list[dict], order: list[str], title: str, task_name: str):
 
 def study(preset: str) -> None:
   name, results, order, baselines, runs = common.label(preset), [], [], [], []
-  for key, row, variant in rows_for(preset):
+  for key, row, variant in _chosen(rows_for(preset)):
     order.append(row)
     for seed in common.seeds():
       run = common.run(f"{name}_{key}", preset, seed, variant=variant)
@@ -174,7 +175,13 @@ def study(preset: str) -> None:
 
 def main(argv):
   del argv
-  for preset in common.presets(["lexicon"]):
+  presets = common.presets(["lexicon"])
+  rows = {preset: [key for key, _, _ in rows_for(preset)] for preset in presets}
+  known = {key for keys in rows.values() for key in keys}
+  if _ARMS.value is not None and (missing := set(_ARMS.value) - known):
+    sys.exit(f"error: --arms={','.join(sorted(missing))}: a row of none of the presets; their "
+             "rows: " + "; ".join(f"{common.label(p)}: {', '.join(r)}" for p, r in rows.items()))
+  for preset in presets:  # each runs the rows of --arms that apply to it
     study(preset)
 
 

@@ -169,13 +169,16 @@ def kept_for(run_name: str, seed: int) -> str:
 
 def finished(config, workdir: str) -> dict | None:
   """The summary of `workdir`'s run where it is a finished run of `config`; None where the
-  workdir holds no finished run yet (it is created). A damaged workdir, or one holding a run of
-  another config, is refused in one line (exit 1), so a study never reads another config's run
-  as this one's."""
+  workdir is absent or holds no finished run yet. It only reads: a damaged workdir, or one
+  holding a run of another config, is refused in one line (exit 1), so a study never reads
+  another config's run as this one's."""
   # pylint: disable-next=g-import-not-at-top (after --help)
-  from amplify.loop.workdir import check_workdir, finished_summary
+  from amplify.loop.workdir import check_workdir, config_differences, finished_summary
+  if not os.path.isdir(workdir):
+    return None
   try:
-    check_workdir(config, workdir)
+    if config_differences(config, workdir)[1]:
+      check_workdir(config, workdir)  # refuses it, naming the difference and the way out
     return finished_summary(workdir)
   except ValueError as e:
     sys.exit(f"error: {e} (here: another --root or --name)")
@@ -206,13 +209,15 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=Fal
   folder where the run was read from its record. With `finished_only`, runs nothing: None where
   neither holds a finished run of the config (a workdir holding another config's run is refused,
   as without it)."""
-  from amplify.loop import run as loop  # pylint: disable=g-import-not-at-top (after --help)
+  # pylint: disable=g-import-not-at-top (after --help)
+  from amplify.loop import run as loop
+  from amplify.loop.workdir import check_workdir
   logging.set_verbosity(logging.WARNING)  # the runs print their progress
   argv = argv_for(preset, seed, defaults, variant)
   config, workdir = config_for(argv), workdir_for(run_name, seed)
   command = shlex.join(["amplify", *argv, f"--workdir={workdir}"])
   kept = kept_for(run_name, seed)
-  summary = finished(config, workdir) if os.path.isdir(workdir) else None
+  summary = finished(config, workdir)
   if summary is None and keep and (kept_summary := _kept_summary(config, kept)):
     print(f"{run_name}, seed {seed}: finished earlier, its record kept in {kept}: {command}",
           flush=True)
@@ -224,8 +229,11 @@ def run(run_name: str, preset: str, seed: int, defaults=(), variant=(), keep=Fal
   print(f"{run_name}, seed {seed}: {'finished earlier' if summary else 'running'}: {command}",
         flush=True)
   if summary is None:
-    finished(config, workdir)  # creates it, or says in one line why it cannot
-    try:  # the run's other checks before any work; then a failure is one line, as amplify's
+    try:  # the workdir's checks, then the run's, before any work; a failure is one line
+      check_workdir(config, workdir)
+    except ValueError as e:
+      sys.exit(f"error: {e} (here: another --root or --name)")
+    try:
       checked = loop.check(config, workdir)
     except (ValueError, OSError) as e:
       print(f"error: {e}", file=sys.stderr)

@@ -41,8 +41,8 @@ timeout 400 python3 -m amplify.main --preset=permutation_paper --config.curricul
   --baselines=false --workdir=/tmp/paper_off > "$out/paper_off_log.txt" 2>&1 &
 off=$!
 start=$(date +%s)
-timeout 400 python3 -m amplify.main --preset=permutation_paper --baselines=false --workdir=/tmp/paper \
-  > "$out/paper_log.txt" 2>&1
+timeout 400 python3 -m amplify.main --preset=permutation_paper --baselines=false \
+  --workdir=/tmp/paper > "$out/paper_log.txt" 2>&1
 echo "exit $? after $(( $(date +%s) - start ))s" >> "$out/paper_log.txt"
 wait $off
 unset XLA_PYTHON_CLIENT_MEM_FRACTION

@@ -8,13 +8,13 @@ project's 2-core CPU (results/kill9/README.md).
 For each seed, one uninterrupted `amplify` run (a subprocess) gives the reference summary and its
 wall time T. Each trial starts the same command in a fresh workdir, sends SIGKILL to its process
 group (the run and its referee process: what a power cut does) at a time drawn uniformly from
-[0, T), runs the command again to its end, and compares the summary with the reference (every
-field but wall time and peak memory). With `--targeted` it also kills a run inside a metrics write
-(half a line written), 10 ms into a checkpoint save, and between the summary's temporary file and
-its rename. The run: the preset (default lexicon_tiny) with 3 rounds of 150 steps and small sets,
-which run flags override. Workdirs: ROOT/kill9/PRESET_{reference,trialI}_sSEED (a finished trial is
-compared, not run again). Writes RESULTS/kill9/kill9.{json,md}: per trial where the kill landed
-(the last line the run had printed) and whether the resumed summary is the same.
+[0, T), runs the command again to its end, and compares the summary with the reference (every field
+but wall time and peak memory). With `--targeted` it also kills a run inside a metrics write (half a
+line written), inside a checkpoint save (its step begun, not committed), and between the summary's
+temporary file and its rename. The run: the preset (default lexicon_tiny) with 3 rounds of 150 steps
+and small sets, which run flags override. Workdirs: ROOT/kill9/PRESET_{reference,trialI}_sSEED (a
+finished trial is compared, not run again). Writes RESULTS/kill9/kill9.{json,md}: per trial where
+the kill landed (the last line the run had printed) and whether the resumed summary is the same.
 """
 from __future__ import annotations
 

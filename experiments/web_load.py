@@ -205,7 +205,7 @@ def kills(folder: str) -> dict:
 
 def study(argv) -> None:
   del argv
-  ignored = [f"--{name}" for name in ("preset", "config") if flags.FLAGS[name].present]
+  ignored = [f"--{name}" for name in ("preset", "config", "root") if flags.FLAGS[name].present]
   if ignored or common.run_flags() or len(common.seeds()) != 1:
     sys.exit(f"error: {' '.join(ignored + common.run_flags()) or '--seeds'}: this study runs "
              "permutation_tiny with the web oracle, one seed (--seeds=N); its own flags set "

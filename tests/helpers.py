@@ -104,7 +104,7 @@ KILLED_INSIDE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 def kill_inside(workdir, where: str, argv: list[str]) -> None:
   """Runs `amplify ARGV` into `workdir` in a process group of its own (the run and its referee),
   which SIGKILLs itself inside the write `where` ("metrics": half-way through the third metrics
-  line; "checkpoint": 10 ms into round 1's checkpoint save): what a power cut does."""
+  line; "checkpoint": inside round 1's checkpoint save, not committed): what a power cut does."""
   os.makedirs(workdir, exist_ok=True)
   process = subprocess.run([sys.executable, KILLED_INSIDE, where, *argv,
                             f"--workdir={workdir}"], capture_output=True, text=True,

@@ -49,7 +49,7 @@ def test_workdir_holds_config_metrics_and_summary(tiny_run):
     # write), then the split, IID check and type 2 as the checks, adding up to the round's
     phases = e["seconds_by_phase"]
     assert set(phases) == {"label", "distill", "checks", "eval"} and min(phases.values()) >= 0
-    assert distilled[e["round"]] - 0.01 <= phases["distill"] <= e["seconds"]  # no wall-time bound
+    assert phases["distill"] >= distilled[e["round"]] - 0.01  # (no upper bound: wall time)
     assert phases["checks"] >= (e.get("type2_seconds") or 0) - 0.01
     assert sum(phases.values()) == pytest.approx(e["seconds"], abs=0.01)
   assert SUMMARY_KEYS <= set(summary)

@@ -160,7 +160,7 @@ def test_a_workdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="cannot be written"):
       check_workdir(config, str(readonly))
   elif os.path.isdir("/sys/kernel"):  # but not into sysfs (Linux): a denied write, as root
-    with pytest.raises(ValueError, match=r"cannot be written \(Operation not permitted\)"):
+    with pytest.raises(ValueError, match=r"cannot be written \("):
       check_workdir(config, "/sys/amplify_workdir")
 
 
