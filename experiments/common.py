@@ -173,12 +173,11 @@ def finished(config, workdir: str) -> dict | None:
   holding a run of another config, is refused in one line (exit 1), so a study never reads
   another config's run as this one's."""
   # pylint: disable-next=g-import-not-at-top (after --help)
-  from amplify.loop.workdir import check_workdir, config_differences, finished_summary
+  from amplify.loop.workdir import check_config, finished_summary
   if not os.path.isdir(workdir):
     return None
   try:
-    if config_differences(config, workdir)[1]:
-      check_workdir(config, workdir)  # refuses it, naming the difference and the way out
+    check_config(config, workdir)
     return finished_summary(workdir)
   except ValueError as e:
     sys.exit(f"error: {e} (here: another --root or --name)")

@@ -43,7 +43,10 @@ KILLED_INSIDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "killed
 def summary(config, workdir: str) -> dict | None:
   """The finished run's summary in `workdir` less its VOLATILE fields; a run of another config
   there is refused in one line (common.finished)."""
-  done = common.finished(config, workdir)
+  return _stable(common.finished(config, workdir))
+
+
+def _stable(done: dict | None) -> dict | None:
   return None if done is None else {k: v for k, v in done.items() if k not in VOLATILE}
 
 
@@ -86,12 +89,13 @@ def trials(preset: str, seed: int) -> list[dict]:
   argv = common.argv_for(preset, seed, defaults=DEFAULTS)
   config = common.config_for(argv)  # a bad flag: one line, before any run
   reference_dir = common.workdir_for(f"{common.label(preset)}_reference", seed)
-  if summary(config, reference_dir) is None:
+  if common.finished(config, reference_dir) is None:
     result = amplify(argv, reference_dir)
     if result.returncode:
       sys.exit(f"error: the reference run failed:\n{result.stderr[-3000:]}")
-  reference = summary(config, reference_dir)
-  duration = common.finished(config, reference_dir)["wall_seconds"]
+  whole = common.finished(config, reference_dir)
+  reference = _stable(whole)
+  duration = whole["wall_seconds"]
   print(f"{common.label(preset)}, seed {seed}: reference {duration:.1f}s, final "
         f"{reference['final_policy_accuracy']:.4f}", flush=True)
   rng = random.Random(seed)

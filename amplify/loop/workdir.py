@@ -33,11 +33,7 @@ def check_workdir(config, workdir: str, world: str | None = None) -> None:
                      "--workdir.") from None
   checkpoint.check(workdir)
   jsonio.check_workdir_layout(workdir)
-  old, changed = config_differences(config, workdir)
-  if changed:
-    raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "
-                     f"{changed}); use a new --workdir, or the same flags to resume"
-                     f"{_resume_flags(old, changed)}.")
+  check_config(config, workdir)
   saved = os.path.join(workdir, WORLD)
   if world is not None and os.path.exists(saved):
     old = read_json(saved, "the run's world").get("world_id")
@@ -77,6 +73,16 @@ def release(workdir: str) -> None:
   f = _HELD.pop(os.path.realpath(workdir), None)
   if f is not None:
     f.close()
+
+
+def check_config(config, workdir: str) -> None:
+  """Refuses a workdir holding a run of another config, naming the difference and the flags
+  that resume it; reads only (a study reads its finished runs through it)."""
+  old, changed = config_differences(config, workdir)
+  if changed:
+    raise ValueError(f"workdir {workdir!r} holds a run with a different config (differs in "
+                     f"{changed}); use a new --workdir, or the same flags to resume"
+                     f"{_resume_flags(old, changed)}.")
 
 
 def config_differences(config, workdir: str) -> tuple[dict | None, list[str]]:
